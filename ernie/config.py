@@ -1,0 +1,144 @@
+"""ErnieConfig: the model hyper-parameters, read from the original toolkit's JSON files."""
+import json
+import logging
+
+logger = logging.getLogger(__name__)
+
+ACTIVATIONS = ("relu", "gelu", "gelu_approx", "tanh")
+
+# Every field the model reads, with its documentation.  ``None`` as default
+# means the key is required (the original had no defaults in code either).
+FIELDS = {
+    "hidden_size": (int, None, "H: width of the embeddings and of every encoder layer."),
+    "num_hidden_layers": (int, None, "Number of Transformer encoder layers."),
+    "num_attention_heads": (int, None, "Attention heads n; each head has H/n dims."),
+    "vocab_size": (int, None, "Rows of word_embedding and width of the masked-LM output; may exceed the vocab file."),
+    "max_position_embeddings": (int, None, "Rows of pos_embedding: the longest sequence the model accepts."),
+    "type_vocab_size": (int, 0, "Rows of sent_embedding (ERNIE 1.0 key); used when sent_type_vocab_size is absent."),
+    "sent_type_vocab_size": (int, 0, "Rows of sent_embedding (ERNIE 2.0 key); takes precedence over type_vocab_size."),
+    "use_task_id": (bool, False, "Add a task embedding (ERNIE 2.0: which pre-training task the input serves)."),
+    "task_type_vocab_size": (int, 0, "Rows of task_embedding; required when use_task_id is true."),
+    "hidden_act": (str, None, "Activation of the FFN inner layer and of the masked-LM transform: relu or gelu (exact erf form)."),
+    "hidden_dropout_prob": (float, 0.1, "Dropout after the embedding layer norm and on every sub-layer output."),
+    "attention_probs_dropout_prob": (float, 0.1, "Dropout on the attention weights."),
+    "initializer_range": (float, 0.02, "Std of the truncated normal (cut at +-2 std) used for every weight and embedding."),
+    "intermediate_size": (int, 0, "FFN inner width; 0 means 4*H as in the original (extension for converted BERT weights)."),
+    "layer_norm_eps": (float, 1e-5, "Layer-norm epsilon; the original's 1e-5, BERT checkpoints use 1e-12 (extension)."),
+}
+
+
+class ConfigError(ValueError):
+    """A model config file is missing a key or holds a bad value."""
+
+
+class ErnieConfig:
+    """Model hyper-parameters.
+
+    Built from the original JSON files unchanged (``config/ernie_config.json``,
+    ``script/en_glue/ernie_base/ernie_config.json``, ...).  Every field is listed,
+    with its meaning, in ``FIELDS``; unknown keys are kept (``config['key']``)
+    but not used by the model.
+    """
+
+    def __init__(self, values, source="<dict>"):
+        self.source = source
+        self._raw = dict(values)
+        for key, (typ, default, _doc) in FIELDS.items():
+            if key in values and values[key] is not None:
+                value = values[key]
+                if typ is bool:
+                    if not isinstance(value, (bool, int)) or value not in (0, 1, True, False):
+                        raise ConfigError("%s: key '%s' must be true or false, got %r" % (source, key, value))
+                    value = bool(value)
+                elif typ is int:
+                    if isinstance(value, bool) or not isinstance(value, int):
+                        raise ConfigError("%s: key '%s' must be an integer, got %r" % (source, key, value))
+                elif typ is float:
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise ConfigError("%s: key '%s' must be a number, got %r" % (source, key, value))
+                    value = float(value)
+                elif not isinstance(value, typ):
+                    raise ConfigError("%s: key '%s' must be a %s, got %r" % (source, key, typ.__name__, value))
+            elif default is None:
+                raise ConfigError("%s: required key '%s' is missing (%s)" % (source, key, FIELDS[key][2]))
+            else:
+                value = default
+            setattr(self, key, value)
+        self._validate()
+
+    def _validate(self):
+        src = self.source
+        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                    "max_position_embeddings"):
+            if getattr(self, key) <= 0:
+                raise ConfigError("%s: key '%s' must be positive, got %r" % (src, key, getattr(self, key)))
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError("%s: hidden_size %d is not divisible by num_attention_heads %d"
+                              % (src, self.hidden_size, self.num_attention_heads))
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError("%s: key 'hidden_act' must be one of %s, got %r" % (src, ", ".join(ACTIVATIONS), self.hidden_act))
+        if self.sent_vocab_size <= 0:
+            raise ConfigError("%s: neither 'sent_type_vocab_size' nor 'type_vocab_size' is set to a positive value" % src)
+        if self.use_task_id and self.task_type_vocab_size <= 0:
+            raise ConfigError("%s: 'use_task_id' is true but 'task_type_vocab_size' is missing or not positive" % src)
+        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError("%s: key '%s' must be in [0, 1), got %r" % (src, key, getattr(self, key)))
+        if self.initializer_range <= 0:
+            raise ConfigError("%s: key 'initializer_range' must be positive" % src)
+        if self.layer_norm_eps <= 0:
+            raise ConfigError("%s: key 'layer_norm_eps' must be positive" % src)
+        if self.intermediate_size < 0:
+            raise ConfigError("%s: key 'intermediate_size' must not be negative" % src)
+
+    # Derived values -----------------------------------------------------
+    @property
+    def sent_vocab_size(self):
+        """Rows of sent_embedding: sent_type_vocab_size if set, else type_vocab_size (as the original)."""
+        return self.sent_type_vocab_size or self.type_vocab_size
+
+    @property
+    def ffn_size(self):
+        return self.intermediate_size or 4 * self.hidden_size
+
+    @property
+    def head_size(self):
+        return self.hidden_size // self.num_attention_heads
+
+    # Construction and access -------------------------------------------
+    @classmethod
+    def from_json(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise ConfigError("model config file '%s' does not exist" % path) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError("error in parsing model config file '%s': %s" % (path, e)) from None
+        if not isinstance(values, dict):
+            raise ConfigError("model config file '%s' must hold a JSON object" % path)
+        return cls(values, source=path)
+
+    def __getitem__(self, key):
+        if key in FIELDS:
+            return getattr(self, key)
+        return self._raw.get(key)
+
+    def to_dict(self):
+        out = dict(self._raw)
+        out.update({k: getattr(self, k) for k in FIELDS})
+        return out
+
+    def replace(self, **changes):
+        values = self.to_dict()
+        values.update(changes)
+        return ErnieConfig(values, source=self.source)
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self._raw, f, indent=2, sort_keys=True)
+
+    def print_config(self):
+        for key in sorted(self.to_dict()):
+            logger.info("%s: %s", key, self.to_dict()[key])
+        logger.info("-" * 60)

@@ -1,0 +1,31 @@
+"""ERNIE 2.0 on PaddlePaddle 3 static graph: install with ``pip install -e .[test]``."""
+from setuptools import setup, find_packages
+
+setup(
+    name="ernie2-paddle3",
+    version="0.1.0",
+    description="ERNIE 2.0 continual multi-task pre-training and fine-tuning on PaddlePaddle 3 static graph",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["ernie", "ernie.*", "reader", "reader.*"]),
+    install_requires=[
+        "paddlepaddle>=3.0",
+        "paddlenlp==2.8.1",
+        # paddlenlp 2.8.1 only imports on Paddle 3 with these pins.
+        "huggingface_hub<0.26",
+        "datasets<3",
+        "aistudio-sdk<0.3",
+        "numpy",
+        "visualdl",
+        "jieba",
+        "tqdm",
+    ],
+    extras_require={
+        # The 3.x GPU wheel is published on Paddle's own index, not on PyPI:
+        #   pip install paddlepaddle-gpu -i https://www.paddlepaddle.org.cn/packages/stable/cu118/
+        "gpu": ["paddlepaddle-gpu>=3.0"],
+        "test": ["pytest"],
+    },
+)
