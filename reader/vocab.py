@@ -1,0 +1,48 @@
+"""Vocabulary files of the original toolkit.
+
+Two layouts are accepted, as the original did: ``token<TAB>id`` per line
+(ERNIE 1.0 Chinese vocab) or one token per line with the id being the 0-based
+line number (BERT / ERNIE 2.0 English vocab).  A line with more than two
+columns ends the vocabulary (the original stopped reading there too).
+"""
+import collections
+
+SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")
+
+
+class VocabError(ValueError):
+    """A vocabulary file is unreadable or lacks a required token."""
+
+
+def load_vocab(path):
+    """Return an OrderedDict token -> id."""
+    vocab = collections.OrderedDict()
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f):
+                fields = line.strip().split("\t")
+                if len(fields) > 2:
+                    break
+                token = fields[0].strip()
+                if len(fields) == 2:
+                    try:
+                        vocab[token] = int(fields[1])
+                    except ValueError:
+                        raise VocabError("%s:%d: id %r is not an integer" % (path, lineno + 1, fields[1])) from None
+                else:
+                    vocab[token] = lineno
+    except FileNotFoundError:
+        raise VocabError("vocabulary file %s does not exist" % path) from None
+    except UnicodeDecodeError as e:
+        raise VocabError("vocabulary file %s is not UTF-8: %s" % (path, e)) from None
+    if not vocab:
+        raise VocabError("vocabulary file %s is empty" % path)
+    return vocab
+
+
+def special_ids(vocab, path="<vocab>", required=("[PAD]", "[CLS]", "[SEP]", "[MASK]")):
+    """ids of the special tokens; a missing required one is a clear error."""
+    missing = [t for t in required if t not in vocab]
+    if missing:
+        raise VocabError("vocabulary %s lacks the special token(s) %s" % (path, ", ".join(missing)))
+    return {t: vocab[t] for t in SPECIAL_TOKENS if t in vocab}
