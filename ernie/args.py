@@ -1,0 +1,95 @@
+"""Command-line helpers shared by the entry scripts.
+
+* ``str2bool``: the original's boolean flag parsing: ``true``/``t``/``1``
+  (any case) are True, anything else is False.
+* ``ArgumentGroup``: an argparse group whose ``add_arg`` appends
+  `` Default: <value>.`` to every help string and parses ``bool`` flags with
+  ``str2bool`` (so ``--flag false`` works as in the original scripts).
+* ``init_logging``: root logging with the original's line format
+  ``[LEVEL] <time> [<file>:<line>]:\\t<message>``.
+* ``print_arguments``: log every parsed flag, sorted.
+* ``check_cuda`` / ``get_place``: a clear error for ``--use_cuda true`` on a
+  CPU-only Paddle build.
+
+Nothing here imports Paddle at module import time.
+"""
+import logging
+import sys
+
+LOG_FORMAT = "[%(levelname)s] %(asctime)s [%(filename)s:%(lineno)d]:\t%(message)s"
+
+
+def str2bool(value):
+    """'true', 't', '1' in any case (or a bool True) -> True; anything else -> False."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "t", "1")
+
+
+class ArgumentGroup:
+    """``ArgumentGroup(parser, "training", "training options").add_arg("epoch", int, 3, "Epochs.")``."""
+
+    def __init__(self, parser, title, description=None):
+        self._group = parser.add_argument_group(title=title, description=description)
+
+    def add_arg(self, name, type, default, help, positional_arg=False, **kwargs):
+        flag = name if positional_arg else "--" + name
+        if type is bool:
+            type = str2bool
+            kwargs.setdefault("metavar", "BOOL")
+        help = "%s Default: %s." % (help.rstrip(), default)
+        # argparse applies %-formatting to help strings.
+        help = help.replace("%", "%%")
+        return self._group.add_argument(flag, type=type, default=default, help=help, **kwargs)
+
+
+def init_logging(level=logging.INFO, stream=None):
+    """Configure the root logger with the original's format (idempotent: replaces our handler)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_ernie_handler", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler._ernie_handler = True
+    root.addHandler(handler)
+    root.setLevel(level)
+    return root
+
+
+def print_arguments(args, log=None):
+    log = log or logging.getLogger("ernie")
+    log.info("-----------  Configuration Arguments -----------")
+    for key, value in sorted(vars(args).items()):
+        log.info("%s: %s", key, value)
+    log.info("------------------------------------------------")
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used with the installed Paddle build."""
+
+
+def cuda_available():
+    import paddle
+    return bool(paddle.is_compiled_with_cuda()) and paddle.device.cuda.device_count() > 0
+
+
+def check_cuda(use_cuda):
+    """Raise DeviceError when ``use_cuda`` is requested but Paddle has no usable CUDA device."""
+    if not use_cuda:
+        return
+    import paddle
+    if not paddle.is_compiled_with_cuda():
+        raise DeviceError("--use_cuda true was given but the installed PaddlePaddle is a CPU-only build; "
+                          "pass --use_cuda false or install paddlepaddle-gpu")
+    if paddle.device.cuda.device_count() == 0:
+        raise DeviceError("--use_cuda true was given but no CUDA device is visible; pass --use_cuda false")
+
+
+def get_place(use_cuda):
+    """``CUDAPlace(0)`` or ``CPUPlace()``, after ``check_cuda``."""
+    import paddle
+    check_cuda(use_cuda)
+    return paddle.CUDAPlace(0) if use_cuda else paddle.CPUPlace()
+
+
