@@ -40,6 +40,10 @@ class FetchError(RuntimeError):
     """An artifact could not be downloaded, verified or extracted."""
 
 
+class DownloadError(FetchError):
+    """pip could not download the artifact (no network, no such release, index unreachable)."""
+
+
 def cache_dir(path=None):
     """The cache directory: ``path``, else ``$ERNIE_CACHE``, else ``~/.cache/ernie2`` (created)."""
     path = path or os.environ.get("ERNIE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ernie2")
@@ -106,8 +110,9 @@ def _check_sha(path, sha256_prefix):
 def fetch(spec, kind=WHEEL, sha256_prefix=None, directory=None, pip=None, timeout=900, log=None):
     """Return the path of the ``kind`` artifact of ``spec`` ("NAME==VERSION") in the cache, downloading it if needed.
 
-    Raises ``FetchError`` (with pip's own message) when the download fails,
-    e.g. without network, and when the sha256 prefix does not match.
+    Raises ``DownloadError`` (with pip's own message) when the download
+    fails, e.g. without network, and ``FetchError`` when the sha256 prefix
+    does not match.  ``pip`` overrides the pip command (a list).
     ``log`` (a callable taking a string) receives progress lines, including
     the download time.
     """
@@ -129,13 +134,13 @@ def fetch(spec, kind=WHEEL, sha256_prefix=None, directory=None, pip=None, timeou
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise FetchError("downloading %s==%s timed out after %d s" % (name, version, timeout)) from None
+            raise DownloadError("downloading %s==%s timed out after %d s" % (name, version, timeout)) from None
         except OSError as e:
-            raise FetchError("cannot run pip to download %s==%s: %s" % (name, version, e)) from None
+            raise DownloadError("cannot run pip to download %s==%s: %s" % (name, version, e)) from None
         elapsed = time.time() - start
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
-            raise FetchError("cannot download %s==%s (%s) with `%s` (exit %d; no network?):\n%s"
+            raise DownloadError("cannot download %s==%s (%s) with `%s` (exit %d; no network?):\n%s"
                              % (name, version, kind, " ".join(cmd), proc.returncode, tail))
         files = [f for f in os.listdir(tmp) if _artifact_kind(f) == kind]
         if len(files) != 1:
