@@ -313,7 +313,7 @@ def map_bert_name(name):
     return None
 
 
-def convert_tensors(tensors, config, source="<checkpoint>", require_pooler=True):
+def convert_tensors(tensors, config, source="<checkpoint>", require_pooler=True, ignore=()):
     """Map HF tensors onto ERNIE parameters.
 
     Args:
@@ -321,6 +321,9 @@ def convert_tensors(tensors, config, source="<checkpoint>", require_pooler=True)
         config: the ErnieConfig the output is for (shapes are checked against it).
         require_pooler: a checkpoint without ``pooler.dense`` is an error
             unless False (then ``pooled_fc`` starts fresh when loaded).
+        ignore: extra regular expressions (matched against the full HF
+            name) of tensors to drop, e.g. ``classifier\\..*`` of a
+            fine-tuned BertForSequenceClassification; reported as ignored.
 
     Returns (params, report): ``params`` maps ERNIE names to float32 arrays;
     ``report`` lists ``ignored`` buffers, ``tied`` tensors dropped because
@@ -335,9 +338,13 @@ def convert_tensors(tensors, config, source="<checkpoint>", require_pooler=True)
         optional.update((k, required.pop(k)) for k in ("pooled_fc.w_0", "pooled_fc.b_0"))
     params, origin = collections.OrderedDict(), {}
     ignored, tied, unmapped, problems = [], [], [], []
+    try:
+        extra = [re.compile(p) for p in ignore]
+    except re.error as e:
+        raise ConversionError("bad --ignore pattern: %s" % e) from None
     for name, arr in tensors.items():
         base = name[5:] if name.startswith("bert.") else name
-        if IGNORED.match(base):
+        if IGNORED.match(base) or any(p.fullmatch(name) for p in extra):
             ignored.append(name)
             continue
         mapped = map_bert_name(name)
@@ -498,7 +505,7 @@ def _check_vocab(vocab_path, vocab_size):
     return len(vocab)
 
 
-def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path=None):
+def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path=None, ignore=()):
     """Convert the HF BERT checkpoint in ``hf_dir`` into an ERNIE release at ``output_dir``.
 
     Returns a report dict (what was converted, ignored, tied, defaulted).
@@ -521,7 +528,7 @@ def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path
         raise ConversionError("vocabulary %s does not exist (give --vocab_path)" % vocab_path)
     vocab_lines = _check_vocab(vocab_path, config.vocab_size)
     tensors = load_hf_tensors(hf_dir)
-    params, report = convert_tensors(tensors, config, source=hf_dir, require_pooler=require_pooler)
+    params, report = convert_tensors(tensors, config, source=hf_dir, require_pooler=require_pooler, ignore=ignore)
     write_release(output_dir, params, values, vocab_path, overwrite=overwrite)
     verify_release(output_dir)
     report.update({
@@ -553,13 +560,16 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     parser.add_argument("--allow_missing_pooler", action="store_true",
                         help="accept a checkpoint without pooler.dense (pooled_fc then starts fresh)")
+    parser.add_argument("--ignore", action="append", default=[], metavar="REGEX",
+                        help="drop tensors whose full name matches REGEX (repeatable), e.g. 'classifier\\..*'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from reader.fetch import FetchError
     try:
         hf_dir = args.hf_dir or fetch_minilm(args.cache_dir, log=logger.info)
         report = convert(hf_dir, args.output_dir, overwrite=args.overwrite,
-                         require_pooler=not args.allow_missing_pooler, vocab_path=args.vocab_path)
+                         require_pooler=not args.allow_missing_pooler, vocab_path=args.vocab_path,
+                         ignore=args.ignore)
     except (ConversionError, FetchError, ConfigError) as e:
         logger.error("%s", e)
         return 1

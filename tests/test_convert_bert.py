@@ -349,6 +349,18 @@ def test_conversion_errors(tmp_path, change, message):
     assert [e for e in os.listdir(tmp_path) if e.startswith("ernie")] == []   # no temp dir left behind
 
 
+def test_explicit_ignore_list(tmp_path):
+    weights = tiny_weights(TINY)
+    weights["classifier.weight"] = np.ones((3, 16), np.float32)
+    weights["classifier.bias"] = np.ones(3, np.float32)
+    hf = make_hf_dir(tmp_path / "hf", weights=weights)
+    with pytest.raises(ConversionError, match=r"2 tensor\(s\) have no ERNIE counterpart: classifier\.weight, classifier\.bias"):
+        convert(hf, str(tmp_path / "ernie"))
+    assert convert_bert.main(["--hf_dir", hf, "--output_dir", str(tmp_path / "ernie"), "--ignore", r"classifier\..*"]) == 0
+    report = convert(hf, str(tmp_path / "ernie2"), ignore=[r"classifier\..*"])
+    assert report["ignored"] == ["bert.embeddings.position_ids", "classifier.weight", "classifier.bias"]
+
+
 def test_missing_pooler_allowed_on_request(tmp_path):
     weights = tiny_weights(TINY)
     del weights["bert.pooler.dense.weight"], weights["bert.pooler.dense.bias"]
