@@ -550,6 +550,7 @@ class PretrainingReader:
     def samples(self, epoch):
         """Sample stream of ``epoch`` for this trainer (updates progress and the pass counts)."""
         rng = _rng(self.random_seed, _DATA, epoch, self.rank)
+        self._stats = _PassStats(epoch)
         plan = self._epoch_plan(epoch)
         line_counter = [0]
         for pos, idx in plan:
@@ -566,7 +567,7 @@ class PretrainingReader:
                 yield from self._shuffled(stream, rng)
 
     # ----------------------------------------------------------------- batches
-    def _make_batch(self, samples, epoch, index):
+    def make_batch(self, samples, epoch, index):
         rng = _rng(self.random_seed, _MASK, epoch, self.rank, index)
         return prepare_batch(samples, rng, self.cls_id, self.sep_id, self.mask_id, pad_id=self.pad_id,
                              vocab_size=self.voc_size, replace_pool=self.replace_pool)
@@ -585,11 +586,10 @@ class PretrainingReader:
         """Generator of :class:`reader.batching.Batch` from the current position to the last epoch."""
         while self._epoch < self.epochs:
             epoch, skip = self._epoch, self._batch_index
-            self._stats = _PassStats(epoch)
             for index, samples in enumerate(batch_samples(self.samples(epoch), self.batch_size, self.in_tokens)):
                 if index < skip:
                     continue   # resuming: already produced before the state was saved
-                batch = self._make_batch(samples, epoch, index)
+                batch = self.make_batch(samples, epoch, index)
                 self._batch_index = index + 1
                 if not batch.num_seqs or not len(batch["mask_pos"]):
                     logger.warning("epoch %d batch %d: no token that may be masked (only [CLS]/[SEP]); dropped",
