@@ -44,14 +44,17 @@ class ArgumentGroup:
 
 
 def init_logging(level=logging.INFO, stream=None):
-    """Configure the root logger with the original's format (idempotent: replaces our handler)."""
+    """Make the root logger print the original's format to ``stream`` (default stderr).
+
+    For entry scripts: every handler already on the root logger is removed,
+    because ``import paddle`` installs one with its own format and every
+    message would otherwise be printed twice.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_ernie_handler", False):
-            root.removeHandler(handler)
+        root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler._ernie_handler = True
     root.addHandler(handler)
     root.setLevel(level)
     return root
