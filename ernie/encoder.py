@@ -23,7 +23,8 @@ original: an existing ``--output_dir`` is accepted and the three files in it
 are overwritten (the original refused to run); the ERNIE 2.0 model is built
 (the original's repro branch built the 1.0 model, which cannot read the 2.0
 English config); ``--task_id`` feeds ``task_ids`` when the config has
-``use_task_id``; ``--use_cuda`` defaults to whether Paddle has CUDA.
+``use_task_id``; ``--use_cuda`` defaults to whether Paddle has a usable CUDA
+device (true on a CPU-only build is a clear error).
 
 The model is built with ``is_training=False`` (no dropout), so the output is
 deterministic.  Parameters come from ``--init_pretraining_params`` through
@@ -38,7 +39,8 @@ import sys
 
 import numpy as np
 
-from ernie.args import ArgumentGroup, DeviceError, check_cuda, init_logging, print_arguments
+from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
+                        print_arguments)
 from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
 from reader.task_reader import DataError, ExtractEmbeddingReader
@@ -165,7 +167,7 @@ def write_embeddings(output_dir, cls_emb, top_layer_emb, seq_lens):
 def main(argv=None):
     import paddle
 
-    parser = build_parser(cuda_default=bool(paddle.is_compiled_with_cuda()))
+    parser = build_parser(cuda_default=cuda_available())
     args = parser.parse_args(argv)
     init_logging()
     for flag in ("ernie_config_path", "init_pretraining_params", "data_set", "vocab_path"):

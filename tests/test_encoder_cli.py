@@ -4,6 +4,7 @@ The reference is computed here by building the ERNIE program directly with
 ``ernie.modeling`` and feeding every example alone (batch of one, no padding),
 so the CLI's batching, padding, un-padding and concatenation are all checked.
 """
+import argparse
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
+from ernie.args import ArgumentGroup, str2bool
 from ernie.checkpoint import init_pretraining_params, save_checkpoint
 from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
@@ -172,3 +174,19 @@ def test_use_cuda_on_cpu_build_is_a_clear_error(tiny_model, tmp_path):
                      "--output_dir", str(tmp_path / "out"), "--use_cuda", "true")
     assert result.returncode != 0
     assert "CPU-only build" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_args_helpers():
+    for value in ("true", "True", "TRUE", "t", "T", "1", True):
+        assert str2bool(value) is True, value
+    for value in ("false", "f", "0", "yes", "", "2", False):
+        assert str2bool(value) is False, value
+    parser = argparse.ArgumentParser()
+    group = ArgumentGroup(parser, "g", "group")
+    group.add_arg("flag", bool, True, "A flag.")
+    group.add_arg("rate", float, 0.1, "Share in %.")
+    assert "A flag. Default: True." in " ".join(parser.format_help().split())
+    assert "Share in %. Default: 0.1." in " ".join(parser.format_help().split())
+    args = parser.parse_args(["--flag", "False", "--rate", "0.5"])
+    assert args.flag is False and args.rate == 0.5
+    assert parser.parse_args([]).flag is True
