@@ -71,7 +71,7 @@ from typing import List
 
 from reader import corpus as corpus_mod
 from reader.corpus import CorpusError, load_corpus
-from reader.tokenization import BasicTokenizer, WordpieceTokenizer, is_punctuation, strip_accents
+from reader.tokenization import BasicTokenizer, WordpieceTokenizer, strip_accents
 from reader.vocab import VocabError, load_vocab
 
 logger = logging.getLogger(__name__)

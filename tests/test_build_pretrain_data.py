@@ -20,8 +20,8 @@ from reader.corpus import (CorpusError, load_corpus, load_sanguo_entities, split
                            split_sentences_zh)
 from reader.vocab import load_vocab
 
-from conftest import REPO, original_path
-
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ORIGINAL = os.path.join(REPO, "..", "shared", "reference", "original-ernie")
 FIX = os.path.join(REPO, "tests", "fixtures")
 SANGUO = os.path.join(FIX, "sanguo_sample.json")
 ENTITIES = os.path.join(FIX, "sanguo_entities.json")
@@ -29,6 +29,14 @@ AUSTEN = os.path.join(FIX, "austen")
 
 
 # --------------------------------------------------------------------------- helpers
+
+def original_path(*parts):
+    """Path into the original toolkit's data (never copied into the repository); skip when absent."""
+    path = os.path.join(ORIGINAL, *parts)
+    if not os.path.exists(path):
+        pytest.skip("original ERNIE reference data not found at %s (../shared is absent)" % path)
+    return path
+
 
 @pytest.fixture(scope="module")
 def zh_plain():
@@ -398,6 +406,22 @@ def test_main_end_to_end_deterministic(tmp_path, capsys):
         for line in lines:
             tokens, _, _ = assert_line_structure(line, vocab["[CLS]"], vocab["[SEP]"], len(vocab))
             assert len(tokens) <= 64
+
+
+def test_main_with_existing_vocab(tmp_path, capsys):
+    a = _run(tmp_path, "a")
+    out = tmp_path / "b"
+    argv = ["--input", SANGUO, "--input_format", "sanguo_json", "--lang", "zh", "--entity_dict", ENTITIES,
+            "--vocab_path", str(a / "vocab.txt"), "--output", str(out / "train.gz"),
+            "--valid_output", str(out / "valid.gz"), "--num_valid_docs", "1", "--max_seq_len", "64"]
+    assert bpd.main(argv) == 0
+    # Same vocabulary and seed: the same bytes as when the vocabulary was built on the fly.
+    assert (out / "train.gz").read_bytes() == (a / "train.gz").read_bytes()
+    assert (out / "valid.gz").read_bytes() == (a / "valid.gz").read_bytes()
+    lacking = tmp_path / "nounk.txt"
+    lacking.write_text("[PAD]\t0\n[CLS]\t1\n[SEP]\t2\n[MASK]\t3\n", encoding="utf-8")
+    assert bpd.main(argv[:8] + ["--vocab_path", str(lacking)] + argv[10:]) == 1
+    assert "lacks [UNK]" in capsys.readouterr().err
 
 
 def test_main_english_one_doc_per_file(tmp_path, capsys):
