@@ -72,6 +72,9 @@ class ParamStore:
 
     def __init__(self):
         self.params = {}
+        # PIR Values dangle (and crash on use) once their Program is freed:
+        # keep the program alive as long as its parameters are reachable.
+        self.program = paddle.static.default_main_program()
 
     def get(self, name, shape, initializer, dtype="float32"):
         if name in self.params:
