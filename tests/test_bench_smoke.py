@@ -1,0 +1,87 @@
+"""bench/bench_encoder.py keeps running: the tiny config end to end in subprocesses, and its sanity check."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import REPO
+
+sys.path.insert(0, REPO)
+from bench import _common, bench_encoder  # noqa: E402
+
+SCRIPT = os.path.join(REPO, "bench", "bench_encoder.py")
+
+
+def run_bench(tmp_path, *args):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, SCRIPT, "--warmup", "1", "--steps", "1", "--batch_size", "2",
+                           "--seq_len", "16", "--json", str(out)] + list(args),
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    return proc.stdout, json.loads(out.read_text())
+
+
+def test_tiny_config_all_variants(tmp_path):
+    stdout, report = run_bench(tmp_path, "--config", "tiny", "--fwd_steps", "2")
+    assert set(report["results"]) == set(bench_encoder.VARIANTS)
+    for name, r in report["results"].items():
+        t = r["timing"]
+        assert t["n"] == (2 if name.endswith("fwd") else 1) and len(t["all_ms"]) == t["n"]
+        assert 0 < t["min_ms"] <= t["median_ms"] <= t["max_ms"]
+        assert r["tokens_per_s"] == r["sentences_per_s"] * 16
+        assert r["peak_rss_mb"] > 100          # a paddle process; measured in the worker, not the parent
+        assert r["flags"]["FLAGS_paddle_num_threads"] is not None
+    # Same synthetic weights and batches: the heads and criterion agree without dropout, and the
+    # training runs start from (nearly) the same loss, near ln(V) + ln(2) for small random weights.
+    train = [report["results"]["%s-train" % s] for s in ("static", "dygraph")]
+    assert np.isfinite(train[0]["check_loss"]) and train[0]["check_loss"] > 0
+    assert abs(train[0]["losses"][0] - train[1]["losses"][0]) < 0.2
+    assert report["masked_tokens"] == 5      # round(0.15 * 2 * 16)
+    assert report["checks_ok"] and len(report["checks"]) == 4
+    assert set(report["speedup"]) == {"fwd", "train"}
+    for line in ("static fwd", "dygraph train", "speed-up static/dygraph (train)", "check ok"):
+        assert line in stdout
+
+
+def test_config_path_with_task_embedding(tmp_path):
+    """--config PATH.json; a task embedding (paddlenlp's ErnieForPretraining embeds a constant task id)."""
+    values = dict(_common.TINY, use_task_id=True, task_type_vocab_size=3, hidden_act="gelu", layer_norm_eps=1e-12)
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(values))
+    _, report = run_bench(tmp_path, "--config", str(path), "--only", "train")
+    assert set(report["results"]) == {"static-train", "dygraph-train"}
+    assert report["model"]["hidden_act"] == "gelu" and report["checks_ok"]
+
+
+def test_check_detects_disagreement(tmp_path):
+    rng = np.random.default_rng(0)
+    seq, pooled = rng.standard_normal((2, 4, 8)), rng.standard_normal((2, 8))
+    files = {v: str(tmp_path / (v + ".npz")) for v in ("static-fwd", "dygraph-fwd")}
+    np.savez(files["static-fwd"], seq=seq, pooled=pooled)
+    np.savez(files["dygraph-fwd"], seq=seq + 5e-5, pooled=pooled - 3e-4)
+    results = {"static-fwd": {}, "dygraph-fwd": {},
+               "static-train": {"check_loss": 7.0, "check_lm_loss": 6.3},
+               "dygraph-train": {"check_loss": 7.0 + 7e-3, "check_lm_loss": 6.3}}
+    checks = bench_encoder.compare(results, files, tol=1e-4)
+    assert [c["ok"] for c in checks] == [True, False, False, True]
+    np.testing.assert_allclose([c["diff"] for c in checks], [5e-5, 3e-4, 1e-3, 0.0], rtol=1e-6, atol=1e-12)
+
+
+def test_bad_arguments_fail_clearly(tmp_path):
+    proc = subprocess.run([sys.executable, SCRIPT, "--config", "tiny", "--seq_len", "600"], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode != 0 and "max_position_embeddings 512" in proc.stderr
+    proc = subprocess.run([sys.executable, SCRIPT, "--config", str(tmp_path / "none.json")], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode != 0 and "none.json' does not exist" in proc.stderr
+
+
+def test_synthetic_weights_are_per_name_and_order_free():
+    a = _common.synthetic_weight("encoder_layer_0_ffn_fc_0.w_0", [3, 4], seed=1)
+    b = _common.synthetic_weight("encoder_layer_1_ffn_fc_0.w_0", [3, 4], seed=1)
+    assert a.dtype == np.float32 and not np.allclose(a, b)
+    np.testing.assert_array_equal(a, _common.synthetic_weight("encoder_layer_0_ffn_fc_0.w_0", [3, 4], seed=1))
+    ln = _common.synthetic_weight("pre_encoder_layer_norm_scale", [1000], seed=1)
+    assert abs(ln.mean() - 1.0) < 0.01 and 0.01 < ln.std() < 0.03
