@@ -56,7 +56,7 @@ def _batches(cfg, args, n):
 def _static_build(cfg, args, training):
     """Build the static program(s), run startup, load the synthetic weights.
 
-    Returns (exe, program, fetch Values, check program or None, check fetch Values, feed names).
+    Returns (exe, program, fetch Values, feed names, build_check() -> (check program, fetch Values)).
     """
     import paddle
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
@@ -85,21 +85,26 @@ def _static_build(cfg, args, training):
 
     exe = paddle.static.Executor(paddle.CPUPlace())
     main, startup, model, fetch, names = build(training, with_loss=training)
-    check_prog = check_fetch = None
-    if training:  # a dropout-free program sharing the parameters by name, for the check only
-        check_prog, _, _, check_fetch, _ = build(False, with_loss=True)
     exe.run(startup)
     scope, place = paddle.static.global_scope(), paddle.CPUPlace()
     for name, value in model.params.params.items():
         tensor = scope.find_var(name).get_tensor()
         tensor.set(_common.synthetic_weight(name, list(value.shape), seed=args.seed), place)
-    return exe, main, fetch, check_prog, check_fetch, names, model
+
+    def build_check():
+        """A dropout-free loss program sharing the parameters by name (its startup is not run)."""
+        program, _, _, fetch, _ = build(False, with_loss=True)
+        return program, fetch
+    return exe, main, fetch, names, build_check
 
 
 def _static_worker(cfg, args, training):
+    import gc
+
     import numpy as np
+    import paddle
     t0 = time.perf_counter()
-    exe, main, fetch, check_prog, check_fetch, names, _ = _static_build(cfg, args, training)
+    exe, main, fetch, names, build_check = _static_build(cfg, args, training)
     build_s = time.perf_counter() - t0
     n = args.warmup + args.steps
     feeds, check = _batches(cfg, args, n)
@@ -107,7 +112,14 @@ def _static_worker(cfg, args, training):
     check = {k: check[k] for k in names}
     out = {}
     if training:
-        loss, lm = exe.run(check_prog, feed=check, fetch_list=check_fetch)
+        # Own executor, closed after: the interpreter of a program keeps its buffers, which
+        # would otherwise add the check program's activations to the training peak RSS.
+        check_prog, check_fetch = build_check()
+        check_exe = paddle.static.Executor(paddle.CPUPlace())
+        loss, lm = check_exe.run(check_prog, feed=check, fetch_list=check_fetch)
+        check_exe.close()
+        del check_exe
+        gc.collect()
         out["check_loss"], out["check_lm_loss"] = float(loss), float(lm)
 
         def step(i):
