@@ -1,0 +1,179 @@
+"""Task 7, IR Relevance: how relevant is a title to a query?
+
+Classes (the paper's): 0 strong relevance (the title was clicked after the
+query), 1 weak (shown, not clicked), 2 none (random).  Input
+``[CLS] query [SEP] title [SEP]``; head ``ir_relevance_fc`` on the pooled
+output, 3 classes.
+
+Data, in this order of preference:
+
+* **real relevance data** (``reader.build_task_data --ir_tsv FILE``): lines
+  ``query<TAB>title<TAB>label`` with label 0/1/2 (an optional first line
+  ``query<TAB>title<TAB>label`` is a header); a bad line is an error naming
+  the file and line;
+* **derived, weakly supervised pairs** from documents with titles (e.g. the
+  chapter headings of 三国演义) -- documented as derived, not click data.
+  The query is a sentence of the corpus, the title a document title:
+  0 = the title of the sentence's own document, for sentences that share a
+  key word with it; 1 = the title of *another* document that shares a key
+  word with the sentence (lexically related, wrong document); 2 = the title
+  of a random other document.  Key words: Chinese words (knowledge units)
+  of at least two CJK characters, English words of at least four letters not
+  in ``STOPWORDS``.  The three classes are balanced: each keeps as many
+  samples as the smallest candidate pool (``select`` keeps the balance).
+"""
+import collections
+
+from ernie.tasks.base import Segment, SentenceTask, TaskError, register_task, truncate_pair, word_items
+from reader.tokenization import is_cjk_char
+
+STOPWORDS = frozenset("""about above after again against also been before being below between both could does
+doing down during each from further have having here hers herself himself into itself just more most myself
+once only other ourselves over same should some such than that their theirs them themselves then there these
+they this those through under until very were what when where which while whom with would your yours yourself
+yourselves upon much many shall said will""".split())
+
+
+def read_relevance_tsv(path):
+    """[(query, title, label, 'path:line')] of a ``query<TAB>title<TAB>label`` file (label 0, 1 or 2)."""
+    pairs = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip():
+                    continue
+                where = "%s:%d" % (path, lineno)
+                cols = line.split("\t")
+                if len(cols) != 3:
+                    raise TaskError("%s: expected query<TAB>title<TAB>label, got %d column(s)" % (where, len(cols)))
+                if lineno == 1 and cols[2].strip().lower() == "label":
+                    continue
+                try:
+                    label = int(cols[2])
+                except ValueError:
+                    raise TaskError("%s: label %r is not an integer" % (where, cols[2])) from None
+                if label not in (0, 1, 2):
+                    raise TaskError("%s: label %d outside [0, 3) (0 strong, 1 weak, 2 none)" % (where, label))
+                if not cols[0].strip() or not cols[1].strip():
+                    raise TaskError("%s: empty query or title" % where)
+                pairs.append((cols[0].strip(), cols[1].strip(), label, where))
+    except FileNotFoundError:
+        raise TaskError("relevance file %s does not exist" % path) from None
+    except UnicodeDecodeError as e:
+        raise TaskError("relevance file %s is not UTF-8: %s" % (path, e)) from None
+    if not pairs:
+        raise TaskError("relevance file %s holds no pair" % path)
+    return pairs
+
+
+@register_task
+class IRRelevance(SentenceTask):
+    name = "ir_relevance"
+    num_classes = 3
+    default_id = 6
+    class_names = ("strong", "weak", "none")
+    description = "query-title relevance: strong / weak / none"
+
+    def not_applicable(self, ctx):
+        reason = super().not_applicable(ctx)
+        if reason is None and ctx.ir_pairs is None and not any(doc.title for doc in ctx.tok_docs):
+            reason = "ir_relevance needs a relevance file (--ir_tsv) or documents with titles"
+        return reason
+
+    def keywords(self, ctx, sent):
+        out = set()
+        for a, b in word_items(sent.tokens, sent.segs, ctx.lang):
+            toks = sent.tokens[a:b]
+            text = "".join(t[2:] if t.startswith("##") else t for t in toks)
+            if ctx.lang == "zh":
+                ok = len(text) >= 2 and all(is_cjk_char(c) for c in text)
+            else:
+                ok = len(text) >= 4 and text.isalpha() and text.lower() not in STOPWORDS
+            if ok:
+                out.add(tuple(sent.ids[a:b]))
+        return out
+
+    def _pair(self, ctx, query, title, label, meta, stats):
+        pair = truncate_pair(query, title, ctx.max_seq_len - 3)
+        if pair is None:
+            stats["dropped_too_long"] += 1
+            return None
+        return ctx.assemble(list(pair), self.name, label=label, meta=meta)
+
+    def build_samples(self, ctx, rng):
+        stats = collections.Counter()
+        if ctx.ir_pairs is not None:
+            return self._from_pairs(ctx, stats), stats
+        return self._derived(ctx, rng, stats), stats
+
+    def _from_pairs(self, ctx, stats):
+        samples = []
+        for query, title, label, where in ctx.ir_pairs:
+            self.check_label(label)
+            q, t = ctx.tokenize(query), ctx.tokenize(title)
+            if not len(q) or not len(t):
+                stats["empty_after_tokenization"] += 1
+                continue
+            s = self._pair(ctx, Segment.from_sentences([q]), Segment.from_sentences([t]), label,
+                           {"source": where}, stats)
+            if s is not None:
+                samples.append(s)
+        return samples
+
+    def _derived(self, ctx, rng, stats):
+        titled = [d for d, doc in enumerate(ctx.tok_docs) if doc.title]
+        titles, title_kw, index = {}, {}, collections.defaultdict(set)
+        for d in titled:
+            t = ctx.tokenize(ctx.tok_docs[d].title)
+            if not len(t):
+                continue
+            titles[d] = t
+            title_kw[d] = self.keywords(ctx, t)
+            for k in title_kw[d]:
+                index[k].add(d)
+        if len(titles) < 2:
+            stats["fewer_than_two_titles"] += 1
+            return []
+        pools = {0: [], 1: [], 2: []}
+        for d in range(len(ctx.tok_docs)):
+            for i, sent in enumerate(ctx.sentences(d)):
+                kw = self.keywords(ctx, sent)
+                if d in titles and kw & title_kw[d]:
+                    pools[0].append((d, i, d))
+                related = sorted(set().union(*[index[k] for k in kw]) - {d}) if kw else []
+                if related:
+                    pools[1].append((d, i, related[rng.randrange(len(related))]))
+                others = [x for x in titles if x != d]
+                pools[2].append((d, i, others[rng.randrange(len(others))]))
+        for c in pools:
+            stats["candidates_%d" % c] = len(pools[c])
+        per_class = min(len(p) for p in pools.values())
+        samples = []
+        for label in (0, 1, 2):
+            pool = pools[label]
+            rng.shuffle(pool)
+            for d, i, td in pool[:per_class]:
+                q = Segment.from_sentences([ctx.sentences(d)[i]], d, (i, i + 1))
+                t = Segment.from_sentences([titles[td]])
+                s = self._pair(ctx, q, t, label, {"docs": [d, td], "spans": [(i, i + 1), None], "derived": True},
+                               stats)
+                if s is not None:
+                    samples.append(s)
+        return samples
+
+    def select(self, samples, limit, rng):
+        """Keep the classes balanced: at most ``limit // 3`` (+ the remainder to the first classes) each."""
+        by_label = collections.defaultdict(list)
+        for s in samples:
+            by_label[s.label].append(s)
+        if limit:
+            per, extra = divmod(limit, 3)
+            kept = []
+            for k, label in enumerate(sorted(by_label)):
+                group = by_label[label]
+                rng.shuffle(group)
+                kept += group[:per + (1 if k < extra else 0)]
+            samples = kept
+        rng.shuffle(samples)
+        return samples

