@@ -11,7 +11,8 @@ Writes to DIR (``<tag>`` is ``rank<r>`` or ``single``):
   grads_<tag>_fuse<F>.npz  the (averaged) gradients applied at the first step, for each
                        gradient-fusion setting F (the tested grad_hook's output)
   final_<tag>_fuse<F>.npz  parameters after training
-  done_<tag>.json      what ran (rank, nranks, how the optimizer was built, names broadcast)
+  done_<tag>.json      what ran (rank, nranks, optimizer, number of variables broadcast,
+                       losses) and the results of all_reduce_values
 
 Rank r initialises with program seed ``--seed + 100*r`` so that only the
 broadcast can make the ranks agree; rank 1 also perturbs one Adam moment
@@ -137,15 +138,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--fuse_mb", type=float, nargs="+", default=[0.0, 0.002])
+    parser.add_argument("--fuse_mb", type=float, nargs="+", default=[0.0, 0.002, 1.0])
     args = parser.parse_args()
 
     rank, nranks = distributed.init_distributed()     # before enable_static
+    values = [rank + 1.5, -rank, 2.0 ** -30 * (rank + 1)]
+    reduced = {"dygraph_sum": distributed.all_reduce_values(values, "sum").tolist()}
     paddle.enable_static()
+    for op in ("sum", "max", "min"):
+        reduced["static_" + op] = distributed.all_reduce_values(values, op).tolist()
     tag = "single" if nranks == 1 else "rank%d" % rank
     config = tiny_config()
     exe = paddle.static.Executor(paddle.CPUPlace())
-    done = {"rank": rank, "nranks": nranks, "main": distributed.is_main_process(), "runs": []}
+    done = {"rank": rank, "nranks": nranks, "main": distributed.is_main_process(), "runs": [],
+            "reduced": reduced}
     for k, fuse_mb in enumerate(args.fuse_mb):
         scope = paddle.static.Scope()
         with paddle.static.scope_guard(scope):

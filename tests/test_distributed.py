@@ -18,7 +18,8 @@ from conftest import REPO
 from ernie import distributed
 
 WORKER = os.path.join(REPO, "tests", "dist_worker.py")
-FUSE = ["0", "0.002"]          # per-gradient all-reduce, and fused buffers of 2 KiB
+# Per-gradient all-reduce, fused buffers of 2 KiB (several buckets), the 1 MiB default (one bucket here).
+FUSE = ["0", "0.002", "1"]
 LAUNCH_TIMEOUT = 150
 
 
@@ -76,6 +77,22 @@ def test_ranks_report_themselves(job):
     assert (r0["rank"], r0["nranks"], r0["main"]) == (0, 2, True)
     assert (r1["rank"], r1["nranks"], r1["main"]) == (1, 2, False)
     assert (single["rank"], single["nranks"], single["main"]) == (0, 1, True)
+    kinds = {run["optimizer"] for d in (r0, r1, single) for run in d["runs"]}
+    assert len(kinds) == 1
+    print("optimizer used by the worker:", kinds.pop())
+
+
+def test_all_reduce_values(job):
+    # rank r contributed [r + 1.5, -r, 2**-30 * (r + 1)]
+    expected = {"sum": [4.0, -1.0, 3 * 2.0 ** -30], "max": [2.5, 0.0, 2 * 2.0 ** -30],
+                "min": [1.5, -1.0, 2.0 ** -30]}
+    for tag in ("rank0", "rank1"):
+        got = _done(job, tag)["reduced"]
+        assert got["dygraph_sum"] == expected["sum"]
+        for op, want in expected.items():
+            assert got["static_" + op] == want, (tag, op)
+    single = _done(job, "single")["reduced"]
+    assert single["static_sum"] == single["static_min"] == [1.5, 0.0, 2.0 ** -30]
 
 
 def test_broadcast_makes_rank1_start_from_rank0(job):
@@ -156,6 +173,9 @@ def test_single_process_init_is_a_noop(fresh_state):
     pg = [("p", "g"), ("q", None)]
     assert distributed.allreduce_gradients(pg, 1) == pg
     assert distributed.broadcast_parameters(None, None, 1) == []
+    np.testing.assert_array_equal(distributed.all_reduce_values([1, 2.5], "max"), [1.0, 2.5])
+    with pytest.raises(ValueError, match="unknown reduction 'avg'"):
+        distributed.all_reduce_values([1.0], "avg")
 
 
 def test_init_after_enable_static_is_a_clear_error(fresh_state):
