@@ -1,0 +1,396 @@
+"""``train.py``: ERNIE 1.0 pre-training (masked LM with knowledge masking + next sentence).
+
+Usage (one process; see ``script/zh_task/pretrain.sh`` for the GPU launch)::
+
+    python train.py --ernie_config_path config/ernie_config.json --vocab_path config/vocab.txt \\
+        --train_filelist data/train_filelist --valid_filelist data/valid_filelist \\
+        --batch_size 8192 --in_tokens true --max_seq_len 512 --checkpoints checkpoints
+
+Every flag of the original ``pretrain_args.py`` with its name and default,
+plus new ones (marked "new" in ``--help``).  Differences from the original:
+
+* ``--in_tokens`` is honoured (the original always batched by tokens): the
+  default ``--batch_size 16`` with ``--in_tokens false`` means 16 samples;
+* ``--use_cuda`` defaults to true only when a CUDA build and device exist; on
+  CPU it runs on CPU (the original refused to start without CUDA);
+* ``num_train_steps`` counts optimizer updates, also with several processes
+  (the original counted per-process batches times the number of trainers);
+* ``--init_checkpoint`` resumes exactly (step, learning rate, loss scale, data
+  position); ``--init_pretraining_params`` loads parameters only and starts
+  the schedule fresh; the two are mutually exclusive;
+* a final checkpoint is written at the end; at most ``--max_checkpoints`` kept;
+* validation reports ``global ppl`` = exp(mean masked-LM loss over all masked
+  tokens of the set) and ``next_sent_acc`` over all samples; ``loss`` is the
+  mean of the per-batch total loss, as the original; ``speed`` is batches/s of
+  the validation itself (the original divided skip_steps by the time);
+* ``--random_seed`` seeds the parameter initialisation, dropout and the reader;
+* fp16 uses Paddle's AMP (float32 parameters, dynamic loss scaling that skips
+  overflowing steps, see ``ernie.optimization``); ``--use_bf16`` is new.
+
+Log lines (rank 0, every ``--skip_steps``; the values are those of that step)::
+
+    epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, file: %s, mask_type: %s, lr: %g, tokens/s: %.0f[, loss_scaling: %g]
+    [validation_set] epoch: %d, step: %d, loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s
+    [test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s   (--do_test)
+
+tokens/s counts the real (non-padding) tokens this process trained on.
+"""
+import argparse
+import logging
+import math
+import os
+import sys
+
+import numpy as np
+
+from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
+from ernie.checkpoint import CheckpointError
+from ernie.config import ConfigError, ErnieConfig
+
+logger = logging.getLogger(__name__)
+
+PRETRAIN_LABELS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"),
+                   "labels": ([-1, 1], "int64")}
+
+
+class UsageError(ValueError):
+    """Flags that contradict each other or are missing."""
+
+
+def build_parser(cuda_default=False):
+    parser = argparse.ArgumentParser(description="ERNIE 1.0 pre-training (masked LM + next sentence prediction).")
+    model_g = ArgumentGroup(parser, "model", "model configuration and paths.")
+    model_g.add_arg("ernie_config_path", str, "./config/ernie_config.json", "Path to the json file for ernie model config.")
+    model_g.add_arg("init_checkpoint", str, None,
+                    "Checkpoint to resume training from (parameters, optimizer state, step, learning-rate "
+                    "position, data position); with --do_test: parameters to evaluate.")
+    model_g.add_arg("init_pretraining_params", str, None,
+                    "new: parameters only (e.g. released weights); the step, schedule and data start fresh. "
+                    "Mutually exclusive with --init_checkpoint.")
+    model_g.add_arg("checkpoints", str, "checkpoints", "Path to save checkpoints.")
+    model_g.add_arg("weight_sharing", bool, True, "If set, share weights between word embedding and masked lm.")
+    model_g.add_arg("generate_neg_sample", bool, False, "If set, randomly generate negtive samples by positive samples.")
+
+    train_g = ArgumentGroup(parser, "training", "training options.")
+    train_g.add_arg("epoch", int, 100, "Number of epochs for training.")
+    train_g.add_arg("learning_rate", float, 0.0001, "Learning rate used to train with warmup.")
+    train_g.add_arg("lr_scheduler", str, "linear_warmup_decay", "scheduler of learning rate.",
+                    choices=["linear_warmup_decay", "noam_decay"])
+    train_g.add_arg("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.")
+    train_g.add_arg("num_train_steps", int, 1000000, "Total steps (optimizer updates) to perform pretraining.")
+    train_g.add_arg("warmup_steps", int, 5000, "Total steps to perform warmup when pretraining.")
+    train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.")
+    train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.")
+    train_g.add_arg("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
+    train_g.add_arg("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
+    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.")
+    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps with finite gradients.")
+    train_g.add_arg("decr_every_n_nan_or_inf", int, 2, "Decreases loss scaling every n accumulated steps with nan or inf gradients.")
+    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.")
+    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing the loss scaling.")
+    train_g.add_arg("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
+    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.")
+    train_g.add_arg("adam_beta2", float, 0.98, "new: Adam beta2 (ERNIE 2.0 paper; the original used 0.999).")
+    train_g.add_arg("adam_epsilon", float, 1e-6, "new: Adam epsilon (the original used 1e-8).")
+    train_g.add_arg("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original fixed 1.0).")
+    train_g.add_arg("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")
+    train_g.add_arg("random_seed", int, 1, "new: seed of parameter initialisation, dropout and data order/masking.")
+    train_g.add_arg("validate_at_start", bool, False, "new: also validate before the first step.")
+
+    log_g = ArgumentGroup(parser, "logging", "logging related.")
+    log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.")
+    log_g.add_arg("verbose", bool, False, "Whether to output verbose log (unused, as the original).")
+    log_g.add_arg("vdl_dir", str, None, "new: VisualDL log directory (train/* and valid/* scalars).")
+
+    data_g = ArgumentGroup(parser, "data", "Data paths, vocab paths and data processing options")
+    data_g.add_arg("train_filelist", str, "", "Path to training filelist.")
+    data_g.add_arg("valid_filelist", str, "", "Path to valid filelist (empty: no validation).")
+    data_g.add_arg("test_filelist", str, "", "Path to test filelist.")
+    data_g.add_arg("vocab_path", str, "./config/vocab.txt", "Vocabulary path.")
+    data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence (longer lines are skipped).")
+    data_g.add_arg("batch_size", int, 16, "Total examples' number in batch for training (tokens with --in_tokens true).")
+    data_g.add_arg("in_tokens", bool, False, "If set, the batch size will be the maximum number of tokens in one batch.")
+    data_g.add_arg("max_bad_line_ratio", float, 0.01, "new: fail when more than this fraction of the lines read is malformed.")
+
+    run_type_g = ArgumentGroup(parser, "run_type", "running type options.")
+    run_type_g.add_arg("is_distributed", bool, False, "If set, then start distributed training (implied when "
+                       "launched by paddle.distributed.launch with several processes).")
+    run_type_g.add_arg("use_cuda", bool, cuda_default, "If set, use GPU for training (default: whether a CUDA "
+                       "build and device are present).")
+    run_type_g.add_arg("use_fast_executor", bool, False, "Accepted for compatibility; no effect (Paddle 3 has one executor).")
+    run_type_g.add_arg("do_test", bool, False, "Whether to perform evaluation on test data set.")
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser(cuda_default=cuda_available()).parse_args(argv)
+
+
+# --------------------------------------------------------------------------- programs
+class PretrainProgram:
+    """A built pre-training program: main/startup, feed names, fetches and (training) optimizer.
+
+    fetches: {"loss": total loss, "lm_loss": mean masked-LM loss, "next_sent_acc": NSP accuracy},
+    scalars float32.  optimizer: ``ernie.optimization.TrainOptimizer`` or None.
+    """
+
+    def __init__(self, main, startup, feed_names, fetches, optimizer=None):
+        self.main = main
+        self.startup = startup
+        self.feed_names = feed_names
+        self.fetches = fetches
+        self.optimizer = optimizer
+
+
+def build_pretrain_program(config, is_training, weight_sharing=True, amp=None, optimizer_args=None,
+                           grad_hook=None):
+    """Build the ERNIE 1.0 pre-training network (and, if ``optimizer_args``, its optimizer).
+
+    optimizer_args: dict for ``ernie.optimization.build_optimizer`` (scheduler,
+    weight_decay, grad_clip_norm, beta1, beta2, epsilon) or None (forward only).
+    The eval program is built separately with ``is_training=False`` (no dropout)
+    and shares the parameters through the scope by name.
+    """
+    import paddle
+    from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+    from ernie.optimization import amp_guard, build_optimizer
+
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
+        names = encoder_input_names(config) + list(PRETRAIN_LABELS)
+        with amp_guard(amp):
+            inputs = create_inputs(names, PRETRAIN_LABELS)
+            model = ErnieModel(inputs, config, is_training=is_training, weight_sharing=weight_sharing)
+            acc, lm_loss, total = model.get_pretraining_output(inputs["mask_label"], inputs["mask_pos"],
+                                                               inputs["labels"])
+        opt = None
+        if optimizer_args is not None:
+            opt = build_optimizer(total, amp=amp, grad_hook=grad_hook, **optimizer_args)
+    return PretrainProgram(main, startup, names, {"loss": total, "lm_loss": lm_loss, "next_sent_acc": acc}, opt)
+
+
+def make_feed_fn(feed_names):
+    """Batch -> feed dict; ``task_ids`` (configs with use_task_id) are fed as task 0."""
+    def feed(batch):
+        out = {}
+        for name in feed_names:
+            if name == "task_ids" and name not in batch:
+                out[name] = np.zeros_like(batch["src_ids"])
+            else:
+                out[name] = batch[name]
+        return out
+    return feed
+
+
+def train_log_format(info):
+    """The original's pre-training log line, plus lr, tokens/s and (fp16) the loss scale."""
+    v = info["values"]
+    progress = getattr(info["batch"], "progress", None)
+    epoch = progress.epoch if progress else info["epoch"]
+    line = ("epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, "
+            "file: %s, mask_type: %s, lr: %g, tokens/s: %.0f"
+            % (epoch, progress.file_index if progress else 0, progress.total_files if progress else 0,
+               info["step"], v["loss"], _exp(v["lm_loss"]), v["next_sent_acc"], info["speed"],
+               progress.current_file if progress else "-", progress.mask_type if progress else "-",
+               info["lr"], info["tokens_per_s"] if info["tokens_per_s"] is not None else float("nan")))
+    if info.get("loss_scaling") is not None:
+        line += ", loss_scaling: %g" % info["loss_scaling"]
+    return line
+
+
+def _exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return float("inf")
+
+
+EVAL_WEIGHTS = {
+    # per-token mean of the masked-LM loss and per-sample NSP accuracy over the whole set
+    "lm_loss": lambda b: len(b["mask_pos"]),
+    "next_sent_acc": lambda b: len(b["labels"]),
+}
+
+
+def evaluate(exe, program, reader, scope, progress_tag=None, skip_steps=0):
+    """-> dict(loss, global_ppl, next_sent_acc, lm_loss, speed, steps) over all batches of ``reader``."""
+    from ernie.trainer import run_evaluation
+
+    progress_fn = (lambda n: logger.info("[%s] steps: %d", progress_tag, n)) if progress_tag else None
+    res = run_evaluation(exe, program.main, program.fetches, reader.batches(), weights=EVAL_WEIGHTS,
+                         feed_fn=make_feed_fn(program.feed_names), scope=scope,
+                         progress_every=skip_steps, progress_fn=progress_fn)
+    if res.steps == 0:
+        raise ValueError("the evaluation set %s produced no batch" % reader.filelist)
+    return {"loss": res.means["loss"], "global_ppl": _exp(res.means["lm_loss"]), "lm_loss": res.means["lm_loss"],
+            "next_sent_acc": res.means["next_sent_acc"], "speed": res.speed, "steps": res.steps}
+
+
+# --------------------------------------------------------------------------- driver
+def _check_args(args):
+    if args.init_checkpoint and args.init_pretraining_params:
+        raise UsageError("--init_checkpoint (resume a run) and --init_pretraining_params (start a new run from "
+                         "parameters) are mutually exclusive: give one of them")
+    if args.use_fp16 and args.use_bf16:
+        raise UsageError("--use_fp16 and --use_bf16 are mutually exclusive")
+    if args.do_test:
+        if not args.test_filelist:
+            raise UsageError("--do_test true needs --test_filelist")
+        if not (args.init_checkpoint or args.init_pretraining_params):
+            raise UsageError("--do_test true needs --init_checkpoint or --init_pretraining_params (the parameters "
+                             "to evaluate)")
+    elif not args.train_filelist:
+        raise UsageError("--train_filelist is required for training")
+    for flag in ("skip_steps", "save_steps", "validation_steps"):
+        if getattr(args, flag) < 0:
+            raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
+    if args.num_train_steps < 0:
+        raise UsageError("--num_train_steps must be >= 0")
+
+
+def _check_config(config, args):
+    from reader.vocab import load_vocab
+    if args.max_seq_len > config.max_position_embeddings:
+        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
+                          % (args.max_seq_len, config.max_position_embeddings, config.source))
+    top = max(load_vocab(args.vocab_path).values())
+    if top >= config.vocab_size:
+        raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
+                          % (args.vocab_path, top, config.source, config.vocab_size))
+
+
+def make_amp(args):
+    from ernie.optimization import AmpConfig
+    if args.use_fp16:
+        return AmpConfig("float16", init_loss_scaling=args.init_loss_scaling,
+                         incr_every_n_steps=args.incr_every_n_steps,
+                         decr_every_n_nan_or_inf=args.decr_every_n_nan_or_inf, incr_ratio=args.incr_ratio,
+                         decr_ratio=args.decr_ratio, use_dynamic_loss_scaling=args.use_dynamic_loss_scaling)
+    if args.use_bf16:
+        return AmpConfig("bfloat16")
+    return None
+
+
+def _make_reader(args, config, filelist, is_test):
+    from reader.pretraining import PretrainingReader
+    return PretrainingReader(filelist, args.vocab_path, batch_size=args.batch_size, in_tokens=args.in_tokens,
+                             max_seq_len=args.max_seq_len, shuffle_files=True, random_seed=args.random_seed,
+                             epoch=args.epoch, voc_size=config.vocab_size, is_test=is_test,
+                             generate_neg_sample=args.generate_neg_sample,
+                             max_bad_line_ratio=args.max_bad_line_ratio)
+
+
+def _distributed(args):
+    """(rank, nranks); joins the process group when launched with several processes."""
+    nranks_env = os.environ.get("PADDLE_TRAINERS_NUM", "1").strip() or "1"
+    if not args.is_distributed and int(nranks_env) <= 1:
+        return 0, 1
+    try:
+        from ernie.distributed import init_distributed
+    except ImportError as e:
+        if int(nranks_env) > 1:
+            raise RuntimeError("several processes were launched but ernie.distributed is unavailable: %s" % e)
+        return 0, 1
+    return init_distributed()
+
+
+def run(args):
+    """Train (or, with --do_test, evaluate) as the flags say.  Returns the Trainer (training) or the
+    test metrics dict (--do_test).  Raises on bad input (``main`` turns that into a message)."""
+    _check_args(args)
+    rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
+    import paddle
+    from ernie.optimization import check_amp_device, lr_scheduler
+    from ernie.trainer import Trainer
+
+    paddle.enable_static()
+    check_cuda(args.use_cuda)
+    amp = make_amp(args)
+    check_amp_device(amp, args.use_cuda)
+    if args.use_fast_executor:
+        logger.info("--use_fast_executor has no effect on Paddle 3")
+    config = ErnieConfig.from_json(args.ernie_config_path)
+    if rank == 0:
+        config.print_config()
+    _check_config(config, args)
+    if args.use_cuda:
+        try:
+            from ernie.distributed import device_place
+            place = device_place(True)
+        except ImportError:
+            place = paddle.CUDAPlace(0)
+    else:
+        place = paddle.CPUPlace()
+    exe = paddle.static.Executor(place)
+    scope = paddle.static.Scope()
+
+    eval_prog = build_pretrain_program(config, is_training=False, weight_sharing=args.weight_sharing, amp=amp)
+
+    if args.do_test:
+        from ernie.checkpoint import init_pretraining_params
+        with paddle.static.scope_guard(scope):
+            paddle.seed(args.random_seed)
+            exe.run(eval_prog.startup)
+        params = args.init_checkpoint or args.init_pretraining_params
+        init_pretraining_params(params, eval_prog.main, scope=scope, place=place)
+        test_reader = _make_reader(args, config, args.test_filelist, is_test=True)
+        r = evaluate(exe, eval_prog, test_reader, scope, progress_tag="test_set", skip_steps=args.skip_steps)
+        logger.info("[test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s",
+                    r["loss"], r["global_ppl"], r["next_sent_acc"], r["speed"])
+        return r
+
+    scheduler = lr_scheduler(args.lr_scheduler, args.learning_rate, args.warmup_steps, args.num_train_steps)
+    grad_hook = None
+    if nranks > 1:
+        from ernie.distributed import allreduce_gradients
+        grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
+    train_prog = build_pretrain_program(
+        config, is_training=True, weight_sharing=args.weight_sharing, amp=amp, grad_hook=grad_hook,
+        optimizer_args=dict(scheduler=scheduler, weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm,
+                            beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon))
+
+    eval_fn = None
+    if args.valid_filelist:
+        def eval_fn(trainer):
+            reader = _make_reader(args, config, args.valid_filelist, is_test=True)
+            r = evaluate(exe, eval_prog, reader, scope)
+            logger.info("[validation_set] epoch: %d, step: %d, loss: %f, global ppl: %f, next_sent_acc: %f, "
+                        "speed: %f steps/s", trainer.epoch, trainer.step, r["loss"], r["global_ppl"],
+                        r["next_sent_acc"], r["speed"])
+            return {"loss": r["loss"], "ppl": r["global_ppl"], "next_sent_acc": r["next_sent_acc"]}
+
+    trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches, args.num_train_steps,
+                      scope=scope, place=place, skip_steps=args.skip_steps, save_steps=args.save_steps,
+                      checkpoints=args.checkpoints, max_checkpoints=args.max_checkpoints,
+                      validation_steps=args.validation_steps if args.valid_filelist else 0, eval_fn=eval_fn,
+                      validate_at_start=args.validate_at_start, log_fn=train_log_format, vdl_dir=args.vdl_dir,
+                      rank=rank, nranks=nranks, random_seed=args.random_seed,
+                      feed_fn=make_feed_fn(train_prog.feed_names))
+    trainer.run_startup(train_prog.startup)
+    if args.init_checkpoint:
+        trainer.load_checkpoint(args.init_checkpoint)
+    elif args.init_pretraining_params:
+        trainer.load_pretraining_params(args.init_pretraining_params)
+    trainer.broadcast_parameters()
+    train_reader = _make_reader(args, config, args.train_filelist, is_test=False)
+    trainer.train(train_reader)
+    if rank == 0:
+        report = train_reader.bad_line_report()
+        if report and report.get("skipped_lines"):
+            logger.info("training data: %s", report)
+    return trainer
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    init_logging()
+    from reader.pretraining import DataFileError
+    from reader.vocab import VocabError
+    from ernie.optimization import AmpDeviceError
+    print_arguments(args, logger)
+    try:
+        run(args)
+    except (UsageError, ConfigError, CheckpointError, DataFileError, VocabError, DeviceError, AmpDeviceError,
+            ValueError) as e:
+        sys.exit("train.py: error: %s" % e)
+    return 0

@@ -1,0 +1,5 @@
+"""ERNIE 1.0 pre-training; see ernie/pretrain.py for the flags and the log format."""
+from ernie.pretrain import main
+
+if __name__ == "__main__":
+    main()
