@@ -8,9 +8,9 @@
 Writes to DIR (``<tag>`` is ``rank<r>`` or ``single``):
   init_<tag>.npz       parameters right after the startup program (before any broadcast)
   synced_<tag>.npz     every persistable after ``broadcast_parameters`` (same as init when single)
-  grads_<tag>_fuse<F>.npz  the (averaged) gradients applied at the first step, for each
-                       gradient-fusion setting F (the tested grad_hook's output)
-  final_<tag>_fuse<F>.npz  parameters after training
+  grads_<tag>_<run>.npz  the (averaged) gradients applied at the first step (the tested
+                       grad_hook's output), for each run (see --runs)
+  final_<tag>_<run>.npz  parameters after training
   done_<tag>.json      what ran (rank, nranks, optimizer, number of variables broadcast,
                        losses) and the results of all_reduce_values
 
@@ -19,6 +19,7 @@ broadcast can make the ranks agree; rank 1 also perturbs one Adam moment
 before the broadcast to check that optimizer state is sent too.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -78,13 +79,15 @@ def feed_for(batch, rows):
             "mask_label": np.array(mask_label, "int64").reshape(-1, 1)}
 
 
-def make_optimizer(nranks, fuse_mb, captured):
+def make_optimizer(nranks, fuse_mb, captured, amp16=False):
     """The hook (kept in ``captured`` to be fetched) and the optimizer-building function.
 
     The optimizer is ``ernie.optimization.build_optimizer`` (the trainer's) when
     it exists, else plain AdamW with the same hook between backward and update.
     Either way: AdamW, weight decay 0.01, global-norm clip 0.5 (active here, so
     clipping must see the averaged gradient to match the single process).
+    ``amp16``: float16 AMP with dynamic loss scaling, every compute op
+    black-listed (CPU has no float16 matmul), so the hook sees scaled gradients.
     """
     def hook(params_grads):
         out = distributed.allreduce_gradients(params_grads, nranks, fuse_mb=fuse_mb)
@@ -96,33 +99,40 @@ def make_optimizer(nranks, fuse_mb, captured):
     except ImportError:
         optimization = None
     if optimization is not None:
+        amp = optimization.AmpConfig("float16", custom_black_list=optimization.FP32_COMPUTE_BLACK_LIST) \
+            if amp16 else None
+
         def build_opt(loss):
             sched = optimization.lr_scheduler("noam_decay", 0.01, warmup_steps=2, num_train_steps=STEPS)
-            optimization.build_optimizer(loss, sched, weight_decay=0.01, grad_clip_norm=0.5, grad_hook=hook)
+            optimization.build_optimizer(loss, sched, weight_decay=0.01, grad_clip_norm=0.5, grad_hook=hook,
+                                         amp=amp)
             return sched
-        return "ernie.optimization.build_optimizer", build_opt
+        return "ernie.optimization.build_optimizer", build_opt, amp, optimization.amp_guard
+    if amp16:
+        raise SystemExit("the amp16 run needs ernie.optimization")
 
     def build_plain(loss):
         opt = paddle.optimizer.AdamW(learning_rate=0.01, weight_decay=0.01,
                                      grad_clip=paddle.nn.ClipGradByGlobalNorm(0.5))
         opt.apply_gradients(hook(opt.backward(loss)))
         return None
-    return "paddle.optimizer.AdamW", build_plain
+    return "paddle.optimizer.AdamW", build_plain, None, None
 
 
-def build(config, nranks, seed, fuse_mb):
+def build(config, nranks, seed, fuse_mb, amp16=False):
     """(main, startup, loss, [(param name, applied gradient)], lr scheduler or None, optimizer kind)."""
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
     main, startup = paddle.static.Program(), paddle.static.Program()
     main.random_seed = 1          # no dropout: the main program draws nothing
     startup.random_seed = seed
     grads = []
-    kind, build_opt = make_optimizer(nranks, fuse_mb, grads)
+    kind, build_opt, amp, amp_guard = make_optimizer(nranks, fuse_mb, grads, amp16)
     with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
         inputs = create_inputs(encoder_input_names(config))
         extra = create_inputs(list(PRETRAIN_SPECS), PRETRAIN_SPECS)
-        model = ErnieModel(inputs, config, is_training=True)
-        _, _, loss = model.get_pretraining_output(extra["mask_label"], extra["mask_pos"], extra["labels"])
+        with amp_guard(amp) if amp_guard else contextlib.nullcontext():
+            model = ErnieModel(inputs, config, is_training=True)
+            _, _, loss = model.get_pretraining_output(extra["mask_label"], extra["mask_pos"], extra["labels"])
         sched = build_opt(loss)
     return main, startup, loss, grads, sched, kind
 
@@ -138,7 +148,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--fuse_mb", type=float, nargs="+", default=[0.0, 0.002, 1.0])
+    parser.add_argument("--runs", nargs="+", default=["fuse0", "fuse0.002", "fuse1", "amp16"],
+                        help="fuse<F>: fp32 with allreduce_gradients(fuse_mb=F); amp16: float16 loss "
+                             "scaling (fp32 compute) with the default fusion")
     args = parser.parse_args()
 
     rank, nranks = distributed.init_distributed()     # before enable_static
@@ -152,10 +164,13 @@ def main():
     exe = paddle.static.Executor(paddle.CPUPlace())
     done = {"rank": rank, "nranks": nranks, "main": distributed.is_main_process(), "runs": [],
             "reduced": reduced}
-    for k, fuse_mb in enumerate(args.fuse_mb):
+    for k, label in enumerate(args.runs):
+        amp16 = label == "amp16"
+        fuse_mb = distributed.DEFAULT_FUSE_MB if amp16 else float(label[len("fuse"):])
         scope = paddle.static.Scope()
         with paddle.static.scope_guard(scope):
-            main_prog, startup, loss, grads, sched, kind = build(config, nranks, args.seed + 100 * rank, fuse_mb)
+            main_prog, startup, loss, grads, sched, kind = build(config, nranks, args.seed + 100 * rank, fuse_mb,
+                                                                 amp16)
             exe.run(startup)
             if k == 0:
                 np.savez(os.path.join(args.out, "init_%s.npz" % tag), **snapshot(main_prog, scope))
@@ -176,11 +191,12 @@ def main():
                 if sched is not None:
                     sched.step()
                 if step == 0:   # the gradients the optimizer applied at the first step
-                    np.savez(os.path.join(args.out, "grads_%s_fuse%g.npz" % (tag, fuse_mb)),
+                    np.savez(os.path.join(args.out, "grads_%s_%s.npz" % (tag, label)),
                              **{name: np.asarray(v) for (name, _), v in zip(grads, out[1:])})
             distributed.barrier(exe)
-            np.savez(os.path.join(args.out, "final_%s_fuse%g.npz" % (tag, fuse_mb)), **snapshot(main_prog, scope))
-            done["runs"].append({"fuse_mb": fuse_mb, "optimizer": kind, "broadcast": len(sent), "losses": losses})
+            np.savez(os.path.join(args.out, "final_%s_%s.npz" % (tag, label)), **snapshot(main_prog, scope))
+            done["runs"].append({"label": label, "fuse_mb": fuse_mb, "optimizer": kind, "broadcast": len(sent),
+                                 "losses": losses})
     with open(os.path.join(args.out, "done_%s.json" % tag), "w", encoding="utf-8") as f:
         json.dump(done, f)
     print("worker %s done" % tag)

@@ -18,8 +18,9 @@ from conftest import REPO
 from ernie import distributed
 
 WORKER = os.path.join(REPO, "tests", "dist_worker.py")
-# Per-gradient all-reduce, fused buffers of 2 KiB (several buckets), the 1 MiB default (one bucket here).
-FUSE = ["0", "0.002", "1"]
+# Per-gradient all-reduce, fused buffers of 2 KiB (several buckets), the 1 MiB default (one bucket
+# here), and float16 loss scaling (fp32 compute) where the hook sees scaled gradients.
+RUNS = ["fuse0", "fuse0.002", "fuse1", "amp16"]
 LAUNCH_TIMEOUT = 150
 
 
@@ -57,8 +58,8 @@ def job(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     log_dir = str(out / "log")
     _run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--max_restart", "0",
-          "--log_dir", log_dir, WORKER, "--out", str(out), "--fuse_mb"] + FUSE, log_dir)
-    _run([sys.executable, WORKER, "--out", str(out), "--fuse_mb"] + FUSE, log_dir)
+          "--log_dir", log_dir, WORKER, "--out", str(out), "--runs"] + RUNS, log_dir)
+    _run([sys.executable, WORKER, "--out", str(out), "--runs"] + RUNS, log_dir)
     return out
 
 
@@ -113,13 +114,16 @@ def test_broadcast_makes_rank1_start_from_rank0(job):
     assert not np.any(synced1[moments[0]])
     assert _done(job, "rank0")["runs"][0]["broadcast"] == len(synced0)
     assert _done(job, "single")["runs"][0]["broadcast"] == 0
+    # float16 loss scaling adds persistables (scale, good/bad step counters, int32 included): sent too.
+    runs = {r["label"]: r["broadcast"] for r in _done(job, "rank1")["runs"]}
+    assert runs["amp16"] > runs["fuse0"]
 
 
-@pytest.mark.parametrize("fuse", FUSE)
-def test_averaged_gradients_equal_full_batch_gradients(job, fuse):
+@pytest.mark.parametrize("run", RUNS)
+def test_averaged_gradients_equal_full_batch_gradients(job, run):
     """The grad hook's output on each rank is the gradient of the whole batch (mean of the halves)."""
-    g0, g1 = _load(job, "grads_rank0_fuse%s.npz" % fuse), _load(job, "grads_rank1_fuse%s.npz" % fuse)
-    single = _load(job, "grads_single_fuse%s.npz" % fuse)
+    g0, g1 = _load(job, "grads_rank0_%s.npz" % run), _load(job, "grads_rank1_%s.npz" % run)
+    single = _load(job, "grads_single_%s.npz" % run)
     assert sorted(g0) == sorted(single) and len(single) >= 40
     for k in single:
         np.testing.assert_array_equal(g1[k], g0[k], err_msg=k)
@@ -129,10 +133,10 @@ def test_averaged_gradients_equal_full_batch_gradients(job, fuse):
     assert max(np.abs(single[k]).max() for k in single) > 1e-3
 
 
-@pytest.mark.parametrize("fuse", FUSE)
-def test_two_ranks_train_like_one_process_on_the_whole_batch(job, fuse):
-    f0, f1 = _load(job, "final_rank0_fuse%s.npz" % fuse), _load(job, "final_rank1_fuse%s.npz" % fuse)
-    single = _load(job, "final_single_fuse%s.npz" % fuse)
+@pytest.mark.parametrize("run", RUNS)
+def test_two_ranks_train_like_one_process_on_the_whole_batch(job, run):
+    f0, f1 = _load(job, "final_rank0_%s.npz" % run), _load(job, "final_rank1_%s.npz" % run)
+    single = _load(job, "final_single_%s.npz" % run)
     init = _load(job, "init_rank0.npz")
     assert sorted(f0) == sorted(f1) == sorted(single) == sorted(init)
     for k in single:
@@ -142,8 +146,8 @@ def test_two_ranks_train_like_one_process_on_the_whole_batch(job, fuse):
     assert max(np.abs(single[k] - init[k]).max() for k in single) > 1e-2
     # Each rank's loss is its half's mean; their mean is the full-batch loss.
     losses = [np.array(r["losses"]) for r in
-              (_done(job, "rank0")["runs"][FUSE.index(fuse)], _done(job, "rank1")["runs"][FUSE.index(fuse)])]
-    full = np.array(_done(job, "single")["runs"][FUSE.index(fuse)]["losses"])
+              (_done(job, "rank0")["runs"][RUNS.index(run)], _done(job, "rank1")["runs"][RUNS.index(run)])]
+    full = np.array(_done(job, "single")["runs"][RUNS.index(run)]["losses"])
     np.testing.assert_allclose((losses[0] + losses[1]) / 2, full, rtol=1e-5)
     assert np.abs(losses[0] - losses[1]).max() > 1e-4       # the ranks did see different rows
 
@@ -190,7 +194,8 @@ def test_init_after_enable_static_is_a_clear_error(fresh_state):
 
 @pytest.mark.parametrize("env, message", [
     ({"PADDLE_TRAINERS_NUM": "2", "PADDLE_TRAINER_ID": "2",
-      "PADDLE_TRAINER_ENDPOINTS": "127.0.0.1:1,127.0.0.1:2"}, r"PADDLE_TRAINER_ID=2 is outside \[0, PADDLE_TRAINERS_NUM=2\)"),
+      "PADDLE_TRAINER_ENDPOINTS": "127.0.0.1:1,127.0.0.1:2"},
+     r"PADDLE_TRAINER_ID=2 is outside \[0, PADDLE_TRAINERS_NUM=2\)"),
     ({"PADDLE_TRAINERS_NUM": "3", "PADDLE_TRAINER_ID": "0",
       "PADDLE_TRAINER_ENDPOINTS": "127.0.0.1:1,127.0.0.1:2"}, r"lists 2 endpoints but PADDLE_TRAINERS_NUM=3"),
     ({"PADDLE_TRAINERS_NUM": "2", "PADDLE_TRAINER_ID": "1"}, r"PADDLE_TRAINER_ENDPOINTS is not set"),
