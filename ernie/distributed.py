@@ -22,9 +22,11 @@ leaves the others blocked.  Let the ranks agree before each run, e.g.
 ``all_reduce_values([have_batch], "min")``, or give every rank the same number
 of batches.
 
-Every rank feeds its own shard of the data; with the per-rank mean loss of
-equal-sized shards (and the same number of masked tokens per shard) the mean
-gradient equals the gradient of the full-batch mean loss.
+Every rank feeds its own shard of the data and the applied gradient is the
+mean of the per-rank gradients.  That equals the gradient of the mean loss over
+all ranks' data only when every shard carries the same weight (for the masked
+LM: the same number of masked tokens per rank); otherwise it is the usual
+data-parallel approximation (the original's ParallelExecutor did the same).
 
 Launching (one process per rank; the launcher sets ``PADDLE_TRAINER_ID``,
 ``PADDLE_TRAINERS_NUM``, ``PADDLE_TRAINER_ENDPOINTS``,
@@ -39,12 +41,16 @@ Launching (one process per rank; the launcher sets ``PADDLE_TRAINER_ID``,
     python -m paddle.distributed.launch --nnodes 2 --master 10.0.0.1:8090 \\
         --gpus 0,1,2,3 --log_dir log train.py ...
 
-Launcher quirks: each rank's stdout/stderr goes to ``<log_dir>/workerlog.<rank>``
-(``--log_dir`` defaults to ``./log``); a failing worker is restarted up to
-``--max_restart`` (default 3) times before the job fails; ports are drawn at
-random from ``PORT_RANGE`` (default ``35100:64000``).  A single process run
-without the launcher is ``nranks == 1`` and every function here is then a
-no-op (or the identity).
+Launcher quirks (Paddle 3.3.1): each rank's stdout/stderr goes to
+``<log_dir>/workerlog.<rank>`` (``--log_dir`` defaults to ``./log``) and is
+*appended to* across jobs unless ``--log_overwrite true``; a failing worker is
+restarted up to ``--max_restart`` (default 3) times before the job fails
+(``--max_restart 0`` fails fast); ports are drawn at random from the
+``PORT_RANGE`` environment variable (default ``35100:64000``); joining the
+TCP store typically costs ~3 s at start-up.  Use ``device_place(use_cuda)``
+for the executor: every rank has its own GPU.  A single process run without
+the launcher is ``nranks == 1`` and every function here is then a no-op (or
+the identity).
 """
 import os
 
