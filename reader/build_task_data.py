@@ -227,9 +227,21 @@ def austen_chapters(lines):
     return chapters
 
 
-def extract_austen(deb_path, dest, novels=("prideprejudice",)):
+def extract_austen(deb_path, dest, novels=("prideprejudice",), sha256=AUSTEN_DEB_SHA256):
     """Write ``dest/<novel>_chNNN.txt`` (one chapter each, paragraphs separated by blank lines,
-    the ``one_doc_per_file`` corpus format); returns the written paths."""
+    the ``one_doc_per_file`` corpus format); returns the written paths.
+
+    ``sha256``: expected digest of the package (None: not checked).
+    """
+    if sha256:
+        import hashlib
+        try:
+            with open(deb_path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+        except FileNotFoundError:
+            raise BuildError("Debian package %s does not exist" % deb_path) from None
+        if digest != sha256:
+            raise BuildError("%s: sha256 %s, expected %s (r-cran-janeaustenr 1.0.0-1)" % (deb_path, digest, sha256))
     os.makedirs(dest, exist_ok=True)
     paths = []
     for name, lines in austen_novels(deb_path, novels).items():
@@ -278,6 +290,17 @@ def parse_task_ids(text):
             out[name.strip()] = int(value)
         except ValueError:
             raise BuildError("--task_ids %r: expected NAME=ID[,NAME=ID...]" % text) from None
+    return out
+
+
+def parse_task_limits(text):
+    """``"knowledge_masking=600/60,sentence_distance=2500"`` -> {task: (train, valid or None)}."""
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        m = re.match(r"^\s*([a-z][a-z0-9_]*)=(\d+)(?:/(\d+))?\s*$", item)
+        if not m:
+            raise BuildError("--task_max_samples %r: expected NAME=TRAIN[/VALID][,...]" % text)
+        out[m.group(1)] = (int(m.group(2)), int(m.group(3)) if m.group(3) else None)
     return out
 
 
@@ -351,8 +374,18 @@ def file_stats(path, taskset, task, specials, max_seq_len):
 
 def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_seq_len=512, valid_docs=0,
               max_samples=0, max_valid_samples=0, random_seed=1, attach_token_labels=True, num_sent_types=2,
-              mask_word_prob=1.0, ir_pairs=None, ir_valid_pairs=None, do_lower_case=True, log=print):
-    """Build every task's files; returns the stats dict (also written to ``stats.json``)."""
+              mask_word_prob=1.0, ir_pairs=None, ir_valid_pairs=None, do_lower_case=True, task_limits=None,
+              log=print):
+    """Build every task's files; returns the stats dict (also written to ``stats.json``).
+
+    ``task_limits``: {task: (train limit, valid limit or None)} overriding ``max_samples`` /
+    ``max_valid_samples`` for that task.
+    """
+    task_limits = dict(task_limits or {})
+    unknown = sorted(set(task_limits) - set(taskset.names))
+    if unknown:
+        raise BuildError("--task_max_samples names task(s) %s that are not built (%s)"
+                         % (", ".join(unknown), ", ".join(taskset.names)))
     from ernie.tasks import BuildContext
     if not docs:
         raise BuildError("the corpus holds no document with text")
@@ -393,7 +426,12 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
             rng = random.Random("%s:%s:%s" % (random_seed, task.name, split))
             samples, gen = task.build_samples(ctx, rng)
             built = len(samples)
-            samples = task.select(samples, limit, rng)
+            own = task_limits.get(task.name)
+            if own is not None:
+                limit_here = own[0] if split == "train" else (own[1] if own[1] is not None else limit)
+            else:
+                limit_here = limit
+            samples = task.select(samples, limit_here, rng)
             if not samples:
                 reason = "no sample could be built (generation counts: %s)" % dict(gen)
                 if explicit and split == "train":
@@ -463,6 +501,8 @@ def parse_args(argv=None):
     p.add_argument("--num_valid_docs", type=int, default=0, help="the last N documents form the validation split")
     p.add_argument("--max_samples", type=int, default=0, help="at most this many training lines per task (0: all)")
     p.add_argument("--max_valid_samples", type=int, default=0, help="at most this many validation lines per task")
+    p.add_argument("--task_max_samples", default="", metavar="NAME=TRAIN[/VALID],...",
+                   help="per-task line limits overriding --max_samples / --max_valid_samples")
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
@@ -478,6 +518,8 @@ def parse_args(argv=None):
                    help="only extract Jane Austen chapters from the r-cran-janeaustenr .deb into --dest")
     p.add_argument("--austen_novels", default="prideprejudice", help="comma-separated: " + ", ".join(AUSTEN_NOVELS))
     p.add_argument("--dest", help="--extract_austen: output directory")
+    p.add_argument("--austen_sha256", default=AUSTEN_DEB_SHA256,
+                   help="--extract_austen: expected sha256 of the package ('' to skip the check)")
     args = p.parse_args(argv)
     if args.extract_austen:
         if not args.dest:
@@ -498,13 +540,14 @@ def main(argv=None):
     try:
         if args.extract_austen:
             novels = [n.strip() for n in args.austen_novels.split(",") if n.strip()]
-            paths = extract_austen(args.extract_austen, args.dest, novels)
+            paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256 or None)
             print("%d chapter files written to %s" % (len(paths), args.dest))
             return 0
         from ernie.tasks import TaskError
         try:
             explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
                                               parse_task_ids(args.task_ids))
+            parse_task_limits(args.task_max_samples)
             docs = load_corpus(args.corpus, args.input_format, args.lang)
             if args.first_line_title:
                 docs = first_line_titles(docs)
@@ -532,6 +575,7 @@ def main(argv=None):
                               random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
                               num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
                               ir_pairs=ir_pairs, ir_valid_pairs=ir_valid, do_lower_case=args.do_lower_case,
+                              task_limits=parse_task_limits(args.task_max_samples),
                               log=lambda msg: logger.info("%s", msg))
         except TaskError as e:
             raise BuildError(str(e)) from None

@@ -621,7 +621,7 @@ class TaskSet:
     tasks: list of task names, ``PretrainTask`` instances or dicts
     ``{"name": ..., "id": ..., <options>}``.  task_ids: optional {name: id}
     overriding; otherwise a dict's ``id``, else the task's ``default_id``,
-    else the next free id.  Ids must be distinct and >= 0.
+    else the next id above every id in use and every registered default.  Ids must be distinct and >= 0.
 
     require_labels: every line read must carry labels for every active task
     (a line that does not is a bad line, ``missing_labels``); this allows at
@@ -674,9 +674,13 @@ class TaskSet:
                 if isinstance(tid, bool) or not isinstance(tid, (int, np.integer)) or tid < 0:
                     raise TaskError("task id of %s must be an integer >= 0, got %r" % (t.name, tid))
                 self.ids[t.name] = int(tid)
+        # a task without an id gets one after every id in use and every registered default, so that it
+        # keeps the same id when other tasks join in a later stage
+        taken = list(self.ids.values()) + [c.default_id for c in _REGISTRY.values() if c.default_id is not None]
         for t in self.tasks:
             if t.name not in self.ids:
-                self.ids[t.name] = max(list(self.ids.values()) + [-1]) + 1
+                self.ids[t.name] = max(taken + [-1]) + 1
+                taken.append(self.ids[t.name])
         seen = {}
         for name, tid in self.ids.items():
             if tid in seen:

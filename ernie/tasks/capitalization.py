@@ -7,7 +7,8 @@ the label comes from the raw text (``TokSentence.caps``, set by
 
 Labels per token: 1 the word began with an upper-case letter, 0 it did not,
 -1 no label: ``##`` continuation pieces (one label per word, at its first
-piece), tokens without a letter (punctuation, numbers), [CLS]/[SEP], padding.
+piece), tokens without a letter (punctuation, numbers), [UNK] (the word is not
+known), [CLS]/[SEP], padding.
 Samples: single segments ``[CLS] chunk [SEP]`` of consecutive whole sentences
 of a document; every sample of an English build also carries these labels.
 Head: ``capitalization_fc`` on the sequence output, 2 classes.
@@ -15,6 +16,8 @@ Head: ``capitalization_fc`` on the sequence output, 2 classes.
 import collections
 
 from ernie.tasks.base import TokenTask, register_task
+
+UNK = "[UNK]"
 
 
 @register_task
@@ -35,7 +38,7 @@ class Capitalization(TokenTask):
     def segment_labels(self, ctx, segment):
         out = []
         for tok, cap in zip(segment.tokens, segment.caps):
-            if tok.startswith("##") or not any(c.isalpha() for c in tok):
+            if tok.startswith("##") or tok == UNK or not any(c.isalpha() for c in tok):
                 out.append(-1)
             else:
                 out.append(1 if cap else 0)

@@ -20,7 +20,7 @@ result, similarly, nevertheless; Chinese 但是, 但, 然而, 因此, 所以, �
 不过.  ``markers=extended`` adds, for Chinese, single-character markers of
 the semi-classical written language (却 虽 / 故 若 因 既 / 遂 乃 便 / 又 且) --
 a documented heuristic for text such as 三国演义, where the modern markers are
-rare.
+rare; the storyteller's formulas 却说 / 且说 ("now it is told") are not markers.
 
 Classes (``granularity=sense``, default): the marker's PDTB level-1 sense,
 0 comparison (contrast, concession), 1 contingency (cause, result,
@@ -43,6 +43,9 @@ MARKERS = {
            "最后", "总之", "可是", "于是", "并且", "不过"],
 }
 EXTENDED_MARKERS = {"en": [], "zh": ["却", "虽", "故", "若", "因", "既", "遂", "乃", "便", "又", "且"]}
+# Sentence openings that look like a marker but are not one: the storyteller's formulas 却说 / 且说
+# ("now it is told") of vernacular novels.
+NOT_MARKERS = {"en": (), "zh": ("却说", "且说")}
 
 _C, _K, _T, _E = range(4)
 SENSES = {
@@ -86,6 +89,8 @@ class MarkerMatcher:
         """(marker in list spelling, sentence without it) or None."""
         m = self._re.match(sentence.strip())
         if not m:
+            return None
+        if sentence.strip()[len(m.group(1)):].startswith(NOT_MARKERS[self.lang]):
             return None
         marker = m.group(2).lower() if self.lang == "en" else m.group(2)
         return marker, m.group(1) + sentence.strip()[m.end():]
