@@ -1,0 +1,60 @@
+#!/bin/sh
+# MSRA-NER, ERNIE large (Chinese): sequence labelling.
+#
+#   MODEL_PATH=DIR TASK_DATA_PATH=./task_data \
+#       sh script/zh_task/ernie_large/run_msra_ner.sh [extra run_sequence_labeling.py flags]
+#
+# MODEL_PATH holds params/, vocab.txt and ernie_config.json.
+# Shared logic (devices, per-GPU batch, runs): script/common.sh.  BATCH_SIZE is the paper's global
+# batch; on N GPUs each of the N processes gets BATCH_SIZE / N.
+#
+# Paper (Table 4, large): 6 epochs, learning rate 1e-5, batch 16; the original script agrees.
+# Data: text_a and label hold characters and BIO tags joined by \x02; label_map.json maps
+# B-PER 0, I-PER 1, B-ORG 2, I-ORG 3, B-LOC 4, I-LOC 5, O 6 (O last, as the chunk metric needs).
+# Chunk F1 (IOB) on dev and test after every VALIDATION_STEPS steps; test predictions written.
+# Warmup 0 (constant learning rate), max_seq_len 256, one run, as the original.
+# Large: MODEL_PATH's vocab/config as the repro script (v2.0 read config/, the ERNIE 1.0 base
+# model); they must be a large model (a warning otherwise).
+# Real stand-in data: `python -m reader.prepare_finetune_data --task msra_ner --output_dir D`,
+# then DATA_DIR=D/msra_ner.
+# Obsolete flags dropped: --num_iteration_per_drop_scope, --use_fast_executor.
+#
+set -eu
+ERNIE_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+. "$ERNIE_ROOT/script/common.sh"
+
+TASK_NAME=MSRA-NER
+MODEL_SIZE=large
+DATA_DIR=${DATA_DIR:-${TASK_DATA_PATH:?set TASK_DATA_PATH (or DATA_DIR)}/msra_ner}
+ERNIE_CONFIG=${ERNIE_CONFIG:-${MODEL_PATH:?set MODEL_PATH}/ernie_config.json}
+HIDDEN_SIZE=1024
+EPOCH=6
+LR=1e-5
+BATCH_SIZE=16
+MAX_SEQ_LEN=256
+WARMUP=0.0
+WEIGHT_DECAY=0.01
+NUM_LABELS=7
+CHUNK_SCHEME=IOB
+RUNS=1
+SKIP_STEPS=10
+SAVE_STEPS=100000
+VALIDATION_STEPS=100
+
+run_once() {
+    ernie_launch run_sequence_labeling.py \
+        --do_train true --do_val true --do_test true --verbose true \
+        --batch_size "$DEVICE_BATCH" \
+        --init_pretraining_params "$MODEL_PATH/params" \
+        --vocab_path "$VOCAB_PATH" --ernie_config_path "$ERNIE_CONFIG" \
+        --label_map_config "$DATA_DIR/label_map.json" --num_labels "$NUM_LABELS" --chunk_scheme "$CHUNK_SCHEME" \
+        --train_set "$DATA_DIR/train.tsv" --dev_set "$DATA_DIR/dev.tsv,$DATA_DIR/test.tsv" \
+        --test_set "$DATA_DIR/test.tsv" --test_save "$OUTPUT/test_out.tsv" \
+        --checkpoints "$CKPT" \
+        --epoch "$EPOCH" --learning_rate "$LR" --max_seq_len "$MAX_SEQ_LEN" \
+        --warmup_proportion "$WARMUP" --weight_decay "$WEIGHT_DECAY" \
+        --skip_steps "$SKIP_STEPS" --save_steps "$SAVE_STEPS" --validation_steps "$VALIDATION_STEPS" \
+        --random_seed "$SEED" "$@"
+}
+
+ernie_main "$@"

@@ -1,0 +1,319 @@
+"""The fine-tuning shell scripts: syntax, the paper's hyper-parameters, config references,
+the commands they build (dry run), and the shared helper's device/batch logic."""
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMON = os.path.join(REPO, "script", "common.sh")
+
+# ERNIE 2.0 paper, Table 3 (English) and Table 4 (Chinese): (epochs, learning rate, batch), base then large.
+# THUCNews is not in the paper: the original scripts' values.
+PAPER = {
+    "CoLA": ((3, 3e-5, 64), (5, 3e-5, 32)),
+    "SST-2": ((4, 2e-5, 256), (4, 2e-5, 64)),
+    "MRPC": ((4, 3e-5, 32), (4, 3e-5, 16)),
+    "STS-B": ((3, 5e-5, 128), (3, 5e-5, 128)),
+    "QQP": ((3, 3e-5, 256), (3, 5e-5, 256)),
+    "MNLI": ((3, 3e-5, 512), (3, 3e-5, 256)),
+    "QNLI": ((4, 2e-5, 256), (4, 2e-5, 256)),
+    "RTE": ((4, 2e-5, 4), (5, 3e-5, 16)),
+    "WNLI": ((4, 2e-5, 8), (4, 2e-5, 8)),
+    "CMRC2018": ((2, 3e-5, 64), (2, 3e-5, 64)),
+    "DRCD": ((2, 5e-5, 64), (2, 3e-5, 64)),
+    "DuReader": ((2, 5e-5, 64), (2, 2e-5, 64)),
+    "MSRA-NER": ((6, 5e-5, 16), (6, 1e-5, 16)),
+    "XNLI": ((3, 1e-4, 512), (3, 4e-5, 512)),
+    "ChnSentiCorp": ((10, 5e-5, 24), (10, 1e-5, 24)),
+    "LCQMC": ((3, 2e-5, 32), (3, 5e-6, 32)),
+    "BQ": ((3, 3e-5, 64), (3, 1.5e-5, 64)),
+    "NLPCC-DBQA": ((3, 2e-5, 64), (3, 1e-5, 64)),
+    "THUCNews": ((3, 3e-5, 64), (3, 1.5e-5, 64)),
+}
+GLUE = ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI"]
+ZH_FILES = {"XNLI": "run_xnli.sh", "ChnSentiCorp": "run_ChnSentiCorp.sh", "LCQMC": "run_lcqmc.sh", "BQ": "run_bq.sh",
+            "NLPCC-DBQA": "run_dbqa.sh", "THUCNews": "run_thucnews.sh", "MSRA-NER": "run_msra_ner.sh",
+            "CMRC2018": "run_cmrc2018.sh", "DRCD": "run_drcd.sh", "DuReader": "run_dureader.sh"}
+ENTRY = dict({t: "run_classifier.py" for t in PAPER}, **{"MSRA-NER": "run_sequence_labeling.py",
+             "CMRC2018": "run_mrc.py", "DRCD": "run_mrc.py", "DuReader": "run_mrc.py"})
+# GLUE extras from the original scripts (original-finetune.md §7.1): num_labels, metric, max_seq_len.
+GLUE_EXTRA = {"CoLA": (2, "matthews_corrcoef", 128), "SST-2": (2, "simple_accuracy", 128),
+              "MRPC": (2, "acc_and_f1", 128), "STS-B": (1, "pearson_and_spearman", 128),
+              "QQP": (2, "acc_and_f1", 128), "MNLI": (3, "simple_accuracy", 128),
+              "QNLI": (2, "simple_accuracy", 128), "RTE": (2, "simple_accuracy", 128),
+              "WNLI": (2, "simple_accuracy", 512)}
+# The original finetune_args.py flag names (original-finetune.md §6); obsolete ones must not be passed.
+ORIGINAL_FLAGS = set("""ernie_config_path init_checkpoint init_pretraining_params checkpoints is_classify is_regression
+task_id epoch learning_rate lr_scheduler weight_decay warmup_proportion save_steps validation_steps use_fp16
+use_dynamic_loss_scaling init_loss_scaling test_save metric incr_every_n_steps decr_every_n_nan_or_inf incr_ratio
+decr_ratio skip_steps verbose tokenizer train_set test_set dev_set vocab_path max_seq_len batch_size
+predict_batch_size in_tokens do_lower_case random_seed label_map_config num_labels diagnostic diagnostic_save
+max_query_length max_answer_length doc_stride n_best_size chunk_scheme use_cuda do_train do_val do_test for_cn""".split())
+OBSOLETE = {"num_iteration_per_drop_scope", "use_fast_executor", "is_distributed", "use_multi_gpu_test"}
+
+
+def all_scripts():
+    out = []
+    for size in ("base", "large"):
+        for task in GLUE:
+            out.append((task, size, os.path.join(REPO, "script", "en_glue", "ernie_" + size, task, "task.sh")))
+        for task, name in ZH_FILES.items():
+            out.append((task, size, os.path.join(REPO, "script", "zh_task", "ernie_" + size, name)))
+    return out
+
+
+SCRIPTS = all_scripts()
+IDS = ["%s-%s" % (t, s) for t, s, _ in SCRIPTS]
+
+
+def variables(path):
+    """NAME=value lines at the top level of a script -> {NAME: value} (``${NAME:-default}`` -> default)."""
+    out = {}
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line.rstrip("\n"))
+        if m:
+            value = m.group(2).strip()
+            d = re.match(r"^\$\{%s:-(.*)\}$" % m.group(1), value)
+            out[m.group(1)] = d.group(1) if d else value
+    return out
+
+
+def dry_run(path, env_extra, args=(), cwd=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SEEDS", "DATA_DIR",
+                                                            "ERNIE_CONFIG", "VOCAB_PATH")}
+    env.update(MODEL_PATH="/models/m", TASK_DATA_PATH="/data", ERNIE_DRY_RUN="1", PYTHON="python3")
+    env.update(env_extra)
+    proc = subprocess.run(["sh", path] + list(args), capture_output=True, text=True, env=env, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return [shlex.split(l) for l in proc.stdout.splitlines() if l.strip()], proc.stderr
+
+
+def flags_of(cmd):
+    """Entry script and the {flag: value} pairs after it (last one wins, as argparse)."""
+    i = next(k for k, a in enumerate(cmd) if a.endswith(".py"))
+    rest = cmd[i + 1:]
+    flags = {}
+    for k in range(0, len(rest), 2):
+        assert rest[k].startswith("--"), rest
+        flags[rest[k][2:]] = rest[k + 1]
+    return cmd[:i + 1], flags
+
+
+# ----------------------------------------------------------------------------- syntax and tables
+def test_every_script_exists_and_parses_with_sh_n():
+    paths = [p for _, _, p in SCRIPTS] + [COMMON, os.path.join(REPO, "script", "en_glue", "preprocess", "cvt.sh")]
+    for path in paths:
+        assert os.path.isfile(path), path
+        proc = subprocess.run(["sh", "-n", path], capture_output=True, text=True)
+        assert proc.returncode == 0, (path, proc.stderr)
+    assert len(SCRIPTS) == 2 * (9 + 10)
+
+
+@pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
+def test_hyper_parameters_match_the_paper(task, size, path):
+    v = variables(path)
+    epoch, lr, batch = PAPER[task][0 if size == "base" else 1]
+    assert int(v["EPOCH"]) == epoch and float(v["LR"]) == lr and int(v["BATCH_SIZE"]) == batch
+    assert v["TASK_NAME"] == task and v["MODEL_SIZE"] == size
+    assert int(v["HIDDEN_SIZE"]) == (768 if size == "base" else 1024)
+    for name in ("MAX_SEQ_LEN", "WARMUP", "WEIGHT_DECAY", "SKIP_STEPS", "SAVE_STEPS", "VALIDATION_STEPS", "RUNS"):
+        assert name in v, name
+    if task in GLUE:
+        labels, metric, msl = GLUE_EXTRA[task]
+        assert (int(v["NUM_LABELS"]), v["METRIC"], int(v["MAX_SEQ_LEN"])) == (labels, metric, msl)
+        assert (float(v["WARMUP"]), float(v["WEIGHT_DECAY"]), int(v["RUNS"])) == (0.1, 0.0, 5)
+    else:
+        assert float(v["WARMUP"]) == 0.0 and int(v["RUNS"]) == 1     # constant LR and one run, as the original
+    assert "num_iteration_per_drop_scope" not in open(path).read().split("Obsolete")[-1].split("set -eu")[-1]
+
+
+def test_deviations_from_the_original_are_documented():
+    def text(task, size):
+        return open(next(p for t, s, p in SCRIPTS if t == task and s == size), encoding="utf-8").read()
+    for task in ("CMRC2018", "DRCD"):
+        assert "Deviation" in text(task, "base") and "128" in text(task, "base")
+    assert "in_tokens" in text("XNLI", "base") and "65536" in text("XNLI", "large")
+    assert "ran once" in text("QQP", "base")
+    assert "diagnostic.tsv, a path the converter never writes" in text("MNLI", "base")
+    assert "no DuReader script" in text("DuReader", "base")
+    assert "not in the paper" in text("THUCNews", "large")
+    for task in ZH_FILES:
+        assert "ERNIE 1.0 base" in text(task, "large"), task
+
+
+@pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
+def test_config_references(task, size, path):
+    v = variables(path)
+    cfg = v["ERNIE_CONFIG"]
+    if task in GLUE:
+        real = cfg.replace("$ERNIE_ROOT", REPO)
+        assert os.path.isfile(real), cfg
+        conf = json.load(open(real))
+        assert conf["hidden_size"] == int(v["HIDDEN_SIZE"])
+        assert conf["num_hidden_layers"] == (12 if size == "base" else 24)
+    else:
+        # MODEL_PATH's config: never the ERNIE 1.0 base config/ files the original large scripts used
+        assert cfg == "${MODEL_PATH:?set MODEL_PATH}/ernie_config.json"
+        assert "config/ernie_config.json" not in open(path).read().split("set -eu")[-1]
+
+
+# ----------------------------------------------------------------------------- the built commands
+@pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
+@pytest.mark.parametrize("gpus", [0, 8])
+def test_dry_run_commands(task, size, path, gpus):
+    v = variables(path)
+    cmds, log = dry_run(path, {"ERNIE_NUM_GPUS": str(gpus)}, args=["--skip_steps", "7"])
+    runs = int(v["RUNS"])
+    assert len(cmds) == runs
+    for run, cmd in enumerate(cmds, start=1):
+        head, flags = flags_of(cmd)
+        assert head[-1] == os.path.join(REPO, ENTRY[task])
+        batch = int(v["BATCH_SIZE"])
+        if gpus:
+            assert head[:4] == ["python3", "-m", "paddle.distributed.launch", "--gpus"]
+            n = len(head[4].split(","))
+            assert batch % n == 0 and n <= gpus and int(flags["batch_size"]) * n == batch
+            assert flags["use_cuda"] == "true"
+        else:
+            assert head == ["python3", head[-1]]
+            assert flags["use_cuda"] == "false" and int(flags["batch_size"]) == batch
+        unknown = set(flags) - ORIGINAL_FLAGS
+        assert not unknown, unknown
+        assert not set(flags) & OBSOLETE
+        assert int(flags["epoch"]) == int(v["EPOCH"]) and float(flags["learning_rate"]) == float(v["LR"])
+        assert int(flags["max_seq_len"]) == int(v["MAX_SEQ_LEN"])
+        assert float(flags["warmup_proportion"]) == float(v["WARMUP"])
+        assert float(flags["weight_decay"]) == float(v["WEIGHT_DECAY"])
+        assert flags["random_seed"] == str(run)
+        assert flags["skip_steps"] == "7"                               # the user's extra flag wins
+        assert flags["init_pretraining_params"] == "/models/m/params"
+        assert flags["vocab_path"] == "/models/m/vocab.txt"
+        assert flags["checkpoints"].endswith("/%s/%s/run%d" % (size, task, run))
+        if ENTRY[task] == "run_classifier.py":
+            assert flags["for_cn"] == ("false" if task in GLUE else "true")
+            assert int(flags["num_labels"]) == int(v["NUM_LABELS"]) and flags["metric"] == v["METRIC"]
+            if flags["do_test"] == "true":
+                assert flags["test_set"] and flags["test_save"]
+        if task == "STS-B":
+            assert (flags["is_classify"], flags["is_regression"]) == ("false", "true")
+        if task == "MNLI":
+            assert flags["dev_set"] == "/data/MNLI/m/dev.tsv,/data/MNLI/mm/dev.tsv"
+            assert flags["diagnostic"] == "/data/MNLI/diagnostic.tsv"
+            assert len(flags["test_save"].split(",")) == len(flags["test_set"].split(",")) == 2
+        if task == "MSRA-NER":
+            assert flags["label_map_config"] == "/data/msra_ner/label_map.json" and flags["chunk_scheme"] == "IOB"
+            assert flags["num_labels"] == "7"
+        if task == "XNLI":
+            assert flags["label_map_config"] == "/data/xnli/label_map.json" and "in_tokens" not in flags
+        if task == "DRCD":
+            assert flags["do_test"] == "true" and flags["test_set"] == "/data/drcd/test.json"
+    if gpus:
+        assert "global batch %s = " % v["BATCH_SIZE"] in log
+
+
+def test_dry_run_seeds_data_dir_and_visible_devices():
+    path = os.path.join(REPO, "script", "en_glue", "ernie_base", "RTE", "task.sh")
+    cmds, log = dry_run(path, {"SEEDS": "11 12", "DATA_DIR": "/elsewhere/rte", "CUDA_VISIBLE_DEVICES": "4,6,7"})
+    assert [flags_of(c)[1]["random_seed"] for c in cmds] == ["11", "12"]
+    head, flags = flags_of(cmds[0])
+    assert head[4] == "4,6" and flags["batch_size"] == "2"       # global 4: 2 of the 3 visible GPUs
+    assert flags["train_set"] == "/elsewhere/rte/train.tsv"
+    proc = subprocess.run(["sh", path], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "ERNIE_DRY_RUN": "1", "TASK_DATA_PATH": "/d"})
+    assert proc.returncode != 0 and "set MODEL_PATH" in proc.stderr
+    proc = subprocess.run(["sh", path], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "ERNIE_DRY_RUN": "1", "MODEL_PATH": "/m"})
+    assert proc.returncode != 0 and "set TASK_DATA_PATH (or DATA_DIR)" in proc.stderr
+
+
+def test_large_zh_config_with_wrong_hidden_size_warns(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "ernie_config.json").write_text(json.dumps({"hidden_size": 768}))
+    path = os.path.join(REPO, "script", "zh_task", "ernie_large", "run_lcqmc.sh")
+    _, log = dry_run(path, {"MODEL_PATH": str(model), "ERNIE_NUM_GPUS": "0", "PYTHON": sys.executable})
+    assert "has hidden_size 768, but this script's hyper-parameters are for hidden_size 1024" in log
+
+
+# ----------------------------------------------------------------------------- the shared helper
+def sh(code, env=None):
+    full = {"PATH": os.environ["PATH"]}
+    full.update(env or {})
+    return subprocess.run(["sh", "-c", '. "%s"; %s' % (COMMON, code)], capture_output=True, text=True, env=full)
+
+
+@pytest.mark.parametrize("batch,devices,expected", [(256, 8, "32"), (64, 1, "64"), (24, 0, "24"), (512, 2, "256"),
+                                                    (16, 16, "1")])
+def test_per_device_batch(batch, devices, expected):
+    proc = sh("ernie_per_device_batch %d %d" % (batch, devices))
+    assert proc.returncode == 0 and proc.stdout.strip() == expected
+
+
+def test_per_device_batch_errors():
+    proc = sh("ernie_per_device_batch 10 4")
+    assert proc.returncode == 1 and "global batch 10 cannot be split evenly over 4 devices" in proc.stderr
+    proc = sh("ernie_per_device_batch 8k 2")
+    assert proc.returncode == 1 and "positive integer" in proc.stderr
+
+
+@pytest.mark.parametrize("batch,available,expected", [(4, 8, 4), (256, 3, 2), (64, 0, 0), (24, 8, 8), (512, 8, 8),
+                                                      (16, 5, 4), (7, 8, 7), (7, 6, 1)])
+def test_device_count_for(batch, available, expected):
+    proc = sh("ernie_device_count_for %d %d" % (batch, available))
+    assert proc.stdout.strip() == str(expected)
+
+
+def test_gpu_detection(tmp_path):
+    assert sh("ernie_gpu_list", {"CUDA_VISIBLE_DEVICES": ""}).stdout.strip() == ""
+    assert sh("ernie_gpu_list", {"CUDA_VISIBLE_DEVICES": "-1"}).stdout.strip() == ""
+    assert sh("ernie_gpu_list", {"CUDA_VISIBLE_DEVICES": "2, 5"}).stdout.strip() == "2,5"
+    assert sh("ernie_gpu_list", {"CUDA_VISIBLE_DEVICES": "2,5", "ERNIE_NUM_GPUS": "1"}).stdout.strip() == "2"
+    assert sh("ernie_gpu_list", {"CUDA_VISIBLE_DEVICES": "2,5", "ERNIE_NUM_GPUS": "0"}).stdout.strip() == ""
+    # no CUDA_VISIBLE_DEVICES: a (fake) nvidia-smi lists the GPUs
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Fake (UUID: a)'\necho 'GPU 1: Fake (UUID: b)'\n"
+                                     "echo 'GPU 2: Fake (UUID: c)'\n")
+    os.chmod(str(fake / "nvidia-smi"), 0o755)
+    path = "%s:%s" % (fake, os.environ["PATH"])
+    assert sh("ernie_gpu_list", {"PATH": path}).stdout.strip() == "0,1,2"
+    assert sh("ernie_gpu_list", {"PATH": path, "ERNIE_NUM_GPUS": "2"}).stdout.strip() == "0,1"
+    # nothing detected: ERNIE_NUM_GPUS=N means ids 0..N-1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"PATH": "%s:/usr/bin:/bin" % empty}
+    if sh("command -v nvidia-smi", env).stdout.strip():
+        pytest.skip("a real nvidia-smi is on /usr/bin or /bin")
+    assert sh("ernie_gpu_list", env).stdout.strip() == ""
+    assert sh("ernie_gpu_list", dict(env, ERNIE_NUM_GPUS="4")).stdout.strip() == "0,1,2,3"
+    proc = sh("ernie_gpu_list", dict(env, ERNIE_NUM_GPUS="two"))
+    assert proc.returncode == 1 and "non-negative integer" in proc.stderr
+
+
+def test_real_launch_logs_and_exit_status(tmp_path):
+    """Not a dry run: a fake interpreter records its arguments; its exit status reaches the caller."""
+    fake = tmp_path / "fakepython"
+    fake.write_text("#!/bin/sh\necho \"fake run: $*\"\necho to-stderr >&2\nexit ${FAKE_RC:-0}\n")
+    os.chmod(str(fake), 0o755)
+    path = os.path.join(REPO, "script", "en_glue", "ernie_base", "SST-2", "task.sh")
+    env = {"PATH": os.environ["PATH"], "MODEL_PATH": "/m", "TASK_DATA_PATH": "/d", "PYTHON": str(fake),
+           "ERNIE_NUM_GPUS": "0", "SEEDS": "3 4"}
+    proc = subprocess.run(["sh", path], capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for run, seed in ((1, 3), (2, 4)):
+        log_dir = tmp_path / "log" / "base" / "SST-2" / ("run%d" % run)
+        job = (log_dir / "job.log").read_text()
+        assert "fake run: %s/run_classifier.py --use_cuda false" % REPO in job and "to-stderr" in job
+        assert "--random_seed %d" % seed in job
+        assert (log_dir / "command.txt").read_text().startswith(str(fake))
+        assert (tmp_path / "output" / "base" / "SST-2" / ("run%d" % run)).is_dir()
+    env["FAKE_RC"] = "3"
+    proc = subprocess.run(["sh", path], capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 1
+    assert "SST-2 run 1 (seed 3) failed; see ./log/base/SST-2/run1/job.log" in proc.stderr
+    assert "run 2" not in proc.stderr                                   # stops at the first failed run
