@@ -312,6 +312,9 @@ def get_chunks(tag_ids, scheme="IOB", num_types=None):
     change, at a B or S tag, or at an I/E tag right after an E/S tag.  In the IO
     scheme every run of equal types is one chunk.
 
+    The tests check this against the op's kernel, still present in Paddle 3
+    as ``paddle._C_ops.chunk_eval`` (dygraph only, not a public API).
+
     ``num_types`` defaults to the largest type present (any id counts as
     inside); pass it (``num_chunk_types``) to know which id is O.  Ids above
     ``num_types * num_tag_types`` or below 0 raise ``ValueError`` (the op

@@ -243,6 +243,30 @@ def test_chunk_counts_cls_sep_and_f1():
         M.chunk_counts(pred, gold, [12], "IOB", 3)
 
 
+@pytest.mark.parametrize("scheme", ["IOB", "IOE", "IOBES", "plain"])
+def test_chunks_agree_with_paddle_chunk_eval_op(scheme):
+    """The original's metric was Paddle's chunk_eval op; Paddle 3 still has its kernel in _C_ops."""
+    paddle = pytest.importorskip("paddle")
+    if not hasattr(paddle._C_ops, "chunk_eval"):
+        pytest.skip("this Paddle build has no chunk_eval kernel")
+    ntypes, ntags = 3, M.CHUNK_SCHEMES[scheme].num_tag_types
+    rng = np.random.RandomState(4)
+    for trial in range(5):
+        batch, length = 16, 14
+        lens = rng.randint(1, length + 1, batch)
+        o = ntypes * ntags
+        gold = np.where(rng.rand(batch, length) < 0.35, o, rng.randint(0, o + 1, (batch, length)))
+        pred = gold.copy()
+        flip = rng.rand(batch, length) < 0.3
+        pred[flip] = rng.randint(0, o + 1, flip.sum())
+        out = paddle._C_ops.chunk_eval(paddle.to_tensor(pred.astype("int64")), paddle.to_tensor(gold.astype("int64")),
+                                       paddle.to_tensor(lens.astype("int64")), ntypes, scheme, [])
+        p, r, f, n_infer, n_label, n_correct = [o_.numpy().reshape(-1)[0] for o_ in out]
+        ours = M.chunk_counts(pred, gold, lens, scheme, ntypes)
+        assert ours == (int(n_infer), int(n_label), int(n_correct))
+        assert M.chunk_f1(*ours) == pytest.approx((p, r, f), rel=1e-6)
+
+
 def _label_list(scheme, types=("PER", "ORG", "LOC")):
     tags = {"IOB": "BI", "IOE": "IE", "IOBES": "BIES", "IO": "I"}[scheme]
     return ["%s-%s" % (t, ty) for ty in types for t in tags] + ["O"]
