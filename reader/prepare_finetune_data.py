@@ -74,7 +74,6 @@ import bz2
 import collections
 import csv
 import hashlib
-import io
 import json
 import os
 import sys
