@@ -69,27 +69,38 @@ def train_lines(caplog):
 
 def test_resume_equals_uninterrupted(data, tmp_path, caplog):
     caplog.set_level("INFO")
-    straight = train(data, tmp_path / "a", 6, "--save_steps", 3)
+    # logging every 2nd step: steps without fetches and steps with them are both resumed
+    straight = train(data, tmp_path / "a", 8, "--save_steps", 3, "--skip_steps", 2)
     lines = train_lines(caplog)
-    assert [int(m.group(4)) for m in lines] == [1, 2, 3, 4, 5, 6]
+    assert [int(m.group(4)) for m in lines] == [2, 4, 6, 8]
     caplog.clear()
-    resumed = train(data, tmp_path / "b", 6, "--init_checkpoint", tmp_path / "a" / "step_3")
+    resumed = train(data, tmp_path / "b", 8, "--init_checkpoint", tmp_path / "a" / "step_3", "--skip_steps", 2)
     relines = train_lines(caplog)
-    assert resumed.history[0][0] == 4 and [s for s, _ in resumed.history] == [4, 5, 6]
+    assert [s for s, _ in resumed.history] == [4, 6, 8]
     # the same losses, accuracy, learning rates (dropout is on: per-step seeds) ...
-    assert resumed.history == straight.history[3:]
+    assert resumed.history == straight.history[1:]
     # ... the same log lines apart from timing, the same data files and mask modes ...
     strip = lambda m: re.sub(r", (speed: \S+ steps/s|tokens/s: \d+)", "", m.group(0))  # noqa: E731
-    assert [strip(m) for m in relines] == [strip(m) for m in lines[3:]]
+    assert [strip(m) for m in relines] == [strip(m) for m in lines[1:]]
     # ... and bit-identical parameters and optimizer state at the end
-    a, b = ckpt_files(tmp_path / "a" / "step_6"), ckpt_files(tmp_path / "b" / "step_6")
+    a, b = ckpt_files(tmp_path / "a" / "step_8"), ckpt_files(tmp_path / "b" / "step_8")
     assert sorted(a) == sorted(b) and any(n.endswith("_moment2_0") for n in a)
     assert all(a[n] == b[n] for n in a), [n for n in a if a[n] != b[n]]
-    state = json.load(open(tmp_path / "b" / "step_6" / "train_state.json"))
-    assert state["step"] == 6 and state["scheduler"]["last_epoch"] == 6
+    state = json.load(open(tmp_path / "b" / "step_8" / "train_state.json"))
+    assert state["step"] == 8 and state["scheduler"]["last_epoch"] == 8
     # the loss moved: the comparison is not between constant values
     losses = [h["loss"] for _, h in straight.history]
     assert len(set(losses)) == len(losses)
+
+
+def test_steps_without_fetches_update_the_same_way(data, tmp_path):
+    quiet = train(data, tmp_path / "q", 3, "--skip_steps", 0)
+    loud = train(data, tmp_path / "l", 3, "--skip_steps", 1)
+    assert quiet.history == [] and len(loud.history) == 3
+    a, b = ckpt_files(tmp_path / "q" / "step_3"), ckpt_files(tmp_path / "l" / "step_3")
+    assert all(a[n] == b[n] for n in a)
+    fresh = train(data, tmp_path / "f", 0)         # nothing to train: no checkpoint either
+    assert fresh.step == 0 and not (tmp_path / "f").exists()
 
 
 def test_init_pretraining_params_starts_the_schedule_fresh(data, tmp_path):
