@@ -59,8 +59,8 @@ import time
 import numpy as np
 import paddle
 
-from ernie.checkpoint import (STATE_FILE, init_checkpoint, init_pretraining_params, prune_checkpoints,
-                              save_checkpoint)
+from ernie.checkpoint import (STATE_FILE, init_checkpoint, init_pretraining_params, latest_checkpoint,
+                              prune_checkpoints, save_checkpoint)
 from reader.batching import Prefetcher
 
 logger = logging.getLogger(__name__)
@@ -403,6 +403,12 @@ class Trainer:
         if self.step >= self.num_train_steps:
             logger.info("step %d >= num_train_steps %d: nothing to train", self.step, self.num_train_steps)
             return 0
+        if self.is_main and self.checkpoints:
+            newest = latest_checkpoint(self.checkpoints)
+            if newest and int(os.path.basename(newest).split("_")[1]) > self.step:
+                logger.warning("%s already holds %s, ahead of this run's step %d: checkpoints are pruned by step "
+                               "number, so this run's may be removed first; use another --checkpoints directory",
+                               self.checkpoints, os.path.basename(newest), self.step)
         if self.validate_at_start:
             self.validate()
         state_fetches = self.optimizer.state_fetches()

@@ -103,6 +103,14 @@ def test_steps_without_fetches_update_the_same_way(data, tmp_path):
     assert fresh.step == 0 and not (tmp_path / "f").exists()
 
 
+def test_in_tokens_false_batches_by_samples(data, tmp_path, caplog):
+    trainer = train(data, tmp_path / "s", 2, "--in_tokens", "false", "--batch_size", 3)
+    assert trainer.last_batch["labels"].shape == (3, 1)
+    caplog.set_level("WARNING")
+    train(data, tmp_path / "s", 1)        # a new run into a directory holding a later step is warned about
+    assert any("already holds step_2" in r.getMessage() for r in caplog.records)
+
+
 def test_init_pretraining_params_starts_the_schedule_fresh(data, tmp_path):
     first = train(data, tmp_path / "a", 4)
     assert (tmp_path / "a" / "step_4").is_dir()                     # final checkpoint, no save_steps hit
