@@ -398,6 +398,20 @@ class Trainer:
                 self._writer.close()
                 self._writer = None
 
+    def _all_ranks_have(self, batch):
+        """Whether every rank got a batch for the next step.
+
+        Ranks must run the program the same number of times: one that stopped
+        alone would leave the others blocked in their next gradient all-reduce.
+        """
+        if self.nranks <= 1:
+            return batch is not None
+        from ernie.distributed import all_reduce_values
+        have = all_reduce_values([0.0 if batch is None else 1.0], "min", exe=self.exe)
+        if batch is not None and have[0] == 0:
+            logger.info("another rank's training data is exhausted: all ranks stop at step %d", self.step)
+        return bool(have[0])
+
     def _train(self, reader):
         start_step = self.step
         if self.step >= self.num_train_steps:
@@ -420,8 +434,12 @@ class Trainer:
         source = reader.batches()
         batches = Prefetcher(source, capacity=self.prefetch) if self.prefetch > 0 else source
         exhausted = True
+        batch_iter = iter(batches)
         try:
-            for batch in batches:
+            while True:
+                batch = next(batch_iter, None)
+                if not self._all_ranks_have(batch):
+                    break
                 step = self.step + 1
                 log_now = self.is_main and self.skip_steps > 0 and step % self.skip_steps == 0
                 paddle.seed(step_seed(self.random_seed, self.rank, step))
