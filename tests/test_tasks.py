@@ -374,23 +374,34 @@ def test_documents_too_short_are_counted_skips(zh_analyzer, zh_vocab):
     assert stats["doc_single_chunk"] == 1 and len(samples) == 3
 
 
-def test_sentence_distance_classes_hand_rules(zh_ctx):
-    samples, stats = T.get_task("sentence_distance").build_samples(zh_ctx, random.Random(5))
+@pytest.mark.parametrize("segment_tokens", [0, 30])
+def test_sentence_distance_classes_hand_rules(zh_ctx, segment_tokens):
+    task = T.get_task("sentence_distance", segment_tokens=segment_tokens)
+    samples, stats = task.build_samples(zh_ctx, random.Random(5))
     counts = collections.Counter(s.label for s in samples)
     assert set(counts) == {0, 1, 2}
     for s in samples:
         check_structure(s, zh_ctx)
-        (da, db), ((i, _), (j, _)) = s.meta["docs"], s.meta["spans"]
+        (da, db), ((a0, a1), (b0, b1)) = s.meta["docs"], s.meta["spans"]
+        if segment_tokens == 0:
+            assert a1 == a0 + 1 and b1 == b0 + 1          # single sentences
         if s.label == 0:
-            assert da == db and j == i + 1
+            assert da == db and b0 == a1
         elif s.label == 1:
-            assert da == db and abs(j - i) >= 2
+            assert da == db and (b0 >= a1 + 1 or b1 <= a0 - 1)
         else:
             assert da != db
         a, b = segments_of(s, zh_ctx.sep_id)
         # A keeps its end, B its start (truncation cuts A's front and B's end)
-        sa, sb = zh_ctx.sentences(da)[i].ids, zh_ctx.sentences(db)[j].ids
+        sa = [t for x in zh_ctx.sentences(da)[a0:a1] for t in x.ids]
+        sb = [t for x in zh_ctx.sentences(db)[b0:b1] for t in x.ids]
         assert sa[len(sa) - len(a):] == a and sb[:len(b)] == b
+        if segment_tokens:
+            assert len(a) <= max(segment_tokens, len(zh_ctx.sentences(da)[a0]))
+    # the A segments walk through each document: every sentence but the last starts or is inside one A
+    for d in range(len(zh_ctx.tok_docs)):
+        starts = sorted(s.meta["spans"][0] for s in samples if s.meta["docs"][0] == d)
+        assert all(x[1] <= y[0] for x, y in zip(starts, starts[1:]))
 
 
 def test_sentence_distance_counts_short_documents(zh_analyzer, zh_vocab):
@@ -861,3 +872,36 @@ def test_extract_austen_from_the_debian_package(tmp_path):
     with open(os.path.join(AUSTEN, "pp_ch01.txt"), encoding="utf-8") as f:
         fixture = f.read()
     assert text.startswith(fixture[:300])
+
+
+# --------------------------------------------------------------------------- shipped demo data
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_shipped_task_data(lang):
+    from reader.pretraining import read_filelist
+    base = os.path.join(REPO, "data", "tasks", lang)
+    stats = json.load(open(os.path.join(base, "stats.json"), encoding="utf-8"))
+    config = json.load(open(os.path.join(base, "tasks.json"), encoding="utf-8"))
+    vocab = load_vocab(ZH_VOCAB if lang == "zh" else os.path.join(base, "vocab.txt"))
+    ts = T.TaskSet(config["tasks"], require_labels=False)
+    expected = set(SEVEN) - ({"capitalization"} if lang == "zh" else {"ir_relevance"})
+    assert set(ts.names) == expected
+    total = sum(os.path.getsize(os.path.join(base, n)) for n in os.listdir(base))
+    assert total < 1_500_000
+    token_tasks = ["token_document_relation"] + (["capitalization"] if lang == "en" else [])
+    for task in ts.names:
+        for split in ("train", "valid"):
+            name = "%s.%s.gz" % (task, split)
+            (path, _, prob), = read_filelist(os.path.join(base, "%s.%s_filelist" % (task, split)))
+            assert path == os.path.normpath(os.path.join(base, name)) and prob == 1.0
+            required = [task] + [t for t in token_tasks if t != task]
+            parser = T.TaskSet(required, require_labels=True).line_parser(128, len(vocab))
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                samples = [parser.parse(line) for line in f]
+            info = stats["files"][name]
+            assert len(samples) == info["lines"] and sum(len(s) for s in samples) == info["tokens"]
+            assert all(s.extra["task"] == task and s.extra["task_id"] == ts.ids[task] for s in samples)
+            labels = collections.Counter(s.extra["label"] for s in samples if s.extra["label"] is not None)
+            if labels:
+                assert info["label_counts"] == {str(k): v for k, v in sorted(labels.items())}
+                assert info["chance_level"] == round(ts[task].chance_level(labels), 4)

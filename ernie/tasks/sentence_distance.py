@@ -1,17 +1,22 @@
-"""Task 5, Sentence Distance: how far apart are two sentences?
+"""Task 5, Sentence Distance: how far apart are two sentences (or runs of sentences)?
 
-Classes: 0 = B is the sentence right after A in the same document; 1 = A and
-B are in the same document, not adjacent (at least one sentence between
-them, B before or after A); 2 = B comes from another document.
+Classes: 0 = B comes right after A in the same document; 1 = A and B are in
+the same document, not adjacent (at least one sentence between them, B
+before or after A); 2 = B comes from another document.
 
-Construction: for every sentence i of a document of at least 3 sentences
-except its last (documents of fewer are skipped, ``doc_too_short``), a class
-is drawn uniformly; class 0 takes sentence i + 1, class 1 a sentence j drawn
-uniformly among those with |j - i| >= 2 (none for the middle sentence of a
-3-sentence document: skipped, ``no_distant_sentence``), class 2 a random
-sentence of a random other document of the split (a split of one document:
-skipped, ``no_other_document``).  ``[CLS] A [SEP] B [SEP]``, sentence types
-0 / 1; an over-long pair loses whole units from A's front and B's end.
+Construction: A walks through every document of at least 3 sentences
+(documents of fewer are skipped, ``doc_too_short``): A is one sentence
+(``segment_tokens=0``, the default: the paper's sentence pairs) or a run of
+whole sentences of at most ``segment_tokens`` tokens, and the next A starts
+where it ended; the last sentence is never an A.  For each A a class is drawn
+uniformly: class 0 takes the sentence(s) right after A, class 1 a run that
+starts at a sentence drawn uniformly among those at least two after A's end
+or ends at one at least two before A's start (none: skipped,
+``no_distant_sentence``), class 2 a run at a random sentence of a random
+other document of the split (a split of one document: skipped,
+``no_other_document``).  ``[CLS] A [SEP] B [SEP]``, sentence types 0 / 1; an
+over-long pair loses whole units from A's front and B's end (so A's end and
+B's start, what adjacency is about, stay).
 Head: ``sentence_distance_fc`` on the pooled output, 3 classes.
 """
 import collections
@@ -27,6 +32,19 @@ class SentenceDistance(SentenceTask):
     class_names = ("adjacent", "same_document", "other_document")
     description = "3 classes: adjacent in the same document / same document, not adjacent / other document"
 
+    options = {"segment_tokens": (int, 0, "0: A and B are single sentences; N > 0: runs of whole sentences of "
+                                           "at most N tokens (at least one sentence)")}
+
+    def _run(self, sents, start, step=1):
+        """(first, end) of the run of sentences from ``start`` (forwards, or backwards with step -1)."""
+        if not self.segment_tokens:
+            return start, start + 1
+        i, total = start, 0
+        while 0 <= i < len(sents) and (i == start or total + len(sents[i]) <= self.segment_tokens):
+            total += len(sents[i])
+            i += step
+        return (start, i) if step == 1 else (i + 1, start + 1)
+
     def build_samples(self, ctx, rng):
         stats = collections.Counter()
         samples = []
@@ -38,29 +56,37 @@ class SentenceDistance(SentenceTask):
                 stats["doc_too_short"] += 1
                 continue
             stats["docs_used"] += 1
-            for i in range(n - 1):
+            i = 0
+            while i < n - 1:
+                a0, a1 = self._run(sents, i)
+                a1 = min(a1, n - 1)                     # leave a sentence for B
                 label = rng.randrange(3)
                 if label == 0:
-                    bd, j = d, i + 1
+                    bd, (b0, b1) = d, self._run(sents, a1)
                 elif label == 1:
-                    far = [j for j in range(n) if abs(j - i) >= 2]
+                    # B starts at least two sentences after A ends, or ends at least two before A starts
+                    far = [j for j in range(n) if j >= a1 + 1 or j <= a0 - 2]
                     if not far:
                         stats["no_distant_sentence"] += 1
+                        i = a1
                         continue
-                    bd, j = d, far[rng.randrange(len(far))]
+                    j = far[rng.randrange(len(far))]
+                    bd, (b0, b1) = d, (self._run(sents, j) if j > a1 else self._run(sents, j, -1))
                 else:
                     others = [x for x in docs if x != d]
                     if not others:
                         stats["no_other_document"] += 1
+                        i = a1
                         continue
                     bd = others[rng.randrange(len(others))]
-                    j = rng.randrange(len(ctx.sentences(bd)))
-                a = Segment.from_sentences([sents[i]], d, (i, i + 1))
-                b = Segment.from_sentences([ctx.sentences(bd)[j]], bd, (j, j + 1))
+                    b0, b1 = self._run(ctx.sentences(bd), rng.randrange(len(ctx.sentences(bd))))
+                a = Segment.from_sentences(sents[a0:a1], d, (a0, a1))
+                b = Segment.from_sentences(ctx.sentences(bd)[b0:b1], bd, (b0, b1))
                 pair = truncate_pair(a, b, ctx.max_seq_len - 3)
                 if pair is None:
                     stats["dropped_too_long"] += 1
-                    continue
-                samples.append(ctx.assemble(list(pair), self.name, label=label,
-                                            meta={"docs": [d, bd], "spans": [(i, i + 1), (j, j + 1)]}))
+                else:
+                    samples.append(ctx.assemble(list(pair), self.name, label=label,
+                                                meta={"docs": [d, bd], "spans": [(a0, a1), (b0, b1)]}))
+                i = a1
         return samples, stats

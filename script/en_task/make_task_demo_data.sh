@@ -1,0 +1,41 @@
+#!/bin/sh
+# Regenerate the shipped English ERNIE 2.0 task demo data from Jane Austen's novels
+# (see data/tasks/README.md):
+#   data/tasks/en/vocab.txt, <task>.{train,valid}.gz, <task>.{train,valid}_filelist, tasks.json, stats.json
+#
+# Usage (from anywhere):  sh script/en_task/make_task_demo_data.sh
+#   PYTHON       interpreter with the project installed (default: python)
+#   ERNIE_CACHE  download cache (default: ~/.cache/ernie2)
+#   AUSTEN_DEB   an already downloaded r-cran-janeaustenr_1.0.0-1_all.deb (default: fetched into the cache)
+#
+# Needs network once: the Debian package r-cran-janeaustenr 1.0.0-1 (texts public domain,
+# package MIT) is fetched with `apt-get download` (Debian/Ubuntu with Debian main in the
+# sources; elsewhere download it by hand and set AUSTEN_DEB).  It is never installed: its R data
+# base is decoded in Python (reader/build_task_data.py --extract_austen, sha256-checked).
+# The output is deterministic: a rerun gives identical files.
+set -eu
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-python}
+CACHE=${ERNIE_CACHE:-$HOME/.cache/ernie2}
+DEB=${AUSTEN_DEB:-$CACHE/r-cran-janeaustenr_1.0.0-1_all.deb}
+mkdir -p "$CACHE"
+if [ ! -f "$DEB" ]; then
+    (cd "$CACHE" && apt-get download r-cran-janeaustenr=1.0.0-1)
+fi
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+# One file per chapter of the six novels (269 chapters, files sorted by novel then chapter).
+"$PYTHON" -m reader.build_task_data --extract_austen "$DEB" --dest "$TMP/austen" \
+    --austen_novels emma,mansfieldpark,northangerabbey,persuasion,prideprejudice,sensesensibility
+
+rm -rf data/tasks/en
+mkdir -p data/tasks/en
+# The last 10 chapters (Sense and Sensibility 41-50) are the validation split; the vocabulary
+# (uncased, ERNIE 1.0 layout) is built from the training chapters.  The novels have no
+# document titles, so ir_relevance is skipped (the English ERNIE 2.0 did not use it either).
+"$PYTHON" -m reader.build_task_data \
+    --corpus "$TMP/austen" --input_format one_doc_per_file --lang en \
+    --build_vocab data/tasks/en/vocab.txt --max_vocab_size 6000 --min_count 1 \
+    --output_dir data/tasks/en --tasks all --max_seq_len 128 --num_valid_docs 10 --random_seed 1 \
+    --task_max_samples knowledge_masking=500/50,capitalization=500/50,token_document_relation=500/50,sentence_reordering=700/70,sentence_distance=1500/150,discourse_relation=1200/120

