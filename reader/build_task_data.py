@@ -148,10 +148,10 @@ class _RReader:
             self.p += n
             return s
         if typ == 2:                                        # pairlist -> list of (tag, value)
-            attrs = self.item() if has_attr else None
+            if has_attr:
+                self.item()                                 # attributes of a pairlist node: not needed
             tag = self.item() if has_tag else None
             car, cdr = self.item(), self.item()
-            del attrs
             return [(tag, car)] + (cdr if isinstance(cdr, list) else [])
         if typ in (16, 19, 20):                             # character / generic / expression vector
             value = [self.item() for _ in range(self.int())]

@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import random
-import shutil
 import struct
 
 import numpy as np
@@ -19,7 +18,7 @@ import pytest
 
 from conftest import REPO, tiny_config
 from ernie import tasks as T
-from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.modeling import ErnieModel
 from ernie.tasks.base import Segment, _REGISTRY
 from ernie.tasks.discourse_relation import SENSES, MarkerMatcher
 from ernie.tasks.ir_relevance import read_relevance_tsv
@@ -294,6 +293,18 @@ def test_required_tasks_reject_lines_without_their_labels():
         TaskLineParser(tasks=specs, required=["capitalization"]).parse(v2())
     with pytest.raises(BadLine, match="five-field"):
         TaskLineParser(tasks=specs, required=["sentence_distance"]).parse("1 7 2;0 0 0;0 1 2;-1 0 -1;1")
+
+
+def test_documented_example_lines_parse():
+    import re
+    from reader import task_format
+    texts = [open(os.path.join(REPO, "docs", "task_format.md"), encoding="utf-8").read(), task_format.__doc__]
+    examples = [m for text in texts for m in re.findall(r"^\s*(\d[\d ;=a-z_\-]*;v2;task=[^\n]*)$", text, re.M)]
+    assert len(examples) == 2
+    parser = TaskLineParser(tasks=T.task_specs())
+    for line in examples:
+        s = parser.parse(line)
+        assert s.extra["task"] in T.list_tasks() and s.extra["token_labels"]
 
 
 def test_writer_never_writes_a_wrong_label():
@@ -750,6 +761,15 @@ def test_mlm_plus_nsp_equals_the_ernie1_pretraining_head(static_mode):
     assert float(out[0]) == pytest.approx(float(out[3]), rel=1e-6)
     assert float(out[1]) == pytest.approx(float(out[4]), rel=1e-6)
     assert float(out[2]) == float(out[5])
+
+
+def test_token_feed_rejects_out_of_range_labels():
+    class S:
+        extra = {"version": 2, "task": "sentence_distance", "label": 1,
+                 "token_labels": {"capitalization": [-1, 2, -1]}}
+        token_ids = [1, 5, 2]
+    with pytest.raises(T.TaskError, match="token label 2 outside"):
+        T.get_task("capitalization").make_feed([S()], {"src_ids": np.zeros((1, 4))})
 
 
 def test_sentence_feed_rejects_out_of_range_labels():

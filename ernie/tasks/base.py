@@ -546,9 +546,13 @@ class TokenTask(PretrainTask):
                 if len(labels) != len(s.token_ids):
                     raise TaskError("%s: %d labels for a sample of %d tokens" % (self.name, len(labels), len(s.token_ids)))
                 out[i, :len(labels)] = labels
+        bad = out[(out < -1) | (out >= self.num_classes)]
+        if bad.size:
+            raise TaskError("%s: token label %d outside {-1} u [0, %d)" % (self.name, bad[0], self.num_classes))
         return {self.feed_name: out}
 
     def build_head(self, model, feeds):
+        """Logits [B, L, C] (kept as ``self.logits``) from ``<name>_fc`` on the sequence output."""
         paddle, _ = _paddle()
         seq = model.get_sequence_output()                                 # [B, L, H]
         logits = model.fc(seq, self.num_classes, self.name + "_fc")       # [B, L, C]
@@ -607,6 +611,7 @@ class SentenceTask(PretrainTask):
         return {self.feed_name: out}
 
     def build_head(self, model, feeds):
+        """Logits [B, C] (kept as ``self.logits``) from ``<name>_fc`` on the pooled output."""
         logits = model.fc(model.get_pooled_output(), self.num_classes, self.name + "_fc")   # [B, C]
         loss, acc, count = masked_classification(logits, feeds[self.feed_name])
         self.logits = logits

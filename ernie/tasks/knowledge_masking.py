@@ -16,7 +16,7 @@ metric: accuracy over them.
 """
 import numpy as np
 
-from ernie.tasks.base import PretrainTask, _paddle, register_task
+from ernie.tasks.base import PretrainTask, TaskError, _paddle, register_task
 
 
 @register_task
@@ -38,7 +38,7 @@ class KnowledgeMasking(PretrainTask):
 
     def make_feed(self, samples, batch):
         if not len(batch["mask_pos"]):
-            raise ValueError("knowledge_masking: the batch has no masked position")
+            raise TaskError("knowledge_masking: the batch has no masked position")
         return {"mask_label": batch["mask_label"], "mask_pos": batch["mask_pos"]}
 
     def build_samples(self, ctx, rng):
@@ -56,7 +56,7 @@ class KnowledgeMasking(PretrainTask):
         return samples, stats
 
     def check_label(self, label):
-        raise ValueError("knowledge_masking has no written label (its targets come from masking)")
+        raise TaskError("knowledge_masking has no written label (its targets come from masking)")
 
     def build_head(self, model, feeds):
         from ernie.modeling import accuracy
