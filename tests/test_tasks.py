@@ -236,6 +236,22 @@ def test_five_field_lines_parse_exactly_as_before():
         assert e1.value.reason == e2.value.reason
 
 
+def test_original_ernie1_demo_data_reads_as_mlm_plus_nsp():
+    from conftest import original_path
+    path = original_path("data", "demo_train_set.gz")
+    ts = T.TaskSet(["knowledge_masking", "next_sent"])
+    parser, base = ts.line_parser(512, 18000), LineParser(512, 18000)
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = list(itertools.islice(f, 64))
+    samples = [parser.parse(line) for line in lines]
+    assert [s.token_ids for s in samples] == [base.parse(line).token_ids for line in lines]
+    batch = {"src_ids": np.zeros((len(samples), max(map(len, samples))), np.int64),
+             "mask_label": np.zeros((1, 1), np.int64), "mask_pos": np.zeros((1, 1), np.int64)}
+    feeds = ts.make_feed(samples, batch)
+    assert feeds["labels"][:, 0].tolist() == [int(line.strip().split(";")[4]) for line in lines]
+    assert (feeds["task_ids"] == 7).all()        # a five-field line's primary task is next_sent when active
+
+
 def v2(task="sentence_distance", task_id=4, label=1, tdr=(-1, 1, 0, -1), extra=""):
     line = "1 7 8 2;0 0 0 0;0 1 2 3;-1 0 1 -1;0;v2;task=%s;task_id=%d" % (task, task_id)
     if label is not None:
