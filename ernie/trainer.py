@@ -17,10 +17,11 @@ A :class:`Trainer` runs a built static training program step by step:
 
 Reader protocol: ``reader.batches()`` yields dicts of feeds (or objects with
 ``.feed()``), optionally with ``.state`` (the reader position right after the
-batch), ``.num_tokens``, ``.progress`` (a ``reader.pretraining.Progress``) and
-``.epoch``; ``reader.load_state_dict(state)`` restores a position.  With
-prefetching the reader runs ahead, so the position saved is ``batch.state`` of
-the last batch actually trained on.
+batch), ``.num_tokens``, ``.progress`` (a ``reader.pretraining.Progress``),
+``.epoch`` and ``.end_of_epoch`` (see ``validate_on_epoch_end``);
+``reader.load_state_dict(state)`` restores a position.  With prefetching the
+reader runs ahead, so the position saved is ``batch.state`` of the last batch
+actually trained on.
 
 Exact resume.  ``load_checkpoint`` restores every persistable (parameters,
 Adam moments, beta powers, loss-scaling state), the step counter, the
@@ -181,6 +182,8 @@ class Trainer:
             line; the returned scalars go to VisualDL under ``valid/``.
         validate_at_start: also validate before the first step.
         validate_at_end: also validate after the last step (unless just done).
+        validate_on_epoch_end: also validate after a step whose batch has a true
+            ``end_of_epoch`` attribute (the reader marks the last batch of each epoch).
         log_fn: ``f(info) -> str`` formatting a logging step; ``info`` has
             step, values ({name: float} of ``fetches``), lr, loss_scaling
             (None without float16), speed (steps/s since the last log),
@@ -197,7 +200,8 @@ class Trainer:
     def __init__(self, exe, program, optimizer, fetches, num_train_steps, scope=None, place=None,
                  skip_steps=10, save_steps=0, checkpoints=None, max_checkpoints=3, validation_steps=0,
                  eval_fn=None, validate_at_start=False, validate_at_end=True, log_fn=None, vdl_dir=None,
-                 rank=0, nranks=1, random_seed=0, prefetch=4, feed_fn=None, save_final=True):
+                 rank=0, nranks=1, random_seed=0, prefetch=4, feed_fn=None, save_final=True,
+                 validate_on_epoch_end=False):
         if num_train_steps < 0:
             raise ValueError("num_train_steps must be >= 0, got %d" % num_train_steps)
         self.exe = exe
@@ -224,6 +228,7 @@ class Trainer:
         self.prefetch = int(prefetch)
         self.feed_fn = feed_fn or default_feed
         self.save_final = bool(save_final)
+        self.validate_on_epoch_end = bool(validate_on_epoch_end)
 
         self.step = 0                  # optimizer updates done
         self.last_batch = None
@@ -461,7 +466,8 @@ class Trainer:
                     t_last, steps_since, tokens_since = now, 0, 0
                 if self.save_steps > 0 and step % self.save_steps == 0:
                     self.save(reader_state)
-                if self.validation_steps > 0 and step % self.validation_steps == 0:
+                if (self.validation_steps > 0 and step % self.validation_steps == 0) or \
+                        (self.validate_on_epoch_end and getattr(batch, "end_of_epoch", False)):
                     self.validate()
                 if step >= self.num_train_steps:
                     exhausted = False
