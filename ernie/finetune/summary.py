@@ -1,0 +1,144 @@
+"""Summaries of fine-tuning runs from their ``result.json`` records (``ernie.finetune.run.RunRecord``).
+
+    # the paper's protocol over the runs of a task script (best dev per run, then the mean)
+    python -m ernie.finetune.summary checkpoints/base/SST-2            # every run*/result.json below it
+    python -m ernie.finetune.summary run1/result.json run2/result.json
+
+    # one Markdown row per run (best dev, test at that evaluation, steps, wall time) + a majority baseline
+    python -m ernie.finetune.summary --table "MiniLM=ck/minilm/result.json" "scratch=ck/scratch/result.json" \\
+        --majority data/train.tsv,data/dev.tsv,data/test.tsv
+
+The first form prints :func:`ernie.finetune.run.format_summary`'s lines:
+each run's best dev evaluation (by the run's ``--best_metric`` on its first
+dev file) with the test results at that evaluation, then the mean, median,
+standard deviation, minimum and maximum over runs.  The paper reports the
+mean of five runs (the GLUE dev numbers: the median), both are printed.
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import sys
+
+from ernie.finetune.run import format_summary, summarize_runs
+
+
+def load_results(paths):
+    """result.json dicts of ``paths`` (files, or directories searched for ``result.json`` and
+    ``*/result.json``), in the order given (directories: by run number)."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = glob.glob(os.path.join(path, "result.json")) + glob.glob(os.path.join(path, "*", "result.json"))
+            if not found:
+                raise ValueError("no result.json in %s or its subdirectories" % path)
+            files += sorted(found, key=_run_number)
+        else:
+            files.append(path)
+    results = []
+    for f in files:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                results.append(json.load(fh))
+        except OSError as e:
+            raise ValueError("cannot read %s: %s" % (f, e.strerror or e)) from None
+        except ValueError as e:
+            raise ValueError("%s is not a JSON run record: %s" % (f, e)) from None
+    return results
+
+
+def _run_number(path):
+    name = os.path.basename(os.path.dirname(path))
+    digits = "".join(c for c in name if c.isdigit())
+    return (int(digits) if digits else -1, path)
+
+
+def majority_baseline(train_path, eval_paths):
+    """Accuracy of always predicting the most frequent training label, on each of ``eval_paths``.
+
+    Returns (label, {path: accuracy}); ties pick the smallest label string."""
+    from reader.task_reader import read_tsv
+    _, rows = read_tsv(train_path, required=("label",))
+    counts = collections.Counter(fields["label"] for _, fields in rows)
+    if not counts:
+        raise ValueError("%s has no example" % train_path)
+    label = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    accs = {}
+    for path in eval_paths:
+        _, eval_rows = read_tsv(path, required=("label",))
+        if not eval_rows:
+            raise ValueError("%s has no example" % path)
+        accs[path] = sum(fields["label"] == label for _, fields in eval_rows) / float(len(eval_rows))
+    return label, accs
+
+
+def table_row(name, result):
+    """(name, dev metric, test metric at the best dev evaluation, epoch/step, wall time) of a run record."""
+    best = result.get("best")
+    primary = result["primary"]
+    if best is None:
+        return name, None, None, None, result.get("wall_time_s")
+    ev = result["evaluations"][best]
+    dev = next(iter(ev["dev"].values())).get(primary) if ev["dev"] else None
+    test = None
+    for t in ev["test"].values():
+        if t.get("metrics"):
+            test = t["metrics"].get(primary)
+            break
+    return name, dev, test, (ev["epoch"], ev["step"]), result.get("wall_time_s")
+
+
+def format_table(rows, primary, majority=None):
+    def f(v):
+        return "-" if v is None else "%.4f" % v
+    lines = ["| run | dev %s (best) | test %s at best dev | epoch / step | wall time |" % (primary, primary),
+             "|---|---|---|---|---|"]
+    for name, dev, test, where, wall in rows:
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            name, f(dev), f(test), "-" if where is None else "%d / %d" % where,
+            "-" if wall is None else "%.1f min" % (wall / 60.0)))
+    if majority is not None:
+        label, accs = majority
+        values = list(accs.values())
+        lines.append("| majority class (label %s) | %s | %s | - | - |" % (
+            label, f(values[0]) if values else "-", f(values[1]) if len(values) > 1 else "-"))
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Summarise fine-tuning runs (result.json records).")
+    parser.add_argument("paths", nargs="*", help="result.json files or directories holding run*/result.json")
+    parser.add_argument("--table", nargs="+", metavar="NAME=RESULT",
+                        help="print a Markdown table with one row per named run record")
+    parser.add_argument("--majority", metavar="TRAIN,DEV[,TEST]",
+                        help="add the majority-class accuracy (most frequent train label) on DEV and TEST")
+    args = parser.parse_args(argv)
+    try:
+        if args.table:
+            rows, primary = [], None
+            for item in args.table:
+                if "=" not in item:
+                    parser.error("--table items are NAME=RESULT, got %r" % item)
+                name, path = item.split("=", 1)
+                result = load_results([path])[0]
+                primary = primary or result["primary"]
+                rows.append(table_row(name, result))
+            majority = None
+            if args.majority:
+                parts = [p for p in args.majority.split(",") if p]
+                if len(parts) < 2:
+                    parser.error("--majority needs TRAIN,DEV[,TEST]")
+                majority = majority_baseline(parts[0], parts[1:])
+            print("\n".join(format_table(rows, primary, majority)))
+        if args.paths:
+            print("\n".join(format_summary(summarize_runs(load_results(args.paths)))))
+        if not args.table and not args.paths:
+            parser.error("give result.json paths / directories, or --table")
+    except ValueError as e:
+        sys.exit("ernie.finetune.summary: error: %s" % e)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
