@@ -23,7 +23,7 @@ from ernie.config import ConfigError, ErnieConfig
 from ernie.finetune import predict as predict_mod
 from ernie.finetune import summary as summary_mod
 from ernie.finetune.args import UsageError
-from ernie.finetune.classifier import ClassifierTask, main as classifier_main, parse_args, run
+from ernie.finetune.classifier import main as classifier_main, parse_args, run
 from ernie.finetune.run import RunRecord, TrainData, format_summary, max_train_steps, summarize_runs
 from ernie.metrics import evaluate_classification, mrr, pearson, spearman
 from ernie.optimization import lr_value
@@ -67,16 +67,16 @@ def capture_logs():
         root.setLevel(old)
 
 
-def make_model(root, dropout=0.1):
+def make_model(root, dropout=0.1, vocab=VOCAB, vocab_size=260):
     """A random tiny ERNIE as a release dir: params/, vocab.txt, ernie_config.json."""
     from ernie.encoder import build_encoder_program
     os.makedirs(root, exist_ok=True)
-    cfg = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=260,
+    cfg = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=vocab_size,
                max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=dropout,
                attention_probs_dropout_prob=dropout, initializer_range=0.02)
     with open(os.path.join(root, "ernie_config.json"), "w") as f:
         json.dump(cfg, f)
-    shutil.copyfile(VOCAB, os.path.join(root, "vocab.txt"))
+    shutil.copyfile(vocab, os.path.join(root, "vocab.txt"))
     paddle.enable_static()
     try:
         main, startup, *_ = build_encoder_program(ErnieConfig(cfg))
@@ -181,7 +181,8 @@ def test_end_to_end_lines_files_checkpoint_and_learning(trained):
         for _, pred, probs in rows:
             assert probs.shape == (2,) and abs(probs.sum() - 1) < 1e-6 and int(pred) == int(np.argmax(probs))
     # the labelled test file is also evaluated; the dummy-labelled one is not
-    test_lines = logs.matching(r"^\[test evaluation\] ave loss: [\d.]+, acc:([\d.]+), data_num: 8, .* file: ([^,\s]+), ")
+    test_lines = logs.matching(r"^\[test evaluation\] ave loss: [\d.]+, acc:([\d.]+), data_num: 8, .* "
+                               r"file: ([^,\s]+), ")
     assert len(test_lines) == 5 and {m.group(2) for m in test_lines} == {os.path.join(SENT, "test_labelled.tsv")}
     # the run record: the best dev evaluation and the test results at that point
     result = json.load(open(root / "ckpt" / "result.json"))
@@ -271,6 +272,27 @@ def test_each_metric_in_evaluation_only_mode(trained, tmp_path, metric, pattern,
                        "simple_accuracy": "acc"}[metric]
 
 
+def test_label_map_names_and_diagnostic(model, tmp_path):
+    # string labels through --label_map_config (the scripts' --label_map prefix), names in the predictions
+    names = {"0": "rotten", "1": "fresh"}
+    for split in ("train", "dev"):
+        rows = open(os.path.join(SENT, split + ".tsv")).read().splitlines()
+        (tmp_path / (split + ".tsv")).write_text("\n".join([rows[0]] + [names[r[0]] + r[1:] for r in rows[1:]]) + "\n")
+    (tmp_path / "label_map.json").write_text(json.dumps({"rotten": 0, "fresh": 1}))
+    out = finetune(model, tmp_path / "ck", "--train_set", tmp_path / "train.tsv", "--dev_set", tmp_path / "dev.tsv",
+                   "--do_test", "false", "--epoch", 1, "--label_map", tmp_path / "label_map.json",
+                   "--diagnostic", os.path.join(SENT, "test.tsv"), "--diagnostic_save", tmp_path / "diag.tsv")
+    assert out["result"]["args"]["label_map_config"] == str(tmp_path / "label_map.json")
+    assert "Done final diagnostic, saving to %s" % (tmp_path / "diag.tsv") in out["logs"].messages
+    diag = read_test_save(tmp_path / "diag.tsv")
+    assert [q for q, _, _ in diag] == list(range(8)) and all(abs(p.sum() - 1) < 1e-6 for _, _, p in diag)
+    rows, res, _ = predict("--init_checkpoint", tmp_path / "ck" / "step_11",
+                           "--predict_set", os.path.join(SENT, "test.tsv"))
+    assert [r.split("\t")[2] for r in rows[1:]] == [["rotten", "fresh"][i] for i in res["labels"]]
+    # the diagnostic used the final parameters, as the predictor does
+    np.testing.assert_allclose(np.array([p for _, _, p in diag]), res["probs"], atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- regression and ranking
 def test_regression_pearson_spearman(model, tmp_path):
     out = finetune(model, tmp_path / "ck", "--train_set", os.path.join(SIM, "train.tsv"),
@@ -353,6 +375,20 @@ def test_max_train_steps_and_train_data_shards():
     data.load_state_dict(one[6].state)
     rest = list(data.batches())
     assert len(rest) == 15 and all(np.array_equal(x["src_ids"], y["src_ids"]) for x, y in zip(rest, one[7:]))
+
+
+def test_in_tokens_batches_and_schedule(model, tmp_path):
+    # --in_tokens: batch_size counts padded tokens; the schedule uses batch_size // max_seq_len examples
+    out = finetune(model, tmp_path / "ck", "--train_set", os.path.join(SENT, "train.tsv"), "--do_val", "false",
+                   "--do_test", "false", "--epoch", 2, "--in_tokens", "true", "--batch_size", 64,
+                   "--warmup_proportion", 0.5)
+    assert "Max train steps: %d" % (2 * 44 // (64 // 32)) in out["logs"].messages
+    assert "Num warmup steps: 22" in out["logs"].messages
+    reader = ClassifyReader(VOCAB, max_seq_len=32, in_tokens=True, random_seed=1, for_cn=False)
+    batches = list(TrainData(reader, os.path.join(SENT, "train.tsv"), 64, 2).batches())
+    assert all(b["src_ids"].size <= 64 for b in batches) and sum(len(b["labels"]) for b in batches) == 88
+    assert out["trainer"].step == len(batches) and out["trainer"].last_batch["src_ids"].size <= 64
+    np.testing.assert_array_equal(out["trainer"].last_batch["src_ids"], batches[-1]["src_ids"])
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -463,13 +499,35 @@ def test_glue_task_script_runs_end_to_end_and_summarises(model, tmp_path):
     assert seeds == [1, 2]
 
 
+def test_chinese_task_script_evaluates_dev_and_test(tmp_path):
+    """script/zh_task/ernie_base/run_ChnSentiCorp.sh: --for_cn true, dev_set = dev,test, no --do_test."""
+    data = tmp_path / "zh" / "chnsenticorp"
+    shutil.copytree(os.path.join(FIX, "chnsenticorp"), data)
+    model = make_model(tmp_path / "model", vocab=os.path.join(REPO, "config", "vocab.txt"), vocab_size=18000)
+    proc = subprocess.run(
+        ["sh", os.path.join(REPO, "script", "zh_task", "ernie_base", "run_ChnSentiCorp.sh"), "--epoch", "2",
+         "--batch_size", "8", "--max_seq_len", "32", "--skip_steps", "1"],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+        env=_env(MODEL_PATH=model, TASK_DATA_PATH=str(tmp_path / "zh")))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (tmp_path / "log" / "base" / "ChnSentiCorp" / "run1" / "job.log").read_text()
+    dev = [m for m in (DEV_LINE.search(l.split("\t", 1)[-1]) for l in log.splitlines()) if m]
+    assert [(os.path.basename(m.group(4)), m.group(3), int(m.group(6))) for m in dev] == \
+        [("dev.tsv", "4", 2), ("test.tsv", "4", 2), ("dev.tsv", "4", 4), ("test.tsv", "4", 4)]
+    assert "testing " not in log
+    args = json.load(open(tmp_path / "checkpoints" / "base" / "ChnSentiCorp" / "run1" / "result.json"))["args"]
+    assert args["for_cn"] is True and args["weight_decay"] == 0.01 and args["warmup_proportion"] == 0.0
+
+
 def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     """paddle.distributed.launch with 2 CPU ranks (gloo), batch 2 each = one process with batch 4
     (no dropout, so the runs must agree): the same dev evaluation, only rank 0 evaluates and saves."""
     from test_distributed import _run
     model = make_model(tmp_path / "model", dropout=0.0)
-    common = ["--use_cuda", "false", "--for_cn", "false", "--ernie_config_path", os.path.join(model, "ernie_config.json"),
-              "--vocab_path", os.path.join(model, "vocab.txt"), "--init_pretraining_params", os.path.join(model, "params"),
+    common = ["--use_cuda", "false", "--for_cn", "false",
+              "--ernie_config_path", os.path.join(model, "ernie_config.json"),
+              "--vocab_path", os.path.join(model, "vocab.txt"),
+              "--init_pretraining_params", os.path.join(model, "params"),
               "--train_set", os.path.join(SENT, "train.tsv"), "--dev_set", os.path.join(SENT, "dev.tsv"),
               "--do_test", "false", "--epoch", "2", "--max_seq_len", "32", "--learning_rate", "3e-3",
               "--skip_steps", "1", "--random_seed", "4", "--save_steps", "0"]
