@@ -519,6 +519,30 @@ def test_chinese_task_script_evaluates_dev_and_test(tmp_path):
     assert args["for_cn"] is True and args["weight_decay"] == 0.01 and args["warmup_proportion"] == 0.0
 
 
+def test_real_data_script_with_stand_in_data_and_model(model, tmp_path):
+    """script/finetune_real_data.sh on the fixtures (data and "MiniLM" already in WORK: nothing is fetched)."""
+    data = tmp_path / "data" / "rotten_tomatoes"
+    data.mkdir(parents=True)
+    for src, dst in (("train.tsv", "train.tsv"), ("dev.tsv", "dev.tsv"), ("test_labelled.tsv", "test.tsv")):
+        shutil.copyfile(os.path.join(SENT, src), data / dst)
+    shutil.copytree(model, tmp_path / "minilm")
+    proc = subprocess.run(["sh", os.path.join(REPO, "script", "finetune_real_data.sh")], cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=300,
+                          env=_env(WORK=str(tmp_path), RUNS="minilm tiny", EPOCH="1", TINY_EPOCH="1",
+                                   MAX_SEQ_LEN="32", BATCH_SIZE="8"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = proc.stdout.splitlines()
+    assert table[0] == "| run | dev acc (best) | test acc at best dev | epoch / step | wall time |"
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| minilm", "| tiny", "| majority class (label 0)"]
+    assert table[4].startswith("| majority class (label 0) | 0.5000 | 0.5000 |")
+    result = json.load(open(tmp_path / "ckpt" / "minilm" / "result.json"))
+    assert result["args"]["init_pretraining_params"] == str(tmp_path / "minilm" / "params")
+    assert table[2].startswith("| minilm | %.4f | " % result["evaluations"][0]["dev"][str(data / "dev.tsv")]["acc"])
+    tiny = json.load(open(tmp_path / "ckpt" / "tiny" / "result.json"))["args"]
+    assert tiny["init_pretraining_params"] is None and tiny["learning_rate"] == 1e-3
+    assert "[minilm] done in" in proc.stderr and (tmp_path / "log" / "tiny.log").is_file()
+
+
 def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     """paddle.distributed.launch with 2 CPU ranks (gloo), batch 2 each = one process with batch 4
     (no dropout, so the runs must agree): the same dev evaluation, only rank 0 evaluates and saves."""
