@@ -48,7 +48,19 @@ batch counts).
 ``train_state.json`` holds::
 
     {"format": 1, "step": N, "scheduler": {"schedule", "last_epoch", "last_lr"},
-     "reader": <reader state or null>, "random_seed": S, "nranks": R, "time": "..."}
+     "reader": <reader state or null>, "random_seed": S, "nranks": R, "time": "..."
+     [, "extra": <extra_state_fn()>]}
+
+Several programs (``route_fn``).  Multi-task pre-training (``ernie.scheduler``)
+runs one program per task, all sharing the parameters and optimizer state of
+one scope by name; ``route_fn(batch)`` returns the route of a batch, an object
+with ``program``, ``fetches`` ({name: Value} of that program), ``optimizer``
+(its ``TrainOptimizer``: the scheduler stepped after the run and the lr
+fetched) and optionally ``feed(batch)``.  ``program`` (the constructor
+argument) is then only used to list the variables to checkpoint, load and
+broadcast: any object with ``list_vars()`` (e.g. ``ernie.scheduler.ProgramUnion``
+of the routed programs), and ``optimizer.scheduler`` is what is saved in
+``train_state.json`` (an object with ``state_dict``/``set_state_dict``/``last_lr``).
 """
 import json
 import logging
@@ -195,13 +207,23 @@ class Trainer:
         prefetch: batches prepared ahead on a background thread (0: no thread).
         feed_fn: ``f(batch) -> feed dict`` (default ``batch.feed()`` / ``dict(batch)``).
         save_final: save a checkpoint after the last step (if not just saved).
+        route_fn: ``f(batch) -> route`` selecting the program of each step (see the
+            module docstring); None: always ``program`` / ``fetches`` / ``optimizer``.
+        fetch_every_step: fetch ``fetches`` on every step (not only logging steps),
+            for ``step_hook`` (a scalar fetch per step; costs a device sync on GPU).
+        step_hook: ``f(trainer, step, batch, values)`` called after every step
+            (rank 0 and the others); values: {name: float} of the fetches when
+            they were fetched this step, else None.
+        extra_state_fn: ``f() -> JSON-able``, saved as ``"extra"`` in
+            ``train_state.json`` (``load_checkpoint`` returns the whole state).
     """
 
     def __init__(self, exe, program, optimizer, fetches, num_train_steps, scope=None, place=None,
                  skip_steps=10, save_steps=0, checkpoints=None, max_checkpoints=3, validation_steps=0,
                  eval_fn=None, validate_at_start=False, validate_at_end=True, log_fn=None, vdl_dir=None,
                  rank=0, nranks=1, random_seed=0, prefetch=4, feed_fn=None, save_final=True,
-                 validate_on_epoch_end=False):
+                 validate_on_epoch_end=False, route_fn=None, fetch_every_step=False, step_hook=None,
+                 extra_state_fn=None):
         if num_train_steps < 0:
             raise ValueError("num_train_steps must be >= 0, got %d" % num_train_steps)
         self.exe = exe
@@ -229,6 +251,10 @@ class Trainer:
         self.feed_fn = feed_fn or default_feed
         self.save_final = bool(save_final)
         self.validate_on_epoch_end = bool(validate_on_epoch_end)
+        self.route_fn = route_fn
+        self.fetch_every_step = bool(fetch_every_step)
+        self.step_hook = step_hook
+        self.extra_state_fn = extra_state_fn
 
         self.step = 0                  # optimizer updates done
         self.last_batch = None
@@ -313,9 +339,12 @@ class Trainer:
         return os.path.join(root, READER_STATES_DIR, "step_%d.rank_%d.json" % (step, rank))
 
     def state_dict(self, reader_state):
-        return {"format": STATE_FORMAT, "step": self.step, "scheduler": self.scheduler.state_dict(),
-                "reader": reader_state, "random_seed": self.random_seed, "nranks": self.nranks,
-                "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        state = {"format": STATE_FORMAT, "step": self.step, "scheduler": self.scheduler.state_dict(),
+                 "reader": reader_state, "random_seed": self.random_seed, "nranks": self.nranks,
+                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if self.extra_state_fn is not None:
+            state["extra"] = self.extra_state_fn()
+        return state
 
     def save(self, reader_state):
         """Checkpoint the current step (rank 0: the directory; other ranks: their reader position)."""
@@ -430,9 +459,22 @@ class Trainer:
                                self.checkpoints, os.path.basename(newest), self.step)
         if self.validate_at_start:
             self.validate()
-        state_fetches = self.optimizer.state_fetches()
-        names = list(self.fetches) + ["__" + k for k in state_fetches]
-        log_fetch = list(self.fetches.values()) + list(state_fetches.values())
+        fetch_plans = {}
+
+        def plan(route):
+            # (program, names, fetch list, scheduler, feed) of a route, computed once per route
+            key = id(route)
+            if key not in fetch_plans:
+                fetches = self.fetches if route is None else dict(route.fetches)
+                optimizer = self.optimizer if route is None else route.optimizer
+                state_fetches = optimizer.state_fetches()
+                feed = getattr(route, "feed", None) or self.feed_fn
+                fetch_plans[key] = (self.program if route is None else route.program,
+                                    list(fetches) + ["__" + k for k in state_fetches],
+                                    list(fetches.values()) + list(state_fetches.values()),
+                                    optimizer.scheduler, feed, len(fetches), route)
+            return fetch_plans[key]
+
         reader_state = None
         t_last, steps_since, tokens_since = time.time(), 0, 0
         has_tokens = True
@@ -447,9 +489,12 @@ class Trainer:
                     break
                 step = self.step + 1
                 log_now = self.is_main and self.skip_steps > 0 and step % self.skip_steps == 0
+                program, names, log_fetch, scheduler, feed_fn, n_values, _ = plan(
+                    self.route_fn(batch) if self.route_fn is not None else None)
                 paddle.seed(step_seed(self.random_seed, self.rank, step))
-                out = self._run(self.program, feed=self.feed_fn(batch), fetch_list=log_fetch if log_now else [])
-                self.scheduler.step()
+                fetch_now = log_now or self.fetch_every_step
+                out = self._run(program, feed=feed_fn(batch), fetch_list=log_fetch if fetch_now else [])
+                scheduler.step()
                 self.step = step
                 self.last_batch = batch
                 reader_state = getattr(batch, "state", None)
@@ -459,6 +504,9 @@ class Trainer:
                     has_tokens = False
                 else:
                     tokens_since += int(n_tok)
+                if self.step_hook is not None:
+                    values = {n: _scalar(v) for n, v in zip(names[:n_values], out)} if fetch_now else None
+                    self.step_hook(self, step, batch, values)
                 if log_now:
                     now = time.time()
                     self._log(step, out, names, now - t_last, steps_since, tokens_since if has_tokens else None,
