@@ -216,6 +216,8 @@ class Trainer:
             they were fetched this step, else None.
         extra_state_fn: ``f() -> JSON-able``, saved as ``"extra"`` in
             ``train_state.json`` (``load_checkpoint`` returns the whole state).
+        vdl_writer: an open VisualDL ``LogWriter`` to use instead of opening one in
+            ``vdl_dir`` (several trainers of one run write one file; the caller closes it).
     """
 
     def __init__(self, exe, program, optimizer, fetches, num_train_steps, scope=None, place=None,
@@ -223,7 +225,7 @@ class Trainer:
                  eval_fn=None, validate_at_start=False, validate_at_end=True, log_fn=None, vdl_dir=None,
                  rank=0, nranks=1, random_seed=0, prefetch=4, feed_fn=None, save_final=True,
                  validate_on_epoch_end=False, route_fn=None, fetch_every_step=False, step_hook=None,
-                 extra_state_fn=None):
+                 extra_state_fn=None, vdl_writer=None):
         if num_train_steps < 0:
             raise ValueError("num_train_steps must be >= 0, got %d" % num_train_steps)
         self.exe = exe
@@ -255,6 +257,7 @@ class Trainer:
         self.fetch_every_step = bool(fetch_every_step)
         self.step_hook = step_hook
         self.extra_state_fn = extra_state_fn
+        self.vdl_writer = vdl_writer
 
         self.step = 0                  # optimizer updates done
         self.last_batch = None
@@ -422,15 +425,19 @@ class Trainer:
         if self._pending_reader_state is not None:
             reader.load_state_dict(self._pending_reader_state)
             self._pending_reader_state = None
-        if self.is_main and self.vdl_dir:
+        own_writer = False
+        if self.is_main and self.vdl_writer is not None:
+            self._writer = self.vdl_writer
+        elif self.is_main and self.vdl_dir:
             from visualdl import LogWriter
             self._writer = LogWriter(logdir=self.vdl_dir)
+            own_writer = True
         try:
             return self._train(reader)
         finally:
-            if self._writer is not None:
+            if own_writer:
                 self._writer.close()
-                self._writer = None
+            self._writer = None
 
     def _all_ranks_have(self, batch):
         """Whether every rank got a batch for the next step.
