@@ -1,4 +1,6 @@
-"""``train.py``: ERNIE 1.0 pre-training (masked LM with knowledge masking + next sentence).
+"""``train.py``: ERNIE 1.0 pre-training (masked LM with knowledge masking + next sentence), and with
+``--task_config`` ERNIE 2.0 continual multi-task pre-training (:func:`run_task_config`; the configuration
+format, strategies, allocation rule, logs and stage tables are in ``docs/continual_pretraining.md``).
 
 Usage (one process; see ``script/zh_task/pretrain.sh`` for the GPU launch)::
 
@@ -36,6 +38,8 @@ Log lines (rank 0, every ``--skip_steps``; the values are those of that step)::
 tokens/s counts the real (non-padding) tokens this process trained on.
 """
 import argparse
+import collections
+import json
 import logging
 import math
 import os
@@ -119,6 +123,17 @@ def build_parser(cuda_default=False):
                        "build and device are present).")
     run_type_g.add_arg("use_fast_executor", bool, False, "Accepted for compatibility; no effect (Paddle 3 has one executor).")
     run_type_g.add_arg("do_test", bool, False, "Whether to perform evaluation on test data set.")
+
+    task_g = ArgumentGroup(parser, "multi-task", "new: ERNIE 2.0 continual multi-task pre-training "
+                           "(docs/continual_pretraining.md).")
+    task_g.add_arg("task_config", str, None,
+                   "new: pre-training configuration (JSON): tasks, ids, data, budgets, stages. Without it train.py "
+                   "runs ERNIE 1.0 pre-training on --train_filelist.")
+    task_g.add_arg("strategy", str, None, "new: continual | multitask | continual_multitask (ERNIE 2.0); default: "
+                   "the configuration's 'strategy'.", choices=["continual", "multitask", "continual_multitask"])
+    task_g.add_arg("iterations_scale", float, 1.0,
+                   "new: multiply every task's budget (and explicit stage allocation) of the configuration, rounded, "
+                   "at least 1 (e.g. 0.001 for a short demo of a paper-scale file).")
     return parser
 
 
@@ -228,6 +243,10 @@ def evaluate(exe, program, reader, scope, progress_tag=None, skip_steps=0):
 
 # --------------------------------------------------------------------------- driver
 def _check_args(args):
+    if getattr(args, "task_config", None):
+        return _check_task_args(args)
+    if getattr(args, "strategy", None) or getattr(args, "iterations_scale", 1.0) != 1.0:
+        raise UsageError("--strategy and --iterations_scale need --task_config")
     if args.init_checkpoint and args.init_pretraining_params:
         raise UsageError("--init_checkpoint (resume a run) and --init_pretraining_params (start a new run from "
                          "parameters) are mutually exclusive: give one of them")
@@ -296,7 +315,10 @@ def _distributed(args):
 
 def run(args):
     """Train (or, with --do_test, evaluate) as the flags say.  Returns the Trainer (training) or the
-    test metrics dict (--do_test).  Raises on bad input (``main`` turns that into a message)."""
+    test metrics dict (--do_test); with --task_config a :class:`ContinualRun`.  Raises on bad input
+    (``main`` turns that into a message)."""
+    if getattr(args, "task_config", None):
+        return run_task_config(args)
     _check_args(args)
     rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
     import paddle
@@ -381,16 +403,444 @@ def run(args):
     return trainer
 
 
+# --------------------------------------------------------------------------- ERNIE 2.0: --task_config
+DEFAULT_VOCAB = "./config/vocab.txt"
+
+
+def _check_task_args(args):
+    if args.init_checkpoint and args.init_pretraining_params:
+        raise UsageError("--init_checkpoint (resume a run) and --init_pretraining_params (start a new run from "
+                         "parameters) are mutually exclusive: give one of them")
+    if args.use_fp16 and args.use_bf16:
+        raise UsageError("--use_fp16 and --use_bf16 are mutually exclusive")
+    if args.do_test:
+        raise UsageError("--do_test is not supported with --task_config (each task's valid_filelist is evaluated "
+                         "during training)")
+    given = [f for f in ("train_filelist", "valid_filelist", "test_filelist") if getattr(args, f)]
+    if given:
+        raise UsageError("--%s is not used with --task_config: each task names its own data in %s"
+                         % (", --".join(given), args.task_config))
+    for flag in ("skip_steps", "save_steps", "validation_steps"):
+        if getattr(args, flag) < 0:
+            raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
+    if args.num_train_steps < 0:
+        raise UsageError("--num_train_steps must be >= 0")
+
+
+def head_count(task, batch):
+    """Number of labelled items of ``task`` in a batch (its loss and accuracy are means over them)."""
+    if task.uses_masking:
+        return float(len(batch["mask_pos"]))
+    return float(sum(int((np.asarray(batch[f]) >= 0).sum()) for f in task.label_fields))
+
+
+class StreamProgram:
+    """The program of one task stream: encoder + the stream's heads (+ optimizer when training).
+
+    fetches: {"loss": sum of the heads' losses, "acc": the stream task's accuracy, and with several heads
+    "<head>_loss" for each and "<head>_acc" for the other heads}; weights: {fetch name: f(batch) -> items}
+    for exact evaluation means; optimizer: ``ernie.optimization.TrainOptimizer`` or None.
+    ``feed(batch)`` -> feed dict.
+    """
+
+    def __init__(self, name, taskset, config, main, startup, fetches, weights, optimizer):
+        self.name = name
+        self.taskset = taskset
+        self.config = config
+        self.program = main
+        self.startup = startup
+        self.local_fetches = fetches
+        self.weights = weights
+        self.optimizer = optimizer
+        # the Trainer's names: <task>/<metric> (VisualDL tags train/<task>/<metric>)
+        self.fetches = collections.OrderedDict((name + "/" + k, v) for k, v in fetches.items())
+
+    def feed(self, batch):
+        return self.taskset.feed(batch, self.config)
+
+
+def build_stream_program(name, taskset, config, is_training, weight_sharing=True, amp=None, optimizer_args=None,
+                         grad_hook=None):
+    import paddle
+    from ernie.optimization import amp_guard, build_optimizer
+
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
+        with amp_guard(amp):
+            _inputs, _model, total, metrics = taskset.build(config, is_training=is_training,
+                                                           weight_sharing=weight_sharing)
+        opt = None
+        if optimizer_args is not None:
+            opt = build_optimizer(total, amp=amp, grad_hook=grad_hook, **optimizer_args)
+    own = taskset[name]
+    fetches = collections.OrderedDict([("loss", total), ("acc", metrics[name + "_acc"])])
+    count = lambda t: (lambda b: head_count(t, b))   # noqa: E731
+    weights = {"acc": count(own)}
+    if len(taskset.tasks) == 1:
+        weights["loss"] = count(own)
+    else:
+        for t in taskset.tasks:
+            fetches[t.name + "_loss"] = metrics[t.name + "_loss"]
+            weights[t.name + "_loss"] = count(t)
+            if t is not own:            # the stream task's accuracy is "acc"
+                fetches[t.name + "_acc"] = metrics[t.name + "_acc"]
+                weights[t.name + "_acc"] = count(t)
+    return StreamProgram(name, taskset, config, main, startup, fetches, weights, opt)
+
+
+def init_new_variables(exe, stream, scope, seed, place):
+    """Initialise the variables of ``stream``'s program that ``scope`` does not hold yet (its new head, its
+    Adam moments; everything for the first program) from its startup program run after ``paddle.seed(seed)``
+    in a scratch scope.  Variables already there (the shared encoder and its optimizer state) are kept:
+    the hand-over between stages.  Returns the names initialised."""
+    import paddle
+    from paddle.static.pir_io import get_pir_parameters
+    params, others = get_pir_parameters(stream.program)
+    missing = sorted({v.name for v in params + others if scope.find_var(v.name) is None})
+    if not missing:
+        return []
+    scratch = paddle.static.Scope()
+    paddle.seed(seed)
+    with paddle.static.scope_guard(scratch):
+        exe.run(stream.startup)
+    for name in missing:
+        var = scratch.find_var(name)
+        if var is None:
+            raise RuntimeError("the startup program of %s did not create %s" % (stream.name, name))
+        scope.var(name).get_tensor().set(np.array(var.get_tensor()), place)
+    return missing
+
+
+def _stream_seed(random_seed, index):
+    return int(np.random.SeedSequence([int(random_seed), 0x1217, int(index)]).generate_state(1)[0] % (2 ** 31))
+
+
+class StageStats:
+    """Per-task statistics of the current stage (steps, summed training loss), checkpointed as the
+    trainer's ``extra`` state so that a resumed stage reports the same table."""
+
+    def __init__(self, stage):
+        self.stage = stage
+        self.tasks = collections.OrderedDict()
+
+    def hook(self, trainer, step, batch, values):
+        t = self.tasks.setdefault(batch.task, {"steps": 0, "loss_sum": 0.0, "loss_n": 0})
+        t["steps"] += 1
+        if values is not None:
+            t["loss_sum"] += values[batch.task + "/loss"]
+            t["loss_n"] += 1
+
+    def state(self):
+        return {"stage": self.stage, "tasks": self.tasks}
+
+    def restore(self, extra):
+        if extra and extra.get("stage") == self.stage:
+            self.tasks = collections.OrderedDict((k, dict(v)) for k, v in extra["tasks"].items())
+
+    def mean_loss(self, task):
+        t = self.tasks.get(task)
+        return t["loss_sum"] / t["loss_n"] if t and t["loss_n"] else float("nan")
+
+    def steps(self, task):
+        return self.tasks.get(task, {}).get("steps", 0)
+
+
+def task_log_format(num_stages):
+    """Per-step log line of multi-task training (see ``docs/continual_pretraining.md``)."""
+    def fmt(info):
+        b = info["batch"]
+        prefix = b.task + "/"
+        values = ", ".join("%s: %f" % (k[len(prefix):], v) for k, v in info["values"].items()
+                           if k.startswith(prefix))
+        line = ("stage: %d/%d, step: %d, task: %s, task_id: %d, task_step: %d/%d, %s, lr: %g, speed: %f steps/s"
+                % (b.stage + 1, num_stages, info["step"], b.task, b.task_id, b.task_step, b.task_budget, values,
+                   info["lr"], info["speed"]))
+        if info["tokens_per_s"] is not None:
+            line += ", tokens/s: %.0f" % info["tokens_per_s"]
+        if info.get("loss_scaling") is not None:
+            line += ", loss_scaling: %g" % info["loss_scaling"]
+        return line
+    return fmt
+
+
+class ContinualRun:
+    """What :func:`run_task_config` did: task_config, schedule, step (updates done), history
+    ([(step, {"<task>/loss": ..., "lr": ...})] of the logged steps, all stages), summaries (one dict per
+    finished stage: the stage table), scope (the variables), trainer (the last stage's), streams
+    ({task: StreamProgram})."""
+
+    def __init__(self, task_config, schedule):
+        self.task_config = task_config
+        self.schedule = schedule
+        self.step = 0
+        self.history = []
+        self.summaries = []
+        self.scope = None
+        self.trainer = None
+        self.streams = {}
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def run_task_config(args, on_stage=None):
+    """ERNIE 2.0 pre-training from ``args.task_config`` (see ``docs/continual_pretraining.md``).
+
+    One program per task stream (encoder + its heads + AdamW), all in one scope:
+    parameters and optimizer state are shared by name, so stage k starts from
+    stage k-1's parameters and Adam moments; a new stream's head is initialised
+    when it first appears.  Each step runs the program of the batch's task
+    (``ernie.trainer.Trainer`` with ``route_fn``), one Trainer per stage.
+
+    on_stage: optional ``f(event, stage, run)`` called with event "start" (after
+    the stage's variables are initialised / loaded, before its first step) and
+    "end" (after its last step and validation); ``run`` is the
+    :class:`ContinualRun` (``run.scope`` holds the variables).
+    """
+    from types import SimpleNamespace
+    from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule,
+                                 format_table, make_stream_reader)
+    from ernie.trainer import Trainer, run_evaluation
+
+    _check_task_args(args)
+    tc = TaskConfig.from_json(args.task_config, iterations_scale=args.iterations_scale)
+    schedule = build_schedule(tc, args.strategy, seed=args.random_seed)
+    if tc.vocab_path:
+        if args.vocab_path == DEFAULT_VOCAB:
+            args.vocab_path = tc.vocab_path
+        elif os.path.abspath(args.vocab_path) != os.path.abspath(tc.vocab_path):
+            logger.warning("--vocab_path %s differs from the configuration's vocab_path %s: using %s",
+                           args.vocab_path, tc.vocab_path, args.vocab_path)
+    rank, nranks = _distributed(args)
+    import paddle
+    from ernie.optimization import check_amp_device
+
+    paddle.enable_static()
+    check_cuda(args.use_cuda)
+    amp = make_amp(args)
+    check_amp_device(amp, args.use_cuda)
+    config = ErnieConfig.from_json(args.ernie_config_path)
+    if rank == 0:
+        config.print_config()
+    _check_config(config, args)
+    tc.check_model_config(config)
+    S = schedule.num_stages
+    stop_at = min(schedule.total, args.num_train_steps)
+    if rank == 0:
+        logger.info("%s: strategy %s, %d stage(s), %d updates%s, learning rate %s per %s\n%s", tc.source,
+                    schedule.strategy, S, schedule.total,
+                    "" if stop_at == schedule.total else " (stopping at %d: --num_train_steps)" % stop_at,
+                    args.lr_scheduler, "task" if tc.lr_schedule == "per_task" else "run", schedule.table())
+    if args.use_cuda:
+        try:
+            from ernie.distributed import device_place
+            place = device_place(True)
+        except ImportError:
+            place = paddle.CUDAPlace(0)
+    else:
+        place = paddle.CPUPlace()
+    exe = paddle.static.Executor(place)
+    scope = paddle.static.Scope()
+
+    lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps, schedule.budgets,
+                      schedule.total)
+    grad_hook = None
+    if nranks > 1:
+        from ernie.distributed import allreduce_gradients
+        grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
+    tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
+    reader_kw = dict(batch_size=args.batch_size, in_tokens=args.in_tokens, max_seq_len=args.max_seq_len,
+                     random_seed=args.random_seed, voc_size=config.vocab_size,
+                     max_bad_line_ratio=args.max_bad_line_ratio)
+
+    def stream_reader(e, filelist, is_test):
+        neg = args.generate_neg_sample and not is_test and "next_sent" in tasksets[e.name].names
+        return make_stream_reader(tasksets[e.name], filelist, args.vocab_path, e.id, shuffle_files=True, epoch=1,
+                                  is_test=is_test, generate_neg_sample=neg, **reader_kw)
+
+    sreader = ScheduledReader(schedule, {e.name: stream_reader(e, e.train_filelist, False) for e in tc.tasks},
+                              tc.ids)
+    result = ContinualRun(tc, schedule)
+    result.scope = scope
+    streams, evals = result.streams, {}
+
+    def optimizer_args(task):
+        return dict(scheduler=lrs[task], weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm,
+                    beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon)
+
+    def eval_program(task):
+        if task not in evals:
+            evals[task] = build_stream_program(task, tasksets[task], config, False, args.weight_sharing, amp)
+        return evals[task]
+
+    start_stage, resume = 0, None
+    if args.init_checkpoint:
+        from ernie.checkpoint import STATE_FILE
+        path = os.path.join(args.init_checkpoint, STATE_FILE)
+        if not os.path.isfile(path):
+            raise CheckpointError("%s is not a training checkpoint: %s is missing" % (args.init_checkpoint, path))
+        with open(path, encoding="utf-8") as f:
+            resume = json.load(f)
+        reader_state = resume.get("reader")
+        if not isinstance(reader_state, dict) or "stage" not in reader_state:
+            raise CheckpointError("%s holds no multi-task schedule position (written by train.py without "
+                                  "--task_config?)" % args.init_checkpoint)
+        sreader.check_state(reader_state)
+        start_stage = int(reader_state["stage"])
+        if not 0 <= start_stage < S:
+            raise CheckpointError("%s: stage %d is outside the schedule's %d stages" % (path, start_stage + 1, S))
+
+    summary_path = os.path.join(args.checkpoints, "stage_summaries.json") if args.checkpoints else None
+    if rank == 0 and args.checkpoints:
+        os.makedirs(args.checkpoints, exist_ok=True)
+        _write_json(os.path.join(args.checkpoints, "schedule.json"),
+                    dict(schedule.to_dict(), config=os.path.abspath(tc.source), lr_schedule=tc.lr_schedule,
+                         task_ids=tc.ids, table=schedule.table().split("\n")))
+        if resume is None and summary_path and os.path.exists(summary_path):
+            os.remove(summary_path)
+
+    def add_streams(plan, log_new):
+        # build the programs of the stage's new streams and initialise their new variables; the first program
+        # initialises everything as train.py's ERNIE 1.0 run does (paddle.seed(random_seed)), a later stream's
+        # new variables get a seed of their own
+        for task in plan.tasks:
+            if task in streams:
+                continue
+            streams[task] = build_stream_program(task, tasksets[task], config, True, args.weight_sharing, amp,
+                                                 optimizer_args(task), grad_hook)
+            fresh = scope.find_var("word_embedding") is None
+            seed = args.random_seed if fresh else _stream_seed(args.random_seed, tc[task].index)
+            new = init_new_variables(exe, streams[task], scope, seed, place)
+            if new and log_new and not fresh:
+                logger.info("stage %d: %s joins; %d new variable(s) initialised (its head and their optimizer "
+                            "state)", plan.index + 1, task, len(new))
+
+    def make_eval_fn(plan):
+        def eval_fn(trainer):
+            out = {}
+            for task in plan.tasks:
+                e = tc[task]
+                if not e.valid_filelist:
+                    continue
+                prog = eval_program(task)
+                res = run_evaluation(exe, prog.program, prog.local_fetches,
+                                     stream_reader(e, e.valid_filelist, True).batches(), weights=prog.weights,
+                                     feed_fn=prog.feed, scope=scope)
+                if res.steps == 0:
+                    raise ValueError("the validation set %s of task %s produced no batch" % (e.valid_filelist, task))
+                logger.info("[validation_set] stage: %d/%d, step: %d, task: %s, task_id: %d, %s, steps: %d, "
+                            "speed: %f steps/s", plan.index + 1, S, trainer.step, task, e.id,
+                            ", ".join("%s: %f" % kv for kv in res.means.items()), res.steps, res.speed)
+                out.update({task + "/" + k: v for k, v in res.means.items()})
+            return out
+        return eval_fn
+
+    def report_stage(plan, stats, trainer):
+        summary = _stage_summary(tc, schedule, plan, stats, trainer, sreader)
+        result.summaries.append(summary)
+        if rank != 0:
+            return
+        logger.info("stage %d/%d (%s) finished at step %d:\n%s", plan.index + 1, S, schedule.strategy, trainer.step,
+                    format_table(summary["columns"], summary["rows"]))
+        if summary_path:
+            old = []
+            if os.path.exists(summary_path):
+                with open(summary_path, encoding="utf-8") as f:
+                    old = [x for x in json.load(f) if x["stage"] != plan.index + 1]
+            _write_json(summary_path, old + [summary])
+
+    vdl_writer = None
+    if rank == 0 and args.vdl_dir:
+        from visualdl import LogWriter
+        vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
+    try:
+        for stage in range(start_stage, S):
+            first = stage == start_stage
+            plan = schedule.stages[stage]
+            add_streams(plan, log_new=not first)
+            stats = StageStats(stage)
+            routes = {t: streams[t] for t in plan.tasks}
+            trainer = Trainer(exe, ProgramUnion([routes[t].program for t in plan.tasks]),
+                              SimpleNamespace(scheduler=lrs), {}, min(plan.end, stop_at), scope=scope, place=place,
+                              skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
+                              max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
+                              eval_fn=make_eval_fn(plan),
+                              validate_at_start=args.validate_at_start and first and resume is None,
+                              log_fn=task_log_format(S), vdl_writer=vdl_writer, rank=rank, nranks=nranks,
+                              random_seed=args.random_seed, route_fn=lambda b, routes=routes: routes[b.task],
+                              fetch_every_step=True, step_hook=stats.hook, extra_state_fn=stats.state)
+            trainer.step = plan.start if first else result.step
+            if first and resume is not None:
+                state = trainer.load_checkpoint(args.init_checkpoint)
+                stats.restore(state.get("extra"))
+            elif first and args.init_pretraining_params:
+                trainer.load_pretraining_params(args.init_pretraining_params)
+            trainer.broadcast_parameters()
+            result.trainer = trainer
+            if on_stage is not None:
+                on_stage("start", stage, result)
+            done = trainer.train(sreader)
+            result.step = trainer.step
+            result.history.extend(trainer.history)
+            if trainer.last_batch is not None:
+                sreader.load_state_dict(trainer.last_batch.state)   # the position after the last trained batch
+            if result.step < plan.end:
+                logger.info("stopping at step %d in stage %d/%d (--num_train_steps %d); resume with "
+                            "--init_checkpoint", result.step, stage + 1, S, args.num_train_steps)
+                break
+            if done:
+                report_stage(plan, stats, trainer)
+            if on_stage is not None:
+                on_stage("end", stage, result)
+            if stage + 1 < S:
+                sreader.next_stage()
+    finally:
+        if vdl_writer is not None:
+            vdl_writer.close()
+    if rank == 0:
+        for task, reader in sreader.readers.items():
+            report = reader.bad_line_report()
+            if report and report.get("skipped_lines"):
+                logger.info("training data of %s: %s", task, report)
+    return result
+
+def _stage_summary(tc, schedule, plan, stats, trainer, sreader):
+    """The stage table: task, id, steps in the stage, updates done / budget, mean training loss over the
+    stage's steps, loss and accuracy on the task's valid set at the end of the stage."""
+    valid = trainer.last_validation[1] if trainer.last_validation and trainer.last_validation[0] == trainer.step \
+        else {}
+    done = sreader.task_steps()
+    rows, tasks = [], []
+    for task in plan.tasks:
+        entry = {"task": task, "id": tc[task].id, "steps": stats.steps(task), "allocated": plan.allocations[task],
+                 "task_steps": done[task], "budget": schedule.budgets[task],
+                 "mean_train_loss": stats.mean_loss(task), "valid_loss": valid.get(task + "/loss"),
+                 "valid_acc": valid.get(task + "/acc")}
+        tasks.append(entry)
+        f = lambda v: "-" if v is None else "%.4f" % v   # noqa: E731
+        rows.append([task, entry["id"], "%d/%d" % (entry["steps"], entry["allocated"]),
+                     "%d/%d" % (entry["task_steps"], entry["budget"]), f(entry["mean_train_loss"]),
+                     f(entry["valid_loss"]), f(entry["valid_acc"])])
+    return {"stage": plan.index + 1, "strategy": schedule.strategy, "end_step": trainer.step, "tasks": tasks,
+            "columns": ["task", "id", "steps in stage", "updates / budget", "mean train loss", "valid loss",
+                        "valid acc"], "rows": rows}
+
+
 def main(argv=None):
     args = parse_args(argv)
     init_logging()
     from reader.pretraining import DataFileError
     from reader.vocab import VocabError
     from ernie.optimization import AmpDeviceError
+    from ernie.tasks import TaskError
     print_arguments(args, logger)
     try:
         run(args)
     except (UsageError, ConfigError, CheckpointError, DataFileError, VocabError, DeviceError, AmpDeviceError,
-            ValueError) as e:
+            TaskError, ValueError) as e:
         sys.exit("train.py: error: %s" % e)
     return 0
