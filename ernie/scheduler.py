@@ -346,18 +346,17 @@ class TaskConfig:
 
     def head_ids(self, entry):
         """Task ids of a stream's TaskSet: the stream's own id; a head configured as a stream keeps that
-        stream's id, another head gets one no stream uses (these are never fed: every row of a stream's
-        batch carries the stream's id)."""
-        from ernie.tasks import get_task_class
+        stream's id, another head gets the smallest id no stream uses (these are never fed: every row of a
+        stream's batch carries the stream's id; they only keep the TaskSet's ids distinct)."""
         ids = {entry.name: entry.id}
         used = set(self.ids.values())
         for h in entry.heads:
             if h in self.ids:
                 ids[h] = self.ids[h]
                 continue
-            cand = get_task_class(h).default_id
-            if cand is None or cand in used or cand in ids.values():
-                cand = max(list(used) + list(ids.values())) + 1
+            cand = 0
+            while cand in used or cand in ids.values():
+                cand += 1
             ids[h] = cand
             used.add(cand)
         return ids
