@@ -116,7 +116,7 @@ def write_json(path, obj):
 # ----------------------------------------------------------------------------------- environment
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CPU_NUM")
 PADDLE_FLAGS = ("FLAGS_paddle_num_threads", "FLAGS_use_mkldnn", "FLAGS_enable_pir_api",
-                "FLAGS_enable_pir_in_executor")
+                "FLAGS_enable_pir_in_executor", "FLAGS_new_executor_serial_run")
 
 
 def machine_info():

@@ -54,6 +54,7 @@ def _batches(cfg, args, n):
 
 
 def _static_build(cfg, args, training):
+    from ernie.runtime import create_executor   # imports paddle: only in the worker
     """Build the static program(s), run startup, load the synthetic weights.
 
     Returns (exe, program, fetch Values, feed names, build_check() -> (check program, fetch Values)).
@@ -83,7 +84,7 @@ def _static_build(cfg, args, training):
                 fetch = [model.get_sequence_output(), model.get_pooled_output()]
         return main, startup, model, fetch, names
 
-    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe = create_executor(paddle.CPUPlace())
     main, startup, model, fetch, names = build(training, with_loss=training)
     exe.run(startup)
     scope, place = paddle.static.global_scope(), paddle.CPUPlace()
@@ -99,6 +100,7 @@ def _static_build(cfg, args, training):
 
 
 def _static_worker(cfg, args, training):
+    from ernie.runtime import create_executor   # imports paddle: only in the worker
     import gc
 
     import numpy as np
@@ -115,7 +117,7 @@ def _static_worker(cfg, args, training):
         # Own executor, closed after: the interpreter of a program keeps its buffers, which
         # would otherwise add the check program's activations to the training peak RSS.
         check_prog, check_fetch = build_check()
-        check_exe = paddle.static.Executor(paddle.CPUPlace())
+        check_exe = create_executor(paddle.CPUPlace())
         loss, lm = check_exe.run(check_prog, feed=check, fetch_list=check_fetch)
         check_exe.close()
         del check_exe

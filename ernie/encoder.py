@@ -45,6 +45,7 @@ from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
 from reader.task_reader import DataError, ExtractEmbeddingReader
 from reader.vocab import VocabError
+from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
     paddle.enable_static()
     main, startup, feed_names, pooled, sequence = build_encoder_program(config)
     place = paddle.CUDAPlace(0) if use_cuda else paddle.CPUPlace()
-    exe = paddle.static.Executor(place)
+    exe = create_executor(place)
     scope = paddle.static.Scope()
     cls_parts, token_parts, len_parts = [], [], []
     with paddle.static.scope_guard(scope):

@@ -50,6 +50,7 @@ import numpy as np
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
 from ernie.checkpoint import CheckpointError
 from ernie.config import ConfigError, ErnieConfig
+from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +344,7 @@ def run(args):
             place = paddle.CUDAPlace(0)
     else:
         place = paddle.CPUPlace()
-    exe = paddle.static.Executor(place)
+    exe = create_executor(place)
     scope = paddle.static.Scope()
 
     eval_prog = build_pretrain_program(config, is_training=False, weight_sharing=args.weight_sharing, amp=amp)
@@ -643,7 +644,7 @@ def run_task_config(args, on_stage=None):
             place = paddle.CUDAPlace(0)
     else:
         place = paddle.CPUPlace()
-    exe = paddle.static.Executor(place)
+    exe = create_executor(place)
     scope = paddle.static.Scope()
 
     lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps, schedule.budgets,

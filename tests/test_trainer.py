@@ -221,6 +221,7 @@ def test_other_ranks_keep_their_own_reader_state(data, tmp_path, monkeypatch):
     from ernie.trainer import Trainer
     monkeypatch.setattr(dist, "allreduce_gradients", lambda pg, n: pg)
     monkeypatch.setattr(Trainer, "broadcast_parameters", lambda self: [])
+    monkeypatch.setattr(Trainer, "_all_ranks_have", lambda self, batch: batch is not None)
     monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
     ckpt = tmp_path / "c"
     for rank in (0, 1):

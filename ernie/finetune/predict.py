@@ -47,6 +47,7 @@ import time
 import numpy as np
 
 from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
+from ernie.runtime import create_executor
                         print_arguments, str2bool)
 
 logger = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def predict(args):
         place = device_place(True)
     else:
         place = paddle.CPUPlace()
-    exe = paddle.static.Executor(place)
+    exe = create_executor(place)
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
         exe.run(program.startup)

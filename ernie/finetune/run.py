@@ -71,6 +71,7 @@ from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
 from ernie.checkpoint import STATE_FILE, CheckpointError
 from ernie.config import ConfigError, ErnieConfig
 from ernie.finetune.args import UsageError, check_common_args, split_list
+from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
 
@@ -625,7 +626,7 @@ def run(args, task):
         place = device_place(True)
     else:
         place = paddle.CPUPlace()
-    exe = paddle.static.Executor(place)
+    exe = create_executor(place)
     scope = paddle.static.Scope()
     evaluating = rank == 0 and (args.do_val or args.do_test)
 
