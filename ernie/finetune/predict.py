@@ -47,8 +47,8 @@ import time
 import numpy as np
 
 from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
-from ernie.runtime import create_executor
                         print_arguments, str2bool)
+from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
 
