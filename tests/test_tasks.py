@@ -865,6 +865,37 @@ def test_builder_task_ids_and_options(tmp_path):
                                                              "max_segments": 2, "min_sentences": 2}]
 
 
+def test_validation_split_last_and_spread(tmp_path):
+    # 120 chapters, 10 validation ones: the last ten, or the middle chapter of each stretch of 12
+    # (index floor((k + 0.5) * 12): 6, 18, ..., 114), worked out by hand
+    train, valid = btd.split_documents(120, 10, "last")
+    assert valid == list(range(110, 120)) and train == list(range(110))
+    train, valid = btd.split_documents(120, 10, "spread")
+    assert valid == [6, 18, 30, 42, 54, 66, 78, 90, 102, 114]
+    assert len(train) == 110 and not set(train) & set(valid) and train[:7] == [0, 1, 2, 3, 4, 5, 7]
+    assert btd.split_documents(7, 2, "spread")[1] == [1, 5]        # floor(1.75), floor(5.25)
+    assert btd.split_documents(5, 0, "spread") == ([0, 1, 2, 3, 4], [])
+    for bad in ((5, 5, "last"), (5, -1, "spread"), (5, 1, "random")):
+        with pytest.raises(btd.BuildError):
+            btd.split_documents(*bad)
+    # the builder writes the chosen documents: the fixture's 3 chapters, the middle one held out
+    out = tmp_path / "s"
+    assert btd.main(["--corpus", SANGUO, "--input_format", "sanguo_json", "--lang", "zh", "--vocab_path", ZH_VOCAB,
+                     "--output_dir", str(out), "--tasks", "knowledge_masking", "--max_seq_len", "64",
+                     "--num_valid_docs", "1", "--valid_split", "spread"]) == 0
+    docs = load_corpus(SANGUO, "sanguo_json", "zh")
+    assert len(docs) == 3
+    stats = json.load(open(out / "stats.json"))
+    assert stats["config"]["documents"] == {"train": 2, "valid": 1, "valid_split": "spread", "valid_indices": [1]}
+    tok = bpd.tokenize_documents(docs, bpd.analyze_documents(docs, bpd.ZhUnitAnalyzer()), load_vocab(ZH_VOCAB))
+    text = [" %s " % " ".join(str(i) for s in d.sentences() for i in s.ids) for d in tok]
+    for split, inside in (("valid", [[1]]), ("train", [[0], [2]])):
+        with gzip.open(out / ("knowledge_masking.%s.gz" % split), "rt") as f:
+            for line in f:
+                chunk = " %s " % " ".join(line.split(";")[0].split()[1:-1])     # without [CLS] / [SEP]
+                assert [d for d in range(3) if chunk in text[d]] in inside
+
+
 # --------------------------------------------------------------------------- Austen extraction
 
 def _r_string_vector(strings, names=None):
@@ -939,7 +970,8 @@ def test_shipped_task_data(lang):
     expected = set(SEVEN) - ({"capitalization"} if lang == "zh" else {"ir_relevance"})
     assert set(ts.names) == expected
     total = sum(os.path.getsize(os.path.join(base, n)) for n in os.listdir(base))
-    assert total < 1_500_000
+    assert total < 3_000_000      # enough lines for a few minutes of single-task training (docs/task_results.md)
+    assert stats["config"]["documents"]["valid_split"] == "spread"
     token_tasks = ["token_document_relation"] + (["capitalization"] if lang == "en" else [])
     for task in ts.names:
         for split in ("train", "valid"):
