@@ -31,11 +31,13 @@ trap 'rm -rf "$TMP"' EXIT
 
 rm -rf data/tasks/en
 mkdir -p data/tasks/en
-# The last 10 chapters (Sense and Sensibility 41-50) are the validation split; the vocabulary
-# (uncased, ERNIE 1.0 layout) is built from the training chapters.  The novels have no
+# 20 chapters spread over the six novels (--valid_split spread: every novel has validation
+# chapters) are the validation split; the vocabulary (uncased, ERNIE 1.0 layout) is built from
+# the training chapters.  The novels have no
 # document titles, so ir_relevance is skipped (the English ERNIE 2.0 did not use it either).
 "$PYTHON" -m reader.build_task_data \
     --corpus "$TMP/austen" --input_format one_doc_per_file --lang en \
     --build_vocab data/tasks/en/vocab.txt --max_vocab_size 6000 --min_count 1 \
-    --output_dir data/tasks/en --tasks all --max_seq_len 128 --num_valid_docs 10 --random_seed 1 \
-    --task_max_samples knowledge_masking=500/50,capitalization=500/50,token_document_relation=500/50,sentence_reordering=700/70,sentence_distance=1500/150,discourse_relation=1200/120
+    --output_dir data/tasks/en --tasks all --max_seq_len 128 --num_valid_docs 20 --valid_split spread \
+    --random_seed 1 \
+    --task_max_samples knowledge_masking=1500/200,capitalization=1500/200,token_document_relation=1500/200,sentence_reordering=2000/400,sentence_distance=5000/600,discourse_relation=2000/300

