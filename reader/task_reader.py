@@ -25,7 +25,11 @@ Batches are dicts of numpy arrays named like the model feeds
     input_mask                             float32 [B, L, 1]  (1.0 real token, 0.0 padding)
     labels   ClassifyReader, not inference: int64 [B, 1] (classification) / float32 [B, 1] (regression)
     qids     ClassifyReader, file has a qid column: int64 [B, 1]
-    seq_lens ExtractEmbeddingReader: int64 [B], un-padded lengths incl. [CLS]/[SEP]
+    seq_lens ExtractEmbeddingReader, SequenceLabelReader: int64 [B], un-padded lengths incl. [CLS]/[SEP]
+    label_ids SequenceLabelReader, not inference: int64 [B, L] tag ids (padding: the O id)
+
+``SequenceLabelReader`` (NER) reads ``text_a`` / ``label`` columns of tokens /
+tags joined by ``\\x02``; see its docstring for the word-piece tag rule.
 
 A consumer feeds only the keys its program declares (e.g.
 ``ernie.modeling.encoder_input_names(config)``).  Shuffling uses a
@@ -453,5 +457,158 @@ class ExtractEmbeddingReader(BaseReader):
 
     def _pad_batch_records(self, records):
         batch = self._pad_common(records)
+        batch["seq_lens"] = np.array([len(r.token_ids) for r in records], dtype="int64")
+        return batch
+
+
+# ----------------------------------------------------------------------------- sequence labelling
+TOKEN_SEP = "\x02"
+SeqLabelRecord = collections.namedtuple("SeqLabelRecord",
+                                        ["token_ids", "text_type_ids", "position_ids", "label_ids"])
+
+
+def subtoken_tags(tag, n):
+    """Tags of the ``n`` word pieces of one input token tagged ``tag`` (``original-finetune.md`` §2.7, repro).
+
+    n == 0 -> [] (the token and its tag are dropped); n == 1 -> [tag];
+    n > 1: ``B-X`` -> B-X, I-X, ..., I-X; ``S-X`` -> B-X, I-X, ..., I-X, E-X;
+    ``E-X`` -> I-X, ..., I-X, E-X; ``I-X``, ``O`` and any other tag are repeated
+    n times.  So a multi-piece word stays one chunk of the same type in every
+    scheme (IOB, IOE, IOBES, IO).  The original failed an assertion for tags
+    without a B/I/E/S prefix other than ``O`` (the IO scheme's plain types);
+    here they are repeated.  (The v2.0 release kept the first piece's tag and
+    rewrote B- to I- for the rest, which broke S-/E- tags of IOBES / IOE.)
+    """
+    if n <= 0:
+        return []
+    if n == 1:
+        return [tag]
+    prefix, body = tag[:2], tag[2:]
+    if prefix == "B-":
+        return [tag] + ["I-" + body] * (n - 1)
+    if prefix == "S-":
+        return ["B-" + body] + ["I-" + body] * (n - 2) + ["E-" + body]
+    if prefix == "E-":
+        return ["I-" + body] * (n - 1) + [tag]
+    return [tag] * n
+
+
+class SeqLabelExample(Example):
+    """A sequence-labelling row: ``words`` (text_a split on ``\\x02``) and ``tags`` (None for inference)."""
+
+    __slots__ = ("words", "tags")
+
+    def __init__(self, words, tags, text_a, source=None, lineno=None, columns=None):
+        super().__init__(text_a, None, tags, None, source, lineno, columns)
+        self.words = words
+        self.tags = tags
+
+
+class SequenceLabelReader(BaseReader):
+    """Sequence labelling (NER): ``text_a`` and ``label`` hold tokens and tags joined by ``\\x02``.
+
+    Args: those of ``BaseReader``; ``label_map_config`` is required (JSON
+    {tag: id}); its ids must be exactly 0..n-1 and the last id (n-1) is the
+    "outside" tag (``O``), which [CLS], [SEP] and padding get (as the
+    original; the chunk metric needs that layout, see ``ernie.metrics.get_chunks``).
+
+    Each input token is WordPiece-tokenised on its own (lower-cased when
+    ``do_lower_case``; no space removal, as the original) and its tag spread
+    over the pieces by :func:`subtoken_tags`; a token with no piece (a space)
+    is dropped with its tag.  The pieces are cut to ``max_seq_len - 2`` and
+    framed as ``[CLS] pieces [SEP]``, type ids 0, positions 0..n-1.
+
+    Errors (``DataError`` naming file, line and reason, raised when the file
+    is read, i.e. before training; the original crashed mid-run or silently
+    ended the data stream): missing ``text_a`` / ``label`` column (``label``
+    is not needed with ``is_inference``), empty ``text_a``, a token count
+    different from the tag count, a tag not in the label map, and (when the
+    record is built) a piece tag of :func:`subtoken_tags` missing from the map.
+    Nothing is skipped.
+
+    Batches: the encoder feeds (module doc) plus ``label_ids`` int64 [B, L]
+    (padded with the O id; not with ``is_inference``) and ``seq_lens`` int64
+    [B] (un-padded lengths, [CLS]/[SEP] included).
+    """
+
+    def __init__(self, vocab_path, label_map_config=None, max_seq_len=512, do_lower_case=True,
+                 in_tokens=False, is_inference=False, random_seed=None, task_id=0,
+                 tokenizer="FullTokenizer"):
+        if not label_map_config:
+            raise DataError("sequence labelling needs a label map (--label_map_config: JSON {tag: id}, "
+                            "the 'outside' tag O with the last id)")
+        super().__init__(vocab_path, label_map_config, max_seq_len, do_lower_case, in_tokens,
+                         is_inference, random_seed, task_id, tokenizer)
+        ids = sorted(self.label_map.values())
+        if ids != list(range(len(ids))):
+            raise DataError("label map %s: ids must be exactly 0..%d (one per tag), got %s"
+                            % (label_map_config, len(ids) - 1, ids))
+        self.id_to_label = {i: t for t, i in self.label_map.items()}
+        self.o_id = len(ids) - 1
+        self.o_label = self.id_to_label[self.o_id]
+        if self.o_label != "O":
+            logger.warning("label map %s: the last id %d is %r, used as the 'outside' tag of [CLS]/[SEP], "
+                           "padding and the chunk metric", label_map_config, self.o_id, self.o_label)
+
+    def required_columns(self):
+        return ("text_a",) if self.is_inference else ("text_a", "label")
+
+    def _make_example(self, fields, path, lineno):
+        text_a = fields["text_a"]
+        if not text_a.strip():
+            raise data_error(path, lineno, "text_a is empty")
+        words = text_a.split(TOKEN_SEP)
+        tags = None
+        if not self.is_inference:
+            tags = fields["label"].split(TOKEN_SEP)
+            if len(tags) != len(words):
+                raise data_error(path, lineno, "%d tokens in text_a but %d tags in label (both are joined by "
+                                               "\\x02; one tag per token)" % (len(words), len(tags)))
+            for i, tag in enumerate(tags):
+                if tag not in self.label_map:
+                    known = ", ".join(repr(k) for k in list(self.label_map)[:20])
+                    raise data_error(path, lineno, "tag %r of token %d (%r) is not in the label map %s "
+                                                   "(known: %s)" % (tag, i + 1, words[i], self.label_map_config,
+                                                                    known))
+        return SeqLabelExample(words, tags, text_a, path, lineno, fields)
+
+    def align(self, example):
+        """Word pieces of ``example``, before truncation.
+
+        Returns ``(pieces, piece_tags, first_piece)``: the pieces (list of str),
+        their tags (None for inference) and, per input token, the index of its
+        first piece in ``pieces`` (-1 for a token with no piece).
+        """
+        pieces, piece_tags, first = [], [] if example.tags is not None else None, []
+        for i, word in enumerate(example.words):
+            sub = self.tokenizer.tokenize(word)
+            first.append(len(pieces) if sub else -1)
+            pieces.extend(sub)
+            if piece_tags is not None:
+                piece_tags.extend(subtoken_tags(example.tags[i], len(sub)))
+        return pieces, piece_tags, first
+
+    def _convert_example_to_record(self, example):
+        pieces, piece_tags, _ = self.align(example)
+        pieces = pieces[:self.max_seq_len - 2]
+        tokens = ["[CLS]"] + pieces + ["[SEP]"]
+        token_ids = self.tokenizer.convert_tokens_to_ids(tokens)
+        label_ids = None
+        if piece_tags is not None:
+            label_ids = [self.o_id]
+            for tag in piece_tags[:len(pieces)]:
+                if tag not in self.label_map:
+                    raise data_error(example.source, example.lineno,
+                                     "a token split into word pieces needs the tag %r, which is not in the label "
+                                     "map %s (B-X pieces continue as I-X, S-X as B-X I-X E-X, E-X as I-X E-X)"
+                                     % (tag, self.label_map_config))
+                label_ids.append(self.label_map[tag])
+            label_ids.append(self.o_id)
+        return SeqLabelRecord(token_ids, [0] * len(token_ids), list(range(len(token_ids))), label_ids)
+
+    def _pad_batch_records(self, records):
+        batch = self._pad_common(records)
+        if not self.is_inference:
+            batch["label_ids"] = pad_batch_data([r.label_ids for r in records], self.o_id)
         batch["seq_lens"] = np.array([len(r.token_ids) for r in records], dtype="int64")
         return batch
