@@ -1,0 +1,7 @@
+"""Fine-tune ERNIE for extractive reading comprehension (SQuAD-format JSON); see ernie/finetune/mrc.py."""
+import sys
+
+from ernie.finetune.mrc import main
+
+if __name__ == "__main__":
+    sys.exit(main())
