@@ -558,3 +558,53 @@ def test_end_to_end_training_learns(tmp_path):
     assert ev["dev"][data]["f1"] == pytest.approx(f1_after)
     assert ev["test"][data]["metrics"]["f1"] == pytest.approx(f1_after)
     assert os.path.isfile(ev["test"][data]["file"]) and os.path.isfile(ev["test"][data]["file"] + ".nbest.json")
+
+
+def test_drcd_script_runs_chinese_end_to_end(tmp_path):
+    """script/zh_task/ernie_base/run_drcd.sh with a tiny Chinese model: the flags the script passes work,
+    the windows, Chinese character answers, dev and test prediction files and the CMRC2018 line."""
+    import subprocess
+    import sys
+    from conftest import REPO
+
+    data = tmp_path / "data" / "drcd"
+    data.mkdir(parents=True)
+    second = "中国的首都是北京，北京冬天。"
+    paragraphs = [{"context": ZH_CONTEXT, "qas": [qa("z1", "中国的首都是哪里？", ["北京"], [0]),
+                                                  qa("z2", "什么时候？", ["2018年", "2018"], [9, 9])]},
+                  {"context": second, "qas": [qa("z3", "首都是哪里？", ["北京"], [6])]}]
+    for name in ("train", "dev", "test"):
+        write_squad(data / ("%s.json" % name), paragraphs)
+    vocab = write_vocab(tmp_path / "vocab.txt", ZH_WORDS)
+    model = make_model(tmp_path / "model", vocab, len(ZH_WORDS) + len(SPECIAL))
+    env = dict(os.environ, MODEL_PATH=model, TASK_DATA_PATH=str(tmp_path / "data"), ERNIE_NUM_GPUS="0",
+               PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"), CHECKPOINT_ROOT=str(tmp_path / "ckpt"),
+               LOG_ROOT=str(tmp_path / "log"), CUDA_VISIBLE_DEVICES="")
+    script = os.path.join(REPO, "script", "zh_task", "ernie_base", "run_drcd.sh")
+    proc = subprocess.run(["sh", script, "--epoch", "1", "--max_seq_len", "24", "--max_query_length", "8",
+                           "--doc_stride", "6", "--batch_size", "4", "--skip_steps", "1",
+                           "--validation_steps", "0", "--validate_every_epoch", "false"],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    ckpt, out = tmp_path / "ckpt" / "base" / "DRCD" / "run1", tmp_path / "out" / "base" / "DRCD" / "run1"
+    dev_line = re.search(r"\[dev evaluation\] em: [\d.]+, f1: [\d.]+, avg: [\d.]+, questions: 3, elapsed time: "
+                         r"[\d.]+, file: \S+dev.json, epoch: 0, steps: (\d+)", log)
+    assert dev_line, log[-3000:]
+    assert re.search(r"\[test evaluation\] em: [\d.]+, f1: [\d.]+, avg: [\d.]+, questions: 3", log)
+    # the windows: "Num train examples" counts features (several per question with 24-token windows)
+    num = int(re.search(r"Num train examples: (\d+)", log).group(1))
+    assert num > 3
+    step = int(dev_line.group(1))
+    raw = (ckpt / ("%d_dev_predictions.json" % step)).read_text(encoding="utf-8")
+    preds = json.loads(raw)
+    assert set(preds) == {"z1", "z2", "z3"}
+    contexts = {"z1": ZH_CONTEXT, "z2": ZH_CONTEXT, "z3": second}
+    for qid, text in preds.items():
+        assert text in contexts[qid]          # character spans of the context
+    assert "\\u" not in raw                   # Chinese written as such
+    nbest = json.loads((ckpt / ("%d_dev_nbest_predictions.json" % step)).read_text(encoding="utf-8"))
+    assert all(len(v) <= 20 and v[0]["text"] == preds[k] for k, v in nbest.items())
+    assert json.loads((out / "test_predictions.json").read_text(encoding="utf-8")).keys() == preds.keys()
+    result = json.loads((ckpt / "result.json").read_text(encoding="utf-8"))
+    assert result["primary"] == "f1" and result["args"]["for_cn"] is True and result["args"]["doc_stride"] == 6

@@ -13,6 +13,10 @@
 # without a seed (independent shuffles: an effective batch of 128, each epoch 8 passes over
 # the data; v2.0 used 4 GPUs x 16 = 64): the paper's 64 is used.
 # Data: SQuAD-1.1-style JSON; EM/F1 by the CMRC2018 evaluation (ernie.metrics).
+# Predictions: $CKPT/<step>_dev_predictions.json and <step>_dev_nbest_predictions.json at every
+# evaluation (ernie/finetune/mrc.py); test: $OUTPUT/test_predictions.json.<epoch>.<step> (+ .nbest.json),
+# the best evaluation's copied to $OUTPUT/test_predictions.json; the best evaluation by dev F1 in
+# $CKPT/result.json.
 # doc_stride 128, max_seq_len 512, warmup 0 (constant learning rate), weight decay 0.01 as the
 # original; --random_seed added for reproducible runs.  One run (paper: mean of five).
 # Obsolete flags dropped: --use_fast_executor, --num_iteration_per_drop_scope.
@@ -42,6 +46,7 @@ run_once() {
     ernie_launch run_mrc.py \
         --do_train true --do_val true --verbose true \
         --do_test true --test_set "$DATA_DIR/test.json" \
+        --test_save "${TEST_SAVE:-$OUTPUT/test_predictions.json}" \
         --batch_size "$DEVICE_BATCH" --in_tokens false \
         --init_pretraining_params "$MODEL_PATH/params" \
         --vocab_path "$VOCAB_PATH" --ernie_config_path "$ERNIE_CONFIG" --do_lower_case true \

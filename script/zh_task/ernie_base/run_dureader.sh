@@ -12,6 +12,8 @@
 # The original has no DuReader script and the paper's DuReader subset is not public: this
 # script expects it converted to SQuAD-style JSON in DATA_DIR/{train,dev}.json.
 # Data: SQuAD-1.1-style JSON; EM/F1 by the CMRC2018 evaluation (ernie.metrics).
+# Predictions: $CKPT/<step>_dev_predictions.json and <step>_dev_nbest_predictions.json at every
+# evaluation (ernie/finetune/mrc.py); the best evaluation by dev F1 in $CKPT/result.json.
 # doc_stride 128, max_seq_len 512, warmup 0 (constant learning rate), weight decay 0.01 as the
 # original; --random_seed added for reproducible runs.  One run (paper: mean of five).
 # Obsolete flags dropped: --use_fast_executor, --num_iteration_per_drop_scope.

@@ -11,6 +11,8 @@
 # Paper (Table 4, large): 2 epochs, learning rate 3e-5, batch 64.
 # The original: 8 processes x --batch_size 8 = 64, without a seed.
 # Data: SQuAD-1.1-style JSON; EM/F1 by the CMRC2018 evaluation (ernie.metrics).
+# Predictions: $CKPT/<step>_dev_predictions.json and <step>_dev_nbest_predictions.json at every
+# evaluation (ernie/finetune/mrc.py); the best evaluation by dev F1 in $CKPT/result.json.
 # doc_stride 128, max_seq_len 512, warmup 0 (constant learning rate), weight decay 0.01 as the
 # original; --random_seed added for reproducible runs.  One run (paper: mean of five).
 # Large: the original read ./config/ (ERNIE 1.0 base); here MODEL_PATH's vocab/config,

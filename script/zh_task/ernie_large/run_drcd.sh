@@ -11,6 +11,10 @@
 # Paper (Table 4, large): 2 epochs, learning rate 3e-5, batch 64.
 # The original: 8 processes x --batch_size 8 = 64, without a seed.
 # Data: SQuAD-1.1-style JSON; EM/F1 by the CMRC2018 evaluation (ernie.metrics).
+# Predictions: $CKPT/<step>_dev_predictions.json and <step>_dev_nbest_predictions.json at every
+# evaluation (ernie/finetune/mrc.py); test: $OUTPUT/test_predictions.json.<epoch>.<step> (+ .nbest.json),
+# the best evaluation's copied to $OUTPUT/test_predictions.json; the best evaluation by dev F1 in
+# $CKPT/result.json.
 # doc_stride 128, max_seq_len 512, warmup 0 (constant learning rate), weight decay 0.01 as the
 # original; --random_seed added for reproducible runs.  One run (paper: mean of five).
 # Large: the original read ./config/ (ERNIE 1.0 base); here MODEL_PATH's vocab/config,
@@ -42,6 +46,7 @@ run_once() {
     ernie_launch run_mrc.py \
         --do_train true --do_val true --verbose true \
         --do_test true --test_set "$DATA_DIR/test.json" \
+        --test_save "${TEST_SAVE:-$OUTPUT/test_predictions.json}" \
         --batch_size "$DEVICE_BATCH" --in_tokens false \
         --init_pretraining_params "$MODEL_PATH/params" \
         --vocab_path "$VOCAB_PATH" --ernie_config_path "$ERNIE_CONFIG" --do_lower_case true \
