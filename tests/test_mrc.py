@@ -558,6 +558,17 @@ def test_end_to_end_training_learns(tmp_path):
     assert ev["dev"][data]["f1"] == pytest.approx(f1_after)
     assert ev["test"][data]["metrics"]["f1"] == pytest.approx(f1_after)
     assert os.path.isfile(ev["test"][data]["file"]) and os.path.isfile(ev["test"][data]["file"] + ".nbest.json")
+    # evaluation only (--do_train false) from the final checkpoint reproduces the dev score
+    final = ckpt / ("step_%d" % step)
+    assert {"cls_mrc_out_w", "cls_mrc_out_b"} <= set(os.listdir(final))
+    _, logs2 = finetune(tmp_path / "evalonly", "--do_train", "false", "--init_checkpoint", final,
+                        "--do_test", "false")
+    again = [EVAL_LINE.match(m) for m in logs2 if EVAL_LINE.match(m)]
+    assert len(again) == 1 and float(again[0].group(2)) == pytest.approx(f1_after)
+    # a checkpoint without the head is refused
+    with pytest.raises(Exception, match="cls_mrc_out"):
+        finetune(tmp_path / "nohead", "--do_train", "false", "--init_checkpoint", os.path.join(model, "params"),
+                 "--do_test", "false")
 
 
 def test_drcd_script_runs_chinese_end_to_end(tmp_path):
