@@ -18,7 +18,8 @@ import pytest
 
 from ernie.config import ErnieConfig
 from ernie.finetune.args import UsageError
-from ernie.finetune.mrc import (MRCTask, compute_predictions, parse_args, piece_text, run, score_predictions)
+from ernie.finetune.mrc import (MRCTask, compute_predictions, file_has_answers, parse_args, piece_text, run,
+                                score_predictions)
 from reader.mrc_reader import (MRCReader, doc_spans, final_text_alignment, improve_answer_span, is_max_context,
                                read_squad_file, split_chinese)
 from reader.task_reader import DataError
@@ -266,6 +267,17 @@ def test_unanswerable_questions(tmp_path, en):
     assert any(f.start_position > 0 for f in features if f.example_index == 2)
     ev = MRCReader(vocab, max_seq_len=16, max_query_length=8, for_cn=False, mode="eval").get_examples(path)
     assert [e.answers for e in ev] == [[], [], ["1895"]]
+
+
+def test_unlabelled_file_for_prediction(tmp_path, en):
+    vocab, labelled = en
+    path = write_squad(tmp_path / "plain.json", [{"context": EN_CONTEXT, "qas": [
+        {"id": "p1", "question": "where did the cat sit?"}, {"id": "p2", "question": "born?"}]}])
+    assert not file_has_answers(path) and file_has_answers(labelled)
+    examples = read_squad_file(path, mode="predict", for_cn=False)
+    assert [(e.qas_id, e.answers) for e in examples] == [("p1", []), ("p2", [])]
+    with pytest.raises(DataError, match=r"question id p1\): missing field 'answers'"):
+        read_squad_file(path, mode="eval", for_cn=False)
 
 
 # --------------------------------------------------------------------------- answer mapping and post-processing
