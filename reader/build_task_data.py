@@ -283,7 +283,7 @@ _PD_FINAL = "。！？!?…”」』"
 
 
 def brown_to_text(raw):
-    """One Brown corpus file (``word/tag`` tokens, one tab-indented sentence per line, blank lines between
+    r"""One Brown corpus file (``word/tag`` tokens, one tab-indented sentence per line, blank lines between
     paragraphs) -> plain text: tags stripped, ``\`\``/``''`` -> ``"``, no space before closing punctuation;
     paragraphs separated by a blank line, one sentence per line."""
     paragraphs, current = [], []
@@ -562,12 +562,20 @@ def split_documents(n_docs, valid_docs, how="last"):
 def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_seq_len=512, valid_docs=0,
               max_samples=0, max_valid_samples=0, random_seed=1, attach_token_labels=True, num_sent_types=2,
               mask_word_prob=1.0, ir_pairs=None, ir_valid_pairs=None, do_lower_case=True, task_limits=None,
-              log=print, valid_split="last"):
+              log=print, valid_split="last", dupe_factor=1):
     """Build every task's files; returns the stats dict (also written to ``stats.json``).
+
+    ``dupe_factor``: the training split's samples are constructed this many times, each pass with its
+    own random stream (BERT's ``dupe_factor``): tasks whose construction draws (the cuts and the
+    permutation of sentence_reordering, the partner of sentence_distance, ir_relevance's negatives)
+    get new samples in every pass, deterministic ones (token_document_relation, capitalization, the
+    knowledge-masking text, whose masks are drawn by the reader) repeat theirs.  Validation: one pass.
 
     ``task_limits``: {task: (train limit, valid limit or None)} overriding ``max_samples`` /
     ``max_valid_samples`` for that task.  ``valid_split``: see :func:`split_documents`.
     """
+    if dupe_factor < 1:
+        raise BuildError("--dupe_factor must be >= 1, got %d" % dupe_factor)
     task_limits = dict(task_limits or {})
     unknown = sorted(set(task_limits) - set(taskset.names))
     if unknown:
@@ -610,6 +618,12 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
                 continue
             rng = random.Random("%s:%s:%s" % (random_seed, task.name, split))
             samples, gen = task.build_samples(ctx, rng)
+            for k in range(1, dupe_factor if split == "train" else 1):
+                # pass 0 keeps the stream of a single pass, so dupe_factor 1 changes nothing
+                more, more_gen = task.build_samples(ctx, random.Random("%s:%s:%s:%d" % (random_seed, task.name,
+                                                                                        split, k)))
+                samples += more
+                gen.update(more_gen)
             built = len(samples)
             own = task_limits.get(task.name)
             if own is not None:
@@ -690,6 +704,9 @@ def parse_args(argv=None):
     p.add_argument("--max_valid_samples", type=int, default=0, help="at most this many validation lines per task")
     p.add_argument("--task_max_samples", default="", metavar="NAME=TRAIN[/VALID],...",
                    help="per-task line limits overriding --max_samples / --max_valid_samples")
+    p.add_argument("--dupe_factor", type=int, default=1,
+                   help="construct the training samples this many times with different random streams (new "
+                        "permutations, partners and negatives in every pass), as BERT's create_pretraining_data")
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
@@ -771,7 +788,8 @@ def main(argv=None):
                               num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
                               ir_pairs=ir_pairs, ir_valid_pairs=ir_valid, do_lower_case=args.do_lower_case,
                               task_limits=parse_task_limits(args.task_max_samples),
-                              log=lambda msg: logger.info("%s", msg), valid_split=args.valid_split)
+                              log=lambda msg: logger.info("%s", msg), valid_split=args.valid_split,
+                              dupe_factor=args.dupe_factor)
         except TaskError as e:
             raise BuildError(str(e)) from None
         print(json.dumps({k: {"lines": v["lines"], "bytes": v["bytes"], "chance_level": v.get("chance_level")}

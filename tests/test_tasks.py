@@ -865,6 +865,36 @@ def test_builder_task_ids_and_options(tmp_path):
                                                              "max_segments": 2, "min_sentences": 2}]
 
 
+def test_builder_dupe_factor(tmp_path, capsys):
+    def build(name, *extra):
+        out = tmp_path / name
+        assert btd.main(["--corpus", SANGUO, "--input_format", "sanguo_json", "--lang", "zh", "--vocab_path",
+                         ZH_VOCAB, "--output_dir", str(out), "--tasks", "sentence_reordering,token_document_relation",
+                         "--max_seq_len", "64", "--num_valid_docs", "1", "--attach_token_labels", "false"]
+                        + list(extra)) == 0
+        read = {}
+        for task in ("sentence_reordering", "token_document_relation"):
+            for split in ("train", "valid"):
+                with gzip.open(out / ("%s.%s.gz" % (task, split)), "rt") as f:
+                    read[task, split] = f.read().splitlines()
+        return read
+
+    one, three = build("one"), build("three", "--dupe_factor", "3")
+    assert build("one_again", "--dupe_factor", "1") == one           # the default is one pass
+    for task in ("sentence_reordering", "token_document_relation"):
+        assert len(three[task, "train"]) == 3 * len(one[task, "train"])
+        assert three[task, "valid"] == one[task, "valid"]             # validation: never duplicated
+        assert set(one[task, "train"]) <= set(three[task, "train"])  # pass 0 is the single pass
+    # deterministic construction repeats its lines; the drawn cuts / permutations give new samples
+    assert len(set(three["token_document_relation", "train"])) == len(one["token_document_relation", "train"])
+    assert len(set(three["sentence_reordering", "train"])) > 1.5 * len(set(one["sentence_reordering", "train"]))
+    capsys.readouterr()
+    assert btd.main(["--corpus", SANGUO, "--input_format", "sanguo_json", "--lang", "zh", "--vocab_path", ZH_VOCAB,
+                     "--output_dir", str(tmp_path / "bad"), "--tasks", "sentence_reordering",
+                     "--dupe_factor", "0"]) == 1
+    assert "--dupe_factor must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_validation_split_last_and_spread(tmp_path):
     # 120 chapters, 10 validation ones: the last ten, or the middle chapter of each stretch of 12
     # (index floor((k + 0.5) * 12): 6, 18, ..., 114), worked out by hand
