@@ -185,7 +185,9 @@ def render_table(results):
         cells = []
         for t in TASKS:
             if pre:
-                cells.append("%.3f / %.3f" % (pre["final_valid_acc"][t], pre["valid_acc_when_introduced"][t]))
+                # continual learning does not train (nor validate) earlier tasks in its last stage
+                end = pre["final_valid_acc"].get(t)
+                cells.append("%s / %.3f" % ("–" if end is None else "%.3f" % end, pre["valid_acc_when_introduced"][t]))
             else:
                 cells.append("–")
         dev = [f["dev_acc"] for f in r["finetune"]]

@@ -89,10 +89,11 @@ def test_table7_reads_results(tmp_path):
     assert T7._acc({"/d/test.tsv": {"file": "out", "metrics": {"acc": 0.5}}}) == 0.5
     pre = {"end_step": 1200, "final_valid_acc": dict.fromkeys(T7.TASKS, 0.5),
            "valid_acc_when_introduced": dict.fromkeys(T7.TASKS, 0.625)}
+    pre["final_valid_acc"] = {"sentence_reordering": 0.5}       # continual: only the last stage's task
     rows = {"continual": {"pretrain": pre, "finetune": [{"dev_acc": 0.7, "test_acc": 0.6},
                                                          {"dev_acc": 0.8, "test_acc": 0.6}]},
             "random": {"finetune": [{"dev_acc": 0.5, "test_acc": 0.5}]}}
     table = T7.render_table({"rows": rows}).splitlines()
-    assert "| continual learning | 1200 | 0.500 / 0.625 |" in table[2]
+    assert "| continual learning | 1200 | – / 0.625 | – / 0.625 | – / 0.625 | 0.500 / 0.625 |" in table[2]
     assert "0.7500 ± 0.0707 | 0.6000 ± 0.0000 | 2 |" in table[2]       # std with ddof 1: 0.1/sqrt(2)
     assert table[3].startswith("| no pre-training | 0 | – |") and "| 1 |" in table[3]
