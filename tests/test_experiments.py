@@ -97,3 +97,21 @@ def test_table7_reads_results(tmp_path):
     assert "| continual learning | 1200 | – / 0.625 | – / 0.625 | – / 0.625 | 0.500 / 0.625 |" in table[2]
     assert "0.7500 ± 0.0707 | 0.6000 ± 0.0000 | 2 |" in table[2]       # std with ddof 1: 0.1/sqrt(2)
     assert table[3].startswith("| no pre-training | 0 | – |") and "| 1 |" in table[3]
+
+
+def test_learnability_table_rows(tmp_path):
+    base = {"task": "sentence_reordering", "lang": "zh", "num_classes": 9, "valid_items": 400, "steps": 1500,
+            "wall_s": 100.4, "final_valid_acc": 0.7,
+            "baselines": {"majority": 0.3, "majority_valid": 0.35, "given_n": 0.5, "given_n_valid": 0.6,
+                          "chance": 0.6}}
+    tdr = dict(base, task="token_document_relation", num_classes=2, final_valid_acc=0.75,
+               baselines={"majority": 0.68, "majority_valid": 0.68, "token_lookup": 0.74, "chance": 0.68})
+    paths = []
+    for r in (base, tdr):
+        paths.append(str(tmp_path / ("%s.json" % r["task"])))
+        json.dump(r, open(paths[-1], "w"))
+    rows = TL.render_table(paths).splitlines()
+    # chance = the better majority constant; the segment-count rule and the token lookup shown beside it
+    assert rows[2] == ("| sentence_reordering | zh | 9 | 400 | 0.350 | segment count 0.600 | **0.700** | +0.350 "
+                       "| 1500 | 100 s |")
+    assert "| 0.680 | token lookup 0.740 | **0.750** | +0.070 |" in rows[3]
