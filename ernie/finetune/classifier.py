@@ -245,12 +245,6 @@ class ClassifierTask(FinetuneTask):
                                     "candidate) in every evaluated file" % (path, bad[0]))
             ctx.readers.setdefault(path, {})[purpose] = reader
 
-    def _reader(self, ctx, path, purpose):
-        readers = ctx.readers.setdefault(path, {})
-        if purpose not in readers:
-            readers[purpose] = self.make_reader(ctx.args, purpose)
-        return readers[purpose]
-
     def collect(self, ctx, path, purpose):
         """Run the evaluation program over ``path``: dict of numpy arrays in file order:
         ``logits``/``probs`` [N, C] (classification) or ``preds`` [N] (regression), ``labels`` [N]

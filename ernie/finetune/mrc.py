@@ -353,12 +353,6 @@ class MRCTask(FinetuneTask):
             reader.read_file(path)
             ctx.readers.setdefault(path, {})[purpose] = reader
 
-    def _reader(self, ctx, path, purpose):
-        readers = ctx.readers.setdefault(path, {})
-        if purpose not in readers:
-            readers[purpose] = self.make_reader(ctx.args, purpose)
-        return readers[purpose]
-
     def collect(self, ctx, path, purpose):
         """Run the evaluation program over ``path``: (examples, features, {unique_id: (start, end) logits})."""
         reader = self._reader(ctx, path, purpose)

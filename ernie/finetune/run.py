@@ -133,6 +133,14 @@ class FinetuneTask:
     def prepare_eval_files(self, ctx):
         """Read and check the dev / test files now (before training)."""
 
+    def _reader(self, ctx, path, purpose):
+        """The reader of ``path`` for ``purpose``, made once per run (``ctx.readers`` caches what
+        ``prepare_eval_files`` already read and checked)."""
+        readers = ctx.readers.setdefault(path, {})
+        if purpose not in readers:
+            readers[purpose] = self.make_reader(ctx.args, purpose)
+        return readers[purpose]
+
     def evaluate(self, ctx, path, phase, epoch, step):
         """Evaluate a labelled file; log the original's line; return {metric: float}."""
         raise NotImplementedError

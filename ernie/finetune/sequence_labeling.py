@@ -251,12 +251,6 @@ class SequenceLabelTask(FinetuneTask):
             self._log_truncation(reader, path)
             ctx.readers.setdefault(path, {})[purpose] = reader
 
-    def _reader(self, ctx, path, purpose):
-        readers = ctx.readers.setdefault(path, {})
-        if purpose not in readers:
-            readers[purpose] = self.make_reader(ctx.args, purpose)
-        return readers[purpose]
-
     def collect(self, ctx, path, purpose):
         """Predicted ids of every example of ``path`` in file order.
 
