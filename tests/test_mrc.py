@@ -4,19 +4,17 @@
 All data are hand-written here (small SQuAD-format files in tmp_path, with their own tiny vocabularies);
 every expected value below was worked out by hand from the rules in the module docs.
 """
-import contextlib
 import json
 import logging
 import os
 import random
 import re
-import shutil
 
 import numpy as np
 import paddle
 import pytest
 
-from ernie.config import ErnieConfig
+from finetune_helpers import capture_logs, make_model
 from ernie.finetune.args import UsageError
 from ernie.finetune.mrc import (MRCTask, compute_predictions, file_has_answers, parse_args, piece_text, run,
                                 score_predictions)
@@ -443,49 +441,6 @@ def test_flags(tmp_path, en):
 
 
 # --------------------------------------------------------------------------- end to end
-@contextlib.contextmanager
-def capture_logs():
-    records = []
-
-    class H(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    handler, root = H(logging.INFO), logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield records
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old)
-
-
-def make_model(root, vocab, vocab_size, max_len=48):
-    """A random tiny ERNIE as a release dir: params/, vocab.txt, ernie_config.json."""
-    from ernie.checkpoint import save_checkpoint
-    from ernie.encoder import build_encoder_program
-    os.makedirs(root, exist_ok=True)
-    cfg = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=vocab_size,
-               max_position_embeddings=max_len, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=0.0,
-               attention_probs_dropout_prob=0.0, initializer_range=0.02)
-    with open(os.path.join(root, "ernie_config.json"), "w") as f:
-        json.dump(cfg, f)
-    shutil.copyfile(vocab, os.path.join(root, "vocab.txt"))
-    paddle.enable_static()
-    try:
-        main, startup, *_ = build_encoder_program(ErnieConfig(cfg))
-        scope = paddle.static.Scope()
-        with paddle.static.scope_guard(scope):
-            paddle.seed(3)
-            paddle.static.Executor(paddle.CPUPlace()).run(startup)
-        save_checkpoint(os.path.join(root, "params"), main, scope=scope, params_only=True)
-    finally:
-        paddle.disable_static()
-    return str(root)
-
-
 def color_dataset(tmp_path, n=32, seed=0):
     """Hand-made English questions "what color is the <thing> ?" whose answer is the colour after
     "the <thing> is" in a context padded with random filler words (other colours never appear)."""
@@ -516,7 +471,7 @@ TRAIN_LINE = re.compile(r"^epoch: (\d+), progress: (\d+)/(\d+), step: (\d+), ave
 
 def test_end_to_end_training_learns(tmp_path):
     data, vocab, size = color_dataset(tmp_path)
-    model = make_model(tmp_path / "model", vocab, size)
+    model = make_model(tmp_path / "model", vocab, size, max_len=48, dropout=0.0)
 
     def finetune(ckpt, *extra):
         argv = ["--use_cuda", "false", "--for_cn", "false", "--ernie_config_path",
@@ -531,7 +486,7 @@ def test_end_to_end_training_learns(tmp_path):
         with capture_logs() as logs:
             out = run(parse_args(argv))
         paddle.disable_static()
-        return out, logs
+        return out, logs.messages
 
     # learning rate 0: the untrained model, through the same pipeline
     _, logs0 = finetune(tmp_path / "untrained", "--learning_rate", "0", "--epoch", "1")
@@ -599,7 +554,7 @@ def test_drcd_script_runs_chinese_end_to_end(tmp_path):
     for name in ("train", "dev", "test"):
         write_squad(data / ("%s.json" % name), paragraphs)
     vocab = write_vocab(tmp_path / "vocab.txt", ZH_WORDS)
-    model = make_model(tmp_path / "model", vocab, len(ZH_WORDS) + len(SPECIAL))
+    model = make_model(tmp_path / "model", vocab, len(ZH_WORDS) + len(SPECIAL), max_len=48, dropout=0.0)
     env = dict(os.environ, MODEL_PATH=model, TASK_DATA_PATH=str(tmp_path / "data"), ERNIE_NUM_GPUS="0",
                PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"), CHECKPOINT_ROOT=str(tmp_path / "ckpt"),
                LOG_ROOT=str(tmp_path / "log"), CUDA_VISIBLE_DEVICES="")

@@ -4,9 +4,7 @@ A random tiny ERNIE (2 layers, H 32) is written as a pre-trained ``params`` dire
 in-process through ``ernie.finetune.classifier.run`` (the task scripts and the multi-process run as
 subprocesses).  Fixtures: tests/fixtures/finetune (see its README).
 """
-import contextlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -18,11 +16,12 @@ import paddle
 import pytest
 
 from conftest import REPO
-from ernie.checkpoint import CheckpointError, save_checkpoint
-from ernie.config import ConfigError, ErnieConfig
+from ernie.checkpoint import CheckpointError
+from ernie.config import ConfigError
 from ernie.finetune import predict as predict_mod
 from ernie.finetune import summary as summary_mod
 from ernie.finetune.args import UsageError
+from finetune_helpers import capture_logs, make_model
 from ernie.finetune.classifier import main as classifier_main, parse_args, run
 from ernie.finetune.run import RunRecord, TrainData, format_summary, max_train_steps, summarize_runs
 from ernie.metrics import evaluate_classification, mrr, pearson, spearman
@@ -41,55 +40,6 @@ TRAIN_LINE = re.compile(r"^epoch: (\d+), progress: (\d+)/(\d+), step: (\d+), ave
                         r"speed: [\d.]+ steps/s$" % (FLOAT, FLOAT))
 
 
-class Logs(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-    def matching(self, pattern):
-        pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
-        return [m for m in (pattern.search(x) for x in self.messages) if m]
-
-
-@contextlib.contextmanager
-def capture_logs():
-    handler, root = Logs(), logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old)
-
-
-def make_model(root, dropout=0.1, vocab=VOCAB, vocab_size=260):
-    """A random tiny ERNIE as a release dir: params/, vocab.txt, ernie_config.json."""
-    from ernie.encoder import build_encoder_program
-    os.makedirs(root, exist_ok=True)
-    cfg = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=vocab_size,
-               max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=dropout,
-               attention_probs_dropout_prob=dropout, initializer_range=0.02)
-    with open(os.path.join(root, "ernie_config.json"), "w") as f:
-        json.dump(cfg, f)
-    shutil.copyfile(vocab, os.path.join(root, "vocab.txt"))
-    paddle.enable_static()
-    try:
-        main, startup, *_ = build_encoder_program(ErnieConfig(cfg))
-        scope = paddle.static.Scope()
-        with paddle.static.scope_guard(scope):
-            paddle.seed(3)
-            paddle.static.Executor(paddle.CPUPlace()).run(startup)
-        save_checkpoint(os.path.join(root, "params"), main, scope=scope, params_only=True)
-    finally:
-        paddle.disable_static()
-    return str(root)
-
-
 @pytest.fixture(autouse=True)
 def dynamic_after():
     yield
@@ -98,7 +48,7 @@ def dynamic_after():
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("tiny_model"))
+    return make_model(tmp_path_factory.mktemp("tiny_model"), VOCAB, 260)
 
 
 def base_argv(model, ckpt, *extra):
@@ -503,7 +453,7 @@ def test_chinese_task_script_evaluates_dev_and_test(tmp_path):
     """script/zh_task/ernie_base/run_ChnSentiCorp.sh: --for_cn true, dev_set = dev,test, no --do_test."""
     data = tmp_path / "zh" / "chnsenticorp"
     shutil.copytree(os.path.join(FIX, "chnsenticorp"), data)
-    model = make_model(tmp_path / "model", vocab=os.path.join(REPO, "config", "vocab.txt"), vocab_size=18000)
+    model = make_model(tmp_path / "model", os.path.join(REPO, "config", "vocab.txt"), 18000)
     proc = subprocess.run(
         ["sh", os.path.join(REPO, "script", "zh_task", "ernie_base", "run_ChnSentiCorp.sh"), "--epoch", "2",
          "--batch_size", "8", "--max_seq_len", "32", "--skip_steps", "1"],
@@ -547,7 +497,7 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     """paddle.distributed.launch with 2 CPU ranks (gloo), batch 2 each = one process with batch 4
     (no dropout, so the runs must agree): the same dev evaluation, only rank 0 evaluates and saves."""
     from test_distributed import _run
-    model = make_model(tmp_path / "model", dropout=0.0)
+    model = make_model(tmp_path / "model", VOCAB, 260, dropout=0.0)
     common = ["--use_cuda", "false", "--for_cn", "false",
               "--ernie_config_path", os.path.join(model, "ernie_config.json"),
               "--vocab_path", os.path.join(model, "vocab.txt"),

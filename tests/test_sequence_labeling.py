@@ -5,9 +5,7 @@ English word pieces, an MSRA-style label map and a few dozen template
 sentences.  The end-to-end runs use a random tiny ERNIE (2 layers, H 32) on
 CPU, in-process through ``ernie.finetune.sequence_labeling``.
 """
-import contextlib
 import json
-import logging
 import os
 import random
 import re
@@ -17,6 +15,7 @@ import numpy as np
 import paddle
 import pytest
 
+from finetune_helpers import capture_logs
 from ernie.finetune.args import UsageError
 from ernie.finetune.sequence_labeling import (HEAD_PARAMS, SequenceLabelTask, check_label_layout,
                                               graph_chunk_counts, main as sl_main, parse_args, run)
@@ -265,32 +264,6 @@ def test_chunk_counts_equal_paddlenlp_chunk_evaluator(scheme, names):
 
 
 # ----------------------------------------------------------------------------- end to end
-class Logs(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-    def matching(self, pattern):
-        return [m for m in (pattern.search(x) for x in self.messages) if m]
-
-
-@contextlib.contextmanager
-def capture_logs():
-    handler, root = Logs(), logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old)
-        paddle.disable_static()
-
-
 def make_sentences(n, seed):
     """Template sentences: PER (+ 在/去/到) LOC (+ 的 ORG) (+ 和 newyork) + a char; 'newyork' is two pieces."""
     rng = random.Random(seed)
