@@ -167,6 +167,11 @@ def check_common_args(args):
     if args.do_test and not split_list(args.test_set):
         raise UsageError("--do_test true needs --test_set (or pass --do_test false); the original crashed "
                          "at the first evaluation in that case")
+    if args.do_test:                   # one output prefix per test file
+        n_sets, n_saves = len(split_list(args.test_set)), len(split_list(args.test_save))
+        if n_sets != n_saves:
+            raise UsageError("--test_set names %d file(s) but --test_save %d prefix(es): give one prefix per "
+                             "test file" % (n_sets, n_saves))
     if not args.do_train and not args.init_checkpoint:
         raise UsageError("without training (--do_train false) --init_checkpoint must name the fine-tuned "
                          "checkpoint to evaluate")

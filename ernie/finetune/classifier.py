@@ -166,11 +166,6 @@ class ClassifierTask(FinetuneTask):
             raise UsageError("--best_metric %s is not computed by %s; choose auto or one of %s"
                              % (args.best_metric, "regression" if args.is_regression else
                                 "--metric " + args.metric, ", ".join(keys)))
-        if args.do_test:
-            n_sets, n_saves = len(split_list(args.test_set)), len(split_list(args.test_save))
-            if n_sets != n_saves:
-                raise UsageError("--test_set names %d file(s) but --test_save %d prefix(es): give one prefix per "
-                                 "test file" % (n_sets, n_saves))
         if args.diagnostic and not args.diagnostic_save:
             raise UsageError("--diagnostic needs --diagnostic_save (where to write its predictions)")
 

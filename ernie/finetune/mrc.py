@@ -290,11 +290,6 @@ class MRCTask(FinetuneTask):
         if args.best_metric not in BEST_METRICS:
             raise UsageError("--best_metric %s: reading comprehension computes em, f1 and avg (or auto = f1)"
                              % args.best_metric)
-        if args.do_test:
-            n_sets, n_saves = len(split_list(args.test_set)), len(split_list(args.test_save))
-            if n_sets != n_saves:
-                raise UsageError("--test_set names %d file(s) but --test_save %d prefix(es): give one prefix per "
-                                 "test file" % (n_sets, n_saves))
         if args.diagnostic:
             raise UsageError("--diagnostic (GLUE AX) is a classification set; run_mrc.py does not take it")
 

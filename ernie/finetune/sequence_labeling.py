@@ -173,11 +173,6 @@ class SequenceLabelTask(FinetuneTask):
         if best != "auto" and best not in METRICS:
             raise UsageError("--best_metric %s: sequence labelling computes %s (auto: f1)"
                              % (best, ", ".join(METRICS)))
-        if args.do_test:
-            n_sets, n_saves = len(split_list(args.test_set)), len(split_list(args.test_save))
-            if n_sets != n_saves:
-                raise UsageError("--test_set names %d file(s) but --test_save %d prefix(es): give one prefix per "
-                                 "test file" % (n_sets, n_saves))
         if args.diagnostic:
             raise UsageError("--diagnostic is the GLUE diagnostic set of run_classifier.py; sequence labelling "
                              "has none")
