@@ -18,6 +18,7 @@ import pytest
 from reader import build_pretrain_data as bpd
 from reader.corpus import (CorpusError, load_corpus, load_sanguo_entities, split_sentences_en,
                            split_sentences_zh)
+from reader.pretraining import read_filelist
 from reader.vocab import load_vocab
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -472,10 +473,14 @@ def test_check_file_reports_line_number(tmp_path):
 
 # --------------------------------------------------------------------------- shipped data
 
-def test_shipped_filelists_and_vocab():
+def test_shipped_filelists_and_vocab(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # the lists name their files relative to data/, not to the CWD
     for split in ("train", "valid"):
-        with open(os.path.join(REPO, "data", "%s_filelist" % split), encoding="utf-8") as f:
-            assert f.read() == "./data/demo_%s_set.gz\t1.1\n" % split
+        path = os.path.join(REPO, "data", "%s_filelist" % split)
+        with open(path, encoding="utf-8") as f:
+            assert f.read() == "demo_%s_set.gz\t1.1\n" % split
+        assert read_filelist(path) == [(os.path.join(REPO, "data", "demo_%s_set.gz" % split),
+                                        "demo_%s_set.gz" % split, 1.1)]
     vocab = load_vocab(os.path.join(REPO, "config", "vocab.txt"))
     tokens = sorted(vocab, key=vocab.get)
     assert tokens[:4] == ["[PAD]", "[CLS]", "[SEP]", "[MASK]"] and tokens[-1] == "[UNK]"

