@@ -314,24 +314,16 @@ def _distributed(args):
     return init_distributed()
 
 
-def run(args):
-    """Train (or, with --do_test, evaluate) as the flags say.  Returns the Trainer (training) or the
-    test metrics dict (--do_test); with --task_config a :class:`ContinualRun`.  Raises on bad input
-    (``main`` turns that into a message)."""
-    if getattr(args, "task_config", None):
-        return run_task_config(args)
-    _check_args(args)
-    rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
+def _static_setup(args, rank):
+    """Static mode, device checks, the model config (printed by rank 0, checked against the flags), the
+    place, a CPU-aware executor and a fresh scope: ``(amp, config, place, exe, scope)``."""
     import paddle
-    from ernie.optimization import check_amp_device, lr_scheduler
-    from ernie.trainer import Trainer
+    from ernie.optimization import check_amp_device
 
     paddle.enable_static()
     check_cuda(args.use_cuda)
     amp = make_amp(args)
     check_amp_device(amp, args.use_cuda)
-    if args.use_fast_executor:
-        logger.info("--use_fast_executor has no effect on Paddle 3")
     config = ErnieConfig.from_json(args.ernie_config_path)
     if rank == 0:
         config.print_config()
@@ -344,8 +336,24 @@ def run(args):
             place = paddle.CUDAPlace(0)
     else:
         place = paddle.CPUPlace()
-    exe = create_executor(place)
-    scope = paddle.static.Scope()
+    return amp, config, place, create_executor(place), paddle.static.Scope()
+
+
+def run(args):
+    """Train (or, with --do_test, evaluate) as the flags say.  Returns the Trainer (training) or the
+    test metrics dict (--do_test); with --task_config a :class:`ContinualRun`.  Raises on bad input
+    (``main`` turns that into a message)."""
+    if getattr(args, "task_config", None):
+        return run_task_config(args)
+    _check_args(args)
+    rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
+    import paddle
+    from ernie.optimization import lr_scheduler
+    from ernie.trainer import Trainer
+
+    if args.use_fast_executor:
+        logger.info("--use_fast_executor has no effect on Paddle 3")
+    amp, config, place, exe, scope = _static_setup(args, rank)
 
     eval_prog = build_pretrain_program(config, is_training=False, weight_sharing=args.weight_sharing, amp=amp)
 
@@ -617,17 +625,7 @@ def run_task_config(args, on_stage=None):
             logger.warning("--vocab_path %s differs from the configuration's vocab_path %s: using %s",
                            args.vocab_path, tc.vocab_path, args.vocab_path)
     rank, nranks = _distributed(args)
-    import paddle
-    from ernie.optimization import check_amp_device
-
-    paddle.enable_static()
-    check_cuda(args.use_cuda)
-    amp = make_amp(args)
-    check_amp_device(amp, args.use_cuda)
-    config = ErnieConfig.from_json(args.ernie_config_path)
-    if rank == 0:
-        config.print_config()
-    _check_config(config, args)
+    amp, config, place, exe, scope = _static_setup(args, rank)
     tc.check_model_config(config)
     S = schedule.num_stages
     stop_at = min(schedule.total, args.num_train_steps)
@@ -636,17 +634,6 @@ def run_task_config(args, on_stage=None):
                     schedule.strategy, S, schedule.total,
                     "" if stop_at == schedule.total else " (stopping at %d: --num_train_steps)" % stop_at,
                     args.lr_scheduler, "task" if tc.lr_schedule == "per_task" else "run", schedule.table())
-    if args.use_cuda:
-        try:
-            from ernie.distributed import device_place
-            place = device_place(True)
-        except ImportError:
-            place = paddle.CUDAPlace(0)
-    else:
-        place = paddle.CPUPlace()
-    exe = create_executor(place)
-    scope = paddle.static.Scope()
-
     lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps, schedule.budgets,
                       schedule.total)
     grad_hook = None
