@@ -261,6 +261,11 @@ def _check_args(args):
                              "to evaluate)")
     elif not args.train_filelist:
         raise UsageError("--train_filelist is required for training")
+    _check_step_flags(args)
+
+
+def _check_step_flags(args):
+    """The step counts shared by both pre-training modes are not negative."""
     for flag in ("skip_steps", "save_steps", "validation_steps"):
         if getattr(args, flag) < 0:
             raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
@@ -429,11 +434,7 @@ def _check_task_args(args):
     if given:
         raise UsageError("--%s is not used with --task_config: each task names its own data in %s"
                          % (", --".join(given), args.task_config))
-    for flag in ("skip_steps", "save_steps", "validation_steps"):
-        if getattr(args, flag) < 0:
-            raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
-    if args.num_train_steps < 0:
-        raise UsageError("--num_train_steps must be >= 0")
+    _check_step_flags(args)
 
 
 def head_count(task, batch):
