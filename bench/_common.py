@@ -248,3 +248,90 @@ def paddlenlp_name_map(config, pretraining=False):
 def is_decayed(ernie_name):
     """AdamW weight decay applies to every parameter but biases and layer-norm parameters."""
     return not (ernie_name.endswith(".b_0") or "layer_norm" in ernie_name)
+
+
+# ------------------------------------------------------------------------------ efficiency (MFU)
+def encoder_flops(config, batch_size, seq_len, masked_tokens, training):
+    """Model FLOPs of one ERNIE pre-training step (MLM + NSP) or one encoder forward.
+
+    Counts the matrix products only (2 FLOPs per multiply-add), as nanoGPT's MFU does: per token
+    and layer the Q/K/V/output projections (4·2H²), the FFN (2·2HF) and the attention products
+    QKᵀ and AV (2·2LH); the pooler (2H² per sequence); with ``training`` also the masked-LM
+    transform (2H²) and output layer (2HV) per masked token and the next-sentence layer (2·2H per
+    sequence), and the backward pass as twice the forward (3x in all).  Element-wise work
+    (softmax, layer norm, dropout, Adam) is not counted: it is overhead on the way to the peak.
+    """
+    H, F, V, n = config.hidden_size, config.ffn_size, config.vocab_size, config.num_hidden_layers
+    tokens = batch_size * seq_len
+    per_token_layer = 2 * (4 * H * H + 2 * H * F) + 2 * 2 * seq_len * H
+    forward = tokens * n * per_token_layer + batch_size * 2 * H * H
+    if not training:
+        return forward
+    forward += masked_tokens * 2 * (H * H + H * V) + batch_size * 2 * 2 * H
+    return 3 * forward
+
+
+SGEMM_N = 2048
+
+
+def sgemm_peak_numpy(n=SGEMM_N, repeats=7):
+    """Best GFLOP/s of an n³ float32 numpy matmul on all cores (call in a fresh process)."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = max(best, 2.0 * n ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def sgemm_peak_paddle(n=SGEMM_N, repeats=7):
+    """Best GFLOP/s of an n³ float32 ``paddle.matmul`` with the settings in force (imports paddle)."""
+    import paddle
+    a = paddle.to_tensor(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    b = paddle.to_tensor(np.random.default_rng(1).standard_normal((n, n), dtype=np.float32))
+    paddle.matmul(a, b).numpy()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        paddle.matmul(a, b).numpy()
+        best = max(best, 2.0 * n ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def numpy_peak_env():
+    """The environment for the numpy peak: OpenBLAS's own kernel choice for this processor.
+
+    Some machines set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for old OpenBLAS builds; they hold a
+    current numpy to an older, slower kernel, which would understate the machine's peak.
+    """
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
+    return env
+
+
+def measure_machine_peak(timeout=600):
+    """{numpy_gflops, paddle_gflops, peak_gflops (the larger), numpy kernel}: each in its own process."""
+    code_np = ("import json,sys; sys.path.insert(0, %r); from bench import _common; "
+               "info = None\ntry:\n    from threadpoolctl import threadpool_info\n"
+               "    info = [i.get('architecture') for i in threadpool_info() if i.get('user_api') == 'blas']\n"
+               "except ImportError:\n    pass\n"
+               "print(json.dumps({'gflops': _common.sgemm_peak_numpy(), 'kernel': info}))" % REPO)
+    code_pd = ("import json,sys; sys.path.insert(0, %r); import ernie; from bench import _common; "
+               "print(json.dumps({'gflops': _common.sgemm_peak_paddle()}))" % REPO)
+    out = {}
+    for key, code, env in (("numpy", code_np, numpy_peak_env()), ("paddle", code_pd, None)):
+        proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout, env=env, cwd=REPO)
+        if proc.returncode != 0:
+            raise RuntimeError("sgemm peak (%s) failed: %s" % (key, proc.stderr[-2000:]))
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[key + "_gflops"] = res["gflops"]
+        if "kernel" in res:
+            out["numpy_kernel"] = res["kernel"]
+    out["peak_gflops"] = max(out["numpy_gflops"], out["paddle_gflops"])
+    out["sgemm_n"] = SGEMM_N
+    return out

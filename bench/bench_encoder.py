@@ -24,8 +24,14 @@ timed; a step includes feeding numpy arrays and fetching outputs as numpy in bot
 Sanity check before the numbers count: the forward variants save their outputs on a check batch,
 and the training variants their dropout-free loss on it before any update; the parent compares
 them (max abs difference, relative for the loss) against --tol and exits with status 1 if they
-disagree (the comparison would not be apples to apples).  Paddle flags and thread settings are
-left at their defaults and recorded.
+disagree (the comparison would not be apples to apples).  Both sides run with the project's
+CPU defaults (``ernie.cpu_setup``: MKL code path and thread counts, imported by every worker before
+Paddle), which are recorded.
+
+Efficiency: each variant's model FLOPs (``_common.encoder_flops``: the matrix products, backward as
+twice the forward), the GFLOP/s achieved at the median step time, and the fraction of the machine's
+fp32 matmul peak, measured in the same run before and after the variants (the larger of a numpy
+2048^3 sgemm over all cores with OpenBLAS's own kernel choice and the same product in Paddle).
 """
 import argparse
 import os
@@ -36,6 +42,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _common  # noqa: E402
+from ernie import cpu_setup  # noqa: E402  (no paddle import; sets the CPU kernel/thread defaults)
 
 VARIANTS = ("static-fwd", "dygraph-fwd", "static-train", "dygraph-train")
 LEARNING_RATE = 1e-4
@@ -267,7 +274,7 @@ def run_variant(args):
     else:
         out = _dygraph_worker(cfg, args, training)
     out.update(variant=args.worker, peak_rss_mb=_common.peak_rss_mb(), warmup=args.warmup,
-               **_common.paddle_info())
+               cpu_setup=cpu_setup.applied(), **_common.paddle_info())
     _common.write_json(args.result, out)
 
 
@@ -321,17 +328,22 @@ def format_summary(report):
                  report.get("paddle"), report.get("paddlenlp"), report.get("flags"),
                  {k: v for k, v in m["thread_env"].items() if v is not None} or "unset"),
              "-" * 96,
-             "%-14s %6s %26s %11s %11s %10s %8s" % ("variant", "steps", "ms/step median (min-max)",
-                                                    "sent/s", "tokens/s", "peak RSS", "build"),
+             "cpu settings: %s" % _fmt_cpu(report.get("cpu_setup")),
+             "fp32 sgemm peak (%d^3, best of 7, before/after): %s" % (_common.SGEMM_N, _fmt_peak(report)),
+             "-" * 96,
+             "%-14s %6s %26s %9s %9s %8s %7s %9s %7s" % ("variant", "steps", "ms/step median (min-max)",
+                                                         "sent/s", "tokens/s", "GFLOP/s", "of peak",
+                                                         "peak RSS", "build"),
              ]
     for v in VARIANTS:
         r = report["results"].get(v)
         if r is None:
             continue
         t = r["timing"]
-        lines.append("%-14s %3d+%-2d %10.1f (%.1f-%.1f) %11.1f %11.0f %7.0f MB %7.1fs" % (
+        frac = "%.3f" % r["fraction_of_peak"] if r.get("fraction_of_peak") is not None else "n/a"
+        lines.append("%-14s %3d+%-2d %10.1f (%.1f-%.1f) %9.1f %9.0f %8.1f %7s %6.0f MB %6.1fs" % (
             v.replace("-", " "), r["warmup"], t["n"], t["median_ms"], t["min_ms"], t["max_ms"],
-            r["sentences_per_s"], r["tokens_per_s"], r["peak_rss_mb"], r["build_s"]))
+            r["sentences_per_s"], r["tokens_per_s"], r["gflops"], frac, r["peak_rss_mb"], r["build_s"]))
     lines.append("-" * 96)
     for kind, s in report["speedup"].items():
         lines.append("speed-up static/dygraph (%s): %.2fx  (dygraph median / static median)" % (kind, s))
@@ -339,6 +351,23 @@ def format_summary(report):
         lines.append("check %-4s %s = %.2e (tol %.0e)" % ("ok" if c["ok"] else "FAIL", c["what"], c["diff"], a["tol"]))
     lines.append("=" * 96)
     return "\n".join(lines)
+
+
+def _fmt_cpu(applied):
+    if not applied:
+        return "n/a"
+    eff = {k: v for k, v in applied["effective"].items() if v is not None}
+    return "MKL path %s, %s%s" % (applied["mkl_path"], eff or "Paddle defaults",
+                                  "" if applied["enabled"] else " (ERNIE_CPU_TUNING=0)")
+
+
+def _fmt_peak(report):
+    runs = report.get("sgemm_peak_runs") or []
+    if not runs:
+        return "not measured (--skip_peak)"
+    return "%.0f GFLOP/s (numpy %s, paddle %s)" % (
+        report["sgemm_peak"]["peak_gflops"], "/".join("%.0f" % p["numpy_gflops"] for p in runs),
+        "/".join("%.0f" % p["paddle_gflops"] for p in runs))
 
 
 def _fmt_load(load):
@@ -356,6 +385,8 @@ def orchestrate(args):
         sys.exit("bench_encoder: --seq_len %d exceeds max_position_embeddings %d of config %s"
                  % (args.seq_len, cfg.max_position_embeddings, args.config))
     machine = _common.machine_info()
+    peaks = [] if args.skip_peak else [_common.measure_machine_peak()]
+    masked = max(1, int(round(args.mask_ratio * args.batch_size * args.seq_len)))
     results, check_files = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench_encoder_") as tmp:
         for v in variants:
@@ -366,8 +397,16 @@ def orchestrate(args):
             sec = r["timing"]["median_ms"] / 1000.0
             r["sentences_per_s"] = args.batch_size / sec
             r["tokens_per_s"] = args.batch_size * args.seq_len / sec
+            r["model_gflop"] = _common.encoder_flops(cfg, args.batch_size, args.seq_len, masked,
+                                                     training=v.endswith("train")) / 1e9
+            r["gflops"] = r["model_gflop"] / sec
             results[v] = r
         checks = compare(results, check_files, args.tol)
+    if peaks:   # measured before and after the variants: the larger is the machine's peak
+        peaks.append(_common.measure_machine_peak())
+    peak = max(peaks, key=lambda p: p["peak_gflops"]) if peaks else None
+    for r in results.values():
+        r["fraction_of_peak"] = r["gflops"] / peak["peak_gflops"] if peak else None
     speedup = {}
     for kind in ("fwd", "train"):
         s, d = results.get("static-" + kind), results.get("dygraph-" + kind)
@@ -380,7 +419,8 @@ def orchestrate(args):
               "model": {k: getattr(cfg, k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
                                                       "vocab_size", "hidden_act", "ffn_size", "layer_norm_eps",
                                                       "hidden_dropout_prob", "attention_probs_dropout_prob")},
-              "masked_tokens": max(1, int(round(args.mask_ratio * args.batch_size * args.seq_len))),
+              "masked_tokens": masked, "sgemm_peak": peak, "sgemm_peak_runs": peaks,
+              "cpu_setup": first.get("cpu_setup"),
               "optimizer": dict(ADAM, name="AdamW", learning_rate=LEARNING_RATE, clip_global_norm=CLIP_NORM),
               "results": results, "speedup": speedup, "checks": checks,
               "checks_ok": all(c["ok"] for c in checks)}
@@ -407,6 +447,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic weights, batches and dropout")
     p.add_argument("--tol", type=float, default=1e-4, help="sanity-check tolerance (static vs dygraph outputs)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per variant subprocess")
+    p.add_argument("--skip_peak", action="store_true",
+                   help="do not measure the machine's fp32 sgemm peak (no fraction-of-peak column)")
     # internal: set by the parent for its worker subprocesses
     p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)

@@ -8,10 +8,15 @@ memory fell from 2.4 GB to 1.3 GB (``bench/bench_encoder.py --config demo``).
 So CPU executors run serially unless the user set
 ``FLAGS_new_executor_serial_run`` explicitly.  GPU executors keep Paddle's
 default (kernels are asynchronous there; not measured here).
+
+The thread count chosen by ``ernie.cpu_setup`` is also given to Paddle here, for the case where
+Paddle was imported (and read its flags) before ``ernie``.
 """
 import os
 
 import paddle
+
+from ernie import cpu_setup
 
 SERIAL_FLAG = "FLAGS_new_executor_serial_run"
 
@@ -21,4 +26,12 @@ def create_executor(place=None):
     place = place if place is not None else paddle.CPUPlace()
     if isinstance(place, paddle.CPUPlace) and SERIAL_FLAG not in os.environ:
         paddle.set_flags({SERIAL_FLAG: True})
+    apply_thread_setting()
     return paddle.static.Executor(place)
+
+
+def apply_thread_setting():
+    """Give Paddle the ``FLAGS_paddle_num_threads`` that ``ernie.cpu_setup`` put in the environment."""
+    decided = cpu_setup.applied()
+    if decided and "FLAGS_paddle_num_threads" in decided["set_by_ernie"]:
+        paddle.set_flags({"FLAGS_paddle_num_threads": int(decided["set_by_ernie"]["FLAGS_paddle_num_threads"])})

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import REPO
 
@@ -25,6 +26,10 @@ def run_bench(tmp_path, *args):
 
 def test_tiny_config_all_variants(tmp_path):
     stdout, report = run_bench(tmp_path, "--config", "tiny", "--fwd_steps", "2")
+    peak = report["sgemm_peak"]
+    assert len(report["sgemm_peak_runs"]) == 2 and peak["peak_gflops"] >= max(peak["numpy_gflops"], peak["paddle_gflops"])
+    assert peak["numpy_gflops"] > 1 and peak["paddle_gflops"] > 1
+    assert report["cpu_setup"]["enabled"] and "fp32 sgemm peak" in stdout and "of peak" in stdout
     assert set(report["results"]) == set(bench_encoder.VARIANTS)
     for name, r in report["results"].items():
         t = r["timing"]
@@ -33,6 +38,10 @@ def test_tiny_config_all_variants(tmp_path):
         assert r["tokens_per_s"] == r["sentences_per_s"] * 16
         assert r["peak_rss_mb"] > 100          # a paddle process; measured in the worker, not the parent
         assert r["flags"]["FLAGS_paddle_num_threads"] is not None
+        assert r["model_gflop"] == pytest.approx(_common.encoder_flops(
+            _common.load_config("tiny"), 2, 16, 5, training=name.endswith("train")) / 1e9)
+        assert r["gflops"] == pytest.approx(r["model_gflop"] / (t["median_ms"] / 1000.0))
+        assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / peak["peak_gflops"])
     # Same synthetic weights and batches: the heads and criterion agree without dropout, and the
     # training runs start from (nearly) the same loss, near ln(V) + ln(2) for small random weights.
     train = [report["results"]["%s-train" % s] for s in ("static", "dygraph")]
@@ -85,3 +94,20 @@ def test_synthetic_weights_are_per_name_and_order_free():
     np.testing.assert_array_equal(a, _common.synthetic_weight("encoder_layer_0_ffn_fc_0.w_0", [3, 4], seed=1))
     ln = _common.synthetic_weight("pre_encoder_layer_norm_scale", [1000], seed=1)
     assert abs(ln.mean() - 1.0) < 0.01 and 0.01 < ln.std() < 0.03
+
+
+def test_encoder_flops_by_hand():
+    """H 4, F 8, V 10, 2 layers, batch 2 x seq 3, 1 masked token."""
+    cfg = _common.load_config("tiny").replace(hidden_size=4, intermediate_size=8, vocab_size=10, num_hidden_layers=2,
+                                              num_attention_heads=2)
+    per_token_layer = 2 * (4 * 16 + 2 * 4 * 8) + 4 * 3 * 4          # projections, FFN, QK^T and AV
+    forward = 6 * 2 * per_token_layer + 2 * 2 * 16                     # + pooler per sequence
+    assert _common.encoder_flops(cfg, 2, 3, 1, training=False) == forward
+    heads = 1 * 2 * (16 + 4 * 10) + 2 * 2 * 2 * 4                      # MLM transform + output, NSP
+    assert _common.encoder_flops(cfg, 2, 3, 1, training=True) == 3 * (forward + heads)
+
+
+def test_skip_peak(tmp_path):
+    stdout, report = run_bench(tmp_path, "--config", "tiny", "--only", "fwd", "--skip_peak")
+    assert report["sgemm_peak"] is None and "not measured" in stdout
+    assert all(r["fraction_of_peak"] is None for r in report["results"].values())
