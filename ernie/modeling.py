@@ -124,6 +124,7 @@ class ErnieModel:
         if config.use_task_id and "task_ids" not in inputs:
             raise ValueError("config has use_task_id=true but no task_ids input was given")
         self.inputs = inputs
+        self._shapes = {}
         self._sequence_output = self._build(inputs)
 
     # building blocks ------------------------------------------------------
@@ -135,11 +136,20 @@ class ErnieModel:
         # as the matmul itself at hidden 768 (bench/README.md, "Where the time goes").
         if len(x.shape) == 2:
             y = paddle.addmm(b, x, w)
-        else:
-            lead = paddle.shape(x)[:-1]
+        elif len(x.shape) == 3:      # [B, L, in] -> [B*L, in] -> [B*L, size] -> [B, L, size]
             y = paddle.addmm(b, paddle.reshape(x, [-1, x.shape[-1]]), w)
-            y = paddle.reshape(y, [lead[i] for i in range(len(x.shape) - 1)] + [size])
+            y = paddle.reshape(y, self._sequence_shape(size))
+        else:
+            raise ValueError("fc %s: input must be [N, in] or [B, L, in], got shape %s" % (name, x.shape))
         return activation(y, act) if act else y
+
+    def _sequence_shape(self, size):
+        """The shape [B, L, size] as one int Value, made once per size from src_ids' shape."""
+        if size not in self._shapes:
+            batch_and_length = paddle.slice(paddle.shape(self.inputs["src_ids"]), [0], [0], [2])
+            last = paddle.full([1], size, dtype=batch_and_length.dtype)
+            self._shapes[size] = paddle.concat([batch_and_length, last])
+        return self._shapes[size]
 
     def layer_norm(self, x, name, bias_init=0.0):
         h = x.shape[-1]

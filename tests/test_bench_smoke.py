@@ -111,3 +111,46 @@ def test_skip_peak(tmp_path):
     stdout, report = run_bench(tmp_path, "--config", "tiny", "--only", "fwd", "--skip_peak")
     assert report["sgemm_peak"] is None and "not measured" in stdout
     assert all(r["fraction_of_peak"] is None for r in report["results"].values())
+
+
+def test_bench_inference_tiny_model(tmp_path):
+    """bench/bench_inference.py: every variant runs on a tiny release dir; the predictor agrees with the executor."""
+    from finetune_helpers import make_model
+    model = make_model(tmp_path / "model", os.path.join(REPO, "config", "vocab.txt"), 18000)
+    out = tmp_path / "inf.json"
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "bench", "bench_inference.py"), "--model_dir", model,
+                           "--batch_size", "4", "--seq_len", "16", "--batches", "3", "--json", str(out)],
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["checks"]["executor"]["max_abs_diff"] == 0.0
+    assert report["checks"]["predictor"]["ok"], report["checks"]
+    assert report["fastest_correct"] in ("executor", "predictor", "predictor-onednn")
+    assert "fastest correct variant" in proc.stdout
+    for r in report["results"].values():
+        assert r["timing"]["n"] == 1 and r["sentences_per_s"] > 0
+
+
+def test_profile_step_groups_and_table_parsing():
+    from bench import profile_step
+    assert profile_step.group_of("pd_op.addmm_grad") == "matmul"
+    assert profile_step.group_of("pd_op.dropout") == "dropout"
+    assert profile_step.group_of("pd_op.softmax_grad") == "attention"
+    assert profile_step.group_of("pd_op.adamw_") == "optimizer"
+    assert profile_step.group_of("pd_op.embedding") == "other"
+    text = ("header\n----Thread: All threads merged----\n"
+            "pd_op.addmm    10   5.50 / 0.55 / 1.00 / 0.10 / 50.00   0.00 / 0.00\n"
+            "pd_op.dropout  2    1.25 / 0.62 / 0.70 / 0.50 / 12.00   0.00 / 0.00\n"
+            "-----------\n"
+            "pd_op.ignored  1    9.00 / 9.00 / 9.00 / 9.00 / 99.00\n")
+    assert profile_step.parse_summary(text) == {"pd_op.addmm": (10, 5.5), "pd_op.dropout": (2, 1.25)}
+
+
+def test_profile_step_runs(tmp_path):
+    out = tmp_path / "prof.json"
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "bench", "profile_step.py"), "--batch_size", "2",
+                           "--seq_len", "16", "--steps", "1", "--json", str(out)],
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["groups_ms_per_step"]["matmul"] > 0 and "pd_op.addmm" in report["ops_ms_per_step"]
