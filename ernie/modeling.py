@@ -131,10 +131,13 @@ class ErnieModel:
     def fc(self, x, size, name, act=None):
         w = self.params.get(name + ".w_0", [x.shape[-1], size], self._init)
         b = self.params.get(name + ".b_0", [size], Constant(0.0))
-        # One GEMM with the bias as its accumulator (addmm), not matmul + broadcast add: on CPU
-        # Paddle's broadcast add and its gradient (a generic per-element reduction) cost as much
-        # as the matmul itself at hidden 768 (bench/README.md, "Where the time goes").
-        if len(x.shape) == 2:
+        # In float32, one GEMM with the bias as its accumulator (addmm), not matmul + broadcast
+        # add: on CPU Paddle's broadcast add and its gradient (a generic per-element reduction)
+        # cost as much as the matmul itself at hidden 768 (docs/performance.md).  Under AMP the
+        # matmul + add form stays: AMP's lists cast matmul to float16/bfloat16, not addmm.
+        if paddle.amp.is_autocast_enabled():
+            y = paddle.matmul(x, w) + b
+        elif len(x.shape) == 2:
             y = paddle.addmm(b, x, w)
         elif len(x.shape) == 3:      # [B, L, in] -> [B*L, in] -> [B*L, size] -> [B, L, size]
             y = paddle.addmm(b, paddle.reshape(x, [-1, x.shape[-1]]), w)

@@ -157,6 +157,24 @@ def _op_names(program):
     return [op.name() for op in program.global_block().ops]
 
 
+def test_fc_is_one_addmm_in_float32_and_matmul_under_amp(static_mode):
+    """float32: every fc is one addmm GEMM (the fast CPU form); under AMP the fc GEMMs must stay
+    matmul ops, which AMP's white list runs in low precision (it does not list addmm)."""
+    from ernie.optimization import AmpConfig, amp_guard
+    cfg = tiny_config()
+    fcs = 6 * cfg.num_hidden_layers + 1          # q, k, v, output, ffn 0, ffn 1 per layer + pooler
+    fp32, _, _, _ = build(cfg)
+    names = _op_names(fp32)
+    assert names.count("pd_op.addmm") == fcs and names.count("pd_op.matmul") == 1 + 2 * cfg.num_hidden_layers
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    with paddle.static.program_guard(main, startup), amp_guard(AmpConfig("bfloat16")):
+        ErnieModel(create_inputs(encoder_input_names(cfg)), cfg).get_pooled_output()
+    names = _op_names(main)
+    assert "pd_op.addmm" not in names
+    assert names.count("pd_op.matmul") == fcs + 1 + 2 * cfg.num_hidden_layers
+    assert names.count("pd_op.cast") > fcs
+
+
 def test_dropout_only_in_training_program(static_mode):
     cfg = tiny_config()
     train, _, _, _ = build(cfg, is_training=True)
