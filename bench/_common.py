@@ -313,15 +313,15 @@ def numpy_peak_env():
     return env
 
 
-def measure_machine_peak(timeout=600):
+def measure_machine_peak(timeout=600, n=SGEMM_N):
     """{numpy_gflops, paddle_gflops, peak_gflops (the larger), numpy kernel}: each in its own process."""
     code_np = ("import json,sys; sys.path.insert(0, %r); from bench import _common; "
                "info = None\ntry:\n    from threadpoolctl import threadpool_info\n"
                "    info = [i.get('architecture') for i in threadpool_info() if i.get('user_api') == 'blas']\n"
                "except ImportError:\n    pass\n"
-               "print(json.dumps({'gflops': _common.sgemm_peak_numpy(), 'kernel': info}))" % REPO)
+               "print(json.dumps({'gflops': _common.sgemm_peak_numpy(%d), 'kernel': info}))" % (REPO, n))
     code_pd = ("import json,sys; sys.path.insert(0, %r); import ernie; from bench import _common; "
-               "print(json.dumps({'gflops': _common.sgemm_peak_paddle()}))" % REPO)
+               "print(json.dumps({'gflops': _common.sgemm_peak_paddle(%d)}))" % (REPO, n))
     out = {}
     for key, code, env in (("numpy", code_np, numpy_peak_env()), ("paddle", code_pd, None)):
         proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -333,5 +333,5 @@ def measure_machine_peak(timeout=600):
         if "kernel" in res:
             out["numpy_kernel"] = res["kernel"]
     out["peak_gflops"] = max(out["numpy_gflops"], out["paddle_gflops"])
-    out["sgemm_n"] = SGEMM_N
+    out["sgemm_n"] = n
     return out
