@@ -285,6 +285,9 @@ def read_params_dir(params_dir, config):
     required = ernie_names(config, with_heads=False)
     optional = ("pooled_fc.w_0", "pooled_fc.b_0")
     problems += ["%s: file missing" % n for n in required if n not in params and n not in optional]
+    if sum(n in params for n in optional) == 1:
+        problems.append("%s: file missing (the pooler needs both pooled_fc files)"
+                        % next(n for n in optional if n not in params))
     if problems:
         raise ConversionError("%s cannot be exported:\n  %s" % (params_dir, "\n  ".join(problems)))
     return params, left_out
@@ -344,12 +347,14 @@ def export_paddlenlp(params_dir, config, vocab_path, output_dir, encoder_only=Fa
     if not encoder_only and heads and not with_heads:
         raise ConversionError("%s holds only some pre-training head parameters (%s); give --encoder_only to "
                               "export the encoder alone" % (params_dir, ", ".join(heads)))
-    if not encoder_only and "mask_lm_out_fc.w_0" in left_out:
-        raise ConversionError("%s has an untied masked-LM output weight mask_lm_out_fc.w_0, which PaddleNLP's "
-                              "ERNIE cannot hold (it ties it to the word embedding); give --encoder_only"
-                              % params_dir)
+    if "mask_lm_out_fc.w_0" in params:
+        if with_heads:
+            raise ConversionError("%s has an untied masked-LM output weight mask_lm_out_fc.w_0, which PaddleNLP's "
+                                  "ERNIE cannot hold (it ties it to the word embedding); give --encoder_only"
+                                  % params_dir)
+        heads.append("mask_lm_out_fc.w_0")
     if not with_heads:
-        left_out += [n for n in heads]
+        left_out += heads
         for n in heads:
             del params[n]
     prefix = "ernie." if with_heads else ""

@@ -122,9 +122,14 @@ def test_what_paddlenlp_cannot_hold_is_refused(tmp_path):
     approx = make_release(tmp_path / "approx", dict(TINY_ERNIE2, hidden_act="gelu_approx"), EN_VOCAB, heads=False)
     with pytest.raises(ConversionError, match="gelu_approx"):
         export_paddlenlp(str(tmp_path / "approx" / "params"), approx, EN_VOCAB, str(tmp_path / "o2"))
-    # a missing encoder parameter and a partial head set are named
+    # an untied masked-LM output weight, a missing encoder parameter and a partial head set are named
     release = tmp_path / "ok"
     config = make_release(release, TINY_ERNIE1, ZH_VOCAB, heads=True)
+    from ernie.tensor_file import write_tensor
+    write_tensor(str(release / "params" / "mask_lm_out_fc.w_0"), np.ones((32, config.vocab_size), np.float32))
+    with pytest.raises(ConversionError, match="untied masked-LM output weight"):
+        export_paddlenlp(str(release / "params"), config, ZH_VOCAB, str(tmp_path / "o4"))
+    os.remove(release / "params" / "mask_lm_out_fc.w_0")
     os.remove(release / "params" / "next_sent_fc.b_0")
     with pytest.raises(ConversionError, match="only some pre-training head parameters"):
         export_paddlenlp(str(release / "params"), config, ZH_VOCAB, str(tmp_path / "o3"))
