@@ -52,10 +52,12 @@ def random_release(path, values, vocab, heads, seed):
         shapes["task_embedding"] = (config.task_type_vocab_size, config.hidden_size)
     if heads:
         shapes.update((k, v) for k, v in head_shapes(config).items() if k != "mask_lm_out_fc.w_0")
+    # A freshly initialised model's scale (normal, std initializer_range), with the layer-norm and
+    # bias parameters perturbed too (so that a misplaced one would show).
     rng = np.random.RandomState(seed)
     params = {}
     for name, shape in shapes.items():
-        value = rng.normal(0.0, 0.05, size=shape)
+        value = rng.normal(0.0, config.initializer_range, size=shape)
         params[name] = (value + 1.0 if name.endswith("_scale") else value).astype(np.float32)
     write_release(path, params, values, vocab)
     return ErnieConfig.from_json(os.path.join(path, "ernie_config.json"))
