@@ -505,7 +505,8 @@ def write_release(output_dir, params, config_values, vocab_path, overwrite=False
     return os.path.abspath(output_dir)
 
 
-def _check_vocab(vocab_path, vocab_size):
+def check_vocab(vocab_path, vocab_size):
+    """Number of tokens of ``vocab_path``, after checking its special tokens and that its ids fit ``vocab_size``."""
     from reader.vocab import VocabError, load_vocab, special_ids
     try:
         vocab = load_vocab(vocab_path)
@@ -539,7 +540,7 @@ def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path
     vocab_path = vocab_path or os.path.join(hf_dir, "vocab.txt")
     if not os.path.isfile(vocab_path):
         raise ConversionError("vocabulary %s does not exist (give --vocab_path)" % vocab_path)
-    vocab_lines = _check_vocab(vocab_path, config.vocab_size)
+    vocab_lines = check_vocab(vocab_path, config.vocab_size)
     tensors = load_hf_tensors(hf_dir)
     params, report = convert_tensors(tensors, config, source=hf_dir, require_pooler=require_pooler, ignore=ignore)
     write_release(output_dir, params, values, vocab_path, overwrite=overwrite)

@@ -70,7 +70,6 @@ Command line::
 import argparse
 import collections
 import contextlib
-import json
 import logging
 import os
 import re
@@ -79,7 +78,7 @@ import sys
 import numpy as np
 
 from ernie.config import FIELDS, ConfigError, ErnieConfig
-from ernie.convert_bert import (ConversionError, _check_vocab, atomic_output_dir, expected_shapes, head_shapes,
+from ernie.convert_bert import (ConversionError, check_vocab, atomic_output_dir, expected_shapes, head_shapes,
                                 write_release)
 from ernie.tensor_file import TensorFileError, read_tensor
 
@@ -339,7 +338,7 @@ def export_paddlenlp(params_dir, config, vocab_path, output_dir, encoder_only=Fa
     if "pooled_fc.w_0" not in params:
         raise ConversionError("%s has no pooled_fc parameters: PaddleNLP's ErnieModel always has a pooler"
                               % params_dir)
-    _check_vocab(vocab_path, config.vocab_size)
+    check_vocab(vocab_path, config.vocab_size)
     pad_id = load_vocab(vocab_path).get("[PAD]", 0)
     values = paddlenlp_config_values(config, pad_token_id=pad_id, task_id=task_id)
     heads = [n for n in HEAD_PARAMS if n in params]
@@ -392,7 +391,7 @@ def export_paddlenlp(params_dir, config, vocab_path, output_dir, encoder_only=Fa
 # --------------------------------------------------------------------------
 # import: PaddleNLP -> params/
 # --------------------------------------------------------------------------
-def import_paddlenlp(paddlenlp_dir, output_dir, vocab_path=None, overwrite=False):
+def import_paddlenlp(paddlenlp_dir, output_dir, vocab_path=None, overwrite=False, layer_norm_eps=None):
     """Convert a PaddleNLP ERNIE directory into ``params/`` + ``ernie_config.json`` + ``vocab.txt``.
 
     The checkpoint is loaded by PaddleNLP's ``from_pretrained``
@@ -400,7 +399,10 @@ def import_paddlenlp(paddlenlp_dir, output_dir, vocab_path=None, overwrite=False
     ``ErnieModel``), and every loaded parameter is checked to be the file's
     own value (``from_pretrained`` silently initialises what the file lacks).
     Tensors of the file that no ERNIE parameter takes (fine-tuning heads such
-    as ``classifier.*``) are listed in the report.
+    as ``classifier.*``) are listed in the report.  ``layer_norm_eps``
+    overrides the epsilon read from the config (PaddleNLP's default 1e-12 when
+    absent, which is what a plain ``from_pretrained`` computes with; 1e-5 is
+    the original ERNIE's, from which PaddleNLP's ERNIE releases were converted).
     """
     weights = os.path.join(paddlenlp_dir, PADDLE_WEIGHTS)
     if not os.path.isfile(weights):
@@ -420,6 +422,10 @@ def import_paddlenlp(paddlenlp_dir, output_dir, vocab_path=None, overwrite=False
         except Exception as e:  # PaddleNLP raises assorted types for a bad config file
             raise ConversionError("%s: PaddleNLP cannot read the config: %s" % (paddlenlp_dir, e)) from None
         values = ernie_config_values(pcfg, source=paddlenlp_dir)
+        if layer_norm_eps is not None:
+            values.pop("layer_norm_eps", None)
+            if layer_norm_eps != FIELDS["layer_norm_eps"][1]:
+                values["layer_norm_eps"] = float(layer_norm_eps)
         config = ErnieConfig(values, source=paddlenlp_dir)
         with_heads = any(k.startswith("cls.predictions.") for k in file_state)
         prefixed = any(k.startswith("ernie.") for k in file_state)
@@ -479,6 +485,9 @@ def main(argv=None):
     inp.add_argument("--output_dir", required=True)
     inp.add_argument("--vocab_path", default=None, help="default: PADDLENLP_DIR/vocab.txt")
     inp.add_argument("--overwrite", action="store_true")
+    inp.add_argument("--layer_norm_eps", type=float, default=None,
+                     help="layer-norm epsilon of the imported model (default: the config's, else PaddleNLP's "
+                          "1e-12; 1e-5 computes as the original ERNIE did)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -489,7 +498,7 @@ def main(argv=None):
                                       do_lower_case=args.do_lower_case, overwrite=args.overwrite)
         else:
             report = import_paddlenlp(args.paddlenlp_dir, args.output_dir, vocab_path=args.vocab_path,
-                                      overwrite=args.overwrite)
+                                      overwrite=args.overwrite, layer_norm_eps=args.layer_norm_eps)
     except (ConversionError, ConfigError) as e:
         logger.error("%s", e)
         return 1

@@ -48,7 +48,7 @@ import sys
 import numpy as np
 
 from ernie.config import ConfigError, ErnieConfig
-from ernie.convert_bert import ConversionError, _check_vocab, atomic_output_dir, map_bert_name, read_safetensors
+from ernie.convert_bert import ConversionError, check_vocab, atomic_output_dir, read_safetensors
 from ernie.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def export_bert(params_dir, config, vocab_path, output_dir, task_id=0, do_lower_
     params, left_out = read_params_dir(params_dir, config)
     if "pooled_fc.w_0" not in params:
         raise ConversionError("%s has no pooled_fc parameters: a BERT checkpoint has a pooler" % params_dir)
-    _check_vocab(vocab_path, config.vocab_size)
+    check_vocab(vocab_path, config.vocab_size)
     vocab = load_vocab(vocab_path)
     tensors, more_left_out, with_heads = bert_tensors(params, config, task_id, encoder_only)
     tied = "cls.predictions.decoder.weight" not in tensors

@@ -174,6 +174,9 @@ def test_import_of_a_checkpoint_paddlenlp_wrote_itself(tmp_path):
     assert report["left_out"] == ["classifier.bias", "classifier.weight"]
     cfg = read_json(out / "ernie_config.json")
     assert cfg["intermediate_size"] == 40 and cfg["type_vocab_size"] == 4 and "use_task_id" not in cfg
+    assert cfg["layer_norm_eps"] == 1e-12      # PaddleNLP's default, what its plain from_pretrained computes with
+    import_paddlenlp(str(src), str(tmp_path / "eps"), layer_norm_eps=1e-5)
+    assert "layer_norm_eps" not in read_json(tmp_path / "eps" / "ernie_config.json")   # ERNIE's default
     np.testing.assert_array_equal(read_tensor(str(out / "params" / "encoder_layer_0_ffn_fc_0.w_0")),
                                   state["ernie.encoder.layers.0.linear1.weight"])
     # a checkpoint lacking a tensor is refused (PaddleNLP itself would initialise it silently)
