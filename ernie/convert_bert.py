@@ -30,6 +30,7 @@ Command line::
 """
 import argparse
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -449,36 +450,28 @@ def verify_release(output_dir, expected=None):
     return present
 
 
-def write_release(output_dir, params, config_values, vocab_path, overwrite=False):
-    """Write ``OUT/params/*``, ``OUT/ernie_config.json`` and ``OUT/vocab.txt`` atomically.
+@contextlib.contextmanager
+def atomic_output_dir(output_dir, overwrite=False):
+    """Build a whole output directory out of sight, then put it in place in one rename.
 
-    Everything goes to a temporary sibling directory, is read back and
-    checked (``verify_release`` with the arrays), then renamed into place: a
-    crash leaves either no output or the previous one.  An existing non-empty
-    ``output_dir`` is an error unless ``overwrite``.
+    Yields a fresh temporary sibling of ``output_dir``; when the block ends
+    without an exception the temporary directory replaces ``output_dir``,
+    otherwise it is removed.  A crash leaves either no output or the previous
+    one, never a half-written directory under the final name.  An existing
+    non-empty ``output_dir`` is an error unless ``overwrite``.  Shared by every
+    converter and exporter of this package.
     """
     output_dir = os.path.abspath(output_dir)
     if os.path.exists(output_dir) and (not os.path.isdir(output_dir) or os.listdir(output_dir)) and not overwrite:
         raise ConversionError("output directory %s already exists and is not empty (use --overwrite)" % output_dir)
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
+    os.makedirs(os.path.dirname(output_dir), exist_ok=True)
     tmp = "%s.tmp-%d-%d" % (output_dir, os.getpid(), int(time.time() * 1e6))
+    os.makedirs(tmp)
     try:
-        params_dir = os.path.join(tmp, "params")
-        os.makedirs(params_dir)
-        for name, value in params.items():
-            path = os.path.join(params_dir, name)
-            with open(path, "wb") as f:
-                f.write(tensor_bytes(value))
-                f.flush()
-                os.fsync(f.fileno())
-        with open(os.path.join(tmp, "ernie_config.json"), "w", encoding="utf-8") as f:
-            json.dump(config_values, f, indent=2, sort_keys=True)
-            f.write("\n")
-        shutil.copyfile(vocab_path, os.path.join(tmp, "vocab.txt"))
-        for entry in ("ernie_config.json", "vocab.txt"):
-            _fsync(os.path.join(tmp, entry))
-        verify_release(tmp, expected=params)
+        yield tmp
+        for root, _dirs, files in os.walk(tmp):
+            for entry in files:
+                _fsync(os.path.join(root, entry))
         if os.path.exists(output_dir):
             old = tmp + ".old"
             os.rename(output_dir, old)
@@ -489,10 +482,31 @@ def write_release(output_dir, params, config_values, vocab_path, overwrite=False
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
-    return output_dir
 
 
-def _check_vocab(vocab_path, vocab_size):
+def write_release(output_dir, params, config_values, vocab_path, overwrite=False):
+    """Write ``OUT/params/*``, ``OUT/ernie_config.json`` and ``OUT/vocab.txt`` atomically.
+
+    Everything goes to a temporary sibling directory, is read back and
+    checked (``verify_release`` with the arrays), then renamed into place
+    (``atomic_output_dir``).
+    """
+    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        params_dir = os.path.join(tmp, "params")
+        os.makedirs(params_dir)
+        for name, value in params.items():
+            with open(os.path.join(params_dir, name), "wb") as f:
+                f.write(tensor_bytes(value))
+        with open(os.path.join(tmp, "ernie_config.json"), "w", encoding="utf-8") as f:
+            json.dump(config_values, f, indent=2, sort_keys=True)
+            f.write("\n")
+        shutil.copyfile(vocab_path, os.path.join(tmp, "vocab.txt"))
+        verify_release(tmp, expected=params)
+    return os.path.abspath(output_dir)
+
+
+def check_vocab(vocab_path, vocab_size):
+    """Number of tokens of ``vocab_path``, after checking its special tokens and that its ids fit ``vocab_size``."""
     from reader.vocab import VocabError, load_vocab, special_ids
     try:
         vocab = load_vocab(vocab_path)
@@ -526,7 +540,7 @@ def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path
     vocab_path = vocab_path or os.path.join(hf_dir, "vocab.txt")
     if not os.path.isfile(vocab_path):
         raise ConversionError("vocabulary %s does not exist (give --vocab_path)" % vocab_path)
-    vocab_lines = _check_vocab(vocab_path, config.vocab_size)
+    vocab_lines = check_vocab(vocab_path, config.vocab_size)
     tensors = load_hf_tensors(hf_dir)
     params, report = convert_tensors(tensors, config, source=hf_dir, require_pooler=require_pooler, ignore=ignore)
     write_release(output_dir, params, values, vocab_path, overwrite=overwrite)

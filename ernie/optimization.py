@@ -292,8 +292,38 @@ class TrainOptimizer:
         return out
 
 
+class Paddle15EpsilonAdamW(paddle.optimizer.AdamW):
+    """AdamW whose epsilon enters the update as Paddle 1.5's Adam added it.
+
+    Paddle >= 2.0 computes ``p -= lr_t * m / (sqrt(v) + eps * sqrt(1 - beta2^t))``
+    with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``; Paddle 1.5, which
+    the original toolkit ran on, added ``eps`` itself.  Passing the kernel
+    ``eps / sqrt(1 - beta2^t)``, computed in the program from each parameter's
+    own ``beta2^t`` accumulator (so skipped float16 steps are accounted for as
+    the kernel accounts for them), gives Paddle 1.5's update.  The difference
+    matters only where sqrt(v) is not large against eps: early updates of
+    parameters with tiny gradients (up to 7e-4 relative with eps 1e-6).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._paddle15_epsilon = float(self._epsilon)
+
+    def _append_optimize_op(self, block, param_and_grad):
+        if isinstance(param_and_grad, dict):
+            raise ValueError("Paddle15EpsilonAdamW does not support parameter groups")
+        param = param_and_grad[0]
+        beta2_pow = self._get_accumulator_master(self._beta2_pow_acc_str, param)
+        self._epsilon = paddle.scale(paddle.rsqrt(paddle.scale(beta2_pow, scale=-1.0, bias=1.0)),
+                                     scale=self._paddle15_epsilon)
+        try:
+            return super()._append_optimize_op(block, param_and_grad)
+        finally:
+            self._epsilon = self._paddle15_epsilon
+
+
 def build_optimizer(loss, scheduler, weight_decay, grad_clip_norm=1.0, beta1=0.9, beta2=0.98, epsilon=1e-6,
-                    amp=None, grad_hook=None):
+                    amp=None, grad_hook=None, epsilon_as_paddle15=False):
     """Append backward + clipping + AdamW (+ loss scaling) for ``loss`` to the current program.
 
     Call inside the ``program_guard`` (and ``unique_name.guard``) of the
@@ -305,6 +335,8 @@ def build_optimizer(loss, scheduler, weight_decay, grad_clip_norm=1.0, beta1=0.9
         weight_decay: decoupled decay coefficient (0 disables it).
         grad_clip_norm: global-norm clip threshold; None or <= 0 disables clipping.
         beta1, beta2, epsilon: Adam's.
+        epsilon_as_paddle15: add epsilon as Paddle 1.5 did (:class:`Paddle15EpsilonAdamW`),
+            not scaled by sqrt(1 - beta2^t) as Paddle >= 2.0 does.
         amp: an :class:`AmpConfig` or None (float32).
         grad_hook: ``f(params_grads) -> params_grads`` applied between backward
             and the update, e.g. ``lambda pg: ernie.distributed.allreduce_gradients(pg, nranks)``.
@@ -314,7 +346,8 @@ def build_optimizer(loss, scheduler, weight_decay, grad_clip_norm=1.0, beta1=0.9
     """
     program = paddle.static.default_main_program()
     clip = paddle.nn.ClipGradByGlobalNorm(float(grad_clip_norm)) if grad_clip_norm and grad_clip_norm > 0 else None
-    adamw = paddle.optimizer.AdamW(
+    adam_class = Paddle15EpsilonAdamW if epsilon_as_paddle15 else paddle.optimizer.AdamW
+    adamw = adam_class(
         learning_rate=scheduler, beta1=beta1, beta2=beta2, epsilon=epsilon,
         weight_decay=float(weight_decay), apply_decay_param_fun=lambda name: not no_decay(name),
         grad_clip=clip)

@@ -97,6 +97,12 @@ def build_parser(cuda_default=False):
     train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.")
     train_g.add_arg("adam_beta2", float, 0.98, "new: Adam beta2 (ERNIE 2.0 paper; the original used 0.999).")
     train_g.add_arg("adam_epsilon", float, 1e-6, "new: Adam epsilon (the original used 1e-8).")
+    train_g.add_arg("adam_epsilon_as_paddle15", bool, False,
+                    "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
+                    "sqrt(1 - beta2^t).")
+    train_g.add_arg("shuffle_samples", bool, True,
+                    "new: false reads each data file's samples in order, as the v2.0 release did (the repro "
+                    "branch, and the default here, shuffle them in blocks of 1,000).")
     train_g.add_arg("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original fixed 1.0).")
     train_g.add_arg("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")
     train_g.add_arg("random_seed", int, 1, "new: seed of parameter initialisation, dropout and data order/masking.")
@@ -302,7 +308,7 @@ def _make_reader(args, config, filelist, is_test):
                              max_seq_len=args.max_seq_len, shuffle_files=True, random_seed=args.random_seed,
                              epoch=args.epoch, voc_size=config.vocab_size, is_test=is_test,
                              generate_neg_sample=args.generate_neg_sample,
-                             max_bad_line_ratio=args.max_bad_line_ratio)
+                             max_bad_line_ratio=args.max_bad_line_ratio, shuffle_samples=args.shuffle_samples)
 
 
 def _distributed(args):
@@ -383,7 +389,8 @@ def run(args):
     train_prog = build_pretrain_program(
         config, is_training=True, weight_sharing=args.weight_sharing, amp=amp, grad_hook=grad_hook,
         optimizer_args=dict(scheduler=scheduler, weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm,
-                            beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon))
+                            beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon,
+                            epsilon_as_paddle15=args.adam_epsilon_as_paddle15))
 
     eval_fn = None
     if args.valid_filelist:
@@ -644,7 +651,7 @@ def run_task_config(args, on_stage=None):
     tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
     reader_kw = dict(batch_size=args.batch_size, in_tokens=args.in_tokens, max_seq_len=args.max_seq_len,
                      random_seed=args.random_seed, voc_size=config.vocab_size,
-                     max_bad_line_ratio=args.max_bad_line_ratio)
+                     max_bad_line_ratio=args.max_bad_line_ratio, shuffle_samples=args.shuffle_samples)
 
     def stream_reader(e, filelist, is_test):
         neg = args.generate_neg_sample and not is_test and "next_sent" in tasksets[e.name].names
@@ -659,7 +666,8 @@ def run_task_config(args, on_stage=None):
 
     def optimizer_args(task):
         return dict(scheduler=lrs[task], weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm,
-                    beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon)
+                    beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon,
+                    epsilon_as_paddle15=args.adam_epsilon_as_paddle15)
 
     def eval_program(task):
         if task not in evals:

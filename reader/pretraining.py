@@ -319,7 +319,11 @@ class PretrainingReader:
     ``False`` every trainer reads everything with the same masks).
     max_bad_line_ratio: raise :class:`BadDataError` once more than this fraction of
     the lines read in a pass (checked from ``min_lines_for_ratio`` lines on) is bad.
-    shuffle_buffer: training samples are shuffled through a buffer of this size per file.
+    shuffle_buffer: training samples are shuffled through a buffer of this size per file
+        (as the original's later repro branch did; its v2.0 release read every file in order).
+    shuffle_samples: False reads the samples of each file in file order, as the v2.0 release
+        did (file order is still shuffled per epoch; ``generate_neg_sample`` still pairs within
+        shuffled buffers, as both originals did).
 
     Use :meth:`batches` (a generator of :class:`reader.batching.Batch`); each batch
     carries ``.state`` (the reader state right after it: save that one when
@@ -330,7 +334,7 @@ class PretrainingReader:
                  shuffle_files=True, random_seed=1, epoch=100, voc_size=0, is_test=False,
                  generate_neg_sample=False, trainer_id=None, trainer_num=None, max_bad_line_ratio=0.01,
                  shard=None, shuffle_buffer=1000, min_lines_for_ratio=100, max_warnings_per_file=5,
-                 line_parser=None):
+                 line_parser=None, shuffle_samples=True):
         if trainer_id is None:
             trainer_id = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
         if trainer_num is None:
@@ -364,6 +368,7 @@ class PretrainingReader:
         self.rank = self.trainer_id if self.shard else 0
         self.max_bad_line_ratio = float(max_bad_line_ratio)
         self.shuffle_buffer = int(shuffle_buffer)
+        self.shuffle_samples = bool(shuffle_samples)
         self.min_lines_for_ratio = int(min_lines_for_ratio)
         self.max_warnings_per_file = int(max_warnings_per_file)
 
@@ -404,12 +409,15 @@ class PretrainingReader:
 
     # ----------------------------------------------------------------- config / state
     def _config(self):
-        return {"files": [[listed, prob] for _, listed, prob in self.files], "random_seed": self.random_seed,
+        config = {"files": [[listed, prob] for _, listed, prob in self.files], "random_seed": self.random_seed,
                 "batch_size": self.batch_size, "in_tokens": self.in_tokens, "max_seq_len": self.max_seq_len,
                 "shuffle_files": self.shuffle_files, "is_test": self.is_test,
                 "generate_neg_sample": self.generate_neg_sample, "trainer_id": self.trainer_id,
                 "trainer_num": self.trainer_num, "shard": self.shard, "shuffle_buffer": self.shuffle_buffer,
                 "voc_size": self.voc_size}
+        if not self.shuffle_samples:   # only when off, so that states saved before the option still load
+            config["shuffle_samples"] = False
+        return config
 
     def state_dict(self):
         """JSON-serialisable position: (epoch, batches produced in it) plus the config it is valid for."""
@@ -563,6 +571,8 @@ class PretrainingReader:
                 yield from stream
             elif self.generate_neg_sample:
                 yield from self._with_negatives(stream, rng, path)
+            elif not self.shuffle_samples:
+                yield from stream
             else:
                 yield from self._shuffled(stream, rng)
 

@@ -10,7 +10,10 @@ columns; columns are addressed by name and may come in any order:
     qid      optional integer query id (ranking metrics)
 
 Other columns are allowed and ignored.  A trailing ``\\r`` (CRLF files) is
-removed from every line (the original kept it in the last column).
+removed from every line, as the original's universal-newline reading removed
+it.  A carriage return inside a field stays in the text, where the tokenizer
+treats it as whitespace, i.e. as a space; the original took it for a line end
+and failed on the split row.
 
 Every line is checked when the file is read, i.e. before training starts; a
 bad line raises ``DataError`` naming the file, the line number and the

@@ -327,6 +327,29 @@ def test_english_word_tokenize_treebank_rules():
     assert t("cannot") == ["can", "not"]
 
 
+# What nltk.word_tokenize gives (punkt's English model, then the Treebank rules) for the token
+# classes a regular-expression stand-in got wrong; each value follows from punkt's rules: a known
+# abbreviation (dr, u.s) keeps its period when the next word is lower case, a number or an initial
+# before a lower-case word punkt has seen capitalised keeps it too, e.g is not a known abbreviation,
+# a sentence break is also taken before punctuation, and the unicode quotes are split off.
+NLTK_WORD_TOKENIZE = [
+    ("dr. smith", ["dr.", "smith"]),
+    ("the u.s. army", ["the", "u.s.", "army"]),
+    ("in the u.s.", ["in", "the", "u.s", "."]),          # the text-final period is always split off
+    ("in 1990. he left", ["in", "1990.", "he", "left"]),
+    ("j. smith", ["j.", "smith"]),
+    ("e.g. next", ["e.g", ".", "next"]),
+    ("e.g.; this", ["e.g", ".", ";", "this"]),
+    ("word.) next", ["word", ".", ")", "next"]),
+    ("‘abc’ «def» ghi", ["‘", "abc", "’", "«", "def", "»", "ghi"]),
+]
+
+
+@pytest.mark.parametrize("text,tokens", NLTK_WORD_TOKENIZE)
+def test_english_word_tokenize_equals_nltk_word_tokenize(text, tokens):
+    assert M.english_word_tokenize(text) == tokens
+
+
 # ----------------------------------------------------------------------------- CMRC2018
 def test_cmrc_segmentation_and_punctuation():
     assert M.cmrc_mixed_segmentation("ERNIE 2.0模型，很好!") == ["ernie", "2.0", "模", "型", "，", "很", "好", "!"]
@@ -365,7 +388,83 @@ def test_cmrc2018_evaluate_dataset():
     assert r["avg"] == pytest.approx((r["em"] + r["f1"]) / 2)
 
 
+# The official cmrc2018_evaluate.py's F1 on one question per token class (segments after nltk;
+# "." is not in the script's punctuation list, so it stays a segment).
+CMRC_OFFICIAL_F1 = [
+    # gold ["dr.", "smith"], prediction ["dr.", "smith", "said"]: lcs 2, P 2/3, R 1
+    ("dr. smith", "dr. smith said", 0.8),
+    # gold ["the", "u.s.", "army"], prediction ["u.s.", "army"]: lcs 2, P 1, R 2/3
+    ("the u.s. army", "u.s. army", 0.8),
+    # gold ["in", "1990.", "he", "left"], prediction ["1990.", "he"]: lcs 2, P 1, R 1/2
+    ("in 1990. he left", "1990. he", 2 / 3),
+    # gold ["e.g", ".", ";", "this"], prediction ["e.g", "."]: lcs 2, P 1, R 1/2
+    ("e.g.; this", "e.g.", 2 / 3),
+    # gold ["«", "abc", "»", "def"], prediction ["abc", "def"]: lcs 1, P 1/2, R 1/4
+    ("«abc» def", "abc def", 1 / 3),
+    # gold ["‘", "abc", "def"], prediction ["abc", "def"]: lcs 2, P 1, R 2/3
+    ("‘abc def", "abc def", 0.8),
+]
+
+
+@pytest.mark.parametrize("gold,prediction,f1", CMRC_OFFICIAL_F1)
+def test_cmrc_f1_equals_the_official_script(gold, prediction, f1):
+    assert M.cmrc_f1([gold], prediction) == pytest.approx(f1)
+
+
+def test_cmrc2018_file_score_and_the_original_layout():
+    """The same questions in the SQuAD-style and in the original CMRC2018 layout give the official
+    script's file score: F1 = mean of the per-question values above, EM = 0 for all (the texts differ)."""
+    squad_style = {"data": [{"paragraphs": [{"context": "c", "qas": [
+        {"id": "q%d" % i, "question": "?", "answers": [{"text": gold, "answer_start": 0}]}
+        for i, (gold, _, _) in enumerate(CMRC_OFFICIAL_F1)]}]}]}
+    original = [{"context_id": "c1", "context_text": "c", "qas": [
+        {"query_id": " q%d " % i, "query_text": "?", "answers": [gold, "unrelated"]}
+        for i, (gold, _, _) in enumerate(CMRC_OFFICIAL_F1)]}]
+    predictions = {"q%d" % i: pred for i, (_, pred, _) in enumerate(CMRC_OFFICIAL_F1)}
+    want = 100 * sum(f for _, _, f in CMRC_OFFICIAL_F1) / len(CMRC_OFFICIAL_F1)
+    for dataset in (squad_style, original):
+        r = M.cmrc2018_evaluate(dataset, predictions, log=lambda m: None)
+        assert r["f1"] == pytest.approx(want) and r["em"] == 0.0 and r["total"] == 6 and r["skip"] == 0
+    with pytest.raises(ValueError, match="neither 'paragraphs' nor 'qas'"):
+        M.cmrc2018_evaluate([{"context": "c"}], predictions)
+
+
+def test_cmrc2018_question_id_whitespace_as_the_official_script():
+    """The official script strips the gold id and looks the stripped id up in the predictions as they are."""
+    data = [{"context_id": "c", "context_text": "c", "qas": [{"query_id": " q1 ", "query_text": "?",
+                                                              "answers": ["北京"]}]}]
+    assert M.cmrc2018_evaluate(data, {"q1": "北京"}, log=lambda m: None)["em"] == 100.0
+    messages = []
+    r = M.cmrc2018_evaluate(data, {" q1 ": "北京"}, log=messages.append)
+    assert r["skip"] == 1 and r["em"] == 0.0 and messages == ["Unanswered question: q1"]
+
+
+def test_pearson_equals_scipy_at_extreme_scales():
+    stats = pytest.importorskip("scipy.stats")
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 4.0])   # r = 4 / 5 by hand
+    for scale in (1.0, 1e80, 1e-160, 1e150):
+        assert M.pearson(x * scale, y * scale) == pytest.approx(0.8, rel=1e-12)
+        assert M.pearson(x * scale, y * scale) == pytest.approx(stats.pearsonr(x * scale, y * scale)[0], rel=1e-12)
+    rng = np.random.RandomState(0)
+    a = rng.normal(size=50)
+    b = 0.9 * a + 0.3 * rng.normal(size=50)
+    for sa, sb in ((1e80, 1e-160), (1e-160, 1e80), (1.0, 1.0)):
+        assert M.pearson(a * sa, b * sb) == pytest.approx(stats.pearsonr(a * sa, b * sb)[0], rel=1e-9)
+    assert math.isnan(M.pearson([1e80] * 3, [1, 2, 3]))
+
+
 # ----------------------------------------------------------------------------- SQuAD
+def test_squad_v2_has_answer_split_as_the_official_script():
+    """HasAns = the answer list is non-empty, even when every answer normalises to "" (scored against "")."""
+    qas = [{"id": "the", "question": "?", "answers": [{"text": "The", "answer_start": 0}]},
+           {"id": "cat", "question": "?", "answers": [{"text": "cat", "answer_start": 0}]},
+           {"id": "none", "question": "?", "answers": []}]
+    r = M.squad_evaluate(_squad(qas), {"the": "", "cat": "dog", "none": "x"})
+    assert r["HasAns_total"] == 2 and r["HasAns_exact"] == 50.0 and r["HasAns_f1"] == 50.0
+    assert r["NoAns_total"] == 1 and r["NoAns_exact"] == 0.0
+    assert r["exact_match"] == pytest.approx(100 / 3) and r["total"] == 3
+
+
 def _squad(qas):
     return {"version": "v2.0", "data": [{"title": "t", "paragraphs": [{"context": "c", "qas": qas}]}]}
 

@@ -76,6 +76,9 @@ def build_parser(description, cuda_default=False):
     train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.")
     train_g.add_arg("adam_beta2", float, 0.999, "new: Adam beta2 (the original's fine-tuning value).")
     train_g.add_arg("adam_epsilon", float, 1e-8, "new: Adam epsilon (the original's fine-tuning value).")
+    train_g.add_arg("adam_epsilon_as_paddle15", bool, False,
+                    "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
+                    "sqrt(1 - beta2^t).")
     train_g.add_arg("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original "
                                                   "fixed 1.0).")
     train_g.add_arg("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")

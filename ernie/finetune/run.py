@@ -667,7 +667,8 @@ def run(args, task):
             config, task, args, is_training=True, amp=amp, grad_hook=grad_hook,
             optimizer_args=dict(scheduler=scheduler, weight_decay=args.weight_decay,
                                 grad_clip_norm=args.grad_clip_norm, beta1=args.adam_beta1,
-                                beta2=args.adam_beta2, epsilon=args.adam_epsilon))
+                                beta2=args.adam_beta2, epsilon=args.adam_epsilon,
+                                epsilon_as_paddle15=args.adam_epsilon_as_paddle15))
 
         def eval_fn(trainer):
             epoch = trainer.last_batch.epoch if trainer.last_batch is not None else 0
