@@ -67,15 +67,15 @@ def build_parser(cuda_default=False):
                     "Also save a Paddle inference model under this directory (the original always saved one to "
                     "'inference_model').")
     model_g.add_arg("use_fp16", bool, False, "float16 inference (GPU only).")
-    model_g.add_arg("num_labels", int, None, "Number of classes (default: read from the checkpoint).")
+    model_g.add_arg("num_labels", int, None, "Number of classes (default: read from the checkpoint).", min=1)
     model_g.add_arg("ernie_version", str, "2.0", "no effect: task_ids are fed when the config has use_task_id.")
-    model_g.add_arg("task_id", int, None, "Value fed as task_ids (default: the run's, else 0).")
+    model_g.add_arg("task_id", int, None, "Value fed as task_ids (default: the run's, else 0).", min=0)
     data_g = ArgumentGroup(parser, "data", "input data")
     data_g.add_arg("predict_set", str, None, "TSV file with a header and text_a (text_b, qid optional).")
     data_g.add_arg("vocab_path", str, None, "Vocabulary (default: the fine-tuning run's).")
     data_g.add_arg("label_map_config", str, None, "JSON {label: id} (default: the run's, if any).")
-    data_g.add_arg("max_seq_len", int, None, "Longest sequence (default: the run's, else 128).")
-    data_g.add_arg("batch_size", int, 32, "Examples per batch.")
+    data_g.add_arg("max_seq_len", int, None, "Longest sequence (default: the run's, else 128).", min=2)
+    data_g.add_arg("batch_size", int, 32, "Examples per batch.", min=1)
     data_g.add_arg("do_lower_case", bool, None, "Lower-case the input (default: the run's, else true).")
     data_g.add_arg("for_cn", bool, None, "Remove every space from the text columns, as for Chinese training "
                                          "data (default: the run's, else false).")
@@ -192,7 +192,7 @@ def predict(args):
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
         exe.run(program.startup)
-    loaded = init_pretraining_params(args.init_checkpoint, program.main, scope=scope, place=place)
+    loaded = init_pretraining_params(args.init_checkpoint, program.main, scope=scope, place=place, config=config)
     missing = [p for p in task.required_params() if p not in loaded]
     if missing:
         raise CheckpointError("%s holds no %s" % (args.init_checkpoint, ", ".join(missing)))

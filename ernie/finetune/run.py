@@ -611,6 +611,12 @@ def run(args, task):
     check_common_args(args)
     task.check_args(args)
     rank, nranks = _distributed()   # before paddle.enable_static(): collectives need dynamic mode
+    from ernie.pretrain import claim_checkpoints
+    with claim_checkpoints(args, rank, training=args.do_train):
+        return _run(args, task, rank, nranks)
+
+
+def _run(args, task, rank, nranks):
     seed = _resolve_seed(args, nranks)
     import paddle
     from ernie.checkpoint import init_pretraining_params
@@ -685,7 +691,7 @@ def run(args, task):
                           eval_fn=eval_fn if evaluating else None, validate_at_end=evaluating,
                           validate_on_epoch_end=evaluating and args.validate_every_epoch,
                           log_fn=log_fn, vdl_dir=args.vdl_dir, rank=rank, nranks=nranks, random_seed=seed,
-                          feed_fn=make_feed_fn(train_prog.feed_names))
+                          feed_fn=make_feed_fn(train_prog.feed_names), model_config=config)
         trainer.run_startup(train_prog.startup)
         if args.init_checkpoint:
             if args.init_pretraining_params:
@@ -703,7 +709,8 @@ def run(args, task):
         with paddle.static.scope_guard(scope):
             paddle.seed(seed)
             exe.run(eval_prog.startup)
-        loaded = init_pretraining_params(args.init_checkpoint, eval_prog.main, scope=scope, place=place)
+        loaded = init_pretraining_params(args.init_checkpoint, eval_prog.main, scope=scope, place=place,
+                                         config=config)
         missing = [p for p in task.required_params() if p not in loaded]
         if missing:
             raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
@@ -730,6 +737,7 @@ def main(task, parse, prog, argv=None):
     from reader.vocab import VocabError
     from ernie.optimization import AmpDeviceError
     from ernie.distributed import DistributedError
+    from ernie.trainer import NonFiniteLossError
 
     args = parse(argv)
     init_logging()
@@ -737,6 +745,6 @@ def main(task, parse, prog, argv=None):
     try:
         run(args, task)
     except (UsageError, ConfigError, CheckpointError, DataError, VocabError, DeviceError, AmpDeviceError,
-            DistributedError, ValueError) as e:
+            DistributedError, NonFiniteLossError, ValueError) as e:
         sys.exit("%s: error: %s" % (prog, e))
     return 0
