@@ -48,6 +48,7 @@ import numpy as np
 import paddle
 
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
+from reader.files import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -573,6 +574,7 @@ def claim_checkpoint_dir(root, resume_from=None, overwrite=False, prefix="step_"
       ``resume_from`` is one of them (this run continues it); deleted first when
       ``overwrite`` (the user asked to start over); a CheckpointError otherwise.
     """
+    check_output_dir(root, "checkpoint directory", CheckpointError)
     lock = CheckpointDirLock(root).acquire()
     try:
         clean_temporaries(lock.root)

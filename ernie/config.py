@@ -4,6 +4,8 @@ import json
 import logging
 import math
 
+from reader.files import check_input_file
+
 logger = logging.getLogger(__name__)
 
 ACTIVATIONS = ("relu", "gelu", "gelu_approx", "tanh")
@@ -119,6 +121,7 @@ class ErnieConfig:
     # Construction and access -------------------------------------------
     @classmethod
     def from_json(cls, path):
+        check_input_file(path, "model config file", ConfigError)
         try:
             with open(path, encoding="utf-8") as f:
                 values = json.load(f)

@@ -43,6 +43,7 @@ from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, 
                         print_arguments)
 from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
+from reader.files import check_output_dir
 from reader.task_reader import DataError, ExtractEmbeddingReader
 from reader.vocab import VocabError
 from ernie.runtime import create_executor
@@ -122,6 +123,8 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
     _check_compatible(config, reader, max_seq_len, task_id)
     generator = reader.data_generator(data_set, batch_size, epoch=1, shuffle=False, phase="encode")
     num_examples = reader.get_num_examples(data_set)
+    if num_examples == 0:
+        raise DataError("%s holds no example to encode (only a header?)" % data_set)
 
     paddle.enable_static()
     main, startup, feed_names, pooled, sequence = build_encoder_program(config)
@@ -177,6 +180,7 @@ def main(argv=None):
     print_arguments(args, logger)
     paddle.enable_static()
     try:
+        check_output_dir(args.output_dir, "--output_dir", DataError)     # before any compute
         config = ErnieConfig.from_json(args.ernie_config_path)
         config.print_config()
         cls_emb, top, seq_lens = extract_embeddings(

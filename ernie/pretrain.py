@@ -305,7 +305,8 @@ def _make_reader(args, config, filelist, is_test):
                              max_seq_len=args.max_seq_len, shuffle_files=True, random_seed=args.random_seed,
                              epoch=args.epoch, voc_size=config.vocab_size, is_test=is_test,
                              generate_neg_sample=args.generate_neg_sample,
-                             max_bad_line_ratio=args.max_bad_line_ratio)
+                             max_bad_line_ratio=args.max_bad_line_ratio,
+                             max_position=config.max_position_embeddings, sent_vocab_size=config.sent_vocab_size)
 
 
 def _distributed(args):
@@ -669,7 +670,8 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
     tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
     reader_kw = dict(batch_size=args.batch_size, in_tokens=args.in_tokens, max_seq_len=args.max_seq_len,
                      random_seed=args.random_seed, voc_size=config.vocab_size,
-                     max_bad_line_ratio=args.max_bad_line_ratio)
+                     max_bad_line_ratio=args.max_bad_line_ratio, max_position=config.max_position_embeddings,
+                     sent_vocab_size=config.sent_vocab_size)
 
     def stream_reader(e, filelist, is_test):
         neg = args.generate_neg_sample and not is_test and "next_sent" in tasksets[e.name].names

@@ -87,6 +87,10 @@ class NonFiniteLossError(RuntimeError):
     """The training loss was NaN or infinite for ``max_nonfinite_steps`` consecutive steps."""
 
 
+class EmptyTrainingDataError(ValueError):
+    """A new run's training data produced no batch at all."""
+
+
 def _scalar(value):
     """Mean of a fetched array as a Python float."""
     arr = np.asarray(value, dtype=np.float64)
@@ -555,6 +559,11 @@ class Trainer:
         try:
             while True:
                 batch = next(batch_iter, None)
+                if batch is None and self.step == start_step == 0 and self._resumed_from is None:
+                    raise EmptyTrainingDataError(
+                        "the training data produced no batch: nothing to train on (every file empty, every line "
+                        "skipped, or every example longer than the limits?)%s"
+                        % (" (%s)" % reader.filelist if getattr(reader, "filelist", None) else ""))
                 if not self._all_ranks_have(batch):
                     break
                 step = self.step + 1

@@ -186,3 +186,72 @@ def test_float16_dynamic_loss_scaling_keeps_skipping():
     plain._check_loss(4, float("nan"))
     with pytest.raises(NonFiniteLossError, match="steps 3 to 5"):
         plain._check_loss(5, float("inf"))
+
+
+# --------------------------------------------------------------------------- item 8: the config travels along
+def test_config_is_saved_and_checked_when_loading(data, tmp_path, caplog):
+    root = tmp_path / "c"
+    train(data, root, 2)
+    saved = json.load(open(root / "step_2" / checkpoint.CONFIG_FILE))
+    assert saved == kill_during_training.CONFIG
+    other = dict(kill_during_training.CONFIG, hidden_act="gelu", num_attention_heads=2)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    cmd = argv(data, tmp_path / "d", 3) + ["--ernie_config_path", str(tmp_path / "other.json")]
+    with pytest.raises(checkpoint.CheckpointError, match=r"another model architecture.*\n  num_attention_heads: 4 "
+                                                         r"there, 2 in .*\n  hidden_act: 'relu' there, 'gelu'"):
+        run(parse_args(cmd + ["--init_checkpoint", str(root / "step_2")]))
+    with pytest.raises(checkpoint.CheckpointError, match="another model architecture"):
+        run(parse_args(cmd + ["--init_pretraining_params", str(root / "step_2")]))
+    # a non-architecture field: a warning, the run goes on
+    (tmp_path / "drop.json").write_text(json.dumps(dict(kill_during_training.CONFIG, hidden_dropout_prob=0.0)))
+    caplog.set_level("WARNING")
+    trainer = run(parse_args(argv(data, tmp_path / "e", 3) + ["--ernie_config_path", str(tmp_path / "drop.json"),
+                                                            "--init_checkpoint", str(root / "step_2")]))
+    assert trainer.step == 3
+    assert any("non-architecture fields: hidden_dropout_prob: 0.1 there, 0.0 now" in r.getMessage()
+               for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- items 5, 12: clear errors
+def test_full_disk_during_a_save_is_a_clear_error(data, tmp_path, monkeypatch):
+    real = checkpoint.tensor_bytes
+
+    def full(arr):            # the disk fills up while the second checkpoint is written
+        if (tmp_path / "c" / "step_1").exists():
+            raise OSError(28, "No space left on device")
+        return real(arr)
+    monkeypatch.setattr(checkpoint, "tensor_bytes", full)
+    with pytest.raises(SystemExit) as e:
+        main(argv(data, tmp_path / "c", 4, "--save_steps", 1))
+    assert "train.py: error: cannot write the checkpoint" in str(e.value) and "No space left" in str(e.value)
+    assert step_dirs(tmp_path / "c") == ["step_1"]             # the earlier checkpoint survives, no temporary
+    assert sorted(os.listdir(tmp_path / "c")) == ["step_1"]
+
+
+def test_unreadable_train_state_names_the_file(data, tmp_path):
+    root = tmp_path / "c"
+    train(data, root, 1)
+    state = root / "step_1" / checkpoint.STATE_FILE
+    text = state.read_text()
+    for bad in (text[: len(text) // 2], "[1, 2]"):
+        state.write_text(bad)
+        with pytest.raises(checkpoint.CheckpointError, match=str(state)):
+            train(data, tmp_path / "d", 2, "--init_checkpoint", root / "step_1")
+
+
+def test_incomplete_checkpoint_is_refused(data, tmp_path):
+    root = tmp_path / "c"
+    train(data, root, 1)
+    os.remove(root / "step_1" / checkpoint.COMPLETE_FILE)
+    with pytest.raises(checkpoint.CheckpointError, match="not a complete checkpoint"):
+        train(data, tmp_path / "d", 2, "--init_checkpoint", root / "step_1")
+
+
+def test_huge_lod_size_is_a_format_error(tmp_path):
+    import struct
+    from ernie.tensor_file import TensorFileError, read_header, tensor_bytes
+    path = tmp_path / "w"
+    good = tensor_bytes(np.zeros((2, 3), "float32"))
+    path.write_bytes(struct.pack("<IQQ", 0, 1, 1 << 60) + good[12:])
+    with pytest.raises(TensorFileError, match="lod size 1152921504606846976 exceeds"):
+        read_header(str(path))

@@ -21,6 +21,7 @@ Deliberate differences (see each driver's docstring for its own):
 import argparse
 
 from ernie.args import ArgumentGroup
+from reader.files import check_output_file
 
 CHUNK_SCHEMES = ("IO", "IOB", "IOE", "IOBES")
 LR_SCHEDULERS = ("linear_warmup_decay", "noam_decay")
@@ -194,6 +195,10 @@ def check_common_args(args):
         raise UsageError("--learning_rate and --weight_decay must not be negative")
     if args.max_seq_len < 3:
         raise UsageError("--max_seq_len must be at least 3, got %d" % args.max_seq_len)
+    outputs = [(p + ".x", "--test_save prefix") for p in split_list(args.test_save)] if args.do_test else []
+    outputs += [(getattr(args, f), "--" + f) for f in ("result_file", "diagnostic_save") if getattr(args, f, None)]
+    for path, what in outputs:                  # before any compute
+        check_output_file(path, what, UsageError)
     if args.in_tokens and args.batch_size < args.max_seq_len:
         raise UsageError("--in_tokens true: --batch_size (%d tokens) must be at least --max_seq_len (%d)"
                          % (args.batch_size, args.max_seq_len))
