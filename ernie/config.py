@@ -3,6 +3,7 @@ import difflib
 import json
 import logging
 import math
+import os
 
 from reader.files import check_input_file
 
@@ -121,7 +122,8 @@ class ErnieConfig:
     # Construction and access -------------------------------------------
     @classmethod
     def from_json(cls, path):
-        check_input_file(path, "model config file", ConfigError)
+        if os.path.exists(path):
+            check_input_file(path, "model config file", ConfigError)
         try:
             with open(path, encoding="utf-8") as f:
                 values = json.load(f)

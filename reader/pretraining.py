@@ -233,8 +233,9 @@ def read_filelist(path):
                 prob = float(prob)
             except ValueError:
                 raise DataFileError("%s: mask_word_prob %r is not a number" % (where, prob)) from None
-            if not 0.0 <= prob <= 1.0:      # NaN fails too
-                raise DataFileError("%s: mask_word_prob %r must be a probability in [0, 1]" % (where, prob))
+            if not 0.0 <= prob < float("inf"):      # NaN fails too; >= 1 (the original's 1.1) always masks words
+                raise DataFileError("%s: mask_word_prob %r must be a finite number >= 0 (the probability of "
+                                    "word masking; 1 or more: always)" % (where, prob))
             tried = [listed]
             if not os.path.isabs(listed):
                 # the original's lists sit in data/ and name paths from the repo root ("./data/x.gz")

@@ -94,7 +94,8 @@ def read_tsv(path, required=("text_a",)):
     Raises ``DataError`` for a missing/unreadable file, a bad header, a
     blank line or a line whose field count differs from the header's.
     """
-    check_input_file(path, "data file", DataError)
+    if os.path.exists(path):
+        check_input_file(path, "data file", DataError)
     try:
         f = open(path, encoding="utf-8", newline="")
     except OSError as e:
@@ -137,7 +138,8 @@ def read_tsv(path, required=("text_a",)):
 def load_label_map(path):
     """JSON object {label string: integer id} -> dict; errors name the file.  Two labels with one id are
     an error (they would be trained as one class)."""
-    check_input_file(path, "label map", DataError)
+    if os.path.exists(path):
+        check_input_file(path, "label map", DataError)
     try:
         with open(path, encoding="utf-8") as f:
             label_map = json.load(f)
