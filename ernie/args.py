@@ -1,10 +1,12 @@
 """Command-line helpers shared by the entry scripts.
 
-* ``str2bool``: the original's boolean flag parsing: ``true``/``t``/``1``
-  (any case) are True, anything else is False.
+* ``str2bool``: boolean flag parsing: ``true``/``false``/``1``/``0`` in any
+  case; any other word is an error (the original took every word but
+  ``true``/``t``/``1`` as False, so ``--do_test flase`` silently meant False).
 * ``ArgumentGroup``: an argparse group whose ``add_arg`` appends
-  `` Default: <value>.`` to every help string and parses ``bool`` flags with
-  ``str2bool`` (so ``--flag false`` works as in the original scripts).
+  `` Default: <value>.`` to every help string, parses ``bool`` flags with
+  ``str2bool`` (so ``--flag false`` works as in the original scripts), refuses
+  NaN and infinity for every number and checks the ``min`` / ``max`` a flag declares.
 * ``init_logging``: root logging with the original's line format
   ``[LEVEL] <time> [<file>:<line>]:\\t<message>``.
 * ``print_arguments``: log every parsed flag, sorted.
@@ -13,17 +15,46 @@
 
 Nothing here imports Paddle at module import time.
 """
+import argparse
 import logging
+import math
 import sys
 
 LOG_FORMAT = "[%(levelname)s] %(asctime)s [%(filename)s:%(lineno)d]:\t%(message)s"
 
 
+TRUE_WORDS = ("true", "1")
+FALSE_WORDS = ("false", "0")
+
+
 def str2bool(value):
-    """'true', 't', '1' in any case (or a bool True) -> True; anything else -> False."""
+    """'true'/'1' -> True, 'false'/'0' -> False (any case, or a bool); anything else: ArgumentTypeError."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("true", "t", "1")
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError("%r is not a boolean: give true, false, 1 or 0" % value)
+
+
+def number_type(typ, minimum=None, maximum=None):
+    """An argparse ``type`` for ``int``/``float`` flags: finite, within [minimum, maximum] (None: open)."""
+    def parse(text):
+        try:
+            value = typ(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError("%r is not %s" % (text, "an integer" if typ is int else "a number"))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError("%r is not a finite number" % text)
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError("must be >= %s, got %s" % (minimum, text))
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError("must be <= %s, got %s" % (maximum, text))
+        return value
+    parse.__name__ = typ.__name__     # argparse names the type in "invalid <type> value"
+    return parse
 
 
 class ArgumentGroup:
@@ -32,11 +63,14 @@ class ArgumentGroup:
     def __init__(self, parser, title, description=None):
         self._group = parser.add_argument_group(title=title, description=description)
 
-    def add_arg(self, name, type, default, help, positional_arg=False, **kwargs):
+    def add_arg(self, name, type, default, help, positional_arg=False, min=None, max=None, **kwargs):
+        """``min`` / ``max``: the range an ``int`` / ``float`` flag accepts (inclusive; None: open)."""
         flag = name if positional_arg else "--" + name
         if type is bool:
             type = str2bool
             kwargs.setdefault("metavar", "BOOL")
+        elif type in (int, float):
+            type = number_type(type, min, max)
         help = "%s Default: %s." % (help.rstrip(), default)
         # argparse applies %-formatting to help strings.
         help = help.replace("%", "%%")

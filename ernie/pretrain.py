@@ -73,30 +73,33 @@ def build_parser(cuda_default=False):
                     "new: parameters only (e.g. released weights); the step, schedule and data start fresh. "
                     "Mutually exclusive with --init_checkpoint.")
     model_g.add_arg("checkpoints", str, "checkpoints", "Path to save checkpoints.")
+    model_g.add_arg("overwrite_checkpoints", bool, False,
+                    "new: start a new run in a --checkpoints directory holding another run's step_<N> "
+                    "checkpoints by deleting them (without it such a run is refused; --init_checkpoint resumes).")
     model_g.add_arg("weight_sharing", bool, True, "If set, share weights between word embedding and masked lm.")
     model_g.add_arg("generate_neg_sample", bool, False, "If set, randomly generate negtive samples by positive samples.")
 
     train_g = ArgumentGroup(parser, "training", "training options.")
-    train_g.add_arg("epoch", int, 100, "Number of epochs for training.")
-    train_g.add_arg("learning_rate", float, 0.0001, "Learning rate used to train with warmup.")
+    train_g.add_arg("epoch", int, 100, "Number of epochs for training.", min=1)
+    train_g.add_arg("learning_rate", float, 0.0001, "Learning rate used to train with warmup.", min=0)
     train_g.add_arg("lr_scheduler", str, "linear_warmup_decay", "scheduler of learning rate.",
                     choices=["linear_warmup_decay", "noam_decay"])
-    train_g.add_arg("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.")
-    train_g.add_arg("num_train_steps", int, 1000000, "Total steps (optimizer updates) to perform pretraining.")
-    train_g.add_arg("warmup_steps", int, 5000, "Total steps to perform warmup when pretraining.")
-    train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.")
-    train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.")
+    train_g.add_arg("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.", min=0)
+    train_g.add_arg("num_train_steps", int, 1000000, "Total steps (optimizer updates) to perform pretraining.", min=0)
+    train_g.add_arg("warmup_steps", int, 5000, "Total steps to perform warmup when pretraining.", min=0)
+    train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.", min=0)
+    train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.", min=0)
     train_g.add_arg("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
     train_g.add_arg("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
-    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.")
-    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps with finite gradients.")
-    train_g.add_arg("decr_every_n_nan_or_inf", int, 2, "Decreases loss scaling every n accumulated steps with nan or inf gradients.")
-    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.")
-    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing the loss scaling.")
+    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
+    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps with finite gradients.", min=1)
+    train_g.add_arg("decr_every_n_nan_or_inf", int, 2, "Decreases loss scaling every n accumulated steps with nan or inf gradients.", min=1)
+    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
+    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing the loss scaling.", min=0, max=1)
     train_g.add_arg("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
-    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.")
-    train_g.add_arg("adam_beta2", float, 0.98, "new: Adam beta2 (ERNIE 2.0 paper; the original used 0.999).")
-    train_g.add_arg("adam_epsilon", float, 1e-6, "new: Adam epsilon (the original used 1e-8).")
+    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
+    train_g.add_arg("adam_beta2", float, 0.98, "new: Adam beta2 (ERNIE 2.0 paper; the original used 0.999).", min=0, max=1)
+    train_g.add_arg("adam_epsilon", float, 1e-6, "new: Adam epsilon (the original used 1e-8).", min=0)
     train_g.add_arg("adam_epsilon_as_paddle15", bool, False,
                     "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
                     "sqrt(1 - beta2^t).")
@@ -105,11 +108,11 @@ def build_parser(cuda_default=False):
                     "branch, and the default here, shuffle them in blocks of 1,000).")
     train_g.add_arg("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original fixed 1.0).")
     train_g.add_arg("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")
-    train_g.add_arg("random_seed", int, 1, "new: seed of parameter initialisation, dropout and data order/masking.")
+    train_g.add_arg("random_seed", int, 1, "new: seed of parameter initialisation, dropout and data order/masking.", min=0)
     train_g.add_arg("validate_at_start", bool, False, "new: also validate before the first step.")
 
     log_g = ArgumentGroup(parser, "logging", "logging related.")
-    log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.")
+    log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.", min=0)
     log_g.add_arg("verbose", bool, False, "Whether to output verbose log (unused, as the original).")
     log_g.add_arg("vdl_dir", str, None, "new: VisualDL log directory (train/* and valid/* scalars).")
 
@@ -118,10 +121,10 @@ def build_parser(cuda_default=False):
     data_g.add_arg("valid_filelist", str, "", "Path to valid filelist (empty: no validation).")
     data_g.add_arg("test_filelist", str, "", "Path to test filelist.")
     data_g.add_arg("vocab_path", str, "./config/vocab.txt", "Vocabulary path.")
-    data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence (longer lines are skipped).")
-    data_g.add_arg("batch_size", int, 16, "Total examples' number in batch for training (tokens with --in_tokens true).")
+    data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence (longer lines are skipped).", min=2)
+    data_g.add_arg("batch_size", int, 16, "Total examples' number in batch for training (tokens with --in_tokens true).", min=1)
     data_g.add_arg("in_tokens", bool, False, "If set, the batch size will be the maximum number of tokens in one batch.")
-    data_g.add_arg("max_bad_line_ratio", float, 0.01, "new: fail when more than this fraction of the lines read is malformed.")
+    data_g.add_arg("max_bad_line_ratio", float, 0.01, "new: fail when more than this fraction of the lines read is malformed.", min=0, max=1)
 
     run_type_g = ArgumentGroup(parser, "run_type", "running type options.")
     run_type_g.add_arg("is_distributed", bool, False, "If set, then start distributed training (implied when "
@@ -140,7 +143,7 @@ def build_parser(cuda_default=False):
                    "the configuration's 'strategy'.", choices=["continual", "multitask", "continual_multitask"])
     task_g.add_arg("iterations_scale", float, 1.0,
                    "new: multiply every task's budget (and explicit stage allocation) of the configuration, rounded, "
-                   "at least 1 (e.g. 0.001 for a short demo of a paper-scale file).")
+                   "at least 1 (e.g. 0.001 for a short demo of a paper-scale file).", min=0)
     return parser
 
 
@@ -308,7 +311,9 @@ def _make_reader(args, config, filelist, is_test):
                              max_seq_len=args.max_seq_len, shuffle_files=True, random_seed=args.random_seed,
                              epoch=args.epoch, voc_size=config.vocab_size, is_test=is_test,
                              generate_neg_sample=args.generate_neg_sample,
-                             max_bad_line_ratio=args.max_bad_line_ratio, shuffle_samples=args.shuffle_samples)
+                             max_bad_line_ratio=args.max_bad_line_ratio,
+                             max_position=config.max_position_embeddings, sent_vocab_size=config.sent_vocab_size,
+                             shuffle_samples=args.shuffle_samples)
 
 
 def _distributed(args):
@@ -358,6 +363,22 @@ def run(args):
         return run_task_config(args)
     _check_args(args)
     rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
+    with claim_checkpoints(args, rank, training=not args.do_test):
+        return _run(args, rank, nranks)
+
+
+def claim_checkpoints(args, rank, training=True):
+    """Rank 0 of a training run holds ``--checkpoints`` from now on (before any compute; see
+    ``ernie.checkpoint.claim_checkpoint_dir``): a context manager releasing it at the end."""
+    from contextlib import nullcontext
+    from ernie.checkpoint import claim_checkpoint_dir
+    if rank != 0 or not training or not args.checkpoints:
+        return nullcontext()
+    return claim_checkpoint_dir(args.checkpoints, resume_from=args.init_checkpoint,
+                                overwrite=getattr(args, "overwrite_checkpoints", False))
+
+
+def _run(args, rank, nranks):
     import paddle
     from ernie.optimization import lr_scheduler
     from ernie.trainer import Trainer
@@ -374,7 +395,7 @@ def run(args):
             paddle.seed(args.random_seed)
             exe.run(eval_prog.startup)
         params = args.init_checkpoint or args.init_pretraining_params
-        init_pretraining_params(params, eval_prog.main, scope=scope, place=place)
+        init_pretraining_params(params, eval_prog.main, scope=scope, place=place, config=config)
         test_reader = _make_reader(args, config, args.test_filelist, is_test=True)
         r = evaluate(exe, eval_prog, test_reader, scope, progress_tag="test_set", skip_steps=args.skip_steps)
         logger.info("[test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s",
@@ -408,7 +429,7 @@ def run(args):
                       validation_steps=args.validation_steps if args.valid_filelist else 0, eval_fn=eval_fn,
                       validate_at_start=args.validate_at_start, log_fn=train_log_format, vdl_dir=args.vdl_dir,
                       rank=rank, nranks=nranks, random_seed=args.random_seed,
-                      feed_fn=make_feed_fn(train_prog.feed_names))
+                      feed_fn=make_feed_fn(train_prog.feed_names), model_config=config)
     trainer.run_startup(train_prog.startup)
     if args.init_checkpoint:
         trainer.load_checkpoint(args.init_checkpoint)
@@ -618,10 +639,7 @@ def run_task_config(args, on_stage=None):
     "end" (after its last step and validation); ``run`` is the
     :class:`ContinualRun` (``run.scope`` holds the variables).
     """
-    from types import SimpleNamespace
-    from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule,
-                                 format_table, make_stream_reader)
-    from ernie.trainer import Trainer, run_evaluation
+    from ernie.scheduler import TaskConfig, build_schedule
 
     _check_task_args(args)
     tc = TaskConfig.from_json(args.task_config, iterations_scale=args.iterations_scale)
@@ -633,6 +651,15 @@ def run_task_config(args, on_stage=None):
             logger.warning("--vocab_path %s differs from the configuration's vocab_path %s: using %s",
                            args.vocab_path, tc.vocab_path, args.vocab_path)
     rank, nranks = _distributed(args)
+    with claim_checkpoints(args, rank):
+        return _run_task_config(args, on_stage, tc, schedule, rank, nranks)
+
+
+def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
+    from types import SimpleNamespace
+    from ernie.scheduler import LRSchedules, ProgramUnion, ScheduledReader, format_table, make_stream_reader
+    from ernie.trainer import Trainer, run_evaluation
+
     amp, config, place, exe, scope = _static_setup(args, rank)
     tc.check_model_config(config)
     S = schedule.num_stages
@@ -651,7 +678,8 @@ def run_task_config(args, on_stage=None):
     tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
     reader_kw = dict(batch_size=args.batch_size, in_tokens=args.in_tokens, max_seq_len=args.max_seq_len,
                      random_seed=args.random_seed, voc_size=config.vocab_size,
-                     max_bad_line_ratio=args.max_bad_line_ratio, shuffle_samples=args.shuffle_samples)
+                     max_bad_line_ratio=args.max_bad_line_ratio, max_position=config.max_position_embeddings,
+                     sent_vocab_size=config.sent_vocab_size, shuffle_samples=args.shuffle_samples)
 
     def stream_reader(e, filelist, is_test):
         neg = args.generate_neg_sample and not is_test and "next_sent" in tasksets[e.name].names
@@ -676,12 +704,9 @@ def run_task_config(args, on_stage=None):
 
     start_stage, resume = 0, None
     if args.init_checkpoint:
-        from ernie.checkpoint import STATE_FILE
+        from ernie.checkpoint import STATE_FILE, read_train_state
         path = os.path.join(args.init_checkpoint, STATE_FILE)
-        if not os.path.isfile(path):
-            raise CheckpointError("%s is not a training checkpoint: %s is missing" % (args.init_checkpoint, path))
-        with open(path, encoding="utf-8") as f:
-            resume = json.load(f)
+        resume = read_train_state(args.init_checkpoint)
         reader_state = resume.get("reader")
         if not isinstance(reader_state, dict) or "stage" not in reader_state:
             raise CheckpointError("%s holds no multi-task schedule position (written by train.py without "
@@ -769,7 +794,8 @@ def run_task_config(args, on_stage=None):
                               validate_at_start=args.validate_at_start and first and resume is None,
                               log_fn=task_log_format(S), vdl_writer=vdl_writer, rank=rank, nranks=nranks,
                               random_seed=args.random_seed, route_fn=lambda b, routes=routes: routes[b.task],
-                              fetch_every_step=True, step_hook=stats.hook, extra_state_fn=stats.state)
+                              fetch_every_step=True, step_hook=stats.hook, extra_state_fn=stats.state,
+                              model_config=config)
             trainer.step = plan.start if first else result.step
             if first and resume is not None:
                 state = trainer.load_checkpoint(args.init_checkpoint)
@@ -834,10 +860,11 @@ def main(argv=None):
     from reader.vocab import VocabError
     from ernie.optimization import AmpDeviceError
     from ernie.tasks import TaskError
+    from ernie.trainer import NonFiniteLossError
     print_arguments(args, logger)
     try:
         run(args)
     except (UsageError, ConfigError, CheckpointError, DataFileError, VocabError, DeviceError, AmpDeviceError,
-            TaskError, ValueError) as e:
+            TaskError, NonFiniteLossError, ValueError) as e:
         sys.exit("train.py: error: %s" % e)
     return 0

@@ -119,8 +119,12 @@ def read_header(path):
         if lod_level > 16:
             raise TensorFileError("implausible lod level %d (not a tensor file?)" % lod_level)
         lod = []
+        size = os.fstat(f.fileno()).st_size
         for _ in range(lod_level):
             nbytes, = struct.unpack("<Q", _read_exact(f, 8, "lod size"))
+            if nbytes > size - f.tell():
+                raise TensorFileError("lod size %d exceeds the %d bytes left in the file (truncated or corrupt)"
+                                      % (nbytes, size - f.tell()))
             lod.append(np.frombuffer(_read_exact(f, nbytes, "lod"), dtype=np.uint64))
         tversion, = struct.unpack("<I", _read_exact(f, 4, "tensor version"))
         if tversion != 0:

@@ -3,7 +3,8 @@
 A :class:`Trainer` runs a built static training program step by step:
 
 * feeds batches from a reader through ``reader.batching.Prefetcher``;
-* fetches the named metrics only on logging steps (every ``skip_steps``),
+* fetches the named metrics every step (the loss is checked for NaN; without
+  a loss among them, only on logging steps), on logging steps (``skip_steps``)
   formats one log line (``log_fn``) and writes the same scalars to VisualDL
   (``vdl_dir``; tags ``train/<name>`` and ``valid/<name>``);
 * steps the learning-rate scheduler after every run;
@@ -72,14 +73,22 @@ import time
 import numpy as np
 import paddle
 
-from ernie.checkpoint import (STATE_FILE, init_checkpoint, init_pretraining_params, latest_checkpoint,
-                              prune_checkpoints, save_checkpoint)
+from ernie.checkpoint import (STATE_FILE, NonFiniteCheckpointError, claim_checkpoint_dir, holds_checkpoint_dir,
+                              init_checkpoint, init_pretraining_params, prune_checkpoints, save_checkpoint)
 from reader.batching import Prefetcher
 
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT = 1
 READER_STATES_DIR = "reader_states"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss was NaN or infinite for ``max_nonfinite_steps`` consecutive steps."""
+
+
+class EmptyTrainingDataError(ValueError):
+    """A new run's training data produced no batch at all."""
 
 
 def _scalar(value):
@@ -180,7 +189,8 @@ class Trainer:
         program: the training program (built with ``ernie.optimization.build_optimizer``).
         optimizer: the ``ernie.optimization.TrainOptimizer`` of that program.
         fetches: {name: Value} of scalars to log (e.g. loss, ppl inputs, accuracy);
-            fetched only on logging steps.
+            fetched every step when one is the loss (``loss_name``), else only on
+            logging steps.
         num_train_steps: stop after this many optimizer updates (counted from 0,
             including those done before a resume).
         scope: the scope holding the variables (default: a fresh one).
@@ -218,6 +228,16 @@ class Trainer:
             ``train_state.json`` (``load_checkpoint`` returns the whole state).
         vdl_writer: an open VisualDL ``LogWriter`` to use instead of opening one in
             ``vdl_dir`` (several trainers of one run write one file; the caller closes it).
+        model_config: the ErnieConfig of the program: saved in every checkpoint
+            (``ernie_config.json``) and checked against the saved one when loading.
+        max_nonfinite_steps: stop with NonFiniteLossError after this many consecutive
+            steps whose loss (the fetch named ``loss_name``, or ``<task>/<loss_name>``
+            of a route) is NaN or infinite; such a step is never checkpointed.
+            With float16 dynamic loss scaling non-finite steps are skipped updates
+            (the parameters stay finite) and training goes on.
+
+    Rank 0 holds the ``checkpoints`` directory while training
+    (``ernie.checkpoint.claim_checkpoint_dir``) unless its caller already claimed it.
     """
 
     def __init__(self, exe, program, optimizer, fetches, num_train_steps, scope=None, place=None,
@@ -225,7 +245,8 @@ class Trainer:
                  eval_fn=None, validate_at_start=False, validate_at_end=True, log_fn=None, vdl_dir=None,
                  rank=0, nranks=1, random_seed=0, prefetch=4, feed_fn=None, save_final=True,
                  validate_on_epoch_end=False, route_fn=None, fetch_every_step=False, step_hook=None,
-                 extra_state_fn=None, vdl_writer=None):
+                 extra_state_fn=None, vdl_writer=None, model_config=None, max_nonfinite_steps=3,
+                 loss_name="loss"):
         if num_train_steps < 0:
             raise ValueError("num_train_steps must be >= 0, got %d" % num_train_steps)
         self.exe = exe
@@ -258,6 +279,12 @@ class Trainer:
         self.step_hook = step_hook
         self.extra_state_fn = extra_state_fn
         self.vdl_writer = vdl_writer
+        self.model_config = model_config
+        self.max_nonfinite_steps = int(max_nonfinite_steps)
+        self.loss_name = loss_name
+        amp = getattr(optimizer, "amp", None)
+        self.skips_nonfinite = bool(amp is not None and getattr(amp, "dtype", None) == "float16"
+                                    and getattr(amp, "use_dynamic_loss_scaling", False))
 
         self.step = 0                  # optimizer updates done
         self.last_batch = None
@@ -267,6 +294,8 @@ class Trainer:
         self._saved_step = None
         self._validated_step = None
         self._writer = None
+        self._resumed_from = None
+        self._nonfinite = []           # consecutive steps with a non-finite loss
 
     # ------------------------------------------------------------------ properties
     @property
@@ -296,11 +325,14 @@ class Trainer:
 
     def load_pretraining_params(self, directory):
         """Parameters only (``--init_pretraining_params``): step, schedule and data start fresh."""
-        return init_pretraining_params(directory, self.program, scope=self.scope, place=self.place)
+        return init_pretraining_params(directory, self.program, scope=self.scope, place=self.place,
+                                       config=self.model_config)
 
     def load_checkpoint(self, directory):
         """Full resume from ``directory`` (``--init_checkpoint``); returns the saved state."""
-        state = init_checkpoint(directory, self.program, scope=self.scope, place=self.place)
+        state = init_checkpoint(directory, self.program, scope=self.scope, place=self.place,
+                                config=self.model_config)
+        self._resumed_from = directory
         where = os.path.join(directory, STATE_FILE)
         for key in ("step", "scheduler"):
             if key not in state:
@@ -360,8 +392,16 @@ class Trainer:
             self._saved_step = self.step
             return path
         directory = os.path.join(self.checkpoints, "step_%d" % self.step)
-        save_checkpoint(directory, self.program, self.state_dict(reader_state), scope=self.scope)
-        removed = prune_checkpoints(self.checkpoints, self.max_checkpoints)
+        if self._nonfinite and self._nonfinite[-1] == self.step:
+            logger.warning("step %d: the loss is not finite: no checkpoint is saved (and none pruned)", self.step)
+            return None
+        try:
+            save_checkpoint(directory, self.program, self.state_dict(reader_state), scope=self.scope,
+                            config=self.model_config)
+        except NonFiniteCheckpointError as e:
+            logger.warning("step %d: %s (earlier checkpoints kept)", self.step, e)
+            return None
+        removed = prune_checkpoints(self.checkpoints, self.max_checkpoints, protect=[directory])
         logger.info("saved checkpoint %s%s", directory, (" (removed %s)" % ", ".join(removed)) if removed else "")
         self._saved_step = self.step
         return directory
@@ -454,16 +494,42 @@ class Trainer:
         return bool(have[0])
 
     def _train(self, reader):
-        start_step = self.step
         if self.step >= self.num_train_steps:
             logger.info("step %d >= num_train_steps %d: nothing to train", self.step, self.num_train_steps)
             return 0
-        if self.is_main and self.checkpoints:
-            newest = latest_checkpoint(self.checkpoints)
-            if newest and int(os.path.basename(newest).split("_")[1]) > self.step:
-                logger.warning("%s already holds %s, ahead of this run's step %d: checkpoints are pruned by step "
-                               "number, so this run's may be removed first; use another --checkpoints directory",
-                               self.checkpoints, os.path.basename(newest), self.step)
+        lock = None
+        if self.is_main and self.checkpoints and not holds_checkpoint_dir(self.checkpoints):
+            lock = claim_checkpoint_dir(self.checkpoints, resume_from=self._resumed_from)
+        try:
+            return self._train_loop(reader)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _loss_index(self, names):
+        for i, name in enumerate(names):
+            if name == self.loss_name or name.rsplit("/", 1)[-1] == self.loss_name:
+                return i
+        return None
+
+    def _check_loss(self, step, value):
+        """Count consecutive non-finite losses; NonFiniteLossError after ``max_nonfinite_steps``."""
+        if math.isfinite(value):
+            self._nonfinite = []
+            return
+        self._nonfinite.append(step)
+        if self.skips_nonfinite:
+            return                  # float16 dynamic loss scaling skipped this update
+        logger.warning("step %d: the loss is %s", step, value)
+        if self.max_nonfinite_steps > 0 and len(self._nonfinite) >= self.max_nonfinite_steps:
+            raise NonFiniteLossError(
+                "the training loss is not finite (%s) at steps %d to %d (%d consecutive): training stopped at step "
+                "%d; no checkpoint of a non-finite step was saved. Lower --learning_rate, check the data or use "
+                "--init_checkpoint with the last finite checkpoint"
+                % (value, self._nonfinite[0], step, len(self._nonfinite), step))
+
+    def _train_loop(self, reader):
+        start_step = self.step
         if self.validate_at_start:
             self.validate()
         fetch_plans = {}
@@ -476,10 +542,11 @@ class Trainer:
                 optimizer = self.optimizer if route is None else route.optimizer
                 state_fetches = optimizer.state_fetches()
                 feed = getattr(route, "feed", None) or self.feed_fn
+                loss_at = self._loss_index(list(fetches))
                 fetch_plans[key] = (self.program if route is None else route.program,
                                     list(fetches) + ["__" + k for k in state_fetches],
                                     list(fetches.values()) + list(state_fetches.values()),
-                                    optimizer.scheduler, feed, len(fetches), route)
+                                    optimizer.scheduler, feed, len(fetches), loss_at)
             return fetch_plans[key]
 
         reader_state = None
@@ -492,15 +559,22 @@ class Trainer:
         try:
             while True:
                 batch = next(batch_iter, None)
+                if batch is None and self.step == start_step == 0 and self._resumed_from is None:
+                    raise EmptyTrainingDataError(
+                        "the training data produced no batch: nothing to train on (every file empty, every line "
+                        "skipped, or every example longer than the limits?)%s"
+                        % (" (%s)" % reader.filelist if getattr(reader, "filelist", None) else ""))
                 if not self._all_ranks_have(batch):
                     break
                 step = self.step + 1
                 log_now = self.is_main and self.skip_steps > 0 and step % self.skip_steps == 0
-                program, names, log_fetch, scheduler, feed_fn, n_values, _ = plan(
+                program, names, log_fetch, scheduler, feed_fn, n_values, loss_at = plan(
                     self.route_fn(batch) if self.route_fn is not None else None)
                 paddle.seed(step_seed(self.random_seed, self.rank, step))
-                fetch_now = log_now or self.fetch_every_step
+                # the loss is fetched every step (to stop on NaN), with the other scalars: one compiled plan
+                fetch_now = log_now or self.fetch_every_step or loss_at is not None
                 out = self._run(program, feed=feed_fn(batch), fetch_list=log_fetch if fetch_now else [])
+                loss = _scalar(out[loss_at]) if loss_at is not None else None
                 scheduler.step()
                 self.step = step
                 self.last_batch = batch
@@ -519,6 +593,8 @@ class Trainer:
                     self._log(step, out, names, now - t_last, steps_since, tokens_since if has_tokens else None,
                               batch)
                     t_last, steps_since, tokens_since = now, 0, 0
+                if loss is not None:
+                    self._check_loss(step, loss)
                 if self.save_steps > 0 and step % self.save_steps == 0:
                     self.save(reader_state)
                 if (self.validation_steps > 0 and step % self.validation_steps == 0) or \

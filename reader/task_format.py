@@ -320,7 +320,7 @@ class TaskPretrainingReader(PretrainingReader):
             raise TypeError("TaskPretrainingReader takes parser_factory, not line_parser")
         super().__init__(filelist, vocab_path, **kwargs)
         factory = parser_factory or (lambda max_seq_len, voc_size: TaskLineParser(max_seq_len, voc_size))
-        self.parser = factory(self.max_seq_len, self.voc_size)
+        self.parser = self._bounded(factory(self.max_seq_len, self.voc_size))
         self.batch_hook = batch_hook
 
     def make_batch(self, samples, epoch, index):

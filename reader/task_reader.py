@@ -51,6 +51,7 @@ import os
 
 import numpy as np
 
+from reader.files import check_input_file
 from reader.tokenization import FullTokenizer
 from reader.vocab import special_ids
 
@@ -96,6 +97,8 @@ def read_tsv(path, required=("text_a",)):
     Raises ``DataError`` for a missing/unreadable file, a bad header, a
     blank line or a line whose field count differs from the header's.
     """
+    if os.path.exists(path):
+        check_input_file(path, "data file", DataError)
     try:
         f = open(path, encoding="utf-8", newline="")
     except OSError as e:
@@ -136,7 +139,10 @@ def read_tsv(path, required=("text_a",)):
 
 
 def load_label_map(path):
-    """JSON object {label string: integer id} -> dict; errors name the file."""
+    """JSON object {label string: integer id} -> dict; errors name the file.  Two labels with one id are
+    an error (they would be trained as one class)."""
+    if os.path.exists(path):
+        check_input_file(path, "label map", DataError)
     try:
         with open(path, encoding="utf-8") as f:
             label_map = json.load(f)
@@ -150,6 +156,13 @@ def load_label_map(path):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DataError("label map %s: label %r maps to %r; ids must be non-negative integers"
                             % (path, key, value))
+    by_id = {}
+    for key, value in label_map.items():
+        by_id.setdefault(value, []).append(key)
+    shared = ["%s -> %d" % (", ".join(repr(k) for k in keys), i) for i, keys in sorted(by_id.items()) if len(keys) > 1]
+    if shared:
+        raise DataError("label map %s gives several labels one id (%s): each label needs an id of its own"
+                        % (path, "; ".join(shared)))
     return label_map
 
 

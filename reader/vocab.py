@@ -7,6 +7,8 @@ columns ends the vocabulary (the original stopped reading there too).
 """
 import collections
 
+from reader.files import check_input_file
+
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")
 
 
@@ -17,6 +19,7 @@ class VocabError(ValueError):
 def load_vocab(path):
     """Return an OrderedDict token -> id."""
     vocab = collections.OrderedDict()
+    check_input_file(path, "vocabulary file", VocabError)
     try:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f):

@@ -14,15 +14,29 @@
 #      tiny     a small model from scratch (2 layers, H 128, 2 heads, FFN 512), 3 epochs, lr 1e-3
 # 4. the table: best dev / test accuracy at that point / wall time of each run, plus the majority class.
 #
-# Environment: PYTHON (default python), WORK (default ${TMPDIR:-/tmp}/ernie_finetune_real: data, model,
-# checkpoints, logs, predictions; keep it outside the repository), RUNS (default "minilm scratch tiny"),
+# Environment: PYTHON (default python), WORK (data, model, checkpoints, logs, predictions; default: a new
+# private directory ${TMPDIR:-/tmp}/ernie_finetune_real.XXXXXX made by mktemp; a WORK you give must be a
+# directory you own, not a symlink: its prepared data and model are reused, its runs' outputs replaced;
+# keep it outside the repository), RUNS (default "minilm scratch tiny"),
 # EPOCH, LR, BATCH_SIZE, MAX_SEQ_LEN, SEED (the minilm/scratch settings above), TINY_EPOCH, TINY_LR.
 # Extra arguments go to every run_classifier.py call last.
 # Each run logs to $WORK/log/<run>.log; its record is $WORK/ckpt/<run>/result.json.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python}
-WORK=${WORK:-${TMPDIR:-/tmp}/ernie_finetune_real}
+if [ -z "${WORK:-}" ]; then
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/ernie_finetune_real.XXXXXX")
+    echo "WORK=$WORK (give WORK=... to reuse its data and model in a later run)" >&2
+elif [ -L "$WORK" ]; then
+    echo "WORK=$WORK is a symlink: give the directory itself" >&2; exit 2
+elif [ -e "$WORK" ] && [ ! -d "$WORK" ]; then
+    echo "WORK=$WORK exists and is not a directory" >&2; exit 2
+else
+    mkdir -p "$WORK"
+    if [ ! -O "$WORK" ]; then
+        echo "WORK=$WORK belongs to another user: its files could be replaced under this script" >&2; exit 2
+    fi
+fi
 RUNS=${RUNS:-minilm scratch tiny}
 EPOCH=${EPOCH:-1}
 LR=${LR:-5e-5}
@@ -42,8 +56,14 @@ fi
 if [ ! -f "$MODEL/ernie_config.json" ]; then
     "$PYTHON" -m ernie.convert_bert --fetch_minilm --output_dir "$MODEL"
 fi
+# write_new FILE: stdin to FILE, replacing it, never through a symlink planted there (noclobber after rm)
+write_new() {
+    rm -f "$1"
+    (set -C; cat > "$1")
+}
+
 mkdir -p "$WORK/tiny"
-cat > "$WORK/tiny/ernie_config.json" <<EOF
+write_new "$WORK/tiny/ernie_config.json" <<EOF
 {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
  "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu",
  "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02}
@@ -56,7 +76,8 @@ run() {
     rm -rf "$WORK/ckpt/$_name" "$WORK/output/$_name"
     echo "[$_name] started $(date '+%F %T'); log: $WORK/log/$_name.log" >&2
     _start=$(date +%s)
-    "$PYTHON" "$ROOT/run_classifier.py" --use_cuda false --for_cn false \
+    rm -f "$WORK/log/$_name.log"
+    (set -C; "$PYTHON" "$ROOT/run_classifier.py" --use_cuda false --for_cn false \
         --do_train true --do_val true --do_test true --verbose false \
         --ernie_config_path "$_config" --vocab_path "$MODEL/vocab.txt" \
         --train_set "$DATA/train.tsv" --dev_set "$DATA/dev.tsv" --test_set "$DATA/test.tsv" \
@@ -64,12 +85,11 @@ run() {
         --epoch "$_epoch" --learning_rate "$_lr" --batch_size "$BATCH_SIZE" --max_seq_len "$MAX_SEQ_LEN" \
         --warmup_proportion 0.1 --weight_decay 0.01 --num_labels 2 --metric simple_accuracy \
         --skip_steps 20 --save_steps 0 --validation_steps 0 --max_checkpoints 1 --random_seed "$SEED" \
-        "$@" > "$WORK/log/$_name.log" 2>&1 || { tail -20 "$WORK/log/$_name.log" >&2; exit 1; }
+        "$@" > "$WORK/log/$_name.log" 2>&1) || { tail -20 "$WORK/log/$_name.log" >&2; exit 1; }
     echo "[$_name] done in $(( $(date +%s) - _start )) s" >&2
     grep "evaluation\]" "$WORK/log/$_name.log" >&2 || true
 }
 
-ROWS=""
 for r in $RUNS; do
     case "$r" in
         minilm)  run minilm "$MODEL/ernie_config.json" "$EPOCH" "$LR" --init_pretraining_params "$MODEL/params" "$@" ;;
@@ -77,7 +97,10 @@ for r in $RUNS; do
         tiny)    run tiny "$WORK/tiny/ernie_config.json" "$TINY_EPOCH" "$TINY_LR" "$@" ;;
         *) echo "unknown run '$r' (choose from: minilm scratch tiny)" >&2; exit 2 ;;
     esac
-    ROWS="$ROWS $r=$WORK/ckpt/$r/result.json"
 done
-# shellcheck disable=SC2086 -- ROWS is a list of NAME=PATH words without spaces inside
-"$PYTHON" -m ernie.finetune.summary --table $ROWS --majority "$DATA/train.tsv,$DATA/dev.tsv,$DATA/test.tsv"
+# the table's NAME=PATH arguments as positional parameters: paths with spaces stay one word each
+set --
+for r in $RUNS; do
+    set -- "$@" "$r=$WORK/ckpt/$r/result.json"
+done
+"$PYTHON" -m ernie.finetune.summary --table "$@" --majority "$DATA/train.tsv,$DATA/dev.tsv,$DATA/test.tsv"

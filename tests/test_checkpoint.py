@@ -224,12 +224,24 @@ def test_crash_mid_save_keeps_previous_checkpoint(static_mode, tmp_path, monkeyp
     assert checkpoint.init_checkpoint(target, main) == {"step": 10}
 
 
+def fake_checkpoint(root, step, complete=True):
+    """A ``step_<N>`` directory with a state file (and its completion marker when ``complete``)."""
+    path = os.path.join(str(root), "step_%d" % step)
+    os.makedirs(path)
+    with open(os.path.join(path, checkpoint.STATE_FILE), "w") as f:
+        f.write('{"step": %d}' % step)
+    if complete:
+        with open(os.path.join(path, checkpoint.COMPLETE_FILE), "w") as f:
+            f.write('{"files": {"%s": %d}}' % (checkpoint.STATE_FILE, os.path.getsize(os.path.join(
+                path, checkpoint.STATE_FILE))))
+    return path
+
+
 def test_prune_and_latest(tmp_path):
     for step in (5, 10, 20, 15):
-        os.makedirs(tmp_path / ("step_%d" % step))
-        (tmp_path / ("step_%d" % step) / checkpoint.STATE_FILE).write_text("{}")
-    os.makedirs(tmp_path / "step_30")        # incomplete: no state file
+        fake_checkpoint(tmp_path, step)
+    fake_checkpoint(tmp_path, 30, complete=False)      # incomplete: no completion marker
     assert checkpoint.latest_checkpoint(str(tmp_path)) == str(tmp_path / "step_20")
     removed = checkpoint.prune_checkpoints(str(tmp_path), keep=2)
-    assert sorted(removed) == ["step_10", "step_15", "step_5"]
-    assert sorted(os.listdir(tmp_path)) == ["step_20", "step_30"]
+    assert sorted(removed) == ["step_10", "step_5"]
+    assert sorted(os.listdir(tmp_path)) == ["step_15", "step_20", "step_30"]

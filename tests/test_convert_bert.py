@@ -489,10 +489,13 @@ def test_fetch_uses_cache_checks_sha_and_extracts(tmp_path):
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
     never = [sys.executable, "-c", "import sys; sys.exit('pip must not run for a cached artifact')"]
     # Cached: found under either spelling of the name, pip never runs.
-    assert F.fetch("Foo-Bar==1.0", sha256_prefix=sha[:16], directory=str(cache), pip=never) == str(wheel)
-    with pytest.raises(F.FetchError, match="does not start with the expected 0000"):
-        F.fetch("foo_bar==1.0", sha256_prefix="0000", directory=str(cache), pip=never)
-    dest, _ = F.fetch_and_extract("foo-bar==1.0", ["foo_bar/model/"], directory=str(cache))
+    assert F.fetch("Foo-Bar==1.0", sha256=sha, directory=str(cache), pip=never) == str(wheel)
+    with pytest.raises(F.FetchError, match="expected 0{64}"):
+        F.fetch("foo_bar==1.0", sha256="0" * 64, directory=str(cache), pip=never)
+    for bad in (None, "", sha[:16]):      # no pin, or a prefix: refused, nothing is read or run
+        with pytest.raises(F.FetchError, match="a full sha256"):
+            F.fetch("foo_bar==1.0", sha256=bad, directory=str(cache), pip=never)
+    dest, _ = F.fetch_and_extract("foo-bar==1.0", ["foo_bar/model/"], sha256=sha, directory=str(cache))
     got = sorted(os.path.relpath(os.path.join(r, f), dest) for r, _, fs in os.walk(dest) for f in fs)
     assert got == ["foo_bar/model/config.json", "foo_bar/model/sub/vocab.txt"]
     with pytest.raises(F.FetchError, match="has no member 'foo_bar/missing.txt'"):
@@ -504,7 +507,8 @@ def test_fetch_uses_cache_checks_sha_and_extracts(tmp_path):
     (src / "a.txt").write_text("hello\n")
     with tarfile.open(sdist, "w:gz") as t:
         t.add(str(tmp_path / "src" / "foo-bar-1.0"), arcname="foo-bar-1.0")
-    assert F.fetch("foo.bar==1.0", kind=F.SDIST, directory=str(cache), pip=never) == str(sdist)
+    sdist_sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    assert F.fetch("foo.bar==1.0", kind=F.SDIST, sha256=sdist_sha, directory=str(cache), pip=never) == str(sdist)
     assert F.extract(str(sdist), ["data/a.txt"], str(tmp_path / "y")) == [str(tmp_path / "y" / "data" / "a.txt")]
     evil = cache / "evil-1.0-py3-none-any.whl"
     with zipfile.ZipFile(evil, "w") as z:
@@ -519,8 +523,8 @@ def test_fetch_download_failure_is_a_clear_error(tmp_path, monkeypatch):
     assert F.cache_dir() == str(tmp_path / "env_cache") and os.path.isdir(tmp_path / "env_cache")
     os.rmdir(tmp_path / "env_cache")
     failing_pip = [sys.executable, "-c", "import sys; sys.stderr.write('ERROR: No matching distribution\\n'); sys.exit(1)"]
-    with pytest.raises(F.DownloadError, match=r"cannot download nothere==9\.9 \(wheel\).*No matching distribution"):
-        F.fetch("nothere==9.9", directory=str(tmp_path), pip=failing_pip)
+    with pytest.raises(F.DownloadError, match=r"cannot download nothere==9\.9 \(wheel, .*No matching distribution"):
+        F.fetch("nothere==9.9", sha256="a" * 64, directory=str(tmp_path), pip=failing_pip)
     assert os.listdir(tmp_path) == []   # the temporary download dir is gone
     with pytest.raises(F.FetchError, match="must pin an exact version"):
-        F.fetch("nothere>=1", directory=str(tmp_path), pip=failing_pip)
+        F.fetch("nothere>=1", sha256="a" * 64, directory=str(tmp_path), pip=failing_pip)

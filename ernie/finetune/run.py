@@ -569,6 +569,22 @@ def check_config(config, args):
                     config.source)
 
 
+# The preprocessing a fine-tuned checkpoint was trained with, saved in its train_state.json ("extra") so that
+# predict_classifier.py takes it from the checkpoint itself, not from whatever run record lies beside it.
+CHECKPOINT_SETTINGS = ("ernie_config_path", "vocab_path", "for_cn", "do_lower_case", "max_seq_len",
+                       "label_map_config", "is_regression", "task_id")
+
+
+def checkpoint_settings(args):
+    out = {}
+    for name in CHECKPOINT_SETTINGS:
+        value = getattr(args, name, None)
+        if name in ("ernie_config_path", "vocab_path", "label_map_config") and value:
+            value = os.path.abspath(value)
+        out[name] = value
+    return out
+
+
 def result_path(args):
     if args.result_file:
         return args.result_file
@@ -611,6 +627,12 @@ def run(args, task):
     check_common_args(args)
     task.check_args(args)
     rank, nranks = _distributed()   # before paddle.enable_static(): collectives need dynamic mode
+    from ernie.pretrain import claim_checkpoints
+    with claim_checkpoints(args, rank, training=args.do_train):
+        return _run(args, task, rank, nranks)
+
+
+def _run(args, task, rank, nranks):
     seed = _resolve_seed(args, nranks)
     import paddle
     from ernie.checkpoint import init_pretraining_params
@@ -651,6 +673,9 @@ def run(args, task):
     if args.do_train:
         train_reader = task.make_reader(args, "train", seed=seed)
         data = TrainData(train_reader, args.train_set, args.batch_size, args.epoch, rank, nranks)
+        if data.num_examples == 0:
+            from reader.task_reader import DataError
+            raise DataError("training set %s holds no example (only a header?): nothing to train on" % args.train_set)
         steps = max_train_steps(data.num_examples, args.epoch, args.batch_size, nranks, args.in_tokens,
                                 args.max_seq_len)
         warmup = int(steps * args.warmup_proportion)
@@ -686,7 +711,8 @@ def run(args, task):
                           eval_fn=eval_fn if evaluating else None, validate_at_end=evaluating,
                           validate_on_epoch_end=evaluating and args.validate_every_epoch,
                           log_fn=log_fn, vdl_dir=args.vdl_dir, rank=rank, nranks=nranks, random_seed=seed,
-                          feed_fn=make_feed_fn(train_prog.feed_names))
+                          feed_fn=make_feed_fn(train_prog.feed_names), model_config=config,
+                          extra_state_fn=lambda: {"settings": checkpoint_settings(args)})
         trainer.run_startup(train_prog.startup)
         if args.init_checkpoint:
             if args.init_pretraining_params:
@@ -704,7 +730,8 @@ def run(args, task):
         with paddle.static.scope_guard(scope):
             paddle.seed(seed)
             exe.run(eval_prog.startup)
-        loaded = init_pretraining_params(args.init_checkpoint, eval_prog.main, scope=scope, place=place)
+        loaded = init_pretraining_params(args.init_checkpoint, eval_prog.main, scope=scope, place=place,
+                                         config=config)
         missing = [p for p in task.required_params() if p not in loaded]
         if missing:
             raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
@@ -731,6 +758,7 @@ def main(task, parse, prog, argv=None):
     from reader.vocab import VocabError
     from ernie.optimization import AmpDeviceError
     from ernie.distributed import DistributedError
+    from ernie.trainer import NonFiniteLossError
 
     args = parse(argv)
     init_logging()
@@ -738,6 +766,6 @@ def main(task, parse, prog, argv=None):
     try:
         run(args, task)
     except (UsageError, ConfigError, CheckpointError, DataError, VocabError, DeviceError, AmpDeviceError,
-            DistributedError, ValueError) as e:
+            DistributedError, NonFiniteLossError, ValueError) as e:
         sys.exit("%s: error: %s" % (prog, e))
     return 0

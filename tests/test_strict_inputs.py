@@ -1,0 +1,172 @@
+"""Issue 12, items 6 and 9-12: bad input is a clear error naming file and reason before any work starts,
+or a counted, reported skip with file and line."""
+import gzip
+import json
+import os
+import sys
+
+import paddle
+import pytest
+
+from conftest import REPO, tiny_config
+from ernie.config import ConfigError, ErnieConfig
+from ernie.pretrain import parse_args, run
+from ernie.trainer import EmptyTrainingDataError
+from reader.pretraining import DataFileError, read_filelist
+from reader.task_reader import DataError, load_label_map, read_tsv
+from reader.vocab import VocabError, load_vocab
+
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import kill_during_training  # noqa: E402
+
+VOCAB = os.path.join(REPO, "config", "vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return kill_during_training.make_data(str(tmp_path_factory.mktemp("strict_data")), lines=40)
+
+
+@pytest.fixture(autouse=True)
+def dynamic_after():
+    yield
+    paddle.disable_static()
+
+
+def argv(data, ckpt, steps, *extra):
+    return kill_during_training.train_cmd(data, str(ckpt), steps)[2:] + [str(x) for x in extra]
+
+
+def write_gz(path, lines):
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.writelines(lines)
+    return path
+
+
+# --------------------------------------------------------------------------- item 9: config keys and flags
+def test_unknown_config_key_names_the_closest_one(tmp_path):
+    values = dict(tiny_config().to_dict(), hiden_dropout_prob=0.3)
+    with pytest.raises(ConfigError, match="unknown key 'hiden_dropout_prob' \\(did you mean 'hidden_dropout_prob'"):
+        ErnieConfig(values, source="x.json")
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(dict(kill_during_training.CONFIG)).replace('"initializer_range": 0.02',
+                                                                          '"initializer_range": NaN'))
+    with pytest.raises(ConfigError, match="'initializer_range' must be a finite number"):
+        ErnieConfig.from_json(str(path))
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--do_test", "flase", "'flase' is not a boolean"),
+    ("--in_tokens", "yes", "'yes' is not a boolean"),
+    ("--warmup_steps", "-5", "must be >= 0, got -5"),
+    ("--learning_rate", "nan", "'nan' is not a finite number"),
+    ("--epoch", "0", "must be >= 1, got 0"),
+    ("--max_bad_line_ratio", "2", "must be <= 1, got 2"),
+])
+def test_flags_are_checked(flag, value, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--train_filelist", "x", flag, value])
+    assert message in capsys.readouterr().err
+    assert parse_args(["--do_test", "TRUE", "--in_tokens", "0"]).do_test is True
+
+
+@pytest.mark.parametrize("weight", ["nan", "-7", "inf"])
+def test_filelist_weight_must_be_a_probability(tmp_path, weight):
+    gz = write_gz(tmp_path / "a.gz", ["1 2;0 0;0 1;0 0;0\n"])
+    (tmp_path / "list").write_text("%s\t%s\n" % (gz, weight))
+    with pytest.raises(DataFileError, match=r"list:1: mask_word_prob .* must be a finite number >= 0"):
+        read_filelist(str(tmp_path / "list"))
+
+
+# --------------------------------------------------------------------------- item 11: ids outside the tables
+def test_ids_outside_the_embedding_tables_are_counted_skips(data, tmp_path, caplog):
+    with gzip.open(os.path.join(data, "train.gz"), "rt", encoding="utf-8") as f:
+        good = f.readlines()
+    fields = good[0].rstrip("\n").split(";")
+    n = len(fields[0].split())
+    bad_pos = ";".join([fields[0], fields[1], " ".join(["200"] * n), fields[3], fields[4]]) + "\n"
+    bad_sent = ";".join([fields[0], " ".join(["5"] * n), fields[2], fields[3], fields[4]]) + "\n"
+    bad_seg = ";".join([fields[0], fields[1], fields[2], " ".join(["9"] * n), fields[4]]) + "\n"
+    gz = write_gz(tmp_path / "mixed.gz", [bad_pos] + good + [bad_sent, bad_seg])
+    (tmp_path / "list").write_text("%s\t1.1\n" % gz.name.replace("mixed.gz", str(gz)))
+    caplog.set_level("INFO")
+    trainer = run(parse_args(argv(data, tmp_path / "c", 3, "--train_filelist", tmp_path / "list",
+                                  "--max_bad_line_ratio", "0.2")))
+    assert trainer.step == 3
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "%s:1: skipped line (id_out_of_table): position id 200 >= max_position_embeddings 130" % gz in text
+    assert "%s:%d: skipped line (id_out_of_table): sentence_type id 5 >= the 2 rows" % (gz, len(good) + 2) in text
+    assert "%s:%d: skipped line (bad_seg_label): seg_label 9" % (gz, len(good) + 3) in text
+
+
+# --------------------------------------------------------------------------- item 10: empty training data
+def test_empty_training_data_is_an_error(data, tmp_path):
+    gz = write_gz(tmp_path / "empty.gz", [])
+    (tmp_path / "list").write_text("%s\t1.1\n" % gz)
+    with pytest.raises(EmptyTrainingDataError, match="the training data produced no batch"):
+        run(parse_args(argv(data, tmp_path / "c", 3, "--train_filelist", tmp_path / "list")))
+    assert not (tmp_path / "c").exists()
+
+
+def test_header_only_training_tsv_is_an_error(tmp_path):
+    from finetune_helpers import make_model
+    from ernie.finetune.classifier import parse_args as ft_parse, run as ft_run
+    fix = os.path.join(REPO, "tests", "fixtures", "finetune")
+    model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)
+    (tmp_path / "train.tsv").write_text("text_a\tlabel\n")
+    args = ft_parse(["--use_cuda", "false", "--for_cn", "false", "--ernie_config_path",
+                     os.path.join(model, "ernie_config.json"), "--vocab_path", os.path.join(model, "vocab.txt"),
+                     "--train_set", str(tmp_path / "train.tsv"), "--do_val", "false", "--do_test", "false",
+                     "--checkpoints", str(tmp_path / "c"), "--max_seq_len", "32", "--batch_size", "4"])
+    with pytest.raises(DataError, match="train.tsv holds no example"):
+        ft_run(args)
+
+
+# --------------------------------------------------------------------------- items 6, 12: files
+def test_label_map_with_a_shared_id_is_an_error(tmp_path):
+    (tmp_path / "map.json").write_text('{"neg": 1, "pos": 1, "mid": 0}')
+    with pytest.raises(DataError, match=r"several labels one id \('neg', 'pos' -> 1\)"):
+        load_label_map(str(tmp_path / "map.json"))
+
+
+def test_directories_and_fifos_are_refused_as_inputs(tmp_path):
+    with pytest.raises(VocabError, match="vocabulary file %s is a directory" % tmp_path):
+        load_vocab(str(tmp_path))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="is not a regular file"):      # would block forever when opened
+        read_tsv(str(fifo))
+    with pytest.raises(VocabError, match="is not a regular file"):
+        load_vocab(str(fifo))
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        ErnieConfig.from_json(str(fifo))
+    (tmp_path / "list").write_text("%s\t0.5\n" % fifo)
+    with pytest.raises(DataFileError, match="list:1: data file .*fifo is not a regular file"):
+        read_filelist(str(tmp_path / "list"))
+
+
+def test_output_paths_are_checked_before_any_compute(tmp_path, capsys):
+    from ernie import encoder
+    from ernie.finetune import predict
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit, match="--output_dir .*a_file/out cannot be created: .*a_file is a file"):
+        encoder.main(["--ernie_config_path", "none.json", "--init_pretraining_params", "p", "--data_set", "d",
+                      "--vocab_path", VOCAB, "--output_dir", str(tmp_path / "a_file" / "out"), "--use_cuda", "false"])
+    ckpt = tmp_path / "step_1"
+    ckpt.mkdir()
+    with pytest.raises(SystemExit, match="--output %s is a directory" % tmp_path):
+        predict.main(["--init_checkpoint", str(ckpt), "--predict_set", "x.tsv", "--output", str(tmp_path),
+                      "--use_cuda", "false"])
+    from ernie.checkpoint import CheckpointError, claim_checkpoint_dir
+    with pytest.raises(CheckpointError, match="checkpoint directory .*a_file cannot be created"):
+        claim_checkpoint_dir(str(tmp_path / "a_file"))
+
+
+def test_encoder_input_without_rows_is_an_error(tmp_path):
+    from ernie import encoder
+    (tmp_path / "in.tsv").write_text("text_a\n")
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(dict(kill_during_training.CONFIG)))
+    with pytest.raises(DataError, match="in.tsv holds no example to encode"):
+        encoder.extract_embeddings(ErnieConfig.from_json(str(cfg)), str(tmp_path), str(tmp_path / "in.tsv"), VOCAB,
+                                   max_seq_len=32)
