@@ -3,7 +3,8 @@
 * ``str2bool``: the original's boolean flag parsing: ``true``/``t``/``1``
   (any case) are True, anything else is False.
 * ``ArgumentGroup``: an argparse group whose ``add_arg`` appends
-  `` Default: <value>.`` to every help string and parses ``bool`` flags with
+  `` Default: <value>.`` to every help string (unless the help already says
+  what the default is) and parses ``bool`` flags with
   ``str2bool`` (so ``--flag false`` works as in the original scripts).
 * ``init_logging``: root logging with the original's line format
   ``[LEVEL] <time> [<file>:<line>]:\\t<message>``.
@@ -37,10 +38,15 @@ class ArgumentGroup:
         if type is bool:
             type = str2bool
             kwargs.setdefault("metavar", "BOOL")
-        help = "%s Default: %s." % (help.rstrip(), default)
+        if "default:" not in help.lower():          # a help that explains its default keeps its own words
+            help = "%s Default: %s." % (help.rstrip(), default)
         # argparse applies %-formatting to help strings.
         help = help.replace("%", "%%")
         return self._group.add_argument(flag, type=type, default=default, help=help, **kwargs)
+
+    def add_switch(self, name, help):
+        """A ``--name`` flag without a value (``store_true``)."""
+        return self._group.add_argument("--" + name, action="store_true", help=help.replace("%", "%%"))
 
 
 def init_logging(level=logging.INFO, stream=None):
@@ -64,7 +70,8 @@ def print_arguments(args, log=None):
     log = log or logging.getLogger("ernie")
     log.info("-----------  Configuration Arguments -----------")
     for key, value in sorted(vars(args).items()):
-        log.info("%s: %s", key, value)
+        if not key.startswith("_"):                 # internal bookkeeping, not a flag
+            log.info("%s: %s", key, value)
     log.info("------------------------------------------------")
 
 

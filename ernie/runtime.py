@@ -8,12 +8,32 @@ memory fell from 2.4 GB to 1.3 GB (``bench/bench_encoder.py --config demo``).
 So CPU executors run serially unless the user set
 ``FLAGS_new_executor_serial_run`` explicitly.  GPU executors keep Paddle's
 default (kernels are asynchronous there; not measured here).
+
+The executor's mode is logged once per process (Paddle's own INFO line,
+"pir interpreter is running by multi-thread mode", names a code path that
+also serves the serial mode; ``ernie._quiet`` drops it).
 """
+import logging
 import os
+
+from ernie import _quiet
 
 import paddle
 
 SERIAL_FLAG = "FLAGS_new_executor_serial_run"
+
+logger = logging.getLogger(__name__)
+_quiet.absorb_first_out_tensor_warning()
+_reported = set()
+
+
+def executor_mode(place):
+    """How the operators of a static program run on ``place``, in words."""
+    if isinstance(place, paddle.CPUPlace):
+        serial = paddle.get_flags([SERIAL_FLAG])[SERIAL_FLAG]
+        return ("CPU, operators run one at a time (%s=1)" % SERIAL_FLAG if serial
+                else "CPU, operators run on a thread pool (%s=0)" % SERIAL_FLAG)
+    return "%s, Paddle's default scheduling" % place
 
 
 def create_executor(place=None):
@@ -21,4 +41,8 @@ def create_executor(place=None):
     place = place if place is not None else paddle.CPUPlace()
     if isinstance(place, paddle.CPUPlace) and SERIAL_FLAG not in os.environ:
         paddle.set_flags({SERIAL_FLAG: True})
+    mode = executor_mode(place)
+    if mode not in _reported:
+        _reported.add(mode)
+        logger.info("static executor: %s", mode)
     return paddle.static.Executor(place)

@@ -2,13 +2,21 @@
 import os
 
 import numpy as np
-import paddle
 import pytest
 
+from ernie import _quiet          # before paddle, as the entry points (sets GLOG_minloglevel)
 from ernie.config import ErnieConfig
+
+import paddle  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORIGINAL = os.path.join(REPO, "..", "shared", "reference", "original-ernie")
+
+
+def pytest_configure(config):
+    # pytest resets the warning filters around each test: repeat the project's (ernie/_quiet.py).
+    for message in _quiet.IGNORED_WARNINGS:
+        config.addinivalue_line("filterwarnings", "ignore:%s:UserWarning" % message)
 
 
 def tiny_config(**overrides):

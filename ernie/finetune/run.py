@@ -68,9 +68,9 @@ import time
 import numpy as np
 
 from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
-from ernie.checkpoint import STATE_FILE, CheckpointError
+from ernie.checkpoint import STATE_FILE, CheckpointError, check_params_fit_config
 from ernie.config import ConfigError, ErnieConfig
-from ernie.finetune.args import UsageError, check_common_args, split_list
+from ernie.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
 from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
@@ -569,6 +569,15 @@ def check_config(config, args):
                     config.source)
 
 
+def config_fix_hint(params_dir, config):
+    """What to pass when the parameters in ``params_dir`` do not fit ``config``: the model directory's own
+    ``ernie_config.json`` when there is one (a release keeps it next to ``params/``)."""
+    own = os.path.join(os.path.dirname(os.path.abspath(params_dir.rstrip("/"))), "ernie_config.json")
+    if os.path.isfile(own) and os.path.abspath(own) != os.path.abspath(config.source):
+        return "pass --ernie_config_path %s (task scripts: ERNIE_CONFIG=%s)" % (own, own)
+    return "pass the config these parameters were made with (--ernie_config_path; task scripts: ERNIE_CONFIG)"
+
+
 def result_path(args):
     if args.result_file:
         return args.result_file
@@ -609,7 +618,11 @@ def run(args, task):
     """Fine-tune / evaluate / predict as the flags say; returns a dict with the ``trainer`` (or None), the
     ``record`` (:class:`RunRecord`) and the ``result`` (rank 0's result dict).  Raises on bad input."""
     check_common_args(args)
+    resolve_for_cn(args, logger.info)
     task.check_args(args)
+    for flag in unused_flag_values(args):
+        logger.warning("--%s %s has no effect on %s (a flag of another fine-tuning driver)", flag,
+                       getattr(args, flag), task.name)
     rank, nranks = _distributed()   # before paddle.enable_static(): collectives need dynamic mode
     seed = _resolve_seed(args, nranks)
     import paddle
@@ -629,6 +642,9 @@ def run(args, task):
         config.print_config()
     check_config(config, args)
     task.check_config(args, config)
+    params_dir = args.init_checkpoint or args.init_pretraining_params
+    if params_dir:
+        check_params_fit_config(params_dir, config, fix=config_fix_hint(params_dir, config))
     if args.use_cuda:
         from ernie.distributed import device_place
         place = device_place(True)
@@ -653,6 +669,11 @@ def run(args, task):
         data = TrainData(train_reader, args.train_set, args.batch_size, args.epoch, rank, nranks)
         steps = max_train_steps(data.num_examples, args.epoch, args.batch_size, nranks, args.in_tokens,
                                 args.max_seq_len)
+        if args.max_steps and args.max_steps < steps:
+            logger.info("--max_steps %d: training stops after %d of the %d steps of %d epoch(s); the learning-rate "
+                        "schedule is fitted to %d steps", args.max_steps, args.max_steps, steps, args.epoch,
+                        args.max_steps)
+            steps = args.max_steps
         warmup = int(steps * args.warmup_proportion)
         logger.info("Device count: %d", nranks)
         logger.info("Num train examples: %d", data.num_examples)
@@ -677,6 +698,8 @@ def run(args, task):
             return task.train_log_format(args, info)
 
         total = data.num_batches()
+        if args.max_steps:
+            total = args.max_steps if total is None else min(total, args.max_steps)
         trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches,
                           total if total is not None else 2 ** 62, scope=scope, place=place,
                           skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
