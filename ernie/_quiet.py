@@ -61,6 +61,28 @@ def quiet_environment():
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
 
 
+def call_hiding_lines(fn, marker):
+    """Call ``fn()`` with file descriptor 2 (what C++ code such as glog writes to) going to a temporary
+    file, then pass every line that does not contain ``marker`` on to stderr.  Returns ``fn()``'s value."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            return fn()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            others = [line for line in text.splitlines() if marker not in line]
+            if others:
+                sys.stderr.write("\n".join(others) + "\n")
+                sys.stderr.flush()
+
+
 def absorb_first_out_tensor_warning():
     """Spend Paddle's once-per-process out-tensor glog warning where nobody sees it (see the module doc).
 
@@ -71,14 +93,10 @@ def absorb_first_out_tensor_warning():
     _absorbed = True
     import paddle
 
-    was_dynamic = paddle.in_dynamic_mode()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+    def build_one_add():
+        was_dynamic = paddle.in_dynamic_mode()
+        paddle.enable_static()
         try:
-            paddle.enable_static()
             with paddle.utils.unique_name.guard():
                 main, startup = paddle.static.Program(), paddle.static.Program()
                 with paddle.static.program_guard(main, startup):
@@ -87,15 +105,8 @@ def absorb_first_out_tensor_warning():
         finally:
             if was_dynamic:
                 paddle.disable_static()
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-        captured.seek(0)
-        text = captured.read().decode("utf-8", errors="replace")
-    others = [line for line in text.splitlines() if OUT_TENSOR_WARNING not in line]
-    if others:
-        sys.stderr.write("\n".join(others) + "\n")
-        sys.stderr.flush()
+
+    call_hiding_lines(build_one_add, OUT_TENSOR_WARNING)
 
 
 quiet_environment()

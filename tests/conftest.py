@@ -27,12 +27,28 @@ def tiny_config(**overrides):
     return ErnieConfig(values, source="<tiny>")
 
 
+REFERENCE_SKIP = "needs the original toolkit's files"
+
+
 def original_path(*parts):
-    """Path into the original toolkit's data (../shared); skips the test when it is absent."""
+    """Path into the original toolkit's files (../shared/reference/original-ernie, next to the repository on the
+    development machine, never part of a clone); skips the test when they are absent.  Such tests compare with
+    the original's own data or scripts; the end of the test run counts them (pytest_terminal_summary)."""
     path = os.path.join(ORIGINAL, *parts)
     if not os.path.exists(path):
-        pytest.skip("original ERNIE reference data not found at %s (../shared is absent)" % path)
+        pytest.skip("%s: %s is absent" % (REFERENCE_SKIP, path))
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many tests were skipped because the original toolkit's files are absent, and why that is fine."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if isinstance(r.longrepr, tuple) and REFERENCE_SKIP in str(r.longrepr[2])]
+    if skipped:
+        terminalreporter.write_line(
+            "%d test(s) skipped because they compare with the original ERNIE toolkit's files, expected at %s "
+            "(a development-machine reference that a clone does not have); everything else ran."
+            % (len(skipped), os.path.normpath(ORIGINAL)))
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Summaries of fine-tuning runs from their ``result.json`` records (``ernie.finetune.run.RunRecord``).
 
     # the paper's protocol over the runs of a task script (best dev per run, then the mean)
-    python -m ernie.finetune.summary checkpoints/base/SST-2            # every run*/result.json below it
+    python -m ernie.finetune.summary checkpoints/minilm/SST-2-base     # every run*/result.json below it
+    python -m ernie.finetune.summary --brief checkpoints/minilm/SST-2-base   # per run: best dev, test there
     python -m ernie.finetune.summary run1/result.json run2/result.json
 
     # one Markdown row per run (best dev, test at that evaluation, steps, wall time) + a majority baseline
@@ -127,7 +128,25 @@ def brief_lines(result):
         else:
             lines.append("seed %s: test %s has no labels; predictions: %s" % (seed, os.path.basename(path),
                                                                                test.get("file")))
-    return lines or ["seed %s: step %d, no dev or test set" % (seed, ev["step"])]
+    if not lines:
+        return ["seed %s: step %d, no dev or test set" % (seed, ev["step"])]
+    lines.extend(majority_lines(result, list(ev["dev"]) + [p for p, t in ev["test"].items() if t.get("metrics")]))
+    return lines
+
+
+def majority_lines(result, eval_paths):
+    """The accuracy of always predicting the most frequent training label on ``eval_paths`` (classification runs
+    with an accuracy only), to read the run's accuracies against; [] when it does not apply."""
+    args = result.get("args", {})
+    train = args.get("train_set")
+    if not train or args.get("is_regression") or result.get("primary") not in ("acc", "f1") or not eval_paths:
+        return []
+    try:
+        label, accs = majority_baseline(train, eval_paths)
+    except (ValueError, OSError):
+        return []
+    return ["majority class (label %s of %s) for comparison: %s" % (
+        label, os.path.basename(train), ", ".join("%s acc %.4f" % (os.path.basename(p), a) for p, a in accs.items()))]
 
 
 def main(argv=None):
