@@ -315,7 +315,7 @@ ernie_main() {
     echo "$_tag model: $MODEL_NAME (MODEL_PATH=$MODEL_PATH); config: $ERNIE_CONFIG ($CONFIG_ORIGIN): hidden_size $(ernie_config_value "$ERNIE_CONFIG" hidden_size), $(ernie_config_value "$ERNIE_CONFIG" num_hidden_layers) layers; vocabulary: $VOCAB_PATH" >&2
     echo "$_tag data: $DATA_DIR" >&2
     if [ "$NUM_DEVICES" -gt 0 ]; then
-        _where="$NUM_DEVICES GPU(s) [$GPU_LIST], batch $_batch per GPU"
+        _where="global batch $((_batch * NUM_DEVICES)) = $NUM_DEVICES GPU(s) [$GPU_LIST] x $_batch"
     else
         _where="CPU, one process, batch $_batch"
     fi
@@ -346,7 +346,8 @@ ernie_report() {
     _tag="[$TASK_NAME]"
     echo "$_tag done in $(ernie_duration "$1"): $RUN run(s) on $MODEL_NAME, $PROFILE profile" >&2
     # shellcheck disable=SC2086
-    "${PYTHON:-python}" -m ernie.finetune.summary --brief $RUN_CKPTS 2>&1 | sed "s/^/$_tag /" >&2 || true
+    PYTHONPATH="$ERNIE_ROOT${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python}" -m ernie.finetune.summary --brief $RUN_CKPTS \
+        2>&1 | sed "s/^/$_tag /" >&2 || true
     echo "$_tag outputs (test predictions): ${OUTPUT_ROOT:-./output}/$RUN_DIR; checkpoints and result.json: ${CHECKPOINT_ROOT:-./checkpoints}/$RUN_DIR; logs: ${LOG_ROOT:-./log}/$RUN_DIR" >&2
     if [ "$PROFILE" = cpu-demo ]; then
         echo "$_tag this was the CPU demo; the paper's full schedule ($FULL_RUNS seed(s) x ${EPOCH:-?} epochs): FULL_SCHEDULE=1 MODEL_PATH=$MODEL_PATH DATA_DIR=$DATA_DIR sh $0" >&2

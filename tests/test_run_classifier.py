@@ -510,7 +510,7 @@ def test_sst2_large_script_cpu_demo_with_a_model_and_data_dir_only(model, tmp_pa
     result = json.load(open(tmp_path / "checkpoints" / "tinylm" / "SST-2-large-cpu-demo" / "run1" / "result.json"))
     best = result["evaluations"][result["best"]]
     assert float(dev.group(1)) == pytest.approx(best["dev"][str(data / "dev.tsv")]["acc"], abs=1e-4)
-    assert os.path.isfile(test.group(2))
+    assert os.path.isfile(os.path.join(str(tmp_path), test.group(2)))      # relative to the run directory
     assert "FULL_SCHEDULE=1 MODEL_PATH=%s DATA_DIR=%s sh %s" % (model_dir, data, script) in proc.stderr
 
 
