@@ -268,5 +268,13 @@ def check_params_fit_config(directory, config, fix=None):
         found.append("%d encoder layers, the config has num_hidden_layers %d" % (len(layers), config.num_hidden_layers))
     if found:
         raise CheckpointError("the parameters in %s do not fit the model config %s (%s): %s"
-                              % (directory, config.source, "; ".join(found),
-                                 fix or "pass the config these parameters were made with"))
+                              % (directory, config.source, "; ".join(found), fix or config_fix_hint(directory, config)))
+
+
+def config_fix_hint(params_dir, config):
+    """What to pass when the parameters in ``params_dir`` do not fit ``config``: the model directory's own
+    ``ernie_config.json`` when there is one (a release keeps it next to ``params/``)."""
+    own = os.path.join(os.path.dirname(os.path.abspath(params_dir.rstrip("/"))), "ernie_config.json")
+    if os.path.isfile(own) and os.path.abspath(own) != os.path.abspath(config.source):
+        return "pass --ernie_config_path %s (task scripts: ERNIE_CONFIG=%s)" % (own, own)
+    return "pass the config these parameters were made with (--ernie_config_path; task scripts: ERNIE_CONFIG)"

@@ -49,7 +49,7 @@ import time
 import numpy as np
 
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
-from ernie.checkpoint import CheckpointError
+from ernie.checkpoint import CheckpointError, check_params_fit_config
 from ernie.config import ConfigError, ErnieConfig
 from ernie.runtime import create_executor
 
@@ -334,6 +334,9 @@ def _static_setup(args, rank):
     if rank == 0:
         config.print_config()
     _check_config(config, args)
+    params_dir = args.init_checkpoint or args.init_pretraining_params
+    if params_dir:
+        check_params_fit_config(params_dir, config)
     if args.use_cuda:
         try:
             from ernie.distributed import device_place

@@ -30,7 +30,8 @@ Flow of :func:`run` (differences from the original in brackets):
    ``ernie.optimization.lr_scheduler`` (the original's linear warm-up then
    linear decay to 0 at ``max_train_steps``; constant without warm-up).
    Training runs until the data are exhausted, as the original (a few steps
-   past the estimate run with learning rate 0).  Parameters come from
+   past the estimate run with learning rate 0) [new: ``--max_steps N`` stops after N steps, the schedule
+   fitted to N].  Parameters come from
    ``--init_checkpoint`` (exact resume) or ``--init_pretraining_params``
    (encoder required, head fresh) or, with neither, a random initialisation;
 4. evaluation (rank 0 only) every ``--validation_steps``, after every epoch
@@ -569,15 +570,6 @@ def check_config(config, args):
                     config.source)
 
 
-def config_fix_hint(params_dir, config):
-    """What to pass when the parameters in ``params_dir`` do not fit ``config``: the model directory's own
-    ``ernie_config.json`` when there is one (a release keeps it next to ``params/``)."""
-    own = os.path.join(os.path.dirname(os.path.abspath(params_dir.rstrip("/"))), "ernie_config.json")
-    if os.path.isfile(own) and os.path.abspath(own) != os.path.abspath(config.source):
-        return "pass --ernie_config_path %s (task scripts: ERNIE_CONFIG=%s)" % (own, own)
-    return "pass the config these parameters were made with (--ernie_config_path; task scripts: ERNIE_CONFIG)"
-
-
 def result_path(args):
     if args.result_file:
         return args.result_file
@@ -644,7 +636,7 @@ def run(args, task):
     task.check_config(args, config)
     params_dir = args.init_checkpoint or args.init_pretraining_params
     if params_dir:
-        check_params_fit_config(params_dir, config, fix=config_fix_hint(params_dir, config))
+        check_params_fit_config(params_dir, config)
     if args.use_cuda:
         from ernie.distributed import device_place
         place = device_place(True)
