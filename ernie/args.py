@@ -4,9 +4,10 @@
   case; any other word is an error (the original took every word but
   ``true``/``t``/``1`` as False, so ``--do_test flase`` silently meant False).
 * ``ArgumentGroup``: an argparse group whose ``add_arg`` appends
-  `` Default: <value>.`` to every help string, parses ``bool`` flags with
-  ``str2bool`` (so ``--flag false`` works as in the original scripts), refuses
-  NaN and infinity for every number and checks the ``min`` / ``max`` a flag declares.
+  `` Default: <value>.`` to every help string (unless the help already says
+  what the default is), parses ``bool`` flags with ``str2bool`` (so ``--flag false``
+  works as in the original scripts), refuses NaN and infinity for every number and
+  checks the ``min`` / ``max`` a flag declares.
 * ``init_logging``: root logging with the original's line format
   ``[LEVEL] <time> [<file>:<line>]:\\t<message>``.
 * ``print_arguments``: log every parsed flag, sorted.
@@ -71,10 +72,15 @@ class ArgumentGroup:
             kwargs.setdefault("metavar", "BOOL")
         elif type in (int, float):
             type = number_type(type, min, max)
-        help = "%s Default: %s." % (help.rstrip(), default)
+        if "default:" not in help.lower():          # a help that explains its default keeps its own words
+            help = "%s Default: %s." % (help.rstrip(), default)
         # argparse applies %-formatting to help strings.
         help = help.replace("%", "%%")
         return self._group.add_argument(flag, type=type, default=default, help=help, **kwargs)
+
+    def add_switch(self, name, help):
+        """A ``--name`` flag without a value (``store_true``)."""
+        return self._group.add_argument("--" + name, action="store_true", help=help.replace("%", "%%"))
 
 
 def init_logging(level=logging.INFO, stream=None):
@@ -98,7 +104,8 @@ def print_arguments(args, log=None):
     log = log or logging.getLogger("ernie")
     log.info("-----------  Configuration Arguments -----------")
     for key, value in sorted(vars(args).items()):
-        log.info("%s: %s", key, value)
+        if not key.startswith("_"):                 # internal bookkeeping, not a flag
+            log.info("%s: %s", key, value)
     log.info("------------------------------------------------")
 
 

@@ -109,6 +109,10 @@ def _tensor_spec(tensor):
     return tuple(arr.shape), arr.dtype
 
 
+# A checkpoint that does not fit the program usually fails on every tensor: list this many.
+MAX_PROBLEMS_SHOWN = 5
+
+
 def _check_file(directory, name, expected_shape, expected_dtype):
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
@@ -248,7 +252,10 @@ def load_variables(directory, names, scope=None, place=None, optional=()):
         if problem:
             problems.append(problem)
     if problems:
-        raise CheckpointError("cannot load %s (nothing was loaded):\n  %s" % (directory, "\n  ".join(problems)))
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        if len(problems) > len(shown):
+            shown.append("... and %d more" % (len(problems) - len(shown)))
+        raise CheckpointError("cannot load %s (nothing was loaded):\n  %s" % (directory, "\n  ".join(shown)))
     arrays = {name: read_tensor(os.path.join(directory, name)).reshape(specs[name][0]) for name in wanted}
     for name, arr in arrays.items():
         _scope_tensor(scope, name).set(arr, place)
@@ -600,3 +607,49 @@ def claim_checkpoint_dir(root, resume_from=None, overwrite=False, prefix="step_"
         raise
     _HELD[os.path.realpath(lock.root)] = lock
     return lock
+
+
+LAYER_FILE = re.compile(r"^encoder_layer_(\d+)_")
+
+
+def check_params_fit_config(directory, config, fix=None):
+    """Raise a one-line ``CheckpointError`` when the parameter files in ``directory`` were not made for
+    ``config`` (an ``ErnieConfig``): embedding and feed-forward shapes and the number of encoder layers.
+
+    Meant to run before any program is built, so that a model directory paired with another model's
+    config fails with one line naming both and ``fix`` (what to pass instead) rather than with a
+    mismatch for every tensor.  Names whose file is absent are not judged here (the loader reports
+    them)."""
+    if not os.path.isdir(directory):
+        return
+    hidden = config.hidden_size
+    expected = {"word_embedding": [config.vocab_size, hidden],
+                "pos_embedding": [config.max_position_embeddings, hidden],
+                "sent_embedding": [config.sent_vocab_size, hidden],
+                "encoder_layer_0_ffn_fc_0.w_0": [hidden, config.ffn_size]}
+    found = []
+    for name, shape in expected.items():
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            actual = list(read_header(path).shape)
+        except (TensorFileError, OSError):
+            continue                     # the loader names unreadable files
+        if actual != shape:
+            found.append("%s is %s, the config needs %s" % (name, actual, shape))
+    layers = {int(m.group(1)) for m in map(LAYER_FILE.match, os.listdir(directory)) if m}
+    if layers and len(layers) != config.num_hidden_layers:
+        found.append("%d encoder layers, the config has num_hidden_layers %d" % (len(layers), config.num_hidden_layers))
+    if found:
+        raise CheckpointError("the parameters in %s do not fit the model config %s (%s): %s"
+                              % (directory, config.source, "; ".join(found), fix or config_fix_hint(directory, config)))
+
+
+def config_fix_hint(params_dir, config):
+    """What to pass when the parameters in ``params_dir`` do not fit ``config``: the model directory's own
+    ``ernie_config.json`` when there is one (a release keeps it next to ``params/``)."""
+    own = os.path.join(os.path.dirname(os.path.abspath(params_dir.rstrip("/"))), "ernie_config.json")
+    if os.path.isfile(own) and os.path.abspath(own) != os.path.abspath(config.source):
+        return "pass --ernie_config_path %s (task scripts: ERNIE_CONFIG=%s)" % (own, own)
+    return "pass the config these parameters were made with (--ernie_config_path; task scripts: ERNIE_CONFIG)"

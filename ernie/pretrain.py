@@ -44,11 +44,12 @@ import logging
 import math
 import os
 import sys
+import time
 
 import numpy as np
 
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
-from ernie.checkpoint import CheckpointError
+from ernie.checkpoint import CheckpointError, check_params_fit_config
 from ernie.config import ConfigError, ErnieConfig
 from ernie.runtime import create_executor
 
@@ -344,6 +345,9 @@ def _static_setup(args, rank):
     if rank == 0:
         config.print_config()
     _check_config(config, args)
+    params_dir = args.init_checkpoint or args.init_pretraining_params
+    if params_dir:
+        check_params_fit_config(params_dir, config)
     if args.use_cuda:
         try:
             from ernie.distributed import device_place
@@ -353,6 +357,41 @@ def _static_setup(args, rank):
     else:
         place = paddle.CPUPlace()
     return amp, config, place, create_executor(place), paddle.static.Scope()
+
+
+def recording(eval_fn, validations):
+    """``eval_fn`` that also appends ``(step, scalars)`` of every validation to ``validations``."""
+    def record(trainer):
+        scalars = eval_fn(trainer)
+        validations.append((trainer.step, dict(scalars or {})))
+        return scalars
+    return record
+
+
+def summary_lines(what, steps, seconds, validations, checkpoints):
+    """The closing lines of a pre-training run: what ran, each validation metric at its first and last
+    validation, where the model is, what to run next."""
+    lines = ["[summary] %s: %d updates in %d min %d s" % (what, steps, seconds // 60, seconds % 60)]
+    first, last = {}, {}
+    for step, scalars in validations:
+        for name, value in scalars.items():
+            if value is None or not math.isfinite(value):
+                continue
+            first.setdefault(name, (step, value))
+            last[name] = (step, value)
+    for name in first:
+        (s0, v0), (s1, v1) = first[name], last[name]
+        lines.append("[summary] validation %s: %.4f at step %d -> %.4f at step %d" % (name, v0, s0, v1, s1)
+                     if s1 != s0 else "[summary] validation %s: %.4f at step %d" % (name, v0, s0))
+    if not first:
+        lines.append("[summary] no validation ran (--valid_filelist / the configuration's valid_filelist)")
+    final = os.path.join(checkpoints, "step_%d" % steps) if checkpoints else None
+    if final and os.path.isdir(final):
+        lines.append("[summary] model: %s (parameters and training state; fine-tune from it with "
+                     "--init_pretraining_params %s, resume with --init_checkpoint %s)" % (final, final, final))
+    lines.append("[summary] next: fine-tuning, README section \"Fine-tuning\" (e.g. python -m reader."
+                 "prepare_finetune_data --task rotten_tomatoes, then a task script); the tests: python -m pytest -q tests")
+    return lines
 
 
 def run(args):
@@ -423,6 +462,10 @@ def _run(args, rank, nranks):
                         r["next_sent_acc"], r["speed"])
             return {"loss": r["loss"], "ppl": r["global_ppl"], "next_sent_acc": r["next_sent_acc"]}
 
+    validations = []
+    if eval_fn is not None:
+        eval_fn = recording(eval_fn, validations)
+    started = time.time()
     trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches, args.num_train_steps,
                       scope=scope, place=place, skip_steps=args.skip_steps, save_steps=args.save_steps,
                       checkpoints=args.checkpoints, max_checkpoints=args.max_checkpoints,
@@ -442,6 +485,9 @@ def _run(args, rank, nranks):
         report = train_reader.bad_line_report()
         if report and report.get("skipped_lines"):
             logger.info("training data: %s", report)
+        for line in summary_lines("ERNIE 1.0 pre-training (%s)" % args.train_filelist, trainer.step,
+                                  int(time.time() - started), validations, args.checkpoints):
+            logger.info(line)
     return trainer
 
 
@@ -741,7 +787,12 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
                 logger.info("stage %d: %s joins; %d new variable(s) initialised (its head and their optimizer "
                             "state)", plan.index + 1, task, len(new))
 
+    validations, started = [], time.time()
+
     def make_eval_fn(plan):
+        return recording(plan_eval_fn(plan), validations)
+
+    def plan_eval_fn(plan):
         def eval_fn(trainer):
             out = {}
             for task in plan.tasks:
@@ -829,6 +880,9 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
             report = reader.bad_line_report()
             if report and report.get("skipped_lines"):
                 logger.info("training data of %s: %s", task, report)
+        what = "ERNIE 2.0 pre-training (%s, %s, %d stage(s))" % (tc.source, schedule.strategy, S)
+        for line in summary_lines(what, result.step, int(time.time() - started), validations, args.checkpoints):
+            logger.info(line)
     return result
 
 def _stage_summary(tc, schedule, plan, stats, trainer, sreader):

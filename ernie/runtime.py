@@ -11,14 +11,32 @@ default (kernels are asynchronous there; not measured here).
 
 The thread count chosen by ``ernie.cpu_setup`` is also given to Paddle here, for the case where
 Paddle was imported (and read its flags) before ``ernie``.
+
+The executor's mode is logged once per process (Paddle's own INFO line,
+"pir interpreter is running by multi-thread mode", names a code path that
+also serves the serial mode; ``ernie._quiet`` drops it).
 """
+import logging
 import os
+
+from ernie import _quiet, cpu_setup  # before paddle: environment settings Paddle reads at import
 
 import paddle
 
-from ernie import cpu_setup
-
 SERIAL_FLAG = "FLAGS_new_executor_serial_run"
+
+logger = logging.getLogger(__name__)
+_quiet.absorb_first_out_tensor_warning()
+_reported = set()
+
+
+def executor_mode(place):
+    """How the operators of a static program run on ``place``, in words."""
+    if isinstance(place, paddle.CPUPlace):
+        serial = paddle.get_flags([SERIAL_FLAG])[SERIAL_FLAG]
+        return ("CPU, operators run one at a time (%s=1)" % SERIAL_FLAG if serial
+                else "CPU, operators run on a thread pool (%s=0)" % SERIAL_FLAG)
+    return "%s, Paddle's default scheduling" % place
 
 
 def create_executor(place=None):
@@ -27,6 +45,10 @@ def create_executor(place=None):
     if isinstance(place, paddle.CPUPlace) and SERIAL_FLAG not in os.environ:
         paddle.set_flags({SERIAL_FLAG: True})
     apply_thread_setting()
+    mode = executor_mode(place)
+    if mode not in _reported:
+        _reported.add(mode)
+        logger.info("static executor: %s", mode)
     return paddle.static.Executor(place)
 
 

@@ -49,3 +49,15 @@ def special_ids(vocab, path="<vocab>", required=("[PAD]", "[CLS]", "[SEP]", "[MA
     if missing:
         raise VocabError("vocabulary %s lacks the special token(s) %s" % (path, ", ".join(missing)))
     return {t: vocab[t] for t in SPECIAL_TOKENS if t in vocab}
+
+
+def is_chinese_char(text):
+    """One character of the CJK Unified Ideographs block (U+4E00..U+9FFF)."""
+    return len(text) == 1 and 0x4E00 <= ord(text) <= 0x9FFF
+
+
+def chinese_token_fraction(vocab):
+    """Share of the tokens of ``vocab`` ({token: id}) that are one Chinese character (``##`` ignored)."""
+    if not vocab:
+        return 0.0
+    return sum(1 for token in vocab if is_chinese_char(token[2:] if token.startswith("##") else token)) / len(vocab)

@@ -2,24 +2,47 @@
 #
 #   ERNIE_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 #   . "$ERNIE_ROOT/script/common.sh"
-#   EPOCH=3 LR=3e-5 BATCH_SIZE=64 ...        (hyper-parameters; BATCH_SIZE is the GLOBAL batch)
+#   DATA_DIR=$(ernie_data_dir SST-2)           (DATA_DIR, else $TASK_DATA_PATH/SST-2)
+#   EPOCH=3 LR=3e-5 BATCH_SIZE=64 ...          (hyper-parameters; BATCH_SIZE is the GLOBAL batch)
+#   PAPER_CONFIG=...                           (optional: the config of the paper's model size)
 #   run_once() { ernie_run_classifier --for_cn false "$@"; }
 #   ernie_main "$@"
 #
-# ernie_main picks the devices, splits the global batch over them and calls run_once once per
-# seed with RUN (1, 2, ...), SEED, DEVICE_BATCH, NUM_DEVICES, OUTPUT (per-run output dir),
-# CKPT (per-run checkpoint dir) set.  Extra arguments of the task script are passed on to the
-# Python entry point last, so they override the script's flags (e.g. `task.sh --epoch 1`).
+# ernie_main resolves the model, picks the devices and the profile, splits the global batch over
+# the devices, prints the effective settings and calls run_once once per seed with RUN (1, 2,
+# ...), SEED, DEVICE_BATCH, NUM_DEVICES, OUTPUT (per-run output dir), CKPT (per-run checkpoint
+# dir), LOG and PROFILE_FLAGS set; at the end it prints a short summary (dev / test results of
+# every run, where the outputs are, what to run next).  Extra arguments of the task script are
+# passed on to the Python entry point last, so they override the script's flags (e.g.
+# `task.sh --epoch 1`).
 #
-# Environment:
-#   MODEL_PATH       pre-trained model: params/, vocab.txt, ernie_config.json      (required)
-#   TASK_DATA_PATH   root of the task data (layout: see each script)               (required)
+# Environment (the README's "Task scripts" section documents the same list):
+#   MODEL_PATH       pre-trained model directory: params/, vocab.txt and (normally) ernie_config.json
+#                    (required)
+#   DATA_DIR         this task's data directory (files: see each script), or
+#   TASK_DATA_PATH   the directory holding every task's data directory (DATA_DIR = TASK_DATA_PATH/<task>)
+#   ERNIE_CONFIG     model config (default: MODEL_PATH/ernie_config.json; when MODEL_PATH has none, the
+#                    script's PAPER_CONFIG, i.e. the paper's config for an official release of that
+#                    size; else an error)
+#   VOCAB_PATH       vocabulary (default: MODEL_PATH/vocab.txt)
+#   FULL_SCHEDULE=1  on a machine without GPU: the paper's full schedule instead of the CPU demo
+#   MAX_STEPS        stop every run after this many steps (run_*.py --max_steps; 0: no limit;
+#                    default: 60 in the CPU demo, none otherwise)
+#   SEEDS            space-separated seeds, one run each (default: 1 .. RUNS of the script; CPU demo: 1)
+#   MODEL_NAME       the model's name in output paths (default: the last part of MODEL_PATH)
+#   OUTPUT_ROOT, CHECKPOINT_ROOT, LOG_ROOT   default ./output, ./checkpoints, ./log
 #   PYTHON           interpreter (default: python)
 #   CUDA_VISIBLE_DEVICES  the GPUs that may be used ("" or -1: none)
 #   ERNIE_NUM_GPUS   use this many GPUs (0 = CPU); default: all visible/detected ones
-#   SEEDS            space-separated seeds, one run each (default: 1 .. RUNS of the script)
-#   OUTPUT_ROOT, CHECKPOINT_ROOT, LOG_ROOT   default ./output, ./checkpoints, ./log
-#   ERNIE_DRY_RUN=1  print each command instead of running it
+#   ERNIE_DRY_RUN=1  print each command instead of running it (missing files are then only noted)
+#
+# Profiles.  With GPUs, and on a CPU with FULL_SCHEDULE=1: the paper's schedule (every epoch,
+# RUNS seeds).  On a machine without GPU (the default there): the CPU demo, which shows the whole
+# pipeline in minutes instead of hours: one seed, MAX_STEPS (default 60) steps with the script's
+# other hyper-parameters (the learning-rate schedule is fitted to those steps), a training log line
+# every 5 steps, then the dev and test evaluation.  Its numbers are those of a short run, not the
+# paper's.  Outputs go to OUTPUT_ROOT/MODEL_NAME/<task>-<size>[-cpu-demo]/run<k> (checkpoints and
+# logs likewise), <size> being the model size whose hyper-parameters the script carries.
 #
 # Devices: with N GPUs the job is one process per GPU, started by
 #   python -m paddle.distributed.launch --gpus <ids> ENTRY.py --use_cuda true --batch_size GLOBAL/N
@@ -31,8 +54,8 @@
 # Runs: the original GLUE scripts repeated the same command five times with the same
 # --random_seed 1 (runs differed only by unseeded dropout and GPU nondeterminism); the paper
 # reports the median (GLUE dev) or the mean (Chinese tasks) of five runs.  Here run k uses
-# seed k, so the five runs are different and each one is reproducible.  Aggregating the runs
-# is left to the reader of the logs.
+# seed k, so the five runs are different and each one is reproducible; the last run's log ends
+# with the summary over the runs.
 
 ernie_die() {
     echo "error: $*" >&2
@@ -144,6 +167,72 @@ ernie_launch() {
     return "$(cat "$LOG/status")"
 }
 
+# The value of the last `--NAME VALUE` or `--NAME=VALUE` among the remaining arguments, else $2.
+ernie_arg_value() {
+    _name=$1 _value=$2
+    shift 2
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            "--$_name=") _value="" ;;
+            "--$_name="*) _value=${1#*=} ;;
+            "--$_name") [ $# -gt 1 ] && { _value=$2; shift; } ;;
+        esac
+        shift
+    done
+    echo "$_value"
+}
+
+# The data directory of task $1: DATA_DIR, else TASK_DATA_PATH/$1 (dies naming both when neither is set).
+ernie_data_dir() {
+    if [ -n "${DATA_DIR:-}" ]; then
+        echo "$DATA_DIR"
+    elif [ -n "${TASK_DATA_PATH:-}" ]; then
+        echo "$TASK_DATA_PATH/$1"
+    else
+        ernie_die "set DATA_DIR to this task's data directory, or TASK_DATA_PATH to the directory holding $1/"
+    fi
+}
+
+# A file or directory the run needs: an error naming it (a note in a dry run).
+ernie_require() {
+    [ -e "$1" ] && return 0
+    if [ "${ERNIE_DRY_RUN:-0}" = 1 ]; then
+        echo "note: $1 does not exist ($2)" >&2
+    else
+        ernie_die "$1 does not exist ($2)"
+    fi
+}
+
+# A key of a JSON config ("" when unreadable).
+ernie_config_value() {
+    [ -f "$1" ] || return 0
+    "${PYTHON:-python}" -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$1" "$2" \
+        2>/dev/null || true
+}
+
+# ERNIE_CONFIG and VOCAB_PATH from the environment, MODEL_PATH or the script's PAPER_CONFIG (see the header);
+# CONFIG_ORIGIN says which.
+ernie_resolve_model() {
+    ernie_require "$MODEL_PATH/params" "MODEL_PATH must hold the pre-trained model: params/, vocab.txt, ernie_config.json"
+    if [ -n "${ERNIE_CONFIG:-}" ]; then
+        CONFIG_ORIGIN="ERNIE_CONFIG"
+    elif [ -f "$MODEL_PATH/ernie_config.json" ]; then
+        ERNIE_CONFIG=$MODEL_PATH/ernie_config.json
+        CONFIG_ORIGIN="the model's own, MODEL_PATH/ernie_config.json"
+    elif [ -n "${PAPER_CONFIG:-}" ]; then
+        ERNIE_CONFIG=$PAPER_CONFIG
+        CONFIG_ORIGIN="MODEL_PATH has no ernie_config.json: the paper's ERNIE 2.0 $MODEL_SIZE config"
+    elif [ "${ERNIE_DRY_RUN:-0}" = 1 ]; then
+        ERNIE_CONFIG=$MODEL_PATH/ernie_config.json
+        CONFIG_ORIGIN="dry run: MODEL_PATH/ernie_config.json does not exist"
+    else
+        ernie_die "$MODEL_PATH has no ernie_config.json: set ERNIE_CONFIG to the model's config"
+    fi
+    ernie_require "$ERNIE_CONFIG" "the model config; set ERNIE_CONFIG"
+    VOCAB_PATH=${VOCAB_PATH:-$MODEL_PATH/vocab.txt}
+    ernie_require "$VOCAB_PATH" "the vocabulary; put vocab.txt into MODEL_PATH or set VOCAB_PATH"
+}
+
 # The classifier command shared by the GLUE and Chinese classification scripts; task flags
 # and the user's extra flags follow as arguments.  Uses TRAIN_SET / DEV_SET / TEST_SET
 # (comma lists allowed for dev/test) and DO_TEST, TEST_SAVE.
@@ -164,46 +253,103 @@ ernie_run_classifier() {
         --warmup_proportion "$WARMUP" --weight_decay "$WEIGHT_DECAY" \
         --num_labels "$NUM_LABELS" --metric "$METRIC" \
         --skip_steps "$SKIP_STEPS" --save_steps "$SAVE_STEPS" --validation_steps "$VALIDATION_STEPS" \
-        --random_seed "$SEED" "$@"
+        --random_seed "$SEED" $PROFILE_FLAGS "$@"
 }
 
-# Warn when a config does not have the hidden size of the model size the script is tuned for
-# (the original large Chinese scripts silently used the ERNIE 1.0 base config).
+# Note when the model's hidden size is not the one of the model size the script's hyper-parameters
+# are for (the original large Chinese scripts silently used the ERNIE 1.0 base config).
 ernie_check_hidden_size() {
-    [ -f "$1" ] || return 0
-    _h=$("${PYTHON:-python}" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("hidden_size"))' "$1" \
-         2>/dev/null) || return 0
-    if [ "$_h" != "$2" ]; then
-        echo "warning: $1 has hidden_size $_h, but this script's hyper-parameters are for hidden_size $2" >&2
+    _h=$(ernie_config_value "$1" hidden_size)
+    if [ -n "$_h" ] && [ "$_h" != "$2" ]; then
+        echo "note: $1 has hidden_size $_h, but this script's hyper-parameters are the paper's for hidden_size $2 (ERNIE $MODEL_SIZE)" >&2
     fi
+}
+
+# Minutes and seconds of $1 seconds.
+ernie_duration() {
+    if [ "$1" -ge 60 ]; then echo "$(($1 / 60)) min $(($1 % 60)) s"; else echo "$1 s"; fi
 }
 
 ernie_main() {
     : "${MODEL_PATH:?set MODEL_PATH to the pre-trained model directory (params/, vocab.txt, ernie_config.json)}"
-    : "${TASK_DATA_PATH:?set TASK_DATA_PATH to the task data root}"
     : "${TASK_NAME:?the task script must set TASK_NAME}" "${MODEL_SIZE:?the task script must set MODEL_SIZE}"
     : "${BATCH_SIZE:?the task script must set BATCH_SIZE (global batch)}"
-    VOCAB_PATH=${VOCAB_PATH:-$MODEL_PATH/vocab.txt}
+    : "${DATA_DIR:?the task script must set DATA_DIR}"
+    ernie_require "$DATA_DIR" "the $TASK_NAME data; set DATA_DIR or TASK_DATA_PATH"
+    ernie_resolve_model
     [ -n "${HIDDEN_SIZE:-}" ] && ernie_check_hidden_size "$ERNIE_CONFIG" "$HIDDEN_SIZE"
     GPU_LIST=$(ernie_gpu_list) || exit 1
     NUM_DEVICES=$(ernie_device_count_for "$BATCH_SIZE" "$(ernie_count_list "$GPU_LIST")")
     GPU_LIST=$(ernie_head_list "$GPU_LIST" "$NUM_DEVICES")
     DEVICE_BATCH=$(ernie_per_device_batch "$BATCH_SIZE" "$NUM_DEVICES") || exit 1
-    if [ -z "${SEEDS:-}" ]; then
-        SEEDS=$(ernie_range_list "${RUNS:-1}" | tr ',' '\n' | while read -r _s; do echo $((_s + 1)); done)
-    fi
-    if [ "$NUM_DEVICES" -gt 0 ]; then
-        echo "[$TASK_NAME/$MODEL_SIZE] global batch $BATCH_SIZE = $NUM_DEVICES GPU(s) [$GPU_LIST] x $DEVICE_BATCH" >&2
+
+    # profile: the CPU demo unless there are GPUs or FULL_SCHEDULE=1
+    FULL_RUNS=${RUNS:-1}
+    if [ "$NUM_DEVICES" -eq 0 ] && [ "${FULL_SCHEDULE:-0}" != 1 ]; then
+        PROFILE=cpu-demo
+        MAX_STEPS=${MAX_STEPS:-60}
+        SEEDS=${SEEDS:-1}
+        SKIP_STEPS=5
     else
-        echo "[$TASK_NAME/$MODEL_SIZE] global batch $BATCH_SIZE on CPU, one process" >&2
+        PROFILE=full
+        MAX_STEPS=${MAX_STEPS:-0}
     fi
+    case "$MAX_STEPS" in *[!0-9]*|"") ernie_die "MAX_STEPS must be a non-negative integer, got '$MAX_STEPS'" ;; esac
+    PROFILE_FLAGS=""
+    [ "$MAX_STEPS" -gt 0 ] && PROFILE_FLAGS="--max_steps $MAX_STEPS"
+    if [ -z "${SEEDS:-}" ]; then
+        SEEDS=$(ernie_range_list "$FULL_RUNS" | tr ',' '\n' | while read -r _s; do echo $((_s + 1)); done)
+    fi
+    MODEL_NAME=${MODEL_NAME:-$(basename "$MODEL_PATH")}
+    RUN_DIR=$MODEL_NAME/$TASK_NAME-$MODEL_SIZE
+    [ "$PROFILE" = cpu-demo ] && RUN_DIR=$RUN_DIR-cpu-demo
+
+    # the effective settings (the user's extra flags win, as in the command)
+    _tag="[$TASK_NAME]"
+    _batch=$(ernie_arg_value batch_size "$DEVICE_BATCH" "$@")
+    _steps=$(ernie_arg_value max_steps "$MAX_STEPS" "$@")
+    _epochs=$(ernie_arg_value epoch "${EPOCH:-?}" "$@")
+    _lr=$(ernie_arg_value learning_rate "${LR:-?}" "$@")
+    _len=$(ernie_arg_value max_seq_len "${MAX_SEQ_LEN:-?}" "$@")
+    _seeds=$(echo $SEEDS)
+    echo "$_tag model: $MODEL_NAME (MODEL_PATH=$MODEL_PATH); config: $ERNIE_CONFIG ($CONFIG_ORIGIN): hidden_size $(ernie_config_value "$ERNIE_CONFIG" hidden_size), $(ernie_config_value "$ERNIE_CONFIG" num_hidden_layers) layers; vocabulary: $VOCAB_PATH" >&2
+    echo "$_tag data: $DATA_DIR" >&2
+    if [ "$NUM_DEVICES" -gt 0 ]; then
+        _where="global batch $((_batch * NUM_DEVICES)) = $NUM_DEVICES GPU(s) [$GPU_LIST] x $_batch"
+    else
+        _where="CPU, one process, batch $_batch"
+    fi
+    if [ "$_steps" -gt 0 ] 2>/dev/null; then _length="at most $_steps steps of $_epochs epoch(s)"; else _length="$_epochs epoch(s)"; fi
+    echo "$_tag $_where; $_length, learning rate $_lr, max_seq_len $_len; seed(s) $_seeds" >&2
+    if [ "$PROFILE" = cpu-demo ]; then
+        echo "$_tag CPU demo (no GPU): one seed, $MAX_STEPS steps, then dev and test evaluation. The paper's schedule ($FULL_RUNS seed(s) x ${EPOCH:-?} epochs, global batch $BATCH_SIZE): FULL_SCHEDULE=1" >&2
+    fi
+
+    _start=$(date +%s)
     RUN=0
+    RUN_CKPTS=""
     for SEED in $SEEDS; do
         RUN=$((RUN + 1))
-        OUTPUT=${OUTPUT_ROOT:-./output}/$MODEL_SIZE/$TASK_NAME/run$RUN
-        CKPT=${CHECKPOINT_ROOT:-./checkpoints}/$MODEL_SIZE/$TASK_NAME/run$RUN
-        LOG=${LOG_ROOT:-./log}/$MODEL_SIZE/$TASK_NAME/run$RUN
-        echo "[$TASK_NAME/$MODEL_SIZE] run $RUN, seed $SEED" >&2
+        OUTPUT=${OUTPUT_ROOT:-./output}/$RUN_DIR/run$RUN
+        CKPT=${CHECKPOINT_ROOT:-./checkpoints}/$RUN_DIR/run$RUN
+        LOG=${LOG_ROOT:-./log}/$RUN_DIR/run$RUN
+        echo "$_tag run $RUN, seed $SEED; log: $LOG/job.log" >&2
         run_once "$@" || ernie_die "$TASK_NAME run $RUN (seed $SEED) failed; see $LOG/job.log"
+        RUN_CKPTS="$RUN_CKPTS $CKPT"
     done
+    [ "${ERNIE_DRY_RUN:-0}" = 1 ] && return 0
+    ernie_report "$(($(date +%s) - _start))"
+}
+
+# The closing summary: what ran, the dev / test results of each run, where everything is, what next.
+ernie_report() {
+    _tag="[$TASK_NAME]"
+    echo "$_tag done in $(ernie_duration "$1"): $RUN run(s) on $MODEL_NAME, $PROFILE profile" >&2
+    # shellcheck disable=SC2086
+    PYTHONPATH="$ERNIE_ROOT${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python}" -m ernie.finetune.summary --brief $RUN_CKPTS \
+        2>&1 | sed "s/^/$_tag /" >&2 || true
+    echo "$_tag outputs (test predictions): ${OUTPUT_ROOT:-./output}/$RUN_DIR; checkpoints and result.json: ${CHECKPOINT_ROOT:-./checkpoints}/$RUN_DIR; logs: ${LOG_ROOT:-./log}/$RUN_DIR" >&2
+    if [ "$PROFILE" = cpu-demo ]; then
+        echo "$_tag this was the CPU demo; the paper's full schedule ($FULL_RUNS seed(s) x ${EPOCH:-?} epochs): FULL_SCHEDULE=1 MODEL_PATH=$MODEL_PATH DATA_DIR=$DATA_DIR sh $0" >&2
+    fi
 }

@@ -2,13 +2,22 @@
 import os
 
 import numpy as np
-import paddle
 import pytest
 
+from ernie import _quiet          # before paddle, as the entry points (sets GLOG_minloglevel)
 from ernie.config import ErnieConfig
 
+import paddle  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORIGINAL = os.path.join(REPO, "..", "shared", "reference", "original-ernie")
+# ERNIE_ORIGINAL_DIR=/nonexistent shows what a clone without the reference sees
+ORIGINAL = os.environ.get("ERNIE_ORIGINAL_DIR") or os.path.join(REPO, "..", "shared", "reference", "original-ernie")
+
+
+def pytest_configure(config):
+    # pytest resets the warning filters around each test: repeat the project's (ernie/_quiet.py).
+    for message in _quiet.IGNORED_WARNINGS:
+        config.addinivalue_line("filterwarnings", "ignore:%s:UserWarning" % message)
 
 
 def tiny_config(**overrides):
@@ -19,12 +28,28 @@ def tiny_config(**overrides):
     return ErnieConfig(values, source="<tiny>")
 
 
+REFERENCE_SKIP = "needs the original toolkit's files"
+
+
 def original_path(*parts):
-    """Path into the original toolkit's data (../shared); skips the test when it is absent."""
+    """Path into the original toolkit's files (../shared/reference/original-ernie, next to the repository on the
+    development machine, never part of a clone); skips the test when they are absent.  Such tests compare with
+    the original's own data or scripts; the end of the test run counts them (pytest_terminal_summary)."""
     path = os.path.join(ORIGINAL, *parts)
     if not os.path.exists(path):
-        pytest.skip("original ERNIE reference data not found at %s (../shared is absent)" % path)
+        pytest.skip("%s: %s is absent" % (REFERENCE_SKIP, path))
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many tests were skipped because the original toolkit's files are absent, and why that is fine."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if isinstance(r.longrepr, tuple) and REFERENCE_SKIP in str(r.longrepr[2])]
+    if skipped:
+        terminalreporter.write_line(
+            "%d test(s) skipped because they compare with the original ERNIE toolkit's files, expected at %s "
+            "(a development-machine reference that a clone does not have); everything else ran."
+            % (len(skipped), os.path.normpath(ORIGINAL)))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import random
 
 import pytest
 
+from conftest import original_path
 from reader import build_pretrain_data as bpd
 from reader.corpus import (CorpusError, load_corpus, load_sanguo_entities, split_sentences_en,
                            split_sentences_zh)
@@ -22,7 +23,6 @@ from reader.pretraining import read_filelist
 from reader.vocab import load_vocab
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORIGINAL = os.path.join(REPO, "..", "shared", "reference", "original-ernie")
 FIX = os.path.join(REPO, "tests", "fixtures")
 SANGUO = os.path.join(FIX, "sanguo_sample.json")
 ENTITIES = os.path.join(FIX, "sanguo_entities.json")
@@ -30,14 +30,6 @@ AUSTEN = os.path.join(FIX, "austen")
 
 
 # --------------------------------------------------------------------------- helpers
-
-def original_path(*parts):
-    """Path into the original toolkit's data (never copied into the repository); skip when absent."""
-    path = os.path.join(ORIGINAL, *parts)
-    if not os.path.exists(path):
-        pytest.skip("original ERNIE reference data not found at %s (../shared is absent)" % path)
-    return path
-
 
 @pytest.fixture(scope="module")
 def zh_plain():

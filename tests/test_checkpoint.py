@@ -1,14 +1,18 @@
 """params / checkpoint directories: byte format, checked loading, atomic saving."""
+import json
 import os
 
 import numpy as np
 import paddle
 import pytest
 
-from conftest import random_encoder_feed, tiny_config
+from conftest import REPO, random_encoder_feed, tiny_config
+from finetune_helpers import make_model
 from ernie import checkpoint, tensor_file
-from ernie.checkpoint import CheckpointError
+from ernie.checkpoint import CheckpointError, check_params_fit_config
+from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.pretrain import main as pretrain_main
 
 SPECS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 
@@ -245,3 +249,29 @@ def test_prune_and_latest(tmp_path):
     removed = checkpoint.prune_checkpoints(str(tmp_path), keep=2)
     assert sorted(removed) == ["step_10", "step_5"]
     assert sorted(os.listdir(tmp_path)) == ["step_15", "step_20", "step_30"]
+
+
+def test_params_that_do_not_fit_the_config_fail_in_one_line(tmp_path):
+    """check_params_fit_config, and train.py with another model's config: one line naming both and the fix."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join("%s\n" % t for t in ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"] + list("abcdefghij")))
+    model = make_model(str(tmp_path / "model"), str(vocab), 15)
+    own = ErnieConfig.from_json(os.path.join(model, "ernie_config.json"))
+    check_params_fit_config(os.path.join(model, "params"), own)           # its own config fits
+    other_path = tmp_path / "other.json"
+    other_path.write_text(json.dumps(dict(own.to_dict(), hidden_size=64, num_hidden_layers=3)))
+    other = ErnieConfig.from_json(str(other_path))
+    with pytest.raises(CheckpointError) as e:
+        check_params_fit_config(os.path.join(model, "params"), other)
+    message = str(e.value)
+    assert "\n" not in message and "word_embedding is [15, 32], the config needs [15, 64]" in message
+    assert message.endswith("pass --ernie_config_path %s/ernie_config.json (task scripts: ERNIE_CONFIG=%s/"
+                            "ernie_config.json)" % (model, model))
+    with pytest.raises(SystemExit) as e:
+        pretrain_main(["--use_cuda", "false", "--ernie_config_path", str(other_path), "--vocab_path", str(vocab),
+                       "--init_pretraining_params", os.path.join(model, "params"), "--checkpoints",
+                       str(tmp_path / "ck"), "--num_train_steps", "1", "--train_filelist",
+                       os.path.join(REPO, "data", "train_filelist"), "--valid_filelist", "", "--max_seq_len", "32"])
+    assert str(e.value.code).startswith("train.py: error: the parameters in %s/params do not fit" % model)
+    assert not (tmp_path / "ck").exists()
+    paddle.disable_static()

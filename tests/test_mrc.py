@@ -564,7 +564,8 @@ def test_drcd_script_runs_chinese_end_to_end(tmp_path):
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
-    ckpt, out = tmp_path / "ckpt" / "base" / "DRCD" / "run1", tmp_path / "out" / "base" / "DRCD" / "run1"
+    run_dir = os.path.join("model", "DRCD-base-cpu-demo", "run1")     # <model name>/<task>-<size>[-cpu-demo]
+    ckpt, out = tmp_path / "ckpt" / run_dir, tmp_path / "out" / run_dir
     dev_line = re.search(r"\[dev evaluation\] em: [\d.]+, f1: [\d.]+, avg: [\d.]+, questions: 3, elapsed time: "
                          r"[\d.]+, file: \S+dev.json, epoch: 0, steps: (\d+)", log)
     assert dev_line, log[-3000:]

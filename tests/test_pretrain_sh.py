@@ -8,6 +8,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 SCRIPT = os.path.join(REPO, "script", "zh_task", "pretrain.sh")
@@ -38,7 +40,7 @@ def test_short_ernie2_cpu_run_trains_the_zh_tasks_stage_by_stage(tmp_path):
                  task_type_vocab_size=16)
     (tmp_path / "model.json").write_text(json.dumps(model))
     env = _env(ERNIE_DEVICE="cpu", ERNIE_CONFIG=tmp_path / "model.json", ITERATIONS_SCALE="0.0001", BATCH_SIZE=512,
-               CHECKPOINTS=tmp_path / "ckpt")
+               CHECKPOINTS=tmp_path / "ckpt", LOG_DIR=tmp_path / "log")
     proc = subprocess.run(["sh", SCRIPT, "--skip_steps", "1"], cwd=str(tmp_path), env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -58,6 +60,14 @@ def test_short_ernie2_cpu_run_trains_the_zh_tasks_stage_by_stage(tmp_path):
     summaries = json.load(open(tmp_path / "ckpt" / "stage_summaries.json"))
     assert [s["end_step"] for s in summaries] == [2, 6, 12, 20, 30]
     assert "step_30" in os.listdir(tmp_path / "ckpt")
+    # the closing summary: what ran, the first task's validation before training and at the end, model, log
+    assert re.search(r"\[summary\] ERNIE 2\.0 pre-training \(\S*ernie2_zh_tasks\.json, continual_multitask, 5 stage\(s\)\): "
+                     r"30 updates in \d+ min \d+ s", log), log[-3000:]
+    assert re.search(r"\[summary\] validation knowledge_masking/loss: [\d.]+ at step 0 -> [\d.]+ at step 30", log)
+    assert re.search(r"\[summary\] validation ir_relevance/acc: [\d.]+ at step 30\n", log)      # joined in stage 5
+    assert "[summary] model: %s" % (tmp_path / "ckpt" / "step_30") in log
+    assert "[summary] log: %s/pretrain.log" % (tmp_path / "log") in log and "[summary] next: " in log
+    assert "[summary] model:" in (tmp_path / "log" / "pretrain.log").read_text()
 
 
 def test_short_ernie1_cpu_demo_run_lowers_the_validation_loss(tmp_path):
@@ -70,7 +80,7 @@ def test_short_ernie1_cpu_demo_run_lowers_the_validation_loss(tmp_path):
     (tmp_path / "valid_filelist").write_text("%s\t1.1\n" % (tmp_path / "valid.gz"))
     env = _env(ERNIE_DEVICE="cpu", NUM_TRAIN_STEPS=30, WARMUP_STEPS=10, BATCH_SIZE=512, VALIDATION_STEPS=1000,
                SAVE_STEPS=1000, VALID_FILELIST=tmp_path / "valid_filelist", CHECKPOINTS=tmp_path / "ckpt",
-               ERNIE_TASK_CONFIG="none")
+               ERNIE_TASK_CONFIG="none", LOG_DIR=tmp_path / "log")
     proc = subprocess.run(["sh", SCRIPT, "--skip_steps", "5"], cwd=str(tmp_path), env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -81,6 +91,8 @@ def test_short_ernie1_cpu_demo_run_lowers_the_validation_loss(tmp_path):
     steps = [int(m.group(1)) for m in TRAIN.finditer(log)]
     assert steps == [5, 10, 15, 20, 25, 30]                     # the extra flag overrode --skip_steps 10
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["step_30"]  # the final checkpoint
+    first, last = re.search(r"\[summary\] validation loss: ([\d.]+) at step 0 -> ([\d.]+) at step 30", log).groups()
+    assert (float(first), float(last)) == pytest.approx((valid[0][1], valid[-1][1]), abs=1e-4)
 
 
 def _dry(tmp_path, env, *extra, script=SCRIPT):
@@ -111,6 +123,10 @@ def test_ernie2_defaults_environment_and_extra_flags(tmp_path):
         "batch_size": "512", "learning_rate": "1e-3", "warmup_steps": "10", "validation_steps": "0"}
     # the data, the vocabulary and the number of updates come from the configuration
     assert not {"train_filelist", "valid_filelist", "vocab_path", "num_train_steps", "epoch", "strategy"} & set(flags)
+    assert flags["validate_at_start"] == "true"
+    # NUM_TRAIN_STEPS alone: that many updates in all (every budget of 5 x 60,000 scaled to 1000 / 300,000)
+    flags = _flags(_dry(tmp_path, dict(env, NUM_TRAIN_STEPS="1000"))[0])
+    assert flags["num_train_steps"] == "1000" and float(flags["iterations_scale"]) == pytest.approx(1000 / 300000)
     cmd, _ = _dry(tmp_path, dict(env, STRATEGY="continual", VOCAB_PATH="v.txt", NUM_TRAIN_STEPS="40",
                                  ERNIE_TASK_CONFIG="config/ernie2_table7.json", ITERATIONS_SCALE="0.001"),
                   "--skip_steps", "1")

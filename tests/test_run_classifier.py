@@ -401,6 +401,40 @@ def test_summary_cli_table_and_majority(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- errors
+def test_max_steps_stops_early_and_fits_the_schedule(model, tmp_path):
+    # 2 epochs of 11 steps, stopped after 5: the linear decay reaches 0 at step 5, not 22; evaluated at the end
+    out = finetune(model, tmp_path / "ck", "--train_set", os.path.join(SENT, "train.tsv"), "--dev_set",
+                   os.path.join(SENT, "dev.tsv"), "--do_test", "false", "--epoch", 2, "--max_steps", 5,
+                   "--warmup_proportion", "0.2")
+    assert out["trainer"].step == 5 and sorted(os.listdir(tmp_path / "ck"))[-1] == "step_5"
+    logs = out["logs"]
+    assert logs.matching(r"--max_steps 5: training stops after 5 of the 22 steps") and logs.matching(
+        r"^Max train steps: 5$") and logs.matching(r"^Num warmup steps: 1$")
+    lrs = dict((step, values["lr"]) for step, values in out["trainer"].history)
+    assert lrs[5] < 1e-3 < lrs[2]           # near the end of a 5-step decay (of 22 steps it would still be 2.4e-3)
+    assert [ev["step"] for ev in out["record"].evaluations] == [5]
+
+
+def test_parameters_of_another_model_fail_in_one_line(model, tmp_path):
+    """A model directory paired with another model's config: one line naming both and the fix, before training."""
+    other = tmp_path / "other.json"
+    cfg = json.load(open(os.path.join(model, "ernie_config.json")))
+    other.write_text(json.dumps(dict(cfg, hidden_size=64, num_hidden_layers=3)))
+    argv = base_argv(model, tmp_path / "ck", "--train_set", os.path.join(SENT, "train.tsv"), "--dev_set",
+                     os.path.join(SENT, "dev.tsv"), "--do_test", "false") + ["--ernie_config_path", str(other)]
+    with pytest.raises(SystemExit) as e:
+        classifier_main(argv)
+    message = str(e.value.code)
+    assert "\n" not in message and message.startswith("run_classifier.py: error: the parameters in %s/params do not "
+                                                       "fit the model config %s" % (model, other))
+    assert "word_embedding is [260, 32], the config needs [260, 64]" in message
+    assert "2 encoder layers, the config has num_hidden_layers 3" in message
+    assert message.endswith("pass --ernie_config_path %s/ernie_config.json (task scripts: ERNIE_CONFIG=%s/"
+                            "ernie_config.json)" % (model, model))
+    assert not (tmp_path / "ck" / "step_1").exists()
+    paddle.disable_static()
+
+
 def test_flag_and_input_errors(model, trained, tmp_path):
     ok = ["--train_set", os.path.join(SENT, "train.tsv"), "--dev_set", os.path.join(SENT, "dev.tsv"),
           "--do_test", "false"]
@@ -453,14 +487,45 @@ def test_glue_task_script_runs_end_to_end_and_summarises(model, tmp_path):
                  ERNIE_CONFIG=os.path.join(model, "ernie_config.json")))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for run_no in (1, 2):
-        log = (tmp_path / "log" / "base" / "SST-2" / ("run%d" % run_no) / "job.log").read_text()
+        log = (tmp_path / "log" / "model" / "SST-2-base-cpu-demo" / ("run%d" % run_no) / "job.log").read_text()
         assert len([l for l in log.splitlines() if DEV_LINE.search(l.split("\t", 1)[-1])]) == 1
-        assert (tmp_path / "output" / "base" / "SST-2" / ("run%d" % run_no) / "test_out.tsv.0.6").is_file()
-        assert (tmp_path / "checkpoints" / "base" / "SST-2" / ("run%d" % run_no) / "step_6").is_dir()
+        assert (tmp_path / "output" / "model" / "SST-2-base-cpu-demo" / ("run%d" % run_no) / "test_out.tsv.0.6").is_file()
+        assert (tmp_path / "checkpoints" / "model" / "SST-2-base-cpu-demo" / ("run%d" % run_no) / "step_6").is_dir()
     assert "[summary] 2 run(s); best dev acc per run on" in log        # run 2 summarises runs 1 and 2
-    seeds = [json.load(open(tmp_path / "checkpoints" / "base" / "SST-2" / ("run%d" % r) / "result.json"))["random_seed"]
+    seeds = [json.load(open(tmp_path / "checkpoints" / "model" / "SST-2-base-cpu-demo" / ("run%d" % r) /
+                            "result.json"))["random_seed"]
              for r in (1, 2)]
     assert seeds == [1, 2]
+
+
+def test_sst2_large_script_cpu_demo_with_a_model_and_data_dir_only(model, tmp_path):
+    """The README's command, `MODEL_PATH=minilm DATA_DIR=... sh script/en_glue/ernie_large/SST-2/task.sh`, with a
+    tiny model: the model's own config (not the paper's large one), the CPU demo (one seed, MAX_STEPS steps, a
+    log line every 5 steps), dev and test accuracy in the closing summary, and how to run the full schedule."""
+    data = tmp_path / "rotten_tomatoes"
+    data.mkdir()
+    for src, dst in (("train.tsv", "train.tsv"), ("dev.tsv", "dev.tsv"), ("test_labelled.tsv", "test.tsv")):
+        shutil.copyfile(os.path.join(SENT, src), data / dst)
+    model_dir = tmp_path / "tinylm"
+    shutil.copytree(model, model_dir)
+    script = os.path.join(REPO, "script", "en_glue", "ernie_large", "SST-2", "task.sh")
+    proc = subprocess.run(["sh", script, "--max_seq_len", "32", "--batch_size", "4", "--learning_rate", "1e-3"],
+                          cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=300, env=_env(MODEL_PATH=str(model_dir), DATA_DIR=str(data), MAX_STEPS="10"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train = [m for m in (TRAIN_LINE.search(l.split("\t", 1)[-1]) for l in proc.stdout.splitlines()) if m]
+    assert [int(m.group(4)) for m in train] == [5, 10]
+    assert "config: %s/ernie_config.json (the model's own" % model_dir in proc.stderr
+    assert "CPU demo (no GPU): one seed, 10 steps" in proc.stderr
+    dev = re.search(r"\[SST-2\] seed 1: dev dev.tsv at step 10 \(epoch 0\): acc ([\d.]+)", proc.stderr)
+    test = re.search(r"\[SST-2\] seed 1: test test.tsv at that step: acc ([\d.]+).*; predictions: (\S+)",
+                     proc.stderr)
+    assert dev and test, proc.stderr
+    result = json.load(open(tmp_path / "checkpoints" / "tinylm" / "SST-2-large-cpu-demo" / "run1" / "result.json"))
+    best = result["evaluations"][result["best"]]
+    assert float(dev.group(1)) == pytest.approx(best["dev"][str(data / "dev.tsv")]["acc"], abs=1e-4)
+    assert os.path.isfile(os.path.join(str(tmp_path), test.group(2)))      # relative to the run directory
+    assert "FULL_SCHEDULE=1 MODEL_PATH=%s DATA_DIR=%s sh %s" % (model_dir, data, script) in proc.stderr
 
 
 def test_chinese_task_script_evaluates_dev_and_test(tmp_path):
@@ -474,12 +539,13 @@ def test_chinese_task_script_evaluates_dev_and_test(tmp_path):
         cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
         env=_env(MODEL_PATH=model, TASK_DATA_PATH=str(tmp_path / "zh")))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    log = (tmp_path / "log" / "base" / "ChnSentiCorp" / "run1" / "job.log").read_text()
+    log = (tmp_path / "log" / "model" / "ChnSentiCorp-base-cpu-demo" / "run1" / "job.log").read_text()
     dev = [m for m in (DEV_LINE.search(l.split("\t", 1)[-1]) for l in log.splitlines()) if m]
     assert [(os.path.basename(m.group(4)), m.group(3), int(m.group(6))) for m in dev] == \
         [("dev.tsv", "4", 2), ("test.tsv", "4", 2), ("dev.tsv", "4", 4), ("test.tsv", "4", 4)]
     assert "testing " not in log
-    args = json.load(open(tmp_path / "checkpoints" / "base" / "ChnSentiCorp" / "run1" / "result.json"))["args"]
+    args = json.load(open(tmp_path / "checkpoints" / "model" / "ChnSentiCorp-base-cpu-demo" / "run1" /
+                          "result.json"))["args"]
     assert args["for_cn"] is True and args["weight_decay"] == 0.01 and args["warmup_proportion"] == 0.0
 
 

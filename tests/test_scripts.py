@@ -83,9 +83,13 @@ def variables(path):
     return out
 
 
+# what the task scripts read from the environment besides MODEL_PATH / TASK_DATA_PATH (kept out of the tests)
+SCRIPT_VARIABLES = ("CUDA_VISIBLE_DEVICES", "SEEDS", "DATA_DIR", "ERNIE_CONFIG", "VOCAB_PATH", "FULL_SCHEDULE",
+                    "MAX_STEPS", "MODEL_NAME", "ERNIE_NUM_GPUS", "OUTPUT_ROOT", "CHECKPOINT_ROOT", "LOG_ROOT")
+
+
 def dry_run(path, env_extra, args=(), cwd=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SEEDS", "DATA_DIR",
-                                                            "ERNIE_CONFIG", "VOCAB_PATH")}
+    env = {k: v for k, v in os.environ.items() if k not in SCRIPT_VARIABLES}
     env.update(MODEL_PATH="/models/m", TASK_DATA_PATH="/data", ERNIE_DRY_RUN="1", PYTHON="python3")
     env.update(env_extra)
     proc = subprocess.run(["sh", path] + list(args), capture_output=True, text=True, env=env, cwd=cwd)
@@ -149,16 +153,17 @@ def test_deviations_from_the_original_are_documented():
 @pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
 def test_config_references(task, size, path):
     v = variables(path)
-    cfg = v["ERNIE_CONFIG"]
+    assert "ERNIE_CONFIG" not in v                  # only the user sets it; else MODEL_PATH's (common.sh)
     if task in GLUE:
+        cfg = v["PAPER_CONFIG"]                     # for official releases without ernie_config.json
         real = cfg.replace("$ERNIE_ROOT", REPO)
         assert os.path.isfile(real), cfg
         conf = json.load(open(real))
         assert conf["hidden_size"] == int(v["HIDDEN_SIZE"])
         assert conf["num_hidden_layers"] == (12 if size == "base" else 24)
     else:
-        # MODEL_PATH's config: never the ERNIE 1.0 base config/ files the original large scripts used
-        assert cfg == "${MODEL_PATH:?set MODEL_PATH}/ernie_config.json"
+        # MODEL_PATH's config only: never the ERNIE 1.0 base config/ files the original large scripts used
+        assert "PAPER_CONFIG" not in v
         assert "config/ernie_config.json" not in open(path).read().split("set -eu")[-1]
 
 
@@ -167,7 +172,8 @@ def test_config_references(task, size, path):
 @pytest.mark.parametrize("gpus", [0, 8])
 def test_dry_run_commands(task, size, path, gpus):
     v = variables(path)
-    cmds, log = dry_run(path, {"ERNIE_NUM_GPUS": str(gpus)}, args=["--skip_steps", "7"])
+    # on CPU FULL_SCHEDULE=1 gives the paper's schedule (the default there is the CPU demo, tested below)
+    cmds, log = dry_run(path, {"ERNIE_NUM_GPUS": str(gpus), "FULL_SCHEDULE": "1"}, args=["--skip_steps", "7"])
     runs = int(v["RUNS"])
     assert len(cmds) == runs
     for run, cmd in enumerate(cmds, start=1):
@@ -193,7 +199,8 @@ def test_dry_run_commands(task, size, path, gpus):
         assert flags["skip_steps"] == "7"                               # the user's extra flag wins
         assert flags["init_pretraining_params"] == "/models/m/params"
         assert flags["vocab_path"] == "/models/m/vocab.txt"
-        assert flags["checkpoints"].endswith("/%s/%s/run%d" % (size, task, run))
+        assert flags["checkpoints"] == "./checkpoints/m/%s-%s/run%d" % (task, size, run)
+        assert "max_steps" not in flags
         if ENTRY[task] == "run_classifier.py":
             assert flags["for_cn"] == ("false" if task in GLUE else "true")
             assert int(flags["num_labels"]) == int(v["NUM_LABELS"]) and flags["metric"] == v["METRIC"]
@@ -228,7 +235,12 @@ def test_dry_run_seeds_data_dir_and_visible_devices():
     assert proc.returncode != 0 and "set MODEL_PATH" in proc.stderr
     proc = subprocess.run(["sh", path], capture_output=True, text=True,
                           env={"PATH": os.environ["PATH"], "ERNIE_DRY_RUN": "1", "MODEL_PATH": "/m"})
-    assert proc.returncode != 0 and "set TASK_DATA_PATH (or DATA_DIR)" in proc.stderr
+    assert proc.returncode != 0 and "set DATA_DIR to this task's data directory, or TASK_DATA_PATH" in proc.stderr
+    # DATA_DIR alone suffices
+    proc = subprocess.run(["sh", path], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "ERNIE_DRY_RUN": "1", "MODEL_PATH": "/m", "DATA_DIR": "/r"})
+    assert proc.returncode == 0, proc.stderr
+    assert flags_of(shlex.split(proc.stdout.splitlines()[0]))[1]["train_set"] == "/r/train.tsv"
 
 
 def test_large_zh_config_with_wrong_hidden_size_warns(tmp_path):
@@ -237,7 +249,7 @@ def test_large_zh_config_with_wrong_hidden_size_warns(tmp_path):
     (model / "ernie_config.json").write_text(json.dumps({"hidden_size": 768}))
     path = os.path.join(REPO, "script", "zh_task", "ernie_large", "run_lcqmc.sh")
     _, log = dry_run(path, {"MODEL_PATH": str(model), "ERNIE_NUM_GPUS": "0", "PYTHON": sys.executable})
-    assert "has hidden_size 768, but this script's hyper-parameters are for hidden_size 1024" in log
+    assert "has hidden_size 768, but this script's hyper-parameters are the paper's for hidden_size 1024" in log
 
 
 # ----------------------------------------------------------------------------- the shared helper
@@ -295,25 +307,92 @@ def test_gpu_detection(tmp_path):
     assert proc.returncode == 1 and "non-negative integer" in proc.stderr
 
 
+def _model_and_data(tmp_path, config=True):
+    """A model directory (params/ with one dummy file, vocab.txt, optionally ernie_config.json) and an SST-2-like
+    data directory, for runs whose interpreter is faked (nothing is read but the config)."""
+    model = tmp_path / "mymodel"
+    (model / "params").mkdir(parents=True)
+    (model / "params" / "word_embedding").write_text("")
+    (model / "vocab.txt").write_text("[PAD]\n")
+    if config:
+        (model / "ernie_config.json").write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 3}))
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        (data / name).write_text("label\ttext_a\n")
+    return model, data
+
+
 def test_real_launch_logs_and_exit_status(tmp_path):
     """Not a dry run: a fake interpreter records its arguments; its exit status reaches the caller."""
     fake = tmp_path / "fakepython"
     fake.write_text("#!/bin/sh\necho \"fake run: $*\"\necho to-stderr >&2\nexit ${FAKE_RC:-0}\n")
     os.chmod(str(fake), 0o755)
+    model, data = _model_and_data(tmp_path)
     path = os.path.join(REPO, "script", "en_glue", "ernie_base", "SST-2", "task.sh")
-    env = {"PATH": os.environ["PATH"], "MODEL_PATH": "/m", "TASK_DATA_PATH": "/d", "PYTHON": str(fake),
+    env = {"PATH": os.environ["PATH"], "MODEL_PATH": str(model), "DATA_DIR": str(data), "PYTHON": str(fake),
            "ERNIE_NUM_GPUS": "0", "SEEDS": "3 4"}
     proc = subprocess.run(["sh", path], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     for run, seed in ((1, 3), (2, 4)):
-        log_dir = tmp_path / "log" / "base" / "SST-2" / ("run%d" % run)
+        log_dir = tmp_path / "log" / "mymodel" / "SST-2-base-cpu-demo" / ("run%d" % run)
         job = (log_dir / "job.log").read_text()
         assert "fake run: %s/run_classifier.py --use_cuda false" % REPO in job and "to-stderr" in job
-        assert "--random_seed %d" % seed in job
+        assert "--random_seed %d" % seed in job and "--max_steps 60" in job
         assert (log_dir / "command.txt").read_text().startswith(str(fake))
-        assert (tmp_path / "output" / "base" / "SST-2" / ("run%d" % run)).is_dir()
+        assert (tmp_path / "output" / "mymodel" / "SST-2-base-cpu-demo" / ("run%d" % run)).is_dir()
+    assert "[SST-2] done in " in proc.stderr and "2 run(s) on mymodel, cpu-demo profile" in proc.stderr
+    assert "FULL_SCHEDULE=1 MODEL_PATH=%s DATA_DIR=%s sh %s" % (model, data, path) in proc.stderr
     env["FAKE_RC"] = "3"
     proc = subprocess.run(["sh", path], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 1
-    assert "SST-2 run 1 (seed 3) failed; see ./log/base/SST-2/run1/job.log" in proc.stderr
+    assert "SST-2 run 1 (seed 3) failed; see ./log/mymodel/SST-2-base-cpu-demo/run1/job.log" in proc.stderr
     assert "run 2" not in proc.stderr                                   # stops at the first failed run
+
+
+def test_cpu_demo_profile_and_banner(tmp_path):
+    model, data = _model_and_data(tmp_path)
+    path = os.path.join(REPO, "script", "en_glue", "ernie_large", "SST-2", "task.sh")
+    env = {"MODEL_PATH": str(model), "DATA_DIR": str(data), "ERNIE_NUM_GPUS": "0", "PYTHON": sys.executable}
+    cmds, log = dry_run(path, env, args=["--batch_size", "32"])
+    assert len(cmds) == 1                                              # one seed instead of five
+    _, flags = flags_of(cmds[0])
+    assert (flags["max_steps"], flags["skip_steps"], flags["random_seed"]) == ("60", "5", "1")
+    assert flags["epoch"] == "4" and flags["learning_rate"] == "2e-5"  # the rest is the paper's
+    assert flags["ernie_config_path"] == "%s/ernie_config.json" % model and flags["vocab_path"] == "%s/vocab.txt" % model
+    assert flags["checkpoints"] == "./checkpoints/mymodel/SST-2-large-cpu-demo/run1"
+    assert "config: %s/ernie_config.json (the model's own" % model in log and "hidden_size 64, 3 layers" in log
+    assert "CPU, one process, batch 32; at most 60 steps of 4 epoch(s)" in log      # the user's batch size
+    assert "FULL_SCHEDULE=1" in log and "5 seed(s) x 4 epochs" in log
+    # MAX_STEPS and SEEDS override the demo's; FULL_SCHEDULE=1 restores the paper's schedule
+    cmds, _ = dry_run(path, dict(env, MAX_STEPS="7", SEEDS="2 3"))
+    assert [(flags_of(c)[1]["max_steps"], flags_of(c)[1]["random_seed"]) for c in cmds] == [("7", "2"), ("7", "3")]
+    cmds, log = dry_run(path, dict(env, FULL_SCHEDULE="1"))
+    assert len(cmds) == 5 and "max_steps" not in flags_of(cmds[0])[1] and "CPU demo" not in log
+
+
+def test_model_config_resolution(tmp_path):
+    model, data = _model_and_data(tmp_path, config=False)
+    glue = os.path.join(REPO, "script", "en_glue", "ernie_large", "SST-2", "task.sh")
+    env = {"PATH": os.environ["PATH"], "MODEL_PATH": str(model), "DATA_DIR": str(data), "ERNIE_NUM_GPUS": "0",
+           "PYTHON": sys.executable, "ERNIE_DRY_RUN": "1"}
+    # an official release without ernie_config.json: the paper's config of the script's size
+    proc = subprocess.run(["sh", glue], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    paper = os.path.join(REPO, "script", "en_glue", "ernie_large", "ernie_config.json")
+    assert flags_of(shlex.split(proc.stdout.splitlines()[0]))[1]["ernie_config_path"] == paper
+    assert "MODEL_PATH has no ernie_config.json: the paper's ERNIE 2.0 large config" in proc.stderr
+    # ERNIE_CONFIG wins
+    proc = subprocess.run(["sh", glue], capture_output=True, text=True, env=dict(env, ERNIE_CONFIG="/c.json"))
+    assert flags_of(shlex.split(proc.stdout.splitlines()[0]))[1]["ernie_config_path"] == "/c.json"
+    # the Chinese scripts have no paper config: a clear error (not a dry run)
+    zh = os.path.join(REPO, "script", "zh_task", "ernie_base", "run_lcqmc.sh")
+    env.pop("ERNIE_DRY_RUN")
+    proc = subprocess.run(["sh", zh], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: %s has no ernie_config.json: set ERNIE_CONFIG to the model's config" % model
+    # missing data or model files are named before anything runs
+    proc = subprocess.run(["sh", glue], capture_output=True, text=True, env=dict(env, DATA_DIR="/no/such/dir"))
+    assert proc.returncode == 1 and "error: /no/such/dir does not exist (the SST-2 data; set DATA_DIR" in proc.stderr
+    proc = subprocess.run(["sh", glue], capture_output=True, text=True, env=dict(env, MODEL_PATH="/no/model"))
+    assert proc.returncode == 1 and "error: /no/model/params does not exist" in proc.stderr

@@ -459,12 +459,12 @@ def test_msra_ner_task_script_runs(data, tmp_path):
                            "--learning_rate", "5e-3", "--use_cuda", "false"], cwd=str(tmp_path),
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    log = (tmp_path / "log" / "base" / "MSRA-NER" / "run1" / "job.log").read_text(encoding="utf-8")
+    log = (tmp_path / "log" / "model" / "MSRA-NER-base-cpu-demo" / "run1" / "job.log").read_text(encoding="utf-8")
     evals = [m for m in (EVAL_LINE.search(l.split("\t", 1)[-1]) for l in log.splitlines()) if m]
     assert [(m.group(1), os.path.basename(m.group(5)), int(m.group(7))) for m in evals] == \
         [("dev", "dev.tsv", 5), ("dev", "test.tsv", 5), ("test", "test.tsv", 5)]
-    rows = (tmp_path / "output" / "base" / "MSRA-NER" / "run1" / "test_out.tsv.0.5").read_text(
+    rows = (tmp_path / "output" / "model" / "MSRA-NER-base-cpu-demo" / "run1" / "test_out.tsv.0.5").read_text(
         encoding="utf-8").splitlines()
     assert len(rows) == 12 and all(len(r.split("\t")) == 2 for r in rows)
-    args = json.load(open(tmp_path / "checkpoints" / "base" / "MSRA-NER" / "run1" / "result.json"))["args"]
+    args = json.load(open(tmp_path / "checkpoints" / "model" / "MSRA-NER-base-cpu-demo" / "run1" / "result.json"))["args"]
     assert args["chunk_scheme"] == "IOB" and args["num_labels"] == 7 and args["warmup_proportion"] == 0.0

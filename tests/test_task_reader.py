@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import original_path
 from reader.task_reader import (ClassifyReader, DataError, ExtractEmbeddingReader, make_input_mask,
                                 pad_batch_data)
 from reader.vocab import load_vocab
@@ -13,7 +14,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TINY_VOCAB = os.path.join(HERE, "fixtures", "vocab_tiny.txt")
 VOCAB = load_vocab(TINY_VOCAB)
 CLS, SEP, PAD, UNK = VOCAB["[CLS]"], VOCAB["[SEP]"], VOCAB["[PAD]"], VOCAB["[UNK]"]
-ORIGINAL = os.path.join(HERE, "..", "..", "shared", "reference", "original-ernie")
 
 
 def ids(*tokens):
@@ -303,9 +303,7 @@ def test_embedding_reader_ignores_labels_but_checks_rows(tmp_path):
 
 
 def test_original_chinese_vocab_layout(tmp_path):
-    vocab = os.path.join(ORIGINAL, "config", "vocab.txt")
-    if not os.path.isfile(vocab):
-        pytest.skip("original vocabulary %s not found (../shared/reference is absent)" % vocab)
+    vocab = original_path("config", "vocab.txt")
     table = load_vocab(vocab)
     path = write_tsv(tmp_path, [["text_a", "text_b", "label"], ["我 爱 中 国", "你好", "1"]])
     (batch,) = all_batches(ClassifyReader(vocab, for_cn=True), path, 4)

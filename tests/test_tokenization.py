@@ -12,20 +12,17 @@ import random
 
 import pytest
 
+from conftest import original_path
 from reader.tokenization import (BasicTokenizer, FullTokenizer, WordpieceTokenizer,
                                  tokenize_chinese_chars)
 from reader.vocab import load_vocab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY_VOCAB = os.path.join(HERE, "fixtures", "vocab_tiny.txt")
-ORIGINAL = os.path.join(HERE, "..", "..", "shared", "reference", "original-ernie")
 
 
 def original_vocab(name):
-    path = os.path.join(ORIGINAL, "config", name)
-    if not os.path.isfile(path):
-        pytest.skip("original vocabulary %s not found (../shared/reference is absent)" % path)
-    return path
+    return original_path("config", name)
 
 
 @pytest.fixture(scope="module")

@@ -31,125 +31,190 @@ class UsageError(ValueError):
     """Flags that contradict each other or are missing."""
 
 
-def build_parser(description, cuda_default=False):
-    """The full fine-tuning flag set (an ``argparse.ArgumentParser``)."""
-    parser = argparse.ArgumentParser(description=description)
-    model_g = ArgumentGroup(parser, "model", "model configuration and paths.")
-    model_g.add_arg("ernie_config_path", str, None, "Path to the json file for ernie model config.")
-    model_g.add_arg("init_checkpoint", str, None,
-                    "A fine-tuning checkpoint (<checkpoints>/step_N). With --do_train: resume that run exactly "
-                    "(parameters, optimizer state, step, learning-rate and data position); wins over "
-                    "--init_pretraining_params (a warning is logged), as in the original. Without training: "
-                    "the fine-tuned parameters to evaluate / predict with.")
-    model_g.add_arg("init_pretraining_params", str, None,
-                    "Pre-trained parameters to start fine-tuning from (parameters only; every encoder "
-                    "parameter must be present, the task head starts fresh). Empty: from scratch.")
-    model_g.add_arg("checkpoints", str, "checkpoints", "Path to save checkpoints.")
-    model_g.add_arg("overwrite_checkpoints", bool, False,
-                    "new: start a new run in a --checkpoints directory holding another run's step_<N> "
-                    "checkpoints by deleting them (without it such a run is refused; --init_checkpoint resumes).")
-    model_g.add_arg("is_classify", bool, True, "is_classify")
-    model_g.add_arg("is_regression", bool, False, "is_regression")
-    model_g.add_arg("task_id", int, 0, "Value fed as task_ids (only used when the config has use_task_id).", min=0)
+# Which driver a task-specific flag applies to; every other flag applies to all three.  The others'
+# flags are still accepted (old command lines shared one flag set) but hidden from --help, and a
+# value other than the default is reported as having no effect (see unused_flag_values).
+CLASSIFIER, SEQUENCE_LABELING, MRC = "classifier", "sequence_labeling", "mrc"
+TASK_KINDS = (CLASSIFIER, SEQUENCE_LABELING, MRC)
+FLAG_TASKS = {
+    "is_classify": (CLASSIFIER,), "is_regression": (CLASSIFIER,), "metric": (CLASSIFIER,),
+    "diagnostic": (CLASSIFIER,), "diagnostic_save": (CLASSIFIER,),
+    "label_map_config": (CLASSIFIER, SEQUENCE_LABELING), "num_labels": (CLASSIFIER, SEQUENCE_LABELING),
+    "chunk_scheme": (SEQUENCE_LABELING,),
+    "max_query_length": (MRC,), "max_answer_length": (MRC,), "doc_stride": (MRC,), "n_best_size": (MRC,),
+    "for_cn": (CLASSIFIER, MRC),
+}
 
-    train_g = ArgumentGroup(parser, "training", "training options.")
-    train_g.add_arg("epoch", int, 3, "Number of epoches for fine-tuning.", min=1)
-    train_g.add_arg("learning_rate", float, 5e-5, "Learning rate used to train with warmup.", min=0)
-    train_g.add_arg("lr_scheduler", str, "linear_warmup_decay", "scheduler of learning rate.",
-                    choices=list(LR_SCHEDULERS))
-    train_g.add_arg("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.", min=0)
-    train_g.add_arg("warmup_proportion", float, 0.1,
-                    "Proportion of training steps to perform linear learning rate warmup for (0: constant "
-                    "learning rate).", min=0, max=1)
-    train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.", min=0)
-    train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.", min=0)
-    train_g.add_arg("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
-    train_g.add_arg("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
-    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
-    train_g.add_arg("test_save", str, "./checkpoints/test_result",
-                    "Prefix(es) of the test prediction files, comma-separated, one per --test_set file.")
-    train_g.add_arg("metric", str, "simple_accuracy", "metric",
-                    choices=["simple_accuracy", "acc_and_f1", "matthews_corrcoef", "acc_and_f1_and_mrr",
-                             "pearson_and_spearman"])
-    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive.", min=1)
-    train_g.add_arg("decr_every_n_nan_or_inf", int, 2,
-                    "Decreases loss scaling every n accumulated steps with nan or inf gradients.", min=1)
-    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
-    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing.", min=0, max=1)
-    train_g.add_arg("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
-    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
-    train_g.add_arg("adam_beta2", float, 0.999, "new: Adam beta2 (the original's fine-tuning value).", min=0, max=1)
-    train_g.add_arg("adam_epsilon", float, 1e-8, "new: Adam epsilon (the original's fine-tuning value).", min=0)
-    train_g.add_arg("adam_epsilon_as_paddle15", bool, False,
-                    "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
-                    "sqrt(1 - beta2^t).")
-    train_g.add_arg("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original "
-                                                  "fixed 1.0).")
-    train_g.add_arg("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")
-    train_g.add_arg("validate_every_epoch", bool, True,
-                    "new: also evaluate after the last step of every epoch (the original did so at the "
-                    "first logging step of the next epoch).")
-    train_g.add_arg("best_metric", str, "auto",
-                    "new: dev metric that picks the best evaluation of a run (auto: acc, f1, "
-                    "matthews_corrcoef, mrr or pearson according to --metric / regression).")
-    train_g.add_arg("result_file", str, None,
-                    "new: JSON summary of the run (every evaluation, the best dev one and the test results at "
-                    "that point). Default: <checkpoints>/result.json.")
 
-    log_g = ArgumentGroup(parser, "logging", "logging related.")
-    log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.", min=0)
-    log_g.add_arg("verbose", bool, False, "Whether to output verbose log.")
-    log_g.add_arg("vdl_dir", str, None, "new: VisualDL log directory (train/* and valid/* scalars).")
+def build_parser(description, cuda_default=False, task=None):
+    """The fine-tuning flag set (an ``argparse.ArgumentParser``) of the driver ``task`` (one of
+    ``TASK_KINDS``; None: every flag shown).  Flags of the other drivers are accepted but hidden."""
+    if task is not None and task not in TASK_KINDS:
+        raise ValueError("task must be one of %s, got %r" % (", ".join(TASK_KINDS), task))
+    parser = argparse.ArgumentParser(description=description, usage="%(prog)s [--FLAG VALUE ...] (the flags by "
+                                                                     "group below)")
+    parser.set_defaults(_hidden_flags={})     # name -> default of the flags hidden from this driver
 
-    data_g = ArgumentGroup(parser, "data", "Data paths, vocab paths and data processing options")
-    data_g.add_arg("tokenizer", str, "FullTokenizer", "no effect beyond checking: only FullTokenizer exists "
-                                                      "(the original ignored other values).")
-    data_g.add_arg("train_set", str, None, "Path to training data.")
-    data_g.add_arg("test_set", str, None, "Path to test data (comma-separated list allowed).")
-    data_g.add_arg("dev_set", str, None, "Path to validation data (comma-separated list allowed).")
-    data_g.add_arg("vocab_path", str, None, "Vocabulary path.")
-    data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence.", min=2)
-    data_g.add_arg("batch_size", int, 32, "Total examples' number in batch for training (per process; tokens "
-                                          "with --in_tokens true).", min=1)
-    data_g.add_arg("predict_batch_size", int, None, "Total examples' number in batch for predict "
-                                                    "(default: --batch_size).", min=1)
-    data_g.add_arg("in_tokens", bool, False, "If set, the batch size will be the maximum number of tokens in "
-                                             "one batch. Otherwise, it will be the maximum number of examples "
-                                             "in one batch.")
-    data_g.add_arg("do_lower_case", bool, True, "Whether to lower case the input text. Should be True for "
-                                                "uncased models and False for cased models.")
-    data_g.add_arg("random_seed", int, None, "Random seed (parameter initialisation, dropout, data order).", min=0)
-    data_g.add_arg("label_map_config", str, None, "label_map_path.")
-    data_g.add_arg("num_labels", int, 2, "label number", min=1)
-    data_g.add_arg("diagnostic", str, None, "GLUE Diagnostic Dataset")
-    data_g.add_arg("diagnostic_save", str, None, "GLUE Diagnostic save f")
-    data_g.add_arg("max_query_length", int, 64, "Max query length.", min=1)
-    data_g.add_arg("max_answer_length", int, 100, "Max answer length.", min=1)
-    data_g.add_arg("doc_stride", int, 128,
-                   "When splitting up a long document into chunks, how much stride to take between chunks.", min=1)
-    data_g.add_arg("n_best_size", int, 20,
-                   "The total number of n-best predictions to generate in the nbest_predictions.json output "
-                   "file.", min=1)
-    data_g.add_arg("chunk_scheme", str, "IOB", "chunk scheme", choices=list(CHUNK_SCHEMES))
+    def group(title, description):
+        g = ArgumentGroup(parser, title, description)
 
-    run_type_g = ArgumentGroup(parser, "run_type", "running type options.")
-    run_type_g.add_arg("use_cuda", bool, cuda_default, "If set, use GPU for training (default: whether a CUDA "
-                       "build and device are present).")
-    run_type_g.add_arg("is_distributed", bool, False, "no effect: several processes are detected from the "
-                       "environment of python -m paddle.distributed.launch.")
-    run_type_g.add_arg("use_fast_executor", bool, False, "no effect (Paddle 3 has one executor).")
-    run_type_g.add_arg("num_iteration_per_drop_scope", int, 10, "no effect (Paddle 3 frees memory itself).", min=0)
-    run_type_g.add_arg("do_train", bool, True, "Whether to perform training.")
-    run_type_g.add_arg("do_val", bool, True, "Whether to perform evaluation on dev data set.")
-    run_type_g.add_arg("do_test", bool, True, "Whether to perform evaluation on test data set.")
-    run_type_g.add_arg("use_multi_gpu_test", bool, False, "no effect (unused by the original too).")
-    run_type_g.add_arg("metrics", bool, True, "no effect (unused by the original too).")
-    run_type_g.add_arg("shuffle", bool, True, "no effect: the training data are always shuffled (as the "
-                                              "original).")
-    run_type_g.add_arg("for_cn", bool, True, "Remove every space from the text columns (Chinese data). "
-                                             "English data need --for_cn false.")
-    parser.add_argument("--enable_ce", action="store_true", help="no effect: runs are always seeded.")
+        def add(name, type, default, help, **kwargs):
+            action = g.add_arg(name, type, default, help, **kwargs)
+            if task is not None and task not in FLAG_TASKS.get(name, TASK_KINDS):
+                action.help = argparse.SUPPRESS
+                parser.get_default("_hidden_flags")[name] = default
+            return action
+        add.switch = g.add_switch
+        return add
+
+    model = group("model", "model configuration and paths")
+    model("ernie_config_path", str, None, "Path to the json file for ernie model config.")
+    model("init_checkpoint", str, None,
+          "A fine-tuning checkpoint (<checkpoints>/step_N). With --do_train: resume that run exactly "
+          "(parameters, optimizer state, step, learning-rate and data position); wins over "
+          "--init_pretraining_params (a warning is logged), as in the original. Without training: "
+          "the fine-tuned parameters to evaluate / predict with.")
+    model("init_pretraining_params", str, None,
+          "Pre-trained parameters to start fine-tuning from (parameters only; every encoder "
+          "parameter must be present, the task head starts fresh). Empty: from scratch.")
+    model("checkpoints", str, "checkpoints", "Path to save checkpoints.")
+    model("overwrite_checkpoints", bool, False,
+          "new: start a new run in a --checkpoints directory holding another run's step_<N> "
+          "checkpoints by deleting them (without it such a run is refused; --init_checkpoint resumes).")
+    model("is_classify", bool, True, "Classification head (softmax over --num_labels classes).")
+    model("is_regression", bool, False, "Regression head (one score, mean squared error; STS-B).")
+    model("task_id", int, 0, "Value fed as task_ids (only used when the config has use_task_id).", min=0)
+
+    data = group("data", "data paths, vocabulary and data processing")
+    data("train_set", str, None, "Path to training data.")
+    data("dev_set", str, None, "Path to validation data (comma-separated list allowed).")
+    data("test_set", str, None, "Path to test data (comma-separated list allowed).")
+    data("test_save", str, "./checkpoints/test_result",
+         "Prefix(es) of the test prediction files, comma-separated, one per --test_set file.")
+    data("vocab_path", str, None, "Vocabulary path.")
+    data("label_map_config", str, None, "JSON file mapping each label to its id.")
+    data("num_labels", int, 2, "Number of labels (classes, or tags for sequence labelling).", min=1)
+    data("max_seq_len", int, 512, "Number of tokens of the longest sequence.", min=2)
+    data("batch_size", int, 32, "Total examples' number in batch for training (per process; tokens "
+                                "with --in_tokens true).", min=1)
+    data("predict_batch_size", int, None, "Total examples' number in batch for predict "
+                                          "(default: --batch_size).", min=1)
+    data("in_tokens", bool, False, "If set, the batch size will be the maximum number of tokens in "
+                                   "one batch. Otherwise, it will be the maximum number of examples "
+                                   "in one batch.")
+    data("do_lower_case", bool, True, "Whether to lower case the input text. Should be True for "
+                                      "uncased models and False for cased models.")
+    data("for_cn", bool, None,
+         "Chinese text: remove every space from the text columns (classification) or split the documents "
+         "into characters (reading comprehension); false: English, whitespace-separated words. "
+         "Default: derived from the vocabulary (true when most of its tokens are Chinese characters; "
+         "the decision is logged). The original defaulted to true.")
+    data("random_seed", int, None, "Random seed (parameter initialisation, dropout, data order).", min=0)
+    data("diagnostic", str, None, "GLUE diagnostic data set (AX) to predict after training.")
+    data("diagnostic_save", str, None, "Where to write the predictions of --diagnostic.")
+    data("chunk_scheme", str, "IOB", "Tagging scheme of the labels, for the chunk F1.", choices=list(CHUNK_SCHEMES))
+    data("max_query_length", int, 64, "Max query length.", min=1)
+    data("max_answer_length", int, 100, "Max answer length.", min=1)
+    data("doc_stride", int, 128,
+         "When splitting up a long document into chunks, how much stride to take between chunks.", min=1)
+    data("n_best_size", int, 20,
+         "The total number of n-best predictions to generate in the nbest_predictions.json output file.", min=1)
+
+    train = group("training", "training options")
+    train("epoch", int, 3, "Number of epochs for fine-tuning.", min=1)
+    train("max_steps", int, 0, "new: stop training after this many steps (0: after --epoch epochs); the "
+                               "learning-rate schedule is fitted to the shorter run.", min=0)
+    train("learning_rate", float, 5e-5, "Learning rate used to train with warmup.", min=0)
+    train("lr_scheduler", str, "linear_warmup_decay", "scheduler of learning rate.", choices=list(LR_SCHEDULERS))
+    train("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.", min=0)
+    train("warmup_proportion", float, 0.1,
+          "Proportion of training steps to perform linear learning rate warmup for (0: constant "
+          "learning rate).", min=0, max=1)
+    train("metric", str, "simple_accuracy", "Metric of the evaluations.",
+          choices=["simple_accuracy", "acc_and_f1", "matthews_corrcoef", "acc_and_f1_and_mrr",
+                   "pearson_and_spearman"])
+    train("best_metric", str, "auto",
+          "new: dev metric that picks the best evaluation of a run (auto: acc, f1, "
+          "matthews_corrcoef, mrr or pearson according to --metric / regression; f1 for sequence "
+          "labelling and reading comprehension).")
+    train("save_steps", int, 10000, "The steps interval to save checkpoints.", min=0)
+    train("validation_steps", int, 1000, "The steps interval to evaluate model performance.", min=0)
+    train("validate_every_epoch", bool, True,
+          "new: also evaluate after the last step of every epoch (the original did so at the "
+          "first logging step of the next epoch).")
+    train("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")
+    train("result_file", str, None,
+          "new: JSON summary of the run (every evaluation, the best dev one and the test results at "
+          "that point). Default: <checkpoints>/result.json.")
+    train("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
+    train("adam_beta2", float, 0.999, "new: Adam beta2 (the original's fine-tuning value).", min=0, max=1)
+    train("adam_epsilon", float, 1e-8, "new: Adam epsilon (the original's fine-tuning value).", min=0)
+    train("adam_epsilon_as_paddle15", bool, False,
+          "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
+          "sqrt(1 - beta2^t).")
+    train("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original "
+                                        "fixed 1.0).")
+
+    precision = group("mixed precision", "float16 / bfloat16 training (GPU)")
+    precision("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
+    precision("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
+    precision("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
+    precision("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
+    precision("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps without "
+                                              "nan or inf gradients.", min=1)
+    precision("decr_every_n_nan_or_inf", int, 2,
+              "Decreases loss scaling every n accumulated steps with nan or inf gradients.", min=1)
+    precision("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
+    precision("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing.", min=0, max=1)
+
+    log = group("logging", "logging related")
+    log("skip_steps", int, 10, "The steps interval to print loss.", min=0)
+    log("verbose", bool, False, "Whether to output verbose log.")
+    log("vdl_dir", str, None, "new: VisualDL log directory (train/* and valid/* scalars).")
+
+    run_type = group("run type", "what to run, and where")
+    run_type("do_train", bool, True, "Whether to perform training.")
+    run_type("do_val", bool, True, "Whether to perform evaluation on dev data set.")
+    run_type("do_test", bool, True, "Whether to perform evaluation on test data set.")
+    run_type("use_cuda", bool, cuda_default, "If set, use GPU for training (default: true when a CUDA "
+             "build and device are present; here %s)." % ("true" if cuda_default else "false"))
+
+    old = group("accepted for old command lines", "these flags of the original have no effect")
+    old("tokenizer", str, "FullTokenizer", "no effect beyond checking: only FullTokenizer exists "
+                                           "(the original ignored other values).")
+    old("is_distributed", bool, False, "no effect: several processes are detected from the "
+                                       "environment of python -m paddle.distributed.launch.")
+    old("use_fast_executor", bool, False, "no effect (Paddle 3 has one executor).")
+    old("num_iteration_per_drop_scope", int, 10, "no effect (Paddle 3 frees memory itself).", min=0)
+    old("use_multi_gpu_test", bool, False, "no effect (unused by the original too).")
+    old("metrics", bool, True, "no effect (unused by the original too).")
+    old("shuffle", bool, True, "no effect: the training data are always shuffled (as the original).")
+    old.switch("enable_ce", "no effect: runs are always seeded.")
     return parser
+
+
+def unused_flag_values(args):
+    """Names of the flags hidden from this driver's --help (another driver's) given a non-default value."""
+    return sorted(name for name, default in getattr(args, "_hidden_flags", {}).items()
+                  if getattr(args, name, default) != default)
+
+
+def resolve_for_cn(args, log=None):
+    """``--for_cn`` not given: true when most tokens of ``--vocab_path`` are Chinese characters (logged)."""
+    if getattr(args, "for_cn", True) is not None:
+        return
+    from reader.vocab import chinese_token_fraction, load_vocab
+    fraction = chinese_token_fraction(load_vocab(args.vocab_path))
+    args.for_cn = fraction >= CHINESE_VOCAB_FRACTION
+    if log is not None:
+        log("--for_cn not given: %s, as %.0f%% of the tokens of %s are Chinese characters (pass --for_cn %s "
+            "to override)", "true (Chinese)" if args.for_cn else "false (English)", 100 * fraction,
+            args.vocab_path, "false" if args.for_cn else "true")
+
+
+# A vocabulary with at least this share of single Chinese characters is taken for a Chinese one (ERNIE 1.0's:
+# 99 %; BERT's English vocabularies: under 2 %).
+CHINESE_VOCAB_FRACTION = 0.25
 
 
 def split_list(value):
@@ -189,7 +254,7 @@ def check_common_args(args):
             raise UsageError("--%s must be positive, got %d" % (flag, getattr(args, flag)))
     if args.predict_batch_size is not None and args.predict_batch_size <= 0:
         raise UsageError("--predict_batch_size must be positive, got %d" % args.predict_batch_size)
-    for flag in ("skip_steps", "save_steps", "validation_steps"):
+    for flag in ("skip_steps", "save_steps", "validation_steps", "max_steps"):
         if getattr(args, flag) < 0:
             raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
     if not 0.0 <= args.warmup_proportion <= 1.0:

@@ -73,7 +73,7 @@ import time
 
 import numpy as np
 
-from ernie.finetune.args import UsageError, build_parser, split_list
+from ernie.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
 from ernie.metrics import (classify_eval_line, evaluate_classification, evaluate_regression,
                            regression_eval_line)
@@ -341,7 +341,7 @@ class ClassifierTask(FinetuneTask):
 def parse_args(argv=None):
     from ernie.args import cuda_available
     parser = build_parser("Fine-tune ERNIE for sentence(-pair) classification, regression or ranking.",
-                          cuda_default=cuda_available())
+                          cuda_default=cuda_available(), task=CLASSIFIER)
     return parser.parse_args(argv)
 
 

@@ -76,7 +76,7 @@ import time
 
 import numpy as np
 
-from ernie.finetune.args import UsageError, build_parser, split_list
+from ernie.finetune.args import MRC, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
 
@@ -425,7 +425,7 @@ def build_mrc_parser(cuda_default=False):
     """The shared fine-tuning flags plus the reading-comprehension ones."""
     from ernie.args import ArgumentGroup
     parser = build_parser("Fine-tune ERNIE for extractive reading comprehension (SQuAD-format JSON).",
-                          cuda_default=cuda_default)
+                          cuda_default=cuda_default, task=MRC)
     g = ArgumentGroup(parser, "mrc", "reading comprehension (new flags).")
     g.add_arg("version_2_with_negative", bool, False,
               "new: SQuAD 2.0 mode: the empty answer competes with the spans at prediction time "

@@ -30,7 +30,8 @@ Flow of :func:`run` (differences from the original in brackets):
    ``ernie.optimization.lr_scheduler`` (the original's linear warm-up then
    linear decay to 0 at ``max_train_steps``; constant without warm-up).
    Training runs until the data are exhausted, as the original (a few steps
-   past the estimate run with learning rate 0).  Parameters come from
+   past the estimate run with learning rate 0) [new: ``--max_steps N`` stops after N steps, the schedule
+   fitted to N].  Parameters come from
    ``--init_checkpoint`` (exact resume) or ``--init_pretraining_params``
    (encoder required, head fresh) or, with neither, a random initialisation;
 4. evaluation (rank 0 only) every ``--validation_steps``, after every epoch
@@ -68,9 +69,9 @@ import time
 import numpy as np
 
 from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
-from ernie.checkpoint import STATE_FILE, CheckpointError
+from ernie.checkpoint import STATE_FILE, CheckpointError, check_params_fit_config
 from ernie.config import ConfigError, ErnieConfig
-from ernie.finetune.args import UsageError, check_common_args, split_list
+from ernie.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
 from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
@@ -625,7 +626,11 @@ def run(args, task):
     """Fine-tune / evaluate / predict as the flags say; returns a dict with the ``trainer`` (or None), the
     ``record`` (:class:`RunRecord`) and the ``result`` (rank 0's result dict).  Raises on bad input."""
     check_common_args(args)
+    resolve_for_cn(args, logger.info)
     task.check_args(args)
+    for flag in unused_flag_values(args):
+        logger.warning("--%s %s has no effect on %s (a flag of another fine-tuning driver)", flag,
+                       getattr(args, flag), task.name)
     rank, nranks = _distributed()   # before paddle.enable_static(): collectives need dynamic mode
     from ernie.pretrain import claim_checkpoints
     with claim_checkpoints(args, rank, training=args.do_train):
@@ -651,6 +656,9 @@ def _run(args, task, rank, nranks):
         config.print_config()
     check_config(config, args)
     task.check_config(args, config)
+    params_dir = args.init_checkpoint or args.init_pretraining_params
+    if params_dir:
+        check_params_fit_config(params_dir, config)
     if args.use_cuda:
         from ernie.distributed import device_place
         place = device_place(True)
@@ -678,6 +686,11 @@ def _run(args, task, rank, nranks):
             raise DataError("training set %s holds no example (only a header?): nothing to train on" % args.train_set)
         steps = max_train_steps(data.num_examples, args.epoch, args.batch_size, nranks, args.in_tokens,
                                 args.max_seq_len)
+        if args.max_steps and args.max_steps < steps:
+            logger.info("--max_steps %d: training stops after %d of the %d steps of %d epoch(s); the learning-rate "
+                        "schedule is fitted to %d steps", args.max_steps, args.max_steps, steps, args.epoch,
+                        args.max_steps)
+            steps = args.max_steps
         warmup = int(steps * args.warmup_proportion)
         logger.info("Device count: %d", nranks)
         logger.info("Num train examples: %d", data.num_examples)
@@ -703,6 +716,8 @@ def _run(args, task, rank, nranks):
             return task.train_log_format(args, info)
 
         total = data.num_batches()
+        if args.max_steps:
+            total = args.max_steps if total is None else min(total, args.max_steps)
         trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches,
                           total if total is not None else 2 ** 62, scope=scope, place=place,
                           skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,

@@ -66,7 +66,7 @@ import time
 
 import numpy as np
 
-from ernie.finetune.args import UsageError, build_parser, split_list
+from ernie.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_eval_line, chunk_f1, num_chunk_types
 
@@ -347,7 +347,7 @@ class SequenceLabelTask(FinetuneTask):
 def parse_args(argv=None):
     from ernie.args import cuda_available
     parser = build_parser("Fine-tune ERNIE for sequence labelling (named-entity recognition).",
-                          cuda_default=cuda_available())
+                          cuda_default=cuda_available(), task=SEQUENCE_LABELING)
     return parser.parse_args(argv)
 
 

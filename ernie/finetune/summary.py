@@ -1,7 +1,8 @@
 """Summaries of fine-tuning runs from their ``result.json`` records (``ernie.finetune.run.RunRecord``).
 
     # the paper's protocol over the runs of a task script (best dev per run, then the mean)
-    python -m ernie.finetune.summary checkpoints/base/SST-2            # every run*/result.json below it
+    python -m ernie.finetune.summary checkpoints/minilm/SST-2-base     # every run*/result.json below it
+    python -m ernie.finetune.summary --brief checkpoints/minilm/SST-2-base   # per run: best dev, test there
     python -m ernie.finetune.summary run1/result.json run2/result.json
 
     # one Markdown row per run (best dev, test at that evaluation, steps, wall time) + a majority baseline
@@ -106,11 +107,55 @@ def format_table(rows, primary, majority=None):
     return lines
 
 
+def brief_lines(result):
+    """One or two lines on one run record: the best dev evaluation and the test results at that point."""
+    seed = result.get("random_seed")
+    best = result.get("best")
+    if best is None or not result.get("evaluations"):
+        return ["seed %s: no evaluation was recorded" % seed]
+    ev = result["evaluations"][best]
+    lines = []
+
+    def metrics(values):
+        return ", ".join("%s %.4f" % (k, v) for k, v in sorted(values.items()) if isinstance(v, (int, float)))
+    for path, values in ev["dev"].items():
+        lines.append("seed %s: dev %s at step %d (epoch %d): %s" % (seed, os.path.basename(path), ev["step"],
+                                                                    ev["epoch"], metrics(values)))
+    for path, test in ev["test"].items():
+        if test.get("metrics"):
+            lines.append("seed %s: test %s at that step: %s; predictions: %s" % (
+                seed, os.path.basename(path), metrics(test["metrics"]), test.get("file")))
+        else:
+            lines.append("seed %s: test %s has no labels; predictions: %s" % (seed, os.path.basename(path),
+                                                                               test.get("file")))
+    if not lines:
+        return ["seed %s: step %d, no dev or test set" % (seed, ev["step"])]
+    lines.extend(majority_lines(result, list(ev["dev"]) + [p for p, t in ev["test"].items() if t.get("metrics")]))
+    return lines
+
+
+def majority_lines(result, eval_paths):
+    """The accuracy of always predicting the most frequent training label on ``eval_paths`` (classification runs
+    with an accuracy only), to read the run's accuracies against; [] when it does not apply."""
+    args = result.get("args", {})
+    train = args.get("train_set")
+    if not train or args.get("is_regression") or result.get("primary") not in ("acc", "f1") or not eval_paths:
+        return []
+    try:
+        label, accs = majority_baseline(train, eval_paths)
+    except (ValueError, OSError):
+        return []
+    return ["majority class (label %s of %s) for comparison: %s" % (
+        label, os.path.basename(train), ", ".join("%s acc %.4f" % (os.path.basename(p), a) for p, a in accs.items()))]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Summarise fine-tuning runs (result.json records).")
     parser.add_argument("paths", nargs="*", help="result.json files or directories holding run*/result.json")
     parser.add_argument("--table", nargs="+", metavar="NAME=RESULT",
                         help="print a Markdown table with one row per named run record")
+    parser.add_argument("--brief", action="store_true",
+                        help="per run only: the best dev evaluation and the test results at that point")
     parser.add_argument("--majority", metavar="TRAIN,DEV[,TEST]",
                         help="add the majority-class accuracy (most frequent train label) on DEV and TEST")
     args = parser.parse_args(argv)
@@ -131,7 +176,10 @@ def main(argv=None):
                     parser.error("--majority needs TRAIN,DEV[,TEST]")
                 majority = majority_baseline(parts[0], parts[1:])
             print("\n".join(format_table(rows, primary, majority)))
-        if args.paths:
+        if args.paths and args.brief:
+            for result in load_results(args.paths):
+                print("\n".join(brief_lines(result)))
+        elif args.paths:
             print("\n".join(format_summary(summarize_runs(load_results(args.paths)))))
         if not args.table and not args.paths:
             parser.error("give result.json paths / directories, or --table")

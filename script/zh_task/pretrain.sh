@@ -37,10 +37,11 @@
 #   ERNIE 2.0 (config/ernie2_demo_config.json: 4 layers, hidden 256, 4 heads, relu, vocab 6000,
 #   task embedding): the file's budgets x ITERATIONS_SCALE 0.0005 = 30 iterations per task over
 #   5 stages (150 updates: 10 / 20 / 30 / 40 / 50 per stage), max_seq_len 128, 512-token
-#   batches, peak learning rate 1e-3 (noam, 10 warm-up steps per task), validation of every
-#   active task at the end of every stage.  Measured on 2 CPU cores shared with other jobs
-#   (load about 5): Chinese 3 min 22 s, English 3 min 10 s in all.  It shows the mechanics:
-#   30 updates per task leave the sentence-level tasks near their chance levels.
+#   batches, peak learning rate 1e-3 (noam, 10 warm-up steps per task), validation of the first
+#   task before training and of every active task at the end of every stage.  The log ends with
+#   "[summary]" lines: what ran, each validation metric at its first and last validation, where
+#   the model and the log are, what to run next.  Times measured: README, "Quick start".  It
+#   shows the mechanics: 30 updates per task leave the sentence-level tasks near their chance levels.
 #   ERNIE 1.0 (ERNIE_TASK_CONFIG=none; config/ernie_demo_config.json: 4 layers, hidden 256,
 #   vocab 18000): 200 updates of 1024-token batches at peak learning rate 1e-3 (noam, 100
 #   warm-up steps), validation before training, every 100 steps and at the end.  Measured:
@@ -64,10 +65,12 @@
 #   NUM_TRAIN_STEPS, BATCH_SIZE, MAX_SEQ_LEN, LEARNING_RATE, LR_SCHEDULER, WARMUP_STEPS,
 #   WEIGHT_DECAY, USE_FP16, SAVE_STEPS, VALIDATION_STEPS, SKIP_STEPS, EPOCH, RANDOM_SEED,
 #   MAX_CHECKPOINTS                        the train.py flags of the same name (lower case); with a task
-#                                          configuration NUM_TRAIN_STEPS only stops the run early and
-#                                          EPOCH is not used (the budgets decide)
+#                                          configuration NUM_TRAIN_STEPS is the number of updates in all:
+#                                          unless ITERATIONS_SCALE is given, every task budget is scaled by
+#                                          NUM_TRAIN_STEPS / (sum of the budgets); EPOCH is not used
 #   VDL_DIR                                VisualDL log directory (default: none)
-#   LOG_DIR                                launcher log directory, GPU profile (default: ./log)
+#   LOG_DIR                                log directory (default: ./log): pretrain.log (CPU), the
+#                                          launcher's workerlog.* (GPU)
 #   ERNIE_DRY_RUN=1                        print the command instead of running it
 set -eu
 cd "$(dirname "$0")/../.."
@@ -120,6 +123,7 @@ if [ -n "$TASK_CONFIG" ] && [ ! -f "$TASK_CONFIG" ]; then
     die "pre-training configuration $TASK_CONFIG does not exist"
 fi
 
+ITERATIONS_SCALE_SET=${ITERATIONS_SCALE:+yes}
 CHECKPOINTS=${CHECKPOINTS:-./checkpoints}
 WEIGHT_DECAY=${WEIGHT_DECAY:-0.01}
 LR_SCHEDULER=${LR_SCHEDULER:-noam_decay}
@@ -159,7 +163,7 @@ else
         WARMUP_STEPS=${WARMUP_STEPS:-10}
         SAVE_STEPS=${SAVE_STEPS:-0}
         VALIDATION_STEPS=${VALIDATION_STEPS:-0}
-        VALIDATE_AT_START=${VALIDATE_AT_START:-false}
+        VALIDATE_AT_START=${VALIDATE_AT_START:-true}
     else
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie_demo_config.json}
         BATCH_SIZE=${BATCH_SIZE:-1024}
@@ -188,6 +192,14 @@ if [ -n "$TASK_CONFIG" ]; then
         set -- --vocab_path "$VOCAB_PATH" "$@"
     fi
     if [ -n "${NUM_TRAIN_STEPS:-}" ]; then
+        case "$NUM_TRAIN_STEPS" in *[!0-9]*|"") die "NUM_TRAIN_STEPS must be a positive integer, got '$NUM_TRAIN_STEPS'" ;; esac
+        if [ -z "${ITERATIONS_SCALE_SET:-}" ]; then
+            # NUM_TRAIN_STEPS updates in all: every task budget scaled by NUM_TRAIN_STEPS / (sum of the budgets)
+            ITERATIONS_SCALE=$("$PYTHON" -c 'import json, sys
+tasks = json.load(open(sys.argv[1]))["tasks"]
+print(repr(int(sys.argv[2]) / sum(t["iterations"] for t in tasks)))' "$TASK_CONFIG" "$NUM_TRAIN_STEPS") \
+                || die "cannot read the task budgets of $TASK_CONFIG"
+        fi
         set -- --num_train_steps "$NUM_TRAIN_STEPS" "$@"
     fi
     set -- --task_config "$TASK_CONFIG" --iterations_scale "$ITERATIONS_SCALE" "$@"
@@ -220,11 +232,22 @@ if [ -n "$GPUS" ]; then
     echo "pretrain.sh: $WHAT, GPU profile on GPU(s) $GPUS; worker logs in $LOG_DIR/workerlog.*" >&2
 else
     set -- "$PYTHON" ./train.py --use_cuda false "$@"
-    echo "pretrain.sh: $WHAT, CPU demo profile (no usable GPU), one process" >&2
+    LOG_DIR=${LOG_DIR:-./log}
+    echo "pretrain.sh: $WHAT, CPU demo profile (no usable GPU), one process; log: $LOG_DIR/pretrain.log" >&2
 fi
 
 if [ "${ERNIE_DRY_RUN:-0}" = 1 ]; then
     echo "$@"
     exit 0
 fi
-exec "$@"
+if [ -n "$GPUS" ]; then
+    exec "$@"
+fi
+# CPU: one process; its output goes to the terminal and to $LOG_DIR/pretrain.log (exit status kept
+# through the pipe: POSIX sh has no pipefail)
+mkdir -p "$LOG_DIR"
+{ "$@"; echo $? > "$LOG_DIR/pretrain.status"; } 2>&1 | tee "$LOG_DIR/pretrain.log"
+STATUS=$(cat "$LOG_DIR/pretrain.status")
+rm -f "$LOG_DIR/pretrain.status"
+[ "$STATUS" -eq 0 ] && echo "[summary] log: $LOG_DIR/pretrain.log" >&2
+exit "$STATUS"

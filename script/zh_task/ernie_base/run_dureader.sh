@@ -4,6 +4,11 @@
 #   MODEL_PATH=DIR TASK_DATA_PATH=./task_data \
 #       sh script/zh_task/ernie_base/run_dureader.sh [extra run_mrc.py flags]
 #
+# Reads: MODEL_PATH (required); DATA_DIR (the data directory of this task) or TASK_DATA_PATH
+# (its parent); optional: ERNIE_CONFIG, VOCAB_PATH, FULL_SCHEDULE, MAX_STEPS, SEEDS, MODEL_NAME,
+# OUTPUT_ROOT, CHECKPOINT_ROOT, LOG_ROOT, PYTHON, CUDA_VISIBLE_DEVICES, ERNIE_NUM_GPUS, ERNIE_DRY_RUN
+# (script/common.sh and the README's "Task scripts" section say what each does).  Without a GPU
+# it runs the CPU demo (one seed, MAX_STEPS=60 steps); FULL_SCHEDULE=1 runs the paper's schedule.
 # MODEL_PATH holds params/, vocab.txt and ernie_config.json.
 # Shared logic (devices, per-GPU batch, runs): script/common.sh.  BATCH_SIZE is the paper's global
 # batch; on N GPUs each of the N processes gets BATCH_SIZE / N.
@@ -24,8 +29,7 @@ ERNIE_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 
 TASK_NAME=DuReader
 MODEL_SIZE=base
-DATA_DIR=${DATA_DIR:-${TASK_DATA_PATH:?set TASK_DATA_PATH (or DATA_DIR)}/dureader}
-ERNIE_CONFIG=${ERNIE_CONFIG:-${MODEL_PATH:?set MODEL_PATH}/ernie_config.json}
+DATA_DIR=$(ernie_data_dir dureader)
 HIDDEN_SIZE=768
 EPOCH=2
 LR=5e-5
@@ -51,7 +55,7 @@ run_once() {
         --epoch "$EPOCH" --learning_rate "$LR" --max_seq_len "$MAX_SEQ_LEN" --doc_stride "$DOC_STRIDE" \
         --warmup_proportion "$WARMUP" --weight_decay "$WEIGHT_DECAY" \
         --skip_steps "$SKIP_STEPS" --save_steps "$SAVE_STEPS" --validation_steps "$VALIDATION_STEPS" \
-        --random_seed "$SEED" "$@"
+        --random_seed "$SEED" $PROFILE_FLAGS "$@"
 }
 
 ernie_main "$@"

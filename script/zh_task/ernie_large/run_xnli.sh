@@ -4,6 +4,11 @@
 #   MODEL_PATH=DIR TASK_DATA_PATH=./task_data \
 #       sh script/zh_task/ernie_large/run_xnli.sh [extra run_classifier.py flags]
 #
+# Reads: MODEL_PATH (required); DATA_DIR (the data directory of this task) or TASK_DATA_PATH
+# (its parent); optional: ERNIE_CONFIG, VOCAB_PATH, FULL_SCHEDULE, MAX_STEPS, SEEDS, MODEL_NAME,
+# OUTPUT_ROOT, CHECKPOINT_ROOT, LOG_ROOT, PYTHON, CUDA_VISIBLE_DEVICES, ERNIE_NUM_GPUS, ERNIE_DRY_RUN
+# (script/common.sh and the README's "Task scripts" section say what each does).  Without a GPU
+# it runs the CPU demo (one seed, MAX_STEPS=60 steps); FULL_SCHEDULE=1 runs the paper's schedule.
 # MODEL_PATH holds params/, vocab.txt and ernie_config.json.
 # Shared logic (devices, per-GPU batch, runs): script/common.sh.  BATCH_SIZE is the paper's global
 # batch; on N GPUs each of the N processes gets BATCH_SIZE / N.
@@ -27,8 +32,7 @@ ERNIE_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 
 TASK_NAME=XNLI
 MODEL_SIZE=large
-DATA_DIR=${DATA_DIR:-${TASK_DATA_PATH:?set TASK_DATA_PATH (or DATA_DIR)}/xnli}
-ERNIE_CONFIG=${ERNIE_CONFIG:-${MODEL_PATH:?set MODEL_PATH}/ernie_config.json}
+DATA_DIR=$(ernie_data_dir xnli)
 HIDDEN_SIZE=1024
 EPOCH=3
 LR=4e-5

@@ -4,8 +4,14 @@
 #   MODEL_PATH=DIR TASK_DATA_PATH=./glue_data_processed \
 #       sh script/en_glue/ernie_large/QNLI/task.sh [extra run_classifier.py flags]
 #
+# Reads: MODEL_PATH (required); DATA_DIR (the data directory of this task) or TASK_DATA_PATH
+# (its parent); optional: ERNIE_CONFIG, VOCAB_PATH, FULL_SCHEDULE, MAX_STEPS, SEEDS, MODEL_NAME,
+# OUTPUT_ROOT, CHECKPOINT_ROOT, LOG_ROOT, PYTHON, CUDA_VISIBLE_DEVICES, ERNIE_NUM_GPUS, ERNIE_DRY_RUN
+# (script/common.sh and the README's "Task scripts" section say what each does).  Without a GPU
+# it runs the CPU demo (one seed, MAX_STEPS=60 steps); FULL_SCHEDULE=1 runs the paper's schedule.
 # MODEL_PATH holds params/ and vocab.txt (the original shipped the same bert-base-uncased
-# vocabulary in script/en_glue/ernie_large/); the model config is script/en_glue/ernie_large/ernie_config.json.
+# vocabulary in script/en_glue/ernie_large/) and normally ernie_config.json; without one (an official
+# release), the paper's script/en_glue/ernie_large/ernie_config.json is used.
 # Shared logic (devices, per-GPU batch, runs): script/common.sh.  BATCH_SIZE is the paper's global
 # batch; on N GPUs each of the N processes gets BATCH_SIZE / N.
 #
@@ -22,8 +28,8 @@ ERNIE_ROOT=$(cd "$(dirname "$0")/../../../.." && pwd)
 
 TASK_NAME=QNLI
 MODEL_SIZE=large
-DATA_DIR=${DATA_DIR:-${TASK_DATA_PATH:?set TASK_DATA_PATH (or DATA_DIR)}/QNLI}
-ERNIE_CONFIG=${ERNIE_CONFIG:-$ERNIE_ROOT/script/en_glue/ernie_large/ernie_config.json}
+DATA_DIR=$(ernie_data_dir QNLI)
+PAPER_CONFIG=$ERNIE_ROOT/script/en_glue/ernie_large/ernie_config.json
 HIDDEN_SIZE=1024
 EPOCH=4
 LR=2e-5
