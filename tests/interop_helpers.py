@@ -6,6 +6,7 @@ import numpy as np
 
 from ernie.config import ErnieConfig
 from ernie.convert_bert import expected_shapes, head_shapes, write_release
+from ernie.tensor_file import read_tensor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZH_VOCAB = os.path.join(REPO, "config", "vocab.txt")           # token<TAB>id, ERNIE 1.0 Chinese
@@ -84,3 +85,8 @@ def encoder_outputs(release, data, task_id=0, max_seq_len=32, do_lower_case=True
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_params(params_dir):
+    """{name: array} of every tensor file in a params/ directory."""
+    return {n: read_tensor(os.path.join(params_dir, n)) for n in sorted(os.listdir(params_dir))}

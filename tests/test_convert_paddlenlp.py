@@ -12,16 +12,12 @@ from ernie.convert_paddlenlp import (dynamic_mode, export_paddlenlp, import_padd
 from ernie.tensor_file import read_tensor
 
 from interop_helpers import (EN_TEXTS, EN_VOCAB, TINY_ERNIE1, TINY_ERNIE2, ZH_TEXTS, ZH_VOCAB, encoder_outputs,
-                             make_release, read_json, write_texts)
+                             make_release, read_json, read_params, write_texts)
 
 CASES = {
     "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
     "ernie2_en_task": (TINY_ERNIE2, EN_VOCAB, EN_TEXTS, False, 1),
 }
-
-
-def read_params(params_dir):
-    return {n: read_tensor(os.path.join(params_dir, n)) for n in sorted(os.listdir(params_dir))}
 
 
 def paddlenlp_outputs(export_dir, ids_rows, type_rows, **from_pretrained_args):

@@ -13,16 +13,12 @@ from ernie.tensor_file import read_tensor, write_tensor
 
 import reference_bert  # noqa: E402  (tests/reference_bert.py, shares no code with the exporter)
 from interop_helpers import (EN_TEXTS, EN_VOCAB, TINY_ERNIE1, TINY_ERNIE2, ZH_TEXTS, ZH_VOCAB, encoder_outputs,
-                             make_release, read_json, write_texts)
+                             make_release, read_json, read_params, write_texts)
 
 CASES = {
     "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
     "ernie2_en_task": (TINY_ERNIE2, EN_VOCAB, EN_TEXTS, False, 2),
 }
-
-
-def read_params(params_dir):
-    return {n: read_tensor(os.path.join(params_dir, n)) for n in sorted(os.listdir(params_dir))}
 
 
 def test_names_invert_the_existing_converter():
