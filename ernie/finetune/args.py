@@ -123,7 +123,7 @@ def build_parser(description, cuda_default=False, task=None):
     train = group("training", "training options")
     train("epoch", int, 3, "Number of epochs for fine-tuning.", min=1)
     train("max_steps", int, 0, "new: stop training after this many steps (0: after --epoch epochs); the "
-                               "learning-rate schedule is fitted to the shorter run.", min=0)
+                               "learning-rate schedule is fitted to the shorter run.")
     train("learning_rate", float, 5e-5, "Learning rate used to train with warmup.", min=0)
     train("lr_scheduler", str, "linear_warmup_decay", "scheduler of learning rate.", choices=list(LR_SCHEDULERS))
     train("weight_decay", float, 0.01, "Weight decay rate for L2 regularizer.", min=0)
