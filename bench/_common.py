@@ -208,41 +208,15 @@ def pretraining_batch(config, batch_size, seq_len, mask_ratio=0.15, seed=0):
 def paddlenlp_name_map(config, pretraining=False):
     """{paddlenlp parameter name: ERNIE parameter name} for paddlenlp's dygraph ERNIE.
 
-    ``pretraining=False``: ``paddlenlp.transformers.ErnieModel`` names (``embeddings.*``,
-    ``encoder.layers.{i}.*``, ``pooler.*``).  ``pretraining=True``: ``ErnieForPretraining`` names
-    as listed by ``named_parameters()`` (base model under ``ernie.``, heads under ``cls.``; the
-    tied decoder weight is the word embedding and is listed once).  Both sides store Linear
-    weights as [in, out], so values copy without transposing.
+    ``pretraining=False``: ``paddlenlp.transformers.ErnieModel`` names; ``pretraining=True``:
+    ``ErnieForPretraining`` names (base model under ``ernie.``, heads under ``cls.``; the tied
+    decoder weight is the word embedding and has no name of its own).  The mapping is the
+    converter's (``ernie.convert_paddlenlp``); both sides store Linear weights as [in, out].
     """
-    names = {"embeddings.word_embeddings.weight": "word_embedding",
-             "embeddings.position_embeddings.weight": "pos_embedding",
-             "embeddings.token_type_embeddings.weight": "sent_embedding",
-             "embeddings.layer_norm.weight": "pre_encoder_layer_norm_scale",
-             "embeddings.layer_norm.bias": "pre_encoder_layer_norm_bias",
-             "pooler.dense.weight": "pooled_fc.w_0", "pooler.dense.bias": "pooled_fc.b_0"}
-    if config.use_task_id:
-        names["embeddings.task_type_embeddings.weight"] = "task_embedding"
-    for i in range(config.num_hidden_layers):
-        src, dst = "encoder.layers.%d." % i, "encoder_layer_%d_" % i
-        for a, b in (("self_attn.q_proj", "multi_head_att_query_fc"), ("self_attn.k_proj", "multi_head_att_key_fc"),
-                     ("self_attn.v_proj", "multi_head_att_value_fc"), ("self_attn.out_proj", "multi_head_att_output_fc"),
-                     ("linear1", "ffn_fc_0"), ("linear2", "ffn_fc_1")):
-            names[src + a + ".weight"] = dst + b + ".w_0"
-            names[src + a + ".bias"] = dst + b + ".b_0"
-        for a, b in (("norm1", "post_att"), ("norm2", "post_ffn")):
-            names[src + a + ".weight"] = dst + b + "_layer_norm_scale"
-            names[src + a + ".bias"] = dst + b + "_layer_norm_bias"
-    if not pretraining:
-        return names
-    names = {"ernie." + k: v for k, v in names.items()}
-    names.update({"cls.predictions.transform.weight": "mask_lm_trans_fc.w_0",
-                  "cls.predictions.transform.bias": "mask_lm_trans_fc.b_0",
-                  "cls.predictions.layer_norm.weight": "mask_lm_trans_layer_norm_scale",
-                  "cls.predictions.layer_norm.bias": "mask_lm_trans_layer_norm_bias",
-                  "cls.predictions.decoder_bias": "mask_lm_out_fc.b_0",
-                  "cls.seq_relationship.weight": "next_sent_fc.w_0",
-                  "cls.seq_relationship.bias": "next_sent_fc.b_0"})
-    return names
+    from ernie.convert_paddlenlp import ernie_names, paddlenlp_name
+    prefix = "ernie." if pretraining else ""
+    pairs = ((paddlenlp_name(name, prefix), name) for name in ernie_names(config, with_heads=pretraining))
+    return {pn_name: name for pn_name, name in pairs if pn_name is not None}
 
 
 def is_decayed(ernie_name):

@@ -1,6 +1,6 @@
 """Two cores, two ways: one process with 2 intra-op threads, or 2 data-parallel processes (gloo) of 1 thread.
 
-    python bench/cpu_parallelism.py [--steps 30] [--config config/ernie_demo_config.json] [--json OUT]
+    python bench/cpu_parallelism.py [--steps 30] [--json OUT]
 
 Trains the ERNIE 1.0 CPU demo (train.py, the shipped demo data, 1024-token global batches, seed 1)
 for ``--steps`` updates three ways and reports the median steps/s after the first 5 steps:
@@ -14,31 +14,29 @@ for ``--steps`` updates three ways and reports the median steps/s after the firs
 The global batch is the same in all three, so steps/s compare directly.
 """
 import argparse
-import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPEED = re.compile(r"step: (\d+), loss: [-+\w.]+.*?speed: ([\d.]+) steps/s")
+sys.path.insert(0, REPO)
+
+from bench import _common  # noqa: E402
+from bench.loss_agreement import DEMO_FLAGS, read_steps  # noqa: E402
 
 
-def train_flags(config, batch_size, steps, ckpt):
-    return ["--use_cuda", "false", "--ernie_config_path", config, "--weight_sharing", "true", "--in_tokens", "true",
-            "--batch_size", str(batch_size), "--max_seq_len", "128", "--lr_scheduler", "noam_decay",
-            "--learning_rate", "1e-3", "--warmup_steps", "100", "--weight_decay", "0.01", "--use_fp16", "false",
-            "--skip_steps", "1", "--validate_at_start", "false", "--random_seed", "1",
-            "--vocab_path", "./config/vocab.txt", "--train_filelist", "./data/train_filelist",
-            "--valid_filelist", "./data/valid_filelist", "--epoch", "100", "--num_train_steps", str(steps),
-            "--save_steps", str(10 * steps), "--validation_steps", str(10 * steps), "--checkpoints", ckpt,
-            "--max_checkpoints", "1"]
+def train_flags(batch_size, steps, ckpt):
+    """loss_agreement's CPU demo flags with this run's batch size, step count and checkpoint directory."""
+    flags = list(DEMO_FLAGS)
+    flags[flags.index("--batch_size") + 1] = str(batch_size)
+    return flags + ["--checkpoints", ckpt, "--num_train_steps", str(steps), "--save_steps", str(10 * steps),
+                    "--validation_steps", str(10 * steps)]
 
 
 def median_speed(text, skip=5):
-    speeds = [float(m.group(2)) for m in SPEED.finditer(text) if int(m.group(1)) > skip]
+    speeds = [speed for step, (_, speed) in read_steps(text).items() if step > skip]
     if not speeds:
         raise RuntimeError("no step lines after step %d in the log:\n%s" % (skip, text[-3000:]))
     return statistics.median(speeds)
@@ -58,7 +56,6 @@ def run(cmd, env, log_file=None):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--config", default="./config/ernie_demo_config.json")
     p.add_argument("--batch_size", type=int, default=1024, help="global batch in tokens")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -68,22 +65,19 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="cpu_parallelism_") as work:
         for name, env in (("threads", {}), ("serial", {"MKL_NUM_THREADS": "1", "FLAGS_paddle_num_threads": "1"})):
             print("cpu_parallelism: %s ..." % name, file=sys.stderr, flush=True)
-            cmd = [sys.executable, "train.py"] + train_flags(args.config, args.batch_size, args.steps,
-                                                             os.path.join(work, name))
+            cmd = [sys.executable, "train.py"] + train_flags(args.batch_size, args.steps, os.path.join(work, name))
             results[name] = median_speed(run(cmd, env))
         print("cpu_parallelism: 2 procs ...", file=sys.stderr, flush=True)
         log_dir = os.path.join(work, "log")
         cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--max_restart", "0",
-               "--log_dir", log_dir, "train.py"] + train_flags(args.config, args.batch_size // 2, args.steps,
+               "--log_dir", log_dir, "train.py"] + train_flags(args.batch_size // 2, args.steps,
                                                                os.path.join(work, "dp"))
         results["2 procs"] = median_speed(run(cmd, {}, os.path.join(log_dir, "workerlog.0")))
     print("%-10s %12s" % ("variant", "steps/s"))
     for name, speed in results.items():
         print("%-10s %12.3f" % (name, speed))
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump({"args": vars(args), "steps_per_s": results, "loadavg": os.getloadavg()}, f, indent=2)
-        os.replace(args.json + ".tmp", args.json)
+        _common.write_json(args.json, {"args": vars(args), "steps_per_s": results, "loadavg": os.getloadavg()})
     return 0
 
 

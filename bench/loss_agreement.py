@@ -16,7 +16,6 @@ code, and as the yardstick of float noise, the new code with 1 thread vs 2 (MKL 
 differently) — and for bf16 against fp32.
 """
 import argparse
-import json
 import os
 import re
 import statistics
@@ -25,6 +24,10 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from bench import _common  # noqa: E402
+
 STEP_LINE = re.compile(r"step: (\d+), loss: ([-+\w.]+).*?speed: ([\d.]+) steps/s")
 
 DEMO_FLAGS = ["--use_cuda", "false", "--ernie_config_path", "./config/ernie_demo_config.json",
@@ -122,9 +125,7 @@ def main(argv=None):
             print("%-12s %14s %10s %12s %12s %14.3f" % (name, "(reference)", "", "", "", speed))
         report["runs"][name] = entry
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(report, f, indent=2, sort_keys=True)
-        os.replace(args.json + ".tmp", args.json)
+        _common.write_json(args.json, report)
     return 0
 
 

@@ -87,9 +87,14 @@ def local_processes(environ):
     return 1
 
 
+def opted_out(environ):
+    """Whether ``ERNIE_CPU_TUNING`` says to leave Paddle's defaults (0 / false / off / no)."""
+    return environ.get(OPT_OUT, "").strip().lower() in ("0", "false", "off", "no")
+
+
 def decide(environ, vendor, flags, cores):
     """The settings to add to ``environ``: {variable: value} (nothing the user has set)."""
-    if environ.get(OPT_OUT, "").strip().lower() in ("0", "false", "off", "no"):
+    if opted_out(environ):
         return {}
     settings = {}
     value, _ = mkl_path(vendor, flags)
@@ -111,7 +116,7 @@ def configure(environ=None, cpuinfo="/proc/cpuinfo"):
     environ.update(settings)
     _, path_name = mkl_path(vendor, flags)
     _applied = {
-        "enabled": environ.get(OPT_OUT, "").strip().lower() not in ("0", "false", "off", "no"),
+        "enabled": not opted_out(environ),
         "set_by_ernie": dict(settings),
         "mkl_path": path_name if environ.get(MKL_PATH_VAR) else "MKL default (%s)" % path_name,
         "effective": {v: environ.get(v) for v in (MKL_PATH_VAR,) + THREAD_VARS},

@@ -1,7 +1,7 @@
 """Evaluation metrics of the fine-tuning tasks (numpy; the CMRC2018 F1 also uses nltk's tokenizers).
 
-What the original toolkit computes (``original-finetune.md`` §3), re-implemented
-from its description, with its quirks either kept (and documented) or fixed
+What the original toolkit's fine-tuning scripts compute, re-implemented
+from how they behave, with its quirks either kept (and documented) or fixed
 (and documented):
 
 * classification (``--metric``): ``accuracy``, ``precision_recall_f1`` (class 1),
@@ -307,7 +307,7 @@ def _chunk_begin(prev_tag, prev_type, tag, type_, outside, s):
 def get_chunks(tag_ids, scheme="IOB", num_types=None):
     """Chunks of one tag-id sequence as ``[(begin, end, type)]`` (end inclusive), in order.
 
-    Semantics of Paddle's ``chunk_eval`` op (``original-finetune.md`` §3.6):
+    Semantics of Paddle's ``chunk_eval`` op, which the original's sequence labelling used:
     id ``t`` has tag ``t % num_tag_types`` and type ``t // num_tag_types``;
     type ``num_types`` is "outside" (O).  So the label map must be laid out
     B-X = 2k, I-X = 2k+1 (IOB), I-X = 2k, E-X = 2k+1 (IOE),

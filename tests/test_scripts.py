@@ -41,13 +41,13 @@ ZH_FILES = {"XNLI": "run_xnli.sh", "ChnSentiCorp": "run_ChnSentiCorp.sh", "LCQMC
             "CMRC2018": "run_cmrc2018.sh", "DRCD": "run_drcd.sh", "DuReader": "run_dureader.sh"}
 ENTRY = dict({t: "run_classifier.py" for t in PAPER}, **{"MSRA-NER": "run_sequence_labeling.py",
              "CMRC2018": "run_mrc.py", "DRCD": "run_mrc.py", "DuReader": "run_mrc.py"})
-# GLUE extras from the original scripts (original-finetune.md §7.1): num_labels, metric, max_seq_len.
+# GLUE extras from the original's task scripts: num_labels, metric, max_seq_len.
 GLUE_EXTRA = {"CoLA": (2, "matthews_corrcoef", 128), "SST-2": (2, "simple_accuracy", 128),
               "MRPC": (2, "acc_and_f1", 128), "STS-B": (1, "pearson_and_spearman", 128),
               "QQP": (2, "acc_and_f1", 128), "MNLI": (3, "simple_accuracy", 128),
               "QNLI": (2, "simple_accuracy", 128), "RTE": (2, "simple_accuracy", 128),
               "WNLI": (2, "simple_accuracy", 512)}
-# The original finetune_args.py flag names (original-finetune.md §6); obsolete ones must not be passed.
+# The original's finetune_args.py flag names; obsolete ones must not be passed.
 ORIGINAL_FLAGS = set("""ernie_config_path init_checkpoint init_pretraining_params checkpoints is_classify is_regression
 task_id epoch learning_rate lr_scheduler weight_decay warmup_proportion save_steps validation_steps use_fp16
 use_dynamic_loss_scaling init_loss_scaling test_save metric incr_every_n_steps decr_every_n_nan_or_inf incr_ratio

@@ -1,6 +1,6 @@
 """The fine-tuning flag set, shared by ``run_classifier.py``, ``run_sequence_labeling.py`` and ``run_mrc.py``.
 
-Every flag of the original ``finetune_args.py`` (``original-finetune.md`` §6)
+Every flag of the original's ``finetune_args.py``
 keeps its name, type, default and meaning; booleans are parsed with
 ``str2bool`` (``--flag false`` as in the original scripts) and argparse
 prefixes are accepted (the scripts' ``--label_map`` means

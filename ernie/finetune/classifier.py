@@ -14,7 +14,7 @@ flow, evaluation schedule, checkpoints, several processes and the run record:
 ``ernie.finetune.run``.  Data: ``reader.task_reader.ClassifyReader`` (TSV
 with a header; ``text_a``, optional ``text_b``, ``label``, optional ``qid``).
 
-Head (``original-finetune.md`` §3.2): pooled output -> dropout (training)
+Head (as the original's classifier): pooled output -> dropout (training)
 -> fully connected ``num_labels`` outputs, parameters ``_cls_out_w`` [H, C]
 (truncated normal, std 0.02) and ``_cls_out_b`` [C] (zeros), the original's
 names (``<task_name>_cls_out_*`` with an empty task name).  The dropout rate

@@ -18,7 +18,7 @@ Flags: ``ernie.finetune.args`` plus the reading-comprehension ones of
 ``ernie.finetune.run`` (the step count ``Num train examples`` counts features,
 as the original).
 
-Head (``original-finetune.md`` §3.7): sequence output -> dropout (training,
+Head (as the original's reading-comprehension model): sequence output -> dropout (training,
 the config's ``hidden_dropout_prob``, 0.1 in every shipped config) -> fully
 connected 2 outputs per position, parameters ``cls_mrc_out_w`` [H, 2]
 (truncated normal, std 0.02) and ``cls_mrc_out_b`` [2] (zeros), the

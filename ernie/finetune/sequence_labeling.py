@@ -16,7 +16,7 @@ checkpoints and the run record: ``ernie.finetune.run``.  Data:
 ``reader.task_reader.SequenceLabelReader`` (``text_a`` tokens and ``label``
 tags joined by ``\\x02``; word-piece tag rule ``subtoken_tags``).
 
-Head (``original-finetune.md`` §3.6): sequence output [B, L, H] -> dropout
+Head (as the original's sequence-labelling model): sequence output [B, L, H] -> dropout
 (``hidden_dropout_prob``, training only) -> fully connected per position,
 parameters ``cls_seq_label_out_w`` [H, C] (truncated normal, std 0.02) and
 ``cls_seq_label_out_b`` [C] (zeros), the original's names; prediction =
