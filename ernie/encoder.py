@@ -38,16 +38,17 @@ import os
 import sys
 
 import numpy as np
+import paddle
 
+from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
 from ernie.atomic_write import atomic_open
-from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
-                        print_arguments)
 from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
+from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.runtime import create_executor
 from reader.files import check_output_dir
 from reader.task_reader import DataError, ExtractEmbeddingReader
 from reader.vocab import VocabError
-from ernie.runtime import create_executor
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,6 @@ def build_parser(cuda_default=False):
 
 def build_encoder_program(config):
     """-> (main program, startup program, feed names, pooled Value [B,H], sequence Value [B,L,H])."""
-    import paddle
-    from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 
     main, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
@@ -113,7 +112,6 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
                        do_lower_case=True, task_id=0, use_cuda=False, progress=True):
     """Encode every example of ``data_set``; returns (cls_emb, top_layer_emb, seq_lens) as described
     in the module doc.  Switches Paddle to static-graph mode."""
-    import paddle
     from tqdm import tqdm
 
     check_cuda(use_cuda)
@@ -169,7 +167,6 @@ def write_embeddings(output_dir, cls_emb, top_layer_emb, seq_lens):
 
 
 def main(argv=None):
-    import paddle
 
     parser = build_parser(cuda_default=cuda_available())
     args = parser.parse_args(argv)

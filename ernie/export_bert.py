@@ -47,9 +47,11 @@ import sys
 
 import numpy as np
 
+from ernie.args import str2bool
 from ernie.config import ConfigError, ErnieConfig
-from ernie.convert_bert import ConversionError, check_vocab, atomic_output_dir, read_safetensors
+from ernie.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors
 from ernie.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
+from reader.vocab import load_vocab
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +189,6 @@ def export_bert(params_dir, config, vocab_path, output_dir, task_id=0, do_lower_
                 encoder_only=False, overwrite=False):
     """Write the Hugging Face BERT directory; returns a report dict.  The safetensors file is read back and
     compared value for value before the directory is renamed into place."""
-    from reader.vocab import load_vocab
     params, left_out = read_params_dir(params_dir, config)
     if "pooled_fc.w_0" not in params:
         raise ConversionError("%s has no pooled_fc parameters: a BERT checkpoint has a pooler" % params_dir)
@@ -220,7 +221,6 @@ def export_bert(params_dir, config, vocab_path, output_dir, task_id=0, do_lower_
 
 
 def main(argv=None):
-    from ernie.args import str2bool
     parser = argparse.ArgumentParser(description="Export ERNIE params/ as a Hugging Face BERT directory "
                                                  "(config.json, model.safetensors, vocab.txt, tokenizer settings).")
     parser.add_argument("--params_dir", required=True, help="a params/ or checkpoint directory")

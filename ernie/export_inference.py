@@ -35,9 +35,19 @@ import os
 import shutil
 import sys
 
-from ernie.args import str2bool
+import paddle
+
+from ernie.args import init_logging, str2bool
+from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
 from ernie.convert_bert import ConversionError, atomic_output_dir
+from ernie.encoder import build_encoder_program
+from ernie.finetune import predict
+from ernie.finetune.args import UsageError
+from ernie.finetune.classifier import ClassifierTask
+from ernie.finetune.predict import head_width
+from ernie.finetune.run import build_program, check_config
+from reader.vocab import VocabError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +62,6 @@ def _feed_values(program):
 
 
 def _save(tmp, main, feed_names, fetches, exe, scope):
-    import paddle
     feeds = _feed_values(main)
     with paddle.static.scope_guard(scope):
         paddle.static.save_inference_model(os.path.join(tmp, MODEL_PREFIX), [feeds[n] for n in feed_names],
@@ -71,7 +80,6 @@ def classifier_settings(init_checkpoint, **overrides):
     Unset preprocessing settings come from the fine-tuning run's record, as
     ``predict_classifier.py`` takes them (``ernie.finetune.predict.resolve_settings``).
     """
-    from ernie.finetune import predict
     args = predict.build_parser(cuda_default=False).parse_args([])
     args.init_checkpoint = init_checkpoint
     args.predict_set = "<export>"     # resolve_settings insists on an input file; exporting reads none
@@ -83,12 +91,6 @@ def classifier_settings(init_checkpoint, **overrides):
 
 def export_classifier(args, output_dir, overwrite=False):
     """Export the fine-tuned classifier of ``args`` (``classifier_settings``); returns the written config dict."""
-    import paddle
-    from ernie.checkpoint import CheckpointError, init_pretraining_params
-    from ernie.finetune.args import UsageError
-    from ernie.finetune.classifier import ClassifierTask
-    from ernie.finetune.predict import head_width
-    from ernie.finetune.run import build_program, check_config
 
     width = head_width(args.init_checkpoint)
     args.num_labels = width
@@ -133,9 +135,6 @@ def export_classifier(args, output_dir, overwrite=False):
 def export_encoder(config, params_dir, vocab_path, output_dir, max_seq_len=512, do_lower_case=True, task_id=0,
                    overwrite=False):
     """Export the encoder (pooled and sequence outputs) of ``params_dir``; returns the written config dict."""
-    import paddle
-    from ernie.checkpoint import init_pretraining_params
-    from ernie.encoder import build_encoder_program
 
     if max_seq_len > config.max_position_embeddings:
         raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
@@ -164,10 +163,6 @@ def export_encoder(config, params_dir, vocab_path, output_dir, max_seq_len=512, 
 
 
 def main(argv=None):
-    from ernie.args import init_logging
-    from ernie.checkpoint import CheckpointError
-    from ernie.finetune.args import UsageError
-    from reader.vocab import VocabError
 
     parser = argparse.ArgumentParser(description="Export a fine-tuned ERNIE classifier (--init_checkpoint) or the "
                                                  "encoder (--init_pretraining_params) as a Paddle inference model.")

@@ -33,9 +33,14 @@ import time
 import types
 
 import numpy as np
+import paddle.inference as paddle_infer
 
+from ernie.args import init_logging, str2bool
 from ernie.atomic_write import write_text
-from ernie.args import str2bool
+from ernie.encoder import write_embeddings
+from ernie.finetune.predict import prediction_rows
+from reader.task_reader import ClassifyReader, DataError, ExtractEmbeddingReader
+from reader.vocab import VocabError
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,6 @@ class InferenceModel:
     """A ``paddle.inference`` predictor over an exported directory, with its recorded settings."""
 
     def __init__(self, model_dir, use_cuda=False, cpu_threads=1):
-        import paddle.inference as paddle_infer
         self.model_dir = model_dir
         self.settings = read_inference_config(model_dir)
         config = paddle_infer.Config(os.path.join(model_dir, MODEL_PREFIX + ".json"),
@@ -102,7 +106,6 @@ class InferenceModel:
 
     def reader(self):
         """The reader that turns a TSV file into this model's batches (``reader.task_reader``)."""
-        from reader.task_reader import ClassifyReader, ExtractEmbeddingReader
         s, vocab = self.settings, os.path.join(self.model_dir, self.settings["vocab"])
         if s["kind"] == "encoder":
             return ExtractEmbeddingReader(vocab, max_seq_len=s["max_seq_len"], do_lower_case=s["do_lower_case"],
@@ -157,11 +160,6 @@ def predict_file(model, path, batch_size=32):
 
 
 def main(argv=None):
-    from ernie.args import init_logging
-    from ernie.encoder import write_embeddings
-    from ernie.finetune.predict import prediction_rows
-    from reader.task_reader import DataError
-    from reader.vocab import VocabError
 
     parser = argparse.ArgumentParser(description="Run an exported ERNIE inference model (ernie.export_inference) "
                                                  "with the paddle.inference predictor over a TSV file.")

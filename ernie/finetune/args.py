@@ -22,6 +22,7 @@ import argparse
 
 from ernie.args import ArgumentGroup
 from reader.files import check_output_file
+from reader.vocab import chinese_token_fraction, load_vocab
 
 CHUNK_SCHEMES = ("IO", "IOB", "IOE", "IOBES")
 LR_SCHEDULERS = ("linear_warmup_decay", "noam_decay")
@@ -203,7 +204,6 @@ def resolve_for_cn(args, log=None):
     """``--for_cn`` not given: true when most tokens of ``--vocab_path`` are Chinese characters (logged)."""
     if getattr(args, "for_cn", True) is not None:
         return
-    from reader.vocab import chinese_token_fraction, load_vocab
     fraction = chinese_token_fraction(load_vocab(args.vocab_path))
     args.for_cn = fraction >= CHINESE_VOCAB_FRACTION
     if log is not None:

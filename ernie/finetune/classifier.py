@@ -72,12 +72,17 @@ import os
 import time
 
 import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle.nn.initializer import Constant
 
+from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
 from ernie.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
-from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
-from ernie.metrics import (classify_eval_line, evaluate_classification, evaluate_regression,
-                           regression_eval_line)
+from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.metrics import classify_eval_line, evaluate_classification, evaluate_regression, regression_eval_line
+from ernie.modeling import accuracy, truncated_normal
+from reader.task_reader import ClassifyReader, DataError, read_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +107,6 @@ def head_param_names(task_name=""):
 
 def create_classifier_head(model, num_labels, is_training, task_name=""):
     """Pooled output -> dropout(hidden_dropout_prob) when training -> fc(num_labels): float32 [B, num_labels]."""
-    import paddle
-    import paddle.nn.functional as F
-    from paddle.nn.initializer import Constant
-    from ernie.modeling import truncated_normal
 
     pooled = model.get_pooled_output()
     rate = model.config.hidden_dropout_prob
@@ -134,7 +135,6 @@ def format_row(values):
 
 def labels_are_real(path):
     """False when ``path`` has no label column or only the GLUE dummy label -1 (test files)."""
-    from reader.task_reader import read_tsv
     header, rows = read_tsv(path)
     if "label" not in header:
         return False
@@ -189,9 +189,6 @@ class ClassifierTask(FinetuneTask):
         return {"labels": ([-1, 1], "float32" if args.is_regression else "int64")}
 
     def build_head(self, model, inputs, args, is_training, with_labels):
-        import paddle
-        import paddle.nn.functional as F
-        from ernie.modeling import accuracy
 
         out = create_classifier_head(model, args.num_labels, is_training)
         if args.is_regression:
@@ -209,7 +206,6 @@ class ClassifierTask(FinetuneTask):
 
     # ------------------------------------------------------------------ data
     def make_reader(self, args, purpose, seed=None):
-        from reader.task_reader import ClassifyReader
         return ClassifyReader(args.vocab_path, label_map_config=args.label_map_config, max_seq_len=args.max_seq_len,
                               do_lower_case=args.do_lower_case, in_tokens=args.in_tokens,
                               is_inference=purpose == "predict", random_seed=seed, task_id=args.task_id,
@@ -231,12 +227,10 @@ class ClassifierTask(FinetuneTask):
             reader = self.make_reader(args, purpose)
             examples = reader.read_examples(path)
             if not examples:
-                from reader.task_reader import DataError
                 raise DataError("%s: no example after the header" % path)
             if purpose == "eval" and args.is_classify and args.metric == "acc_and_f1_and_mrr":
                 bad = [e.lineno for e in examples if e.qid is None]
                 if bad:
-                    from reader.task_reader import DataError
                     raise DataError("%s:%d: --metric acc_and_f1_and_mrr needs a qid column (query id of each "
                                     "candidate) in every evaluated file" % (path, bad[0]))
             ctx.readers.setdefault(path, {})[purpose] = reader
@@ -338,7 +332,6 @@ class ClassifierTask(FinetuneTask):
 
 
 def parse_args(argv=None):
-    from ernie.args import cuda_available
     parser = build_parser("Fine-tune ERNIE for sentence(-pair) classification, regression or ranking.",
                           cuda_default=cuda_available(), task=CLASSIFIER)
     return parser.parse_args(argv)
@@ -346,7 +339,6 @@ def parse_args(argv=None):
 
 def run(args):
     """Run with parsed flags (see ``ernie.finetune.run.run``)."""
-    from ernie.finetune.run import run as run_task
     return run_task(args, ClassifierTask())
 
 

@@ -75,11 +75,18 @@ import os
 import time
 
 import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle.nn.initializer import Constant
 
+from ernie.args import ArgumentGroup, cuda_available
 from ernie.atomic_write import write_json
 from ernie.finetune.args import MRC, UsageError, build_parser, split_list
-from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
+from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
+from ernie.modeling import truncated_normal
+from reader.mrc_reader import MRCReader, final_text_alignment
+from reader.task_reader import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +199,6 @@ def compute_predictions(examples, features, results, n_best_size=20, max_answer_
 
 
 def final_text(pred_text, orig_text, do_lower_case):
-    from reader.mrc_reader import final_text_alignment
     return final_text_alignment(pred_text, orig_text, do_lower_case)
 
 
@@ -255,7 +261,6 @@ def write_json_file(path, obj):
 
 def file_has_answers(path):
     """Whether some question of a SQuAD-format file carries gold answers (``answers`` or ``is_impossible``)."""
-    from reader.task_reader import DataError
     try:
         with open(path, encoding="utf-8") as f:
             dataset = json.load(f)
@@ -300,10 +305,6 @@ class MRCTask(FinetuneTask):
         return {"start_positions": ([-1, 1], "int64"), "end_positions": ([-1, 1], "int64")}
 
     def build_head(self, model, inputs, args, is_training, with_labels):
-        import paddle
-        import paddle.nn.functional as F
-        from paddle.nn.initializer import Constant
-        from ernie.modeling import truncated_normal
 
         seq = model.get_sequence_output()                        # [B, L, H]
         rate = model.config.hidden_dropout_prob
@@ -326,7 +327,6 @@ class MRCTask(FinetuneTask):
 
     # ------------------------------------------------------------------ data
     def make_reader(self, args, purpose, seed=None):
-        from reader.mrc_reader import MRCReader
         return MRCReader(args.vocab_path, max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
                          in_tokens=args.in_tokens, random_seed=seed, task_id=args.task_id,
                          tokenizer=args.tokenizer or "FullTokenizer", for_cn=args.for_cn,
@@ -419,7 +419,6 @@ class MRCTask(FinetuneTask):
 
 def build_mrc_parser(cuda_default=False):
     """The shared fine-tuning flags plus the reading-comprehension ones."""
-    from ernie.args import ArgumentGroup
     parser = build_parser("Fine-tune ERNIE for extractive reading comprehension (SQuAD-format JSON).",
                           cuda_default=cuda_default, task=MRC)
     g = ArgumentGroup(parser, "mrc", "reading comprehension (new flags).")
@@ -436,13 +435,11 @@ def build_mrc_parser(cuda_default=False):
 
 
 def parse_args(argv=None):
-    from ernie.args import cuda_available
     return build_mrc_parser(cuda_default=cuda_available()).parse_args(argv)
 
 
 def run(args):
     """Run with parsed flags (see ``ernie.finetune.run.run``)."""
-    from ernie.finetune.run import run as run_task
     return run_task(args, MRCTask())
 
 

@@ -45,12 +45,22 @@ import sys
 import time
 
 import numpy as np
+import paddle
 
+from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments, str2bool
 from ernie.atomic_write import write_text
-from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
-                        print_arguments, str2bool)
+from ernie.checkpoint import STATE_FILE, CheckpointError, init_pretraining_params, read_train_state
+from ernie.config import ConfigError, ErnieConfig
+from ernie.distributed import device_place
+from ernie.finetune.args import UsageError
+from ernie.finetune.classifier import ClassifierTask, head_param_names
+from ernie.finetune.run import EvalContext, build_program, check_config, make_amp
+from ernie.optimization import AmpDeviceError, check_amp_device
 from ernie.runtime import create_executor
+from ernie.tensor_file import TensorFileError, read_header
 from reader.files import check_output_file
+from reader.task_reader import DataError, load_label_map
+from reader.vocab import VocabError
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +118,6 @@ def run_record_args(init_checkpoint):
 
 def checkpoint_settings(init_checkpoint):
     """The preprocessing settings saved in the checkpoint's own ``train_state.json`` (None: none saved)."""
-    from ernie.checkpoint import STATE_FILE, read_train_state
     if not os.path.isfile(os.path.join(init_checkpoint, STATE_FILE)):
         return None
     extra = read_train_state(init_checkpoint).get("extra")
@@ -118,7 +127,6 @@ def checkpoint_settings(init_checkpoint):
 def resolve_settings(args):
     """Fill the unset preprocessing flags from the checkpoint's own saved settings, else from the run
     record beside it (a warning: it may belong to another run), else the defaults (logged)."""
-    from ernie.finetune.args import UsageError
     if not args.init_checkpoint:
         raise UsageError("--init_checkpoint (a fine-tuned step_N directory) is required")
     if not os.path.isdir(args.init_checkpoint):
@@ -154,9 +162,6 @@ def resolve_settings(args):
 
 def head_width(init_checkpoint):
     """Number of outputs of the checkpoint's classification head (from ``_cls_out_b``)."""
-    from ernie.checkpoint import CheckpointError
-    from ernie.finetune.classifier import head_param_names
-    from ernie.tensor_file import TensorFileError, read_header
     path = os.path.join(init_checkpoint, head_param_names()[1])
     if not os.path.isfile(path):
         raise CheckpointError("%s has no %s: not a checkpoint of a fine-tuned classifier"
@@ -171,13 +176,6 @@ def head_width(init_checkpoint):
 def predict(args):
     """Run the prediction; returns (rows, result) where result holds ``probs`` [N, C] (or ``preds`` [N]),
     ``labels`` (predicted ids) and ``qids`` when present.  Switches Paddle to static mode."""
-    import paddle
-    from ernie.checkpoint import CheckpointError, init_pretraining_params
-    from ernie.config import ErnieConfig
-    from ernie.finetune.args import UsageError
-    from ernie.finetune.classifier import ClassifierTask
-    from ernie.finetune.run import EvalContext, build_program, check_config, make_amp
-    from ernie.optimization import check_amp_device
 
     resolve_settings(args)
     width = head_width(args.init_checkpoint)
@@ -203,7 +201,6 @@ def predict(args):
     task = ClassifierTask()
     program = build_program(config, task, args, is_training=False, amp=amp)
     if args.use_cuda:
-        from ernie.distributed import device_place
         place = device_place(True)
     else:
         place = paddle.CPUPlace()
@@ -232,7 +229,6 @@ def predict(args):
 
 def prediction_rows(args, res):
     """Header + one TAB-separated line per example (see the module doc)."""
-    from reader.task_reader import load_label_map
     qids = res.get("qids")
     names = None
     if args.label_map_config and not args.is_regression:
@@ -258,7 +254,6 @@ def prediction_rows(args, res):
 
 def save_inference_model(args, program, exe, scope):
     """``<dir>/<checkpoint name>_inference_model/model.{json,pdiparams}`` (feeds: encoder inputs)."""
-    import paddle
     name = os.path.basename(os.path.normpath(args.init_checkpoint)) + "_inference_model"
     prefix = os.path.join(args.save_inference_model_path, name, "model")
     feeds = {op.attrs()["name"]: op.result(0) for op in program.main.global_block().ops if op.name() == "pd_op.data"}
@@ -271,12 +266,6 @@ def save_inference_model(args, program, exe, scope):
 
 
 def main(argv=None):
-    from ernie.checkpoint import CheckpointError
-    from ernie.config import ConfigError
-    from ernie.finetune.args import UsageError
-    from ernie.optimization import AmpDeviceError
-    from reader.task_reader import DataError
-    from reader.vocab import VocabError
 
     args = parse_args(argv)
     init_logging()

@@ -55,6 +55,7 @@ an epoch is one pass over the data and the effective batch is n x
 ``--batch_size``); gradients are averaged in the program and rank 0's
 parameters are broadcast at the start.  Only rank 0 logs, evaluates and saves.
 """
+import contextlib
 import glob
 import json
 import logging
@@ -67,13 +68,22 @@ import sys
 import time
 
 import numpy as np
+import paddle
 
-from ernie.atomic_write import write_json
 from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
-from ernie.checkpoint import STATE_FILE, CheckpointError, check_params_fit_config
+from ernie.atomic_write import write_json
+from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
+                              init_pretraining_params, read_train_state)
 from ernie.config import ConfigError, ErnieConfig
+from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gradients, device_place,
+                               env_rank_and_size, init_distributed)
 from ernie.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
+from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device, lr_scheduler
 from ernie.runtime import create_executor
+from ernie.trainer import NonFiniteLossError, Trainer
+from reader.task_reader import DataError
+from reader.vocab import VocabError, load_vocab
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +193,6 @@ def build_program(config, task, args, is_training, amp=None, optimizer_args=None
     label feeds and build the loss.  optimizer_args: dict for
     ``ernie.optimization.build_optimizer`` or None.
     """
-    import paddle
-    from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
-    from ernie.optimization import amp_guard, build_optimizer
 
     with_labels = is_training if with_labels is None else with_labels
     main, startup = paddle.static.Program(), paddle.static.Program()
@@ -373,7 +380,6 @@ class EvalContext:
 
     def run_batches(self, reader, path, fetch_names):
         """Yield (batch, [fetched arrays]) for every batch of ``path`` in file order."""
-        import paddle
         fetch_list = [self.program.outputs[n] for n in fetch_names]
         generator = reader.data_generator(path, self.batch_size, epoch=1, shuffle=False, phase="eval")
         with paddle.static.scope_guard(self.scope):
@@ -498,7 +504,6 @@ def sibling_results(result_file, signature):
 # --------------------------------------------------------------------------- driver
 def _distributed():
     """(rank, nranks); joins the launcher's process group (before static mode)."""
-    from ernie.distributed import env_rank_and_size, init_distributed
     _, nranks = env_rank_and_size()
     if nranks <= 1:
         return 0, 1
@@ -509,26 +514,20 @@ def _resolve_seed(args, nranks):
     """--random_seed, else the checkpoint's seed when resuming, else a fresh one (agreed by all ranks)."""
     if args.random_seed is not None:
         return int(args.random_seed)
-    if args.init_checkpoint:
-        path = os.path.join(args.init_checkpoint, STATE_FILE)
-        try:
-            with open(path, encoding="utf-8") as f:
-                seed = json.load(f).get("random_seed")
-            if seed is not None:
-                logger.info("--random_seed not given: using the seed %s of %s", seed, path)
-                return int(seed)
-        except (OSError, ValueError):
-            pass
+    if args.init_checkpoint and os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
+        seed = read_train_state(args.init_checkpoint).get("random_seed")
+        if seed is not None:
+            logger.info("--random_seed not given: using the seed %s of %s", seed,
+                        os.path.join(args.init_checkpoint, STATE_FILE))
+            return int(seed)
     seed = secrets.randbelow(2 ** 31)
     if nranks > 1:
-        from ernie.distributed import all_reduce_values
         seed = int(all_reduce_values([seed], "max")[0])
     logger.info("--random_seed not given: drew %d (pass --random_seed %d to repeat this run)", seed, seed)
     return seed
 
 
 def make_amp(args):
-    from ernie.optimization import AmpConfig
     if args.use_fp16:
         return AmpConfig("float16", init_loss_scaling=args.init_loss_scaling,
                          incr_every_n_steps=args.incr_every_n_steps,
@@ -541,7 +540,6 @@ def make_amp(args):
 
 def check_config(config, args):
     """The model config against the flags and the vocabulary (ConfigError)."""
-    from reader.vocab import load_vocab
     if args.max_seq_len > config.max_position_embeddings:
         raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
                           % (args.max_seq_len, config.max_position_embeddings, config.source))
@@ -620,17 +618,15 @@ def run(args, task):
         logger.warning("--%s %s has no effect on %s (a flag of another fine-tuning driver)", flag,
                        getattr(args, flag), task.name)
     rank, nranks = _distributed()   # before paddle.enable_static(): collectives need dynamic mode
-    from ernie.pretrain import claim_checkpoints
-    with claim_checkpoints(args, rank, training=args.do_train):
+    # rank 0 of a training run holds --checkpoints from now on, before any compute
+    holds_dir = rank == 0 and args.do_train and args.checkpoints
+    with claim_checkpoint_dir(args.checkpoints, resume_from=args.init_checkpoint,
+                              overwrite=args.overwrite_checkpoints) if holds_dir else contextlib.nullcontext():
         return _run(args, task, rank, nranks)
 
 
 def _run(args, task, rank, nranks):
     seed = _resolve_seed(args, nranks)
-    import paddle
-    from ernie.checkpoint import init_pretraining_params
-    from ernie.optimization import check_amp_device, lr_scheduler
-    from ernie.trainer import Trainer
 
     paddle.enable_static()
     check_cuda(args.use_cuda)
@@ -648,7 +644,6 @@ def _run(args, task, rank, nranks):
     if params_dir:
         check_params_fit_config(params_dir, config)
     if args.use_cuda:
-        from ernie.distributed import device_place
         place = device_place(True)
     else:
         place = paddle.CPUPlace()
@@ -670,7 +665,6 @@ def _run(args, task, rank, nranks):
         train_reader = task.make_reader(args, "train", seed=seed)
         data = TrainData(train_reader, args.train_set, args.batch_size, args.epoch, rank, nranks)
         if data.num_examples == 0:
-            from reader.task_reader import DataError
             raise DataError("training set %s holds no example (only a header?): nothing to train on" % args.train_set)
         steps = max_train_steps(data.num_examples, args.epoch, args.batch_size, nranks, args.in_tokens,
                                 args.max_seq_len)
@@ -687,7 +681,6 @@ def _run(args, task, rank, nranks):
         scheduler = lr_scheduler(args.lr_scheduler, args.learning_rate, warmup, steps)
         grad_hook = None
         if nranks > 1:
-            from ernie.distributed import allreduce_gradients
             grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
         train_prog = build_program(
             config, task, args, is_training=True, amp=amp, grad_hook=grad_hook,
@@ -740,10 +733,8 @@ def _run(args, task, rank, nranks):
             raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
                                   % (args.init_checkpoint, task.name, ", ".join(missing)))
         step = 0
-        state_path = os.path.join(args.init_checkpoint, STATE_FILE)
-        if os.path.isfile(state_path):
-            with open(state_path, encoding="utf-8") as f:
-                step = int(json.load(f).get("step", 0))
+        if os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
+            step = int(read_train_state(args.init_checkpoint).get("step", 0))
         if evaluating:
             evaluate_all(task, ctx, record, 0, step)
 
@@ -757,11 +748,6 @@ def _run(args, task, rank, nranks):
 
 def main(task, parse, prog, argv=None):
     """Entry point: parse, log the flags, run; bad input ends with ``<prog>: error: <reason>``."""
-    from reader.task_reader import DataError
-    from reader.vocab import VocabError
-    from ernie.optimization import AmpDeviceError
-    from ernie.distributed import DistributedError
-    from ernie.trainer import NonFiniteLossError
 
     args = parse(argv)
     init_logging()

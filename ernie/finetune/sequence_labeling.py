@@ -64,11 +64,17 @@ import logging
 import time
 
 import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle.nn.initializer import Constant
 
+from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
 from ernie.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
-from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
+from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_eval_line, chunk_f1, num_chunk_types
+from ernie.modeling import truncated_normal
+from reader.task_reader import TOKEN_SEP, DataError, SequenceLabelReader, load_label_map, read_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +118,6 @@ def graph_chunk_counts(pred, gold, seq_lens, scheme, num_types):
     tokens become O, an O column closes every chunk, a chunk is its begin
     position, its type and the first chunk end at or after the begin.
     """
-    import paddle
 
     s = CHUNK_SCHEMES[scheme]
     n = s.num_tag_types
@@ -163,7 +168,6 @@ class SequenceLabelTask(FinetuneTask):
         if not args.label_map_config:
             raise UsageError("--label_map_config is required: JSON {tag: id} with the outside tag O last "
                              "(e.g. B-PER 0, I-PER 1, ..., O 6 for MSRA-NER)")
-        from reader.task_reader import load_label_map
         label_map = load_label_map(args.label_map_config)
         if args.num_labels != len(label_map):
             raise UsageError("--num_labels %d but the label map %s has %d tags" % (
@@ -192,10 +196,6 @@ class SequenceLabelTask(FinetuneTask):
         return {"label_ids": ([-1, -1], "int64"), "seq_lens": ([-1], "int64")}
 
     def build_head(self, model, inputs, args, is_training, with_labels):
-        import paddle
-        import paddle.nn.functional as F
-        from paddle.nn.initializer import Constant
-        from ernie.modeling import truncated_normal
 
         seq = model.get_sequence_output()
         rate = model.config.hidden_dropout_prob
@@ -220,7 +220,6 @@ class SequenceLabelTask(FinetuneTask):
 
     # ------------------------------------------------------------------ data
     def make_reader(self, args, purpose, seed=None):
-        from reader.task_reader import SequenceLabelReader
         return SequenceLabelReader(args.vocab_path, label_map_config=args.label_map_config,
                                    max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
                                    in_tokens=args.in_tokens, is_inference=purpose == "predict",
@@ -229,7 +228,6 @@ class SequenceLabelTask(FinetuneTask):
     def prepare_eval_files(self, ctx):
         """One reader per dev / test file, every line read and checked now (a test file without a
         label column is only predicted)."""
-        from reader.task_reader import DataError, read_tsv
         args = ctx.args
         files = []
         if args.do_val:
@@ -304,7 +302,6 @@ class SequenceLabelTask(FinetuneTask):
 
     def write_predictions(self, reader, path, preds, save_path):
         """``tokens<TAB>tags`` per example (both ``\\x02``-joined) into ``save_path``."""
-        from reader.task_reader import TOKEN_SEP
         examples = reader.read_examples(path)
         with atomic_open(save_path) as f:
             for example, tags in zip(examples, self.token_tags(reader, examples, preds)):
@@ -341,7 +338,6 @@ class SequenceLabelTask(FinetuneTask):
 
 
 def parse_args(argv=None):
-    from ernie.args import cuda_available
     parser = build_parser("Fine-tune ERNIE for sequence labelling (named-entity recognition).",
                           cuda_default=cuda_available(), task=SEQUENCE_LABELING)
     return parser.parse_args(argv)
@@ -349,7 +345,6 @@ def parse_args(argv=None):
 
 def run(args):
     """Run with parsed flags (see ``ernie.finetune.run.run``)."""
-    from ernie.finetune.run import run as run_task
     return run_task(args, SequenceLabelTask())
 
 

@@ -23,6 +23,7 @@ import os
 import sys
 
 from ernie.finetune.run import format_summary, summarize_runs
+from reader.task_reader import read_tsv
 
 
 def load_results(paths):
@@ -59,7 +60,6 @@ def majority_baseline(train_path, eval_paths):
     """Accuracy of always predicting the most frequent training label, on each of ``eval_paths``.
 
     Returns (label, {path: accuracy}); ties pick the smallest label string."""
-    from reader.task_reader import read_tsv
     _, rows = read_tsv(train_path, required=("label",))
     counts = collections.Counter(fields["label"] for _, fields in rows)
     if not counts:
