@@ -385,20 +385,18 @@ ernie_duration() {
 }
 
 ernie_main() {
-    : "${MODEL_PATH:?set MODEL_PATH to the pre-trained model directory (params/, vocab.txt, ernie_config.json)}"
-    : "${TASK_NAME:?the task script must set TASK_NAME}" "${MODEL_SIZE:?the task script must set MODEL_SIZE}"
-    : "${BATCH_SIZE:?the task script must set BATCH_SIZE (global batch)}"
-    : "${DATA_DIR:?the task script must set DATA_DIR}"
+    [ -n "${MODEL_PATH:-}" ] ||
+        ernie_die "set MODEL_PATH to the pre-trained model directory (params/, vocab.txt, ernie_config.json)"
     ernie_require "$DATA_DIR" "the $TASK_NAME data; set DATA_DIR or TASK_DATA_PATH"
     ernie_resolve_model
-    [ -n "${HIDDEN_SIZE:-}" ] && ernie_check_hidden_size "$ERNIE_CONFIG" "$HIDDEN_SIZE"
+    ernie_check_hidden_size "$ERNIE_CONFIG" "$HIDDEN_SIZE"
     GPU_LIST=$(ernie_gpu_list) || exit 1
     NUM_DEVICES=$(ernie_device_count_for "$BATCH_SIZE" "$(ernie_count_list "$GPU_LIST")")
     GPU_LIST=$(ernie_head_list "$GPU_LIST" "$NUM_DEVICES")
     DEVICE_BATCH=$(ernie_per_device_batch "$BATCH_SIZE" "$NUM_DEVICES") || exit 1
 
     # profile: the CPU demo unless there are GPUs or FULL_SCHEDULE=1
-    FULL_RUNS=${RUNS:-1}
+    FULL_RUNS=$RUNS
     if [ "$NUM_DEVICES" -eq 0 ] && [ "${FULL_SCHEDULE:-0}" != 1 ]; then
         PROFILE=cpu-demo
         MAX_STEPS=${MAX_STEPS:-60}
