@@ -18,6 +18,8 @@ import zlib
 
 import numpy as np
 
+from ernie import atomic_write
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Named configs for --config.  "base" is the shipped ERNIE 1.0 zh base config; "demo" is the same
@@ -105,12 +107,8 @@ def run_worker(script, argv, timeout=None, env=None):
 
 
 def write_json(path, obj):
-    """Write ``obj`` as indented JSON atomically (temp file + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Write ``obj`` as indented JSON atomically (``ernie.atomic_write``)."""
+    atomic_write.write_json(path, obj, indent=2)
 
 
 # ----------------------------------------------------------------------------------- environment

@@ -128,12 +128,3 @@ def check_cuda(use_cuda):
                           "pass --use_cuda false or install paddlepaddle-gpu")
     if paddle.device.cuda.device_count() == 0:
         raise DeviceError("--use_cuda true was given but no CUDA device is visible; pass --use_cuda false")
-
-
-def get_place(use_cuda):
-    """``CUDAPlace(0)`` or ``CPUPlace()``, after ``check_cuda``."""
-    import paddle
-    check_cuda(use_cuda)
-    return paddle.CUDAPlace(0) if use_cuda else paddle.CPUPlace()
-
-

@@ -47,6 +47,7 @@ import time
 import numpy as np
 import paddle
 
+from ernie.atomic_write import atomic_directory
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
 from reader.files import check_output_dir
 
@@ -311,24 +312,6 @@ def save_variables(directory, names, scope=None, check_finite=False):
             f.write(tensor_bytes(arr))
 
 
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_json_file(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-
-
 def save_checkpoint(directory, program, state=None, scope=None, params_only=False, config=None):
     """Atomically write a checkpoint of ``program`` to ``directory``.
 
@@ -342,41 +325,28 @@ def save_checkpoint(directory, program, state=None, scope=None, params_only=Fals
     params, others = program_variables(program)
     names = params if params_only else params + others
     directory = os.path.abspath(directory)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = "%s.tmp-%d-%d" % (directory, os.getpid(), int(time.time() * 1e6))
     try:
-        save_variables(tmp, names, scope, check_finite=True)
-        if state is not None:
-            _write_json_file(os.path.join(tmp, STATE_FILE), state)
-        if config is not None:
-            config.save(os.path.join(tmp, CONFIG_FILE))
-        sizes = {}
-        for entry in sorted(os.listdir(tmp)):
-            with open(os.path.join(tmp, entry), "rb") as f:
-                os.fsync(f.fileno())
-            sizes[entry] = os.path.getsize(os.path.join(tmp, entry))
-        marker = os.path.join(tmp, COMPLETE_FILE)      # last: the checkpoint is complete
-        with open(marker, "w", encoding="utf-8") as f:
-            json.dump({"files": sizes}, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(directory):
-            old = "%s.prune-%d-%d" % (directory, os.getpid(), int(time.time() * 1e6))
-            os.rename(directory, old)
-            os.rename(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, directory)
-        _fsync_dir(parent)
+        with atomic_directory(directory) as tmp:
+            save_variables(tmp, names, scope, check_finite=True)
+            if state is not None:
+                with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as f:
+                    json.dump(state, f, indent=1, sort_keys=True)
+            if config is not None:
+                config.save(os.path.join(tmp, CONFIG_FILE))
+            sizes = {}
+            for entry in sorted(os.listdir(tmp)):
+                with open(os.path.join(tmp, entry), "rb") as f:
+                    os.fsync(f.fileno())
+                sizes[entry] = os.path.getsize(os.path.join(tmp, entry))
+            # last: the marker says the files above are complete (a killed save's temporary
+            # directory is renamed into place by the next run only when it has the marker)
+            with open(os.path.join(tmp, COMPLETE_FILE), "w", encoding="utf-8") as f:
+                json.dump({"files": sizes}, f, indent=1, sort_keys=True)
     except OSError as e:
         error = CheckpointWriteError("cannot write the checkpoint %s: %s (the partial copy was removed; earlier "
                                      "checkpoints are untouched)" % (directory, e.strerror or e))
         error.errno = e.errno
         raise error from e
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 

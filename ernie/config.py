@@ -5,6 +5,7 @@ import logging
 import math
 import os
 
+from ernie.atomic_write import write_json
 from reader.files import check_input_file
 
 logger = logging.getLogger(__name__)
@@ -151,8 +152,7 @@ class ErnieConfig:
         return ErnieConfig(values, source=self.source)
 
     def save(self, path):
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self._raw, f, indent=2, sort_keys=True)
+        write_json(path, self._raw, indent=2)
 
     def print_config(self):
         for key in sorted(self.to_dict()):

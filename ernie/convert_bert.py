@@ -41,6 +41,7 @@ import time
 
 import numpy as np
 
+from ernie.atomic_write import atomic_directory
 from ernie.config import ConfigError, ErnieConfig
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
 
@@ -401,11 +402,6 @@ def convert_tensors(tensors, config, source="<checkpoint>", require_pooler=True,
 # --------------------------------------------------------------------------
 # output
 # --------------------------------------------------------------------------
-def _fsync(path):
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def verify_release(output_dir, expected=None):
     """Check ``OUT/params`` against ``expected`` (name -> shape, or name -> array).
 
@@ -452,36 +448,13 @@ def verify_release(output_dir, expected=None):
 
 @contextlib.contextmanager
 def atomic_output_dir(output_dir, overwrite=False):
-    """Build a whole output directory out of sight, then put it in place in one rename.
-
-    Yields a fresh temporary sibling of ``output_dir``; when the block ends
-    without an exception the temporary directory replaces ``output_dir``,
-    otherwise it is removed.  A crash leaves either no output or the previous
-    one, never a half-written directory under the final name.  An existing
-    non-empty ``output_dir`` is an error unless ``overwrite``.  Shared by every
-    converter and exporter of this package.
-    """
+    """``ernie.atomic_write.atomic_directory`` for a converter's or exporter's output: an
+    existing non-empty ``output_dir`` is an error unless ``overwrite``."""
     output_dir = os.path.abspath(output_dir)
     if os.path.exists(output_dir) and (not os.path.isdir(output_dir) or os.listdir(output_dir)) and not overwrite:
         raise ConversionError("output directory %s already exists and is not empty (use --overwrite)" % output_dir)
-    os.makedirs(os.path.dirname(output_dir), exist_ok=True)
-    tmp = "%s.tmp-%d-%d" % (output_dir, os.getpid(), int(time.time() * 1e6))
-    os.makedirs(tmp)
-    try:
+    with atomic_directory(output_dir) as tmp:
         yield tmp
-        for root, _dirs, files in os.walk(tmp):
-            for entry in files:
-                _fsync(os.path.join(root, entry))
-        if os.path.exists(output_dir):
-            old = tmp + ".old"
-            os.rename(output_dir, old)
-            os.rename(tmp, output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, output_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_release(output_dir, params, config_values, vocab_path, overwrite=False):

@@ -39,6 +39,7 @@ import sys
 
 import numpy as np
 
+from ernie.atomic_write import atomic_open
 from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
                         print_arguments)
 from ernie.checkpoint import CheckpointError, init_pretraining_params
@@ -162,9 +163,8 @@ def write_embeddings(output_dir, cls_emb, top_layer_emb, seq_lens):
     os.makedirs(output_dir, exist_ok=True)
     for name, array in zip(OUTPUT_FILES, (cls_emb, top_layer_emb, seq_lens)):
         path = os.path.join(output_dir, name)
-        tmp = path + ".tmp.npy"
-        np.save(tmp, array)
-        os.replace(tmp, path)  # never leave a half-written file under the final name
+        with atomic_open(path, "wb") as f:
+            np.save(f, array)
     return [os.path.join(output_dir, name) for name in OUTPUT_FILES]
 
 

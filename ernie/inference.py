@@ -34,6 +34,7 @@ import types
 
 import numpy as np
 
+from ernie.atomic_write import write_text
 from ernie.args import str2bool
 
 logger = logging.getLogger(__name__)
@@ -193,11 +194,7 @@ def main(argv=None):
         label_map_config=os.path.join(args.model_dir, label_map) if label_map else None), res)
     text = "\n".join(rows) + "\n"
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        tmp = args.output + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -49,6 +49,7 @@ import time
 import numpy as np
 
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
+from ernie.atomic_write import write_json
 from ernie.checkpoint import CheckpointError, check_params_fit_config
 from ernie.config import ConfigError, ErnieConfig
 from ernie.runtime import create_executor
@@ -664,13 +665,6 @@ class ContinualRun:
         self.streams = {}
 
 
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def run_task_config(args, on_stage=None):
     """ERNIE 2.0 pre-training from ``args.task_config`` (see ``docs/continual_pretraining.md``).
 
@@ -765,7 +759,7 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
     summary_path = os.path.join(args.checkpoints, "stage_summaries.json") if args.checkpoints else None
     if rank == 0 and args.checkpoints:
         os.makedirs(args.checkpoints, exist_ok=True)
-        _write_json(os.path.join(args.checkpoints, "schedule.json"),
+        write_json(os.path.join(args.checkpoints, "schedule.json"),
                     dict(schedule.to_dict(), config=os.path.abspath(tc.source), lr_schedule=tc.lr_schedule,
                          task_ids=tc.ids, table=schedule.table().split("\n")))
         if resume is None and summary_path and os.path.exists(summary_path):
@@ -824,7 +818,7 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
             if os.path.exists(summary_path):
                 with open(summary_path, encoding="utf-8") as f:
                     old = [x for x in json.load(f) if x["stage"] != plan.index + 1]
-            _write_json(summary_path, old + [summary])
+            write_json(summary_path, old + [summary])
 
     vdl_writer = None
     if rank == 0 and args.vdl_dir:

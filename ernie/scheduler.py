@@ -121,11 +121,6 @@ class TaskEntry:
         self.heads = heads
         self.index = index
 
-    @property
-    def head_names(self):
-        """The stream's tasks, its own first (the order of the program's heads)."""
-        return [self.name] + list(self.heads)
-
     def __repr__(self):
         return "TaskEntry(%s, id=%d, iterations=%d, stage=%d)" % (self.name, self.id, self.iterations, self.stage)
 
@@ -492,13 +487,6 @@ class Schedule:
             for t, n in st.allocations.items():
                 done[t] += n
         return done
-
-    def stage_of_step(self, step):
-        """0-based stage that update number ``step`` (1-based) belongs to."""
-        for st in self.stages:
-            if st.start < step <= st.end:
-                return st.index
-        raise ScheduleError("step %d is outside the schedule (%d updates)" % (step, self.total))
 
     def to_dict(self):
         return {"strategy": self.strategy, "seed": self.seed, "budgets": dict(self.budgets),

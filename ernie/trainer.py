@@ -73,6 +73,7 @@ import time
 import numpy as np
 import paddle
 
+from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, NonFiniteCheckpointError, claim_checkpoint_dir, holds_checkpoint_dir,
                               init_checkpoint, init_pretraining_params, prune_checkpoints, save_checkpoint)
 from reader.batching import Prefetcher
@@ -169,16 +170,6 @@ def run_evaluation(exe, program, fetches, batches, weights=None, feed_fn=default
                 progress_fn(steps)
     means = {n: (sums[n] / totals[n] if totals[n] else float("nan")) for n in names}
     return EvalResult(means, totals, steps, time.time() - start)
-
-
-def _atomic_write_json(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -387,7 +378,7 @@ class Trainer:
             return None
         if self.rank > 0:
             path = self._rank_state_path(self.checkpoints, self.step, self.rank)
-            _atomic_write_json(path, reader_state)
+            write_json(path, reader_state)
             self._prune_rank_states()
             self._saved_step = self.step
             return path

@@ -69,6 +69,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import List
 
+from ernie.atomic_write import atomic_open
 from reader import corpus as corpus_mod
 from reader.corpus import CorpusError, load_corpus
 from reader.tokenization import BasicTokenizer, WordpieceTokenizer, strip_accents
@@ -581,12 +582,8 @@ def read_lines(path):
 
 
 def _atomic_write(path, data):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(data)
-    os.replace(tmp, path)
 
 
 def gzip_bytes(text):

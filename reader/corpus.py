@@ -80,10 +80,6 @@ class Document:
         """All sentences in reading order (paragraph boundaries dropped)."""
         return [s for p in self.paragraphs for s in p]
 
-    def num_sentences(self):
-        return sum(len(p) for p in self.paragraphs)
-
-
 # --------------------------------------------------------------------------- sentences
 
 _ZH_CLOSE = "”’」』）)】》\"'"

@@ -39,6 +39,8 @@ import tempfile
 import time
 import zipfile
 
+from ernie.atomic_write import atomic_open
+
 WHEEL, SDIST = "wheel", "sdist"
 
 
@@ -224,11 +226,9 @@ def extract(archive, members, dest):
                     raise FetchError("%s: member %r would be written outside %s" % (archive, name, dest))
                 if not (os.path.isfile(target) and os.path.getsize(target) == size):
                     os.makedirs(os.path.dirname(target), exist_ok=True)
-                    tmp = "%s.tmp-%d" % (target, os.getpid())
                     src = opener.open(name) if isinstance(opener, zipfile.ZipFile) else opener.extractfile(name)
-                    with src, open(tmp, "wb") as out:
+                    with src, atomic_open(target, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
-                    os.replace(tmp, target)
                 written.append(target)
     finally:
         opener.close()

@@ -74,10 +74,10 @@ import bz2
 import collections
 import csv
 import hashlib
-import json
 import os
 import sys
 
+from ernie.atomic_write import atomic_open, write_json
 from reader import fetch as fetch_mod
 
 MSRA_LABEL_MAP = collections.OrderedDict(
@@ -415,23 +415,19 @@ def write_converted(converted, out_dir, source_note="", log=print):
     lines = []
     for split, rows in converted.splits.items():
         path = os.path.join(out_dir, split + ".tsv")
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        with atomic_open(path, newline="\n") as f:
             f.write("\t".join(converted.header) + "\n")
             for row in rows:
                 fields = [_clean_field(v) for v in row]
                 if len(fields) != len(converted.header):
                     raise AssertionError("row %r does not match header %r" % (row, converted.header))
                 f.write("\t".join(fields) + "\n")
-        os.replace(tmp, path)
         line = stats_line(path, converted.header, rows, converted.sequence_labels)
         lines.append(line)
         log(line)
     for name, obj in converted.extra_files.items():
-        with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=1)
-            f.write("\n")
-    with open(os.path.join(out_dir, "SOURCE.txt"), "w", encoding="utf-8") as f:
+        write_json(os.path.join(out_dir, name), obj, sort_keys=False, ensure_ascii=False)
+    with atomic_open(os.path.join(out_dir, "SOURCE.txt")) as f:
         f.write(source_note.strip() + "\n\n")
         if converted.dropped:
             f.write("Dropped: %s\n" % ", ".join("%s %d" % kv for kv in converted.dropped.items()))

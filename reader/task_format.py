@@ -300,11 +300,6 @@ class TaskLineParser(LineParser):
                           % (what, ", ".join(missing), ", ".join(sorted(served))))
 
 
-def parse_task_line(line, max_seq_len=512, voc_size=0, tasks=None, required=()):
-    """Parse one version-1 or version-2 line into a ``Sample`` (raises ``BadLine``)."""
-    return TaskLineParser(max_seq_len, voc_size, tasks, required).parse(line)
-
-
 class TaskPretrainingReader(PretrainingReader):
     """``PretrainingReader`` for task lines: same files, seeding, masking, batching and state.
 

@@ -73,6 +73,7 @@ import time
 
 import numpy as np
 
+from ernie.atomic_write import atomic_open
 from ernie.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
 from ernie.metrics import (classify_eval_line, evaluate_classification, evaluate_regression,
@@ -300,11 +301,9 @@ class ClassifierTask(FinetuneTask):
             preds = [str(int(i)) for i in np.argmax(res["probs"], axis=1)]
             rows = [format_row(r) for r in res["probs"]]
         qids = res.get("qids")
-        tmp = save_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(save_path) as f:
             for i, (pred, row) in enumerate(zip(preds, rows)):
                 f.write(("%d\t" % qids[i] if qids is not None else "") + "%s\t%s\n" % (pred, row))
-        os.replace(tmp, save_path)
 
     def predict_file(self, ctx, path, save_path, epoch, step):
         labelled = "eval" in ctx.readers.get(path, {})

@@ -76,6 +76,7 @@ import time
 
 import numpy as np
 
+from ernie.atomic_write import write_json
 from ernie.finetune.args import MRC, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
@@ -249,12 +250,7 @@ def score_predictions(examples, predictions, metric="cmrc2018", log=None):
 
 
 def write_json_file(path, obj):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(obj, indent=4, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_json(path, obj, indent=4, sort_keys=False, ensure_ascii=False)
 
 
 def file_has_answers(path):

@@ -46,6 +46,7 @@ import time
 
 import numpy as np
 
+from ernie.atomic_write import write_text
 from ernie.args import (ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging,
                         print_arguments, str2bool)
 from ernie.runtime import create_executor
@@ -290,11 +291,7 @@ def main(argv=None):
     logger.info("-------------- prediction results --------------")
     text = "\n".join(rows) + "\n"
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        tmp = "%s.tmp-%d" % (args.output, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        write_text(args.output, text)
         logger.info("%d predictions written to %s", len(rows) - 1, args.output)
     else:
         sys.stdout.write(text)

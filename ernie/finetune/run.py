@@ -68,6 +68,7 @@ import time
 
 import numpy as np
 
+from ernie.atomic_write import write_json
 from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
 from ernie.checkpoint import STATE_FILE, CheckpointError, check_params_fit_config
 from ernie.config import ConfigError, ErnieConfig
@@ -352,15 +353,6 @@ class RunRecord:
                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def write_json(path, obj):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------- evaluation context
 class EvalContext:
     """What a task needs to evaluate: executor, scope, the evaluation program and the settings."""
@@ -388,10 +380,6 @@ class EvalContext:
             for batch in generator():
                 out = self.exe.run(self.program.main, feed=self.feed_fn(batch), fetch_list=fetch_list)
                 yield batch, [np.asarray(o) for o in out]
-
-
-def _eval_suffix(path, epoch, step):
-    return ", file: %s, epoch: %d, steps: %d" % (path, epoch, step)
 
 
 def evaluate_all(task, ctx, record, epoch, step):

@@ -61,11 +61,11 @@ up with the input for split words].  A labelled test file is also evaluated
 (``[test evaluation] ...``).
 """
 import logging
-import os
 import time
 
 import numpy as np
 
+from ernie.atomic_write import atomic_open
 from ernie.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_eval_line, chunk_f1, num_chunk_types
@@ -306,13 +306,9 @@ class SequenceLabelTask(FinetuneTask):
         """``tokens<TAB>tags`` per example (both ``\\x02``-joined) into ``save_path``."""
         from reader.task_reader import TOKEN_SEP
         examples = reader.read_examples(path)
-        directory = os.path.dirname(os.path.abspath(save_path))
-        os.makedirs(directory, exist_ok=True)
-        tmp = save_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(save_path) as f:
             for example, tags in zip(examples, self.token_tags(reader, examples, preds)):
                 f.write("%s\t%s\n" % (TOKEN_SEP.join(example.words), TOKEN_SEP.join(tags)))
-        os.replace(tmp, save_path)
 
     def predict_file(self, ctx, path, save_path, epoch, step):
         labelled = "eval" in ctx.readers.get(path, {})

@@ -180,10 +180,6 @@ def truncate_pair(a, b, max_tokens):
     return a, b
 
 
-def _has_alpha(token):
-    return any(c.isalpha() for c in token)
-
-
 def _punct_only(token):
     t = token[2:] if token.startswith("##") else token
     return bool(t) and all(is_punctuation(c) for c in t)
@@ -843,7 +839,3 @@ def factorial_sum(m):
 
 
 _WS_RE = re.compile(r"\s+")
-
-
-def normalize_space(text):
-    return _WS_RE.sub(" ", text).strip()

@@ -14,7 +14,6 @@ Head: ``ErnieModel.mask_lm_logits`` -- parameters ``mask_lm_trans_fc``,
 Loss: mean cross-entropy over the M masked tokens (``get_lm_output``);
 metric: accuracy over them.
 """
-import numpy as np
 
 from ernie.tasks.base import PretrainTask, TaskError, _paddle, register_task
 
@@ -71,9 +70,3 @@ class KnowledgeMasking(PretrainTask):
         """Share of the most frequent target token (label_counts: {token id: count})."""
         total = sum(label_counts.values())
         return max(label_counts.values()) / total if total else 0.0
-
-
-def target_counts(token_ids, special_ids):
-    """{token id: count} of the maskable tokens of ``token_ids`` (a proxy for the masked targets)."""
-    ids, counts = np.unique(np.asarray(token_ids), return_counts=True)
-    return {int(i): int(c) for i, c in zip(ids, counts) if int(i) not in special_ids}

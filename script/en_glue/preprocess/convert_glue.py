@@ -44,6 +44,10 @@ import argparse
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+
+from ernie.atomic_write import atomic_open  # noqa: E402  (the repository root is on the path above)
+
 MNLI_LABELS = {"contradiction": "0", "neutral": "1", "entailment": "2"}
 NLI2_LABELS = {"entailment": "1", "not_entailment": "0"}
 TASKS = ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI")
@@ -214,13 +218,10 @@ def task_plan(task, glue_dir):
 
 
 def write_tsv(path, conv):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with atomic_open(path, newline="\n") as f:
         f.write("\t".join(conv.header) + "\n")
         for row in conv.rows:
             f.write("\t".join(row) + "\n")
-    os.replace(tmp, path)
 
 
 def convert(glue_dir, output_dir, tasks=TASKS, log=print):
