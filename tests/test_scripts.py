@@ -47,6 +47,10 @@ GLUE_EXTRA = {"CoLA": (2, "matthews_corrcoef", 128), "SST-2": (2, "simple_accura
               "QQP": (2, "acc_and_f1", 128), "MNLI": (3, "simple_accuracy", 128),
               "QNLI": (2, "simple_accuracy", 128), "RTE": (2, "simple_accuracy", 128),
               "WNLI": (2, "simple_accuracy", 512)}
+# The classification tasks' labels and metric (the original scripts').
+LABELS_AND_METRIC = dict({t: GLUE_EXTRA[t][:2] for t in GLUE}, XNLI=(3, "simple_accuracy"),
+                         ChnSentiCorp=(2, "simple_accuracy"), LCQMC=(2, "simple_accuracy"), BQ=(2, "simple_accuracy"),
+                         THUCNews=(10, "simple_accuracy"), **{"NLPCC-DBQA": (2, "acc_and_f1_and_mrr")})
 # The original's finetune_args.py flag names; obsolete ones must not be passed.
 ORIGINAL_FLAGS = set("""ernie_config_path init_checkpoint init_pretraining_params checkpoints is_classify is_regression
 task_id epoch learning_rate lr_scheduler weight_decay warmup_proportion save_steps validation_steps use_fp16
@@ -71,16 +75,36 @@ SCRIPTS = all_scripts()
 IDS = ["%s-%s" % (t, s) for t, s, _ in SCRIPTS]
 
 
-def variables(path):
-    """NAME=value lines at the top level of a script -> {NAME: value} (``${NAME:-default}`` -> default)."""
-    out = {}
-    for line in open(path, encoding="utf-8"):
-        m = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line.rstrip("\n"))
-        if m:
-            value = m.group(2).strip()
-            d = re.match(r"^\$\{%s:-(.*)\}$" % m.group(1), value)
-            out[m.group(1)] = d.group(1) if d else value
-    return out
+TABLE = os.path.join(REPO, "script", "finetune_hyper_parameters.txt")
+COLUMNS = ("task", "size", "epochs", "lr", "batch", "max_seq_len", "warmup", "weight_decay", "runs", "skip_steps",
+           "save_steps", "validation_steps")
+
+
+def table():
+    """The rows of the hyper-parameter table: {(task, size): {column: text}}."""
+    rows = {}
+    for line in open(TABLE, encoding="utf-8"):
+        if line.strip() and not line.lstrip().startswith("#"):
+            row = dict(zip(COLUMNS, line.split()))
+            assert len(line.split()) == len(COLUMNS), line
+            assert (row["task"], row["size"]) not in rows, line
+            rows[(row["task"], row["size"])] = row
+    return rows
+
+
+ROWS = table()
+
+
+def named_row(path):
+    """The (task, size) a task script names: its only commands are set -eu, ERNIE_ROOT=..., sourcing
+    script/common.sh and `ernie_finetune TASK SIZE "$@"`."""
+    code = [l.strip() for l in open(path, encoding="utf-8") if l.strip() and not l.lstrip().startswith("#")]
+    assert len(code) == 4, code
+    assert code[0] == "set -eu" and code[1].startswith("ERNIE_ROOT=$(cd \"$(dirname \"$0\")/")
+    assert code[2] == '. "$ERNIE_ROOT/script/common.sh"'
+    m = re.match(r'^ernie_finetune (\S+) (base|large) "\$@"$', code[3])
+    assert m, code[3]
+    return m.group(1), m.group(2)
 
 
 # what the task scripts read from the environment besides MODEL_PATH / TASK_DATA_PATH (kept out of the tests)
@@ -120,66 +144,68 @@ def test_every_script_exists_and_parses_with_sh_n():
 
 @pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
 def test_hyper_parameters_match_the_paper(task, size, path):
-    v = variables(path)
+    assert named_row(path) == (task, size)            # the script is its row's name and nothing else
+    row = ROWS[(task, size)]
     epoch, lr, batch = PAPER[task][0 if size == "base" else 1]
-    assert int(v["EPOCH"]) == epoch and float(v["LR"]) == lr and int(v["BATCH_SIZE"]) == batch
-    assert v["TASK_NAME"] == task and v["MODEL_SIZE"] == size
-    assert int(v["HIDDEN_SIZE"]) == (768 if size == "base" else 1024)
-    for name in ("MAX_SEQ_LEN", "WARMUP", "WEIGHT_DECAY", "SKIP_STEPS", "SAVE_STEPS", "VALIDATION_STEPS", "RUNS"):
-        assert name in v, name
+    assert int(row["epochs"]) == epoch and float(row["lr"]) == lr and int(row["batch"]) == batch
     if task in GLUE:
-        labels, metric, msl = GLUE_EXTRA[task]
-        assert (int(v["NUM_LABELS"]), v["METRIC"], int(v["MAX_SEQ_LEN"])) == (labels, metric, msl)
-        assert (float(v["WARMUP"]), float(v["WEIGHT_DECAY"]), int(v["RUNS"])) == (0.1, 0.0, 5)
+        assert int(row["max_seq_len"]) == GLUE_EXTRA[task][2]
+        assert (float(row["warmup"]), float(row["weight_decay"]), int(row["runs"])) == (0.1, 0.0, 5)
     else:
-        assert float(v["WARMUP"]) == 0.0 and int(v["RUNS"]) == 1     # constant LR and one run, as the original
-    assert "num_iteration_per_drop_scope" not in open(path).read().split("Obsolete")[-1].split("set -eu")[-1]
+        assert float(row["warmup"]) == 0.0 and int(row["runs"]) == 1     # constant LR and one run, as the original
+
+
+def test_every_row_of_the_table_has_its_script():
+    assert sorted(ROWS) == sorted((t, s) for t, s, _ in SCRIPTS)
 
 
 def test_deviations_from_the_original_are_documented():
-    def text(task, size):
-        return open(next(p for t, s, p in SCRIPTS if t == task and s == size), encoding="utf-8").read()
-    for task in ("CMRC2018", "DRCD"):
-        assert "Deviation" in text(task, "base") and "128" in text(task, "base")
-    assert "in_tokens" in text("XNLI", "base") and "65536" in text("XNLI", "large")
-    assert "ran once" in text("QQP", "base")
-    assert "diagnostic.tsv, a path the converter never writes" in text("MNLI", "base")
-    assert "no DuReader script" in text("DuReader", "base")
-    assert "not in the paper" in text("THUCNews", "large")
-    for task in ZH_FILES:
-        assert "ERNIE 1.0 base" in text(task, "large"), task
+    notes = open(TABLE, encoding="utf-8").read().split("Where a row differs")[1]
+    runner = open(COMMON, encoding="utf-8").read()
+    assert "CMRC2018, DRCD base: Deviation" in notes and "x\n#   --batch_size 16" in notes
+    assert "in_tokens" in notes and "65536" in notes
+    assert "QQP base: the original ran once" in notes
+    assert "THUCNews is not in the paper" in notes and "no DuReader script" in notes
+    assert "diagnostic.tsv, a path the\n# converter never writes" in runner
+    for setup in ("ernie_chinese_classification_setup", "ernie_mrc_setup", "ernie_sequence_labeling_setup"):
+        comment = runner.split("\n%s() {" % setup)[0].rsplit("\n\n", 1)[1]
+        assert "ERNIE 1.0 base" in comment, setup                # what the original large scripts read
 
 
 @pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
-def test_config_references(task, size, path):
-    v = variables(path)
-    assert "ERNIE_CONFIG" not in v                  # only the user sets it; else MODEL_PATH's (common.sh)
+def test_config_references(task, size, path, tmp_path):
+    """MODEL_PATH without ernie_config.json (an official release): the GLUE scripts take the paper's config of
+    their size, the Chinese ones MODEL_PATH's (the dry run notes it missing; a real run stops, tested below),
+    never the ERNIE 1.0 base config/ files the original large Chinese scripts used."""
+    model = tmp_path / "release"
+    model.mkdir()
+    cmds, log = dry_run(path, {"MODEL_PATH": str(model), "ERNIE_NUM_GPUS": "0", "PYTHON": sys.executable,
+                               "ERNIE_CONFIG": ""})
+    config = flags_of(cmds[0])[1]["ernie_config_path"]
     if task in GLUE:
-        cfg = v["PAPER_CONFIG"]                     # for official releases without ernie_config.json
-        real = cfg.replace("$ERNIE_ROOT", REPO)
-        assert os.path.isfile(real), cfg
-        conf = json.load(open(real))
-        assert conf["hidden_size"] == int(v["HIDDEN_SIZE"])
+        assert config == os.path.join(REPO, "script", "en_glue", "ernie_" + size, "ernie_config.json")
+        conf = json.load(open(config))
+        assert conf["hidden_size"] == (768 if size == "base" else 1024)
         assert conf["num_hidden_layers"] == (12 if size == "base" else 24)
+        assert "the paper's ERNIE 2.0 %s config" % size in log
     else:
-        # MODEL_PATH's config only: never the ERNIE 1.0 base config/ files the original large scripts used
-        assert "PAPER_CONFIG" not in v
-        assert "config/ernie_config.json" not in open(path).read().split("set -eu")[-1]
+        assert config == "%s/ernie_config.json" % model
+        assert "dry run: MODEL_PATH/ernie_config.json does not exist" in log
 
 
 # ----------------------------------------------------------------------------- the built commands
 @pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
 @pytest.mark.parametrize("gpus", [0, 8])
 def test_dry_run_commands(task, size, path, gpus):
-    v = variables(path)
+    row = ROWS[(task, size)]
     # on CPU FULL_SCHEDULE=1 gives the paper's schedule (the default there is the CPU demo, tested below)
     cmds, log = dry_run(path, {"ERNIE_NUM_GPUS": str(gpus), "FULL_SCHEDULE": "1"}, args=["--skip_steps", "7"])
-    runs = int(v["RUNS"])
+    runs = int(row["runs"])
     assert len(cmds) == runs
     for run, cmd in enumerate(cmds, start=1):
         head, flags = flags_of(cmd)
         assert head[-1] == os.path.join(REPO, ENTRY[task])
-        batch = int(v["BATCH_SIZE"])
+        batch = int(row["batch"])
         if gpus:
             assert head[:4] == ["python3", "-m", "paddle.distributed.launch", "--gpus"]
             n = len(head[4].split(","))
@@ -191,10 +217,6 @@ def test_dry_run_commands(task, size, path, gpus):
         unknown = set(flags) - ORIGINAL_FLAGS
         assert not unknown, unknown
         assert not set(flags) & OBSOLETE
-        assert int(flags["epoch"]) == int(v["EPOCH"]) and float(flags["learning_rate"]) == float(v["LR"])
-        assert int(flags["max_seq_len"]) == int(v["MAX_SEQ_LEN"])
-        assert float(flags["warmup_proportion"]) == float(v["WARMUP"])
-        assert float(flags["weight_decay"]) == float(v["WEIGHT_DECAY"])
         assert flags["random_seed"] == str(run)
         assert flags["skip_steps"] == "7"                               # the user's extra flag wins
         assert flags["init_pretraining_params"] == "/models/m/params"
@@ -203,7 +225,7 @@ def test_dry_run_commands(task, size, path, gpus):
         assert "max_steps" not in flags
         if ENTRY[task] == "run_classifier.py":
             assert flags["for_cn"] == ("false" if task in GLUE else "true")
-            assert int(flags["num_labels"]) == int(v["NUM_LABELS"]) and flags["metric"] == v["METRIC"]
+            assert (int(flags["num_labels"]), flags["metric"]) == LABELS_AND_METRIC[task]
             if flags["do_test"] == "true":
                 assert flags["test_set"] and flags["test_save"]
         if task == "STS-B":
@@ -220,7 +242,51 @@ def test_dry_run_commands(task, size, path, gpus):
         if task == "DRCD":
             assert flags["do_test"] == "true" and flags["test_set"] == "/data/drcd/test.json"
     if gpus:
-        assert "global batch %s = " % v["BATCH_SIZE"] in log
+        assert "global batch %s = " % row["batch"] in log
+
+
+@pytest.mark.parametrize("task,size,path", SCRIPTS, ids=IDS)
+def test_commands_carry_the_table_row(task, size, path):
+    """Each value of the script's row reaches every run's command as written in the table."""
+    row = ROWS[(task, size)]
+    cmds, _ = dry_run(path, {"ERNIE_NUM_GPUS": "0", "FULL_SCHEDULE": "1"})
+    assert len(cmds) == int(row["runs"])
+    for cmd in cmds:
+        flags = flags_of(cmd)[1]
+        got = {column: flags[flag] for column, flag in (
+            ("epochs", "epoch"), ("lr", "learning_rate"), ("batch", "batch_size"), ("max_seq_len", "max_seq_len"),
+            ("warmup", "warmup_proportion"), ("weight_decay", "weight_decay"), ("skip_steps", "skip_steps"),
+            ("save_steps", "save_steps"), ("validation_steps", "validation_steps"))}
+        assert got == {column: row[column] for column in got}
+
+
+def test_table_errors(tmp_path):
+    """A missing, repeated or malformed row stops the script in one line naming the table (and the line)."""
+    bad = tmp_path / "table.txt"
+    bad.write_text("# task size ...\nRTE base 4 2e-5 4 128 0.1 0.0 5 10 1000 1000000000\n"
+                   "RTE large 5 3e-5 16 128 0.1 0.0 5 10 1000\n")
+    proc = sh('ernie_table_row "%s" RTE base' % bad)
+    assert proc.returncode == 1 and proc.stdout.strip() == (
+        "%s line 3: 11 fields, expected 12 (task size epochs lr batch max_seq_len warmup weight_decay runs "
+        "skip_steps save_steps validation_steps)" % bad)
+    bad.write_text("RTE base 4 2e-5 4x 128 0.1 0.0 5 10 1000 1000000000\n")
+    proc = sh('ernie_table_row "%s" RTE base' % bad)
+    assert proc.returncode == 1 and proc.stdout.strip() == '%s line 1: field 5, "4x", is not a number' % bad
+    bad.write_text("RTE base 4 2e-5 4 128 0.1 0.0 5 10 1000 1000000000\n" * 2)
+    proc = sh('ernie_table_row "%s" RTE base' % bad)
+    assert proc.returncode == 1 and proc.stdout.strip() == '%s has 2 rows for "RTE base" (expected one)' % bad
+    proc = sh('ernie_table_row "%s" RTE large' % bad)
+    assert proc.returncode == 1 and proc.stdout.strip() == '%s has 0 rows for "RTE large" (expected one)' % bad
+    bad.write_text("RTE base 4 2e-5 4 128 0.1 0.0 5 10 1000 1000000000\n")
+    proc = sh('ernie_table_row "%s" RTE base' % bad)
+    assert proc.returncode == 0 and proc.stdout == "4 2e-5 4 128 0.1 0.0 5 10 1000 1000000000\n"
+    # through a task script: the error line, nothing run
+    proc = sh('ERNIE_ROOT="%s"; ernie_finetune RTE huge' % tmp_path, {"ERNIE_DRY_RUN": "1"})
+    assert proc.returncode == 1 and proc.stderr.strip() == "error: model size must be base or large, got 'huge'"
+    proc = sh('ERNIE_ROOT="%s"; ernie_finetune RTE base' % tmp_path, {"ERNIE_DRY_RUN": "1"})
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        "error: %s/script/finetune_hyper_parameters.txt does not exist (the fine-tuning hyper-parameter table)"
+        % tmp_path)
 
 
 def test_dry_run_seeds_data_dir_and_visible_devices():

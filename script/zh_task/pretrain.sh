@@ -74,6 +74,7 @@
 #   ERNIE_DRY_RUN=1                        print the command instead of running it
 set -eu
 cd "$(dirname "$0")/../.."
+. script/common.sh      # ernie_range_list
 PYTHON=${PYTHON:-python}
 
 die() {
@@ -94,12 +95,7 @@ gpu_list() {
         echo "$CUDA_VISIBLE_DEVICES" | tr -d ' '
         return 0
     fi
-    _i=0 _out=""
-    while [ "$_i" -lt "$_n" ]; do
-        _out="${_out:+$_out,}$_i"
-        _i=$((_i + 1))
-    done
-    echo "$_out"
+    ernie_range_list "$_n"
 }
 
 case "${ERNIE_DEVICE:-auto}" in

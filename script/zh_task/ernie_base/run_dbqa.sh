@@ -4,54 +4,10 @@
 #   MODEL_PATH=DIR TASK_DATA_PATH=./task_data \
 #       sh script/zh_task/ernie_base/run_dbqa.sh [extra run_classifier.py flags]
 #
-# Reads: MODEL_PATH (required); DATA_DIR (the data directory of this task) or TASK_DATA_PATH
-# (its parent); optional: ERNIE_CONFIG, VOCAB_PATH, FULL_SCHEDULE, MAX_STEPS, SEEDS, MODEL_NAME,
-# OUTPUT_ROOT, CHECKPOINT_ROOT, LOG_ROOT, PYTHON, CUDA_VISIBLE_DEVICES, ERNIE_NUM_GPUS, ERNIE_DRY_RUN
-# (script/common.sh and the README's "Task scripts" section say what each does).  Without a GPU
-# it runs the CPU demo (one seed, MAX_STEPS=60 steps); FULL_SCHEDULE=1 runs the paper's schedule.
-# MODEL_PATH holds params/, vocab.txt and ernie_config.json.
-# Shared logic (devices, per-GPU batch, runs): script/common.sh.  BATCH_SIZE is the paper's global
-# batch; on N GPUs each of the N processes gets BATCH_SIZE / N.
-#
-# Paper (Table 4, base): 3 epochs, learning rate 2e-5, batch 64.
-# Data: qid, text_a (question), text_b (candidate), label; metric acc, F1 and MRR.
-# The original launched 8 processes with --batch_size 8 and the same seed, so all
-# replicas saw the same batch (8 distinct examples per step); here the global batch of 64
-# is split over the GPUs.  --use_multi_gpu_test (unused by the original) is dropped.
-# Warmup 0 (constant learning rate) and max_seq_len 512 as the original (the paper is silent).
-# One run, as the original (the paper averages five: SEEDS="1 2 3 4 5").
-# The test set is labelled: it is evaluated with dev (--dev_set dev,test) as the original did,
-# and --do_test is false.
-# Real stand-in data: `python -m reader.prepare_finetune_data --task taobao_rank --output_dir D`,
-# then DATA_DIR=D/taobao_rank.
-# Obsolete flags dropped: --num_iteration_per_drop_scope, --use_fast_executor, --use_fp16.
-#
+# Hyper-parameters: the row "NLPCC-DBQA base" of script/finetune_hyper_parameters.txt.  Data files,
+# environment (MODEL_PATH, DATA_DIR or TASK_DATA_PATH, FULL_SCHEDULE, MAX_STEPS, SEEDS, ...), devices,
+# the CPU demo and the outputs: script/common.sh and the README's "Task scripts" section.
 set -eu
 ERNIE_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 . "$ERNIE_ROOT/script/common.sh"
-
-TASK_NAME=NLPCC-DBQA
-MODEL_SIZE=base
-DATA_DIR=$(ernie_data_dir nlpcc-dbqa)
-HIDDEN_SIZE=768
-EPOCH=3
-LR=2e-5
-BATCH_SIZE=64
-MAX_SEQ_LEN=512
-WARMUP=0.0
-WEIGHT_DECAY=0.01
-NUM_LABELS=2
-METRIC=acc_and_f1_and_mrr
-RUNS=1
-SKIP_STEPS=10
-SAVE_STEPS=10000
-VALIDATION_STEPS=1000
-TRAIN_SET=$DATA_DIR/train.tsv
-DEV_SET=$DATA_DIR/dev.tsv,$DATA_DIR/test.tsv
-DO_TEST=false
-
-run_once() {
-    ernie_run_classifier --for_cn true "$@"
-}
-
-ernie_main "$@"
+ernie_finetune NLPCC-DBQA base "$@"
