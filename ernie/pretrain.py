@@ -641,11 +641,13 @@ def _train(args, tc, schedule, rank, nranks, on_stage):
         path = os.path.join(args.init_checkpoint, STATE_FILE)
         resume = read_train_state(args.init_checkpoint)
         reader_state = resume.get("reader")
-        if not isinstance(reader_state, dict) or "stage" not in reader_state:
-            raise CheckpointError("%s holds no schedule position (written by train.py before ERNIE 1.0 "
-                                  "pre-training ran as a task configuration?)" % path)
+        if ernie1 and isinstance(reader_state, dict) and "batch_index" in reader_state:
+            sreader.accept_stream_state(resume["step"])   # a checkpoint of train.py's ERNIE 1.0 path before
+        elif not isinstance(reader_state, dict) or "stage" not in reader_state:
+            raise CheckpointError("%s holds no schedule position (a checkpoint of ERNIE 1.0 pre-training, train.py "
+                                  "without --task_config, from before it ran as a task configuration?)" % path)
         sreader.check_state(reader_state)
-        start_stage = int(reader_state["stage"])
+        start_stage = int(reader_state.get("stage", 0))
         if not 0 <= start_stage < S:
             raise CheckpointError("%s: stage %d is outside the schedule's %d stages" % (path, start_stage + 1, S))
 

@@ -615,7 +615,9 @@ class ScheduledReader:
 
     A single stream (one stage, one task: ERNIE 1.0 pre-training) is at the
     position of its reader whatever its budget, so it also resumes from a state
-    written under another budget (``--num_train_steps`` changed).  State::
+    written under another budget (``--num_train_steps`` changed), and, after
+    :meth:`accept_stream_state`, from its reader's own state (what train.py
+    saved for ERNIE 1.0 before it ran as a task configuration).  State::
 
         {"version": 1, "schedule": <digest>, "strategy": ..., "stage": k (0-based),
          "position": steps of stage k done, "task_steps": {task: updates done},
@@ -632,6 +634,7 @@ class ScheduledReader:
         self.readers = dict(readers)
         self.task_ids = dict(task_ids)
         self.epochs = None if epochs is None else int(epochs)
+        self._stream_state_step = None
         self._stage = 0
         self._position = 0
         self._reader_states = {t: r.state_dict() for t, r in self.readers.items()}
@@ -682,8 +685,25 @@ class ScheduledReader:
         return (task is not None and state.get("stage") == 0 and set(state.get("readers") or ()) == {task}
                 and set(state.get("task_steps") or ()) == {task})
 
+    def accept_stream_state(self, step):
+        """Let :meth:`load_state_dict` take the single stream's reader state alone, as the position after
+        ``step`` updates (a checkpoint of train.py from before ERNIE 1.0 pre-training ran as a task
+        configuration holds that)."""
+        if self.single_stream is None:
+            raise ScheduleError("a reader state alone fits only a schedule of one stage and one task")
+        self._stream_state_step = int(step)
+
+    def _from_stream_state(self, state):
+        """``state`` as a state of this schedule when it is the single stream's reader state alone."""
+        if self._stream_state_step is None or not isinstance(state, dict) or "batch_index" not in state:
+            return state
+        task = self.single_stream
+        position = min(self._stream_state_step, self.schedule.stages[0].steps)
+        return self._state(0, position, {task: state}, self.task_steps(0, position))
+
     def check_state(self, state):
         """Raise ScheduleError unless ``state`` is a state of this reader's schedule."""
+        state = self._from_stream_state(state)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "readers" not in state:
             raise ScheduleError("the checkpoint's reader state is not a schedule state (a checkpoint of train.py "
                                 "from before ERNIE 1.0 pre-training ran as a task configuration?): %r"
@@ -696,6 +716,7 @@ class ScheduledReader:
 
     def load_state_dict(self, state):
         """Continue from ``state`` (same schedule; else ScheduleError)."""
+        state = self._from_stream_state(state)
         self.check_state(state)
         stage, position = int(state["stage"]), int(state["position"])
         if state.get("schedule") != self.schedule.digest():       # the single stream, another budget
@@ -841,6 +862,9 @@ class LRSchedules:
         return {"lr_schedule": "per_task", "tasks": {t: s.state_dict() for t, s in self.schedulers.items()}}
 
     def set_state_dict(self, state):
+        if self.mode == "global" and "lr_schedule" not in state and "last_epoch" in state:
+            self._last.set_state_dict(state)     # one scheduler's state: train.py's ERNIE 1.0 checkpoints before
+            return                               # they were task-path checkpoints
         if state.get("lr_schedule") != self.mode:
             raise ScheduleError("the checkpoint used lr_schedule %r, the configuration says %r"
                                 % (state.get("lr_schedule"), self.mode))

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 
 import paddle
@@ -304,6 +305,44 @@ def test_parameter_names_are_those_of_ernie1(observed):
                  "mask_lm_trans_layer_norm_scale", "mask_lm_out_fc.b_0", "next_sent_fc.w_0", "pooled_fc.w_0",
                  "encoder_layer_0_multi_head_att_query_fc.w_0"):
         assert name in observed["files"], name
+
+
+def ckpt_files(directory):
+    return {n: open(os.path.join(directory, n), "rb").read() for n in os.listdir(directory)
+            if n not in ("train_state.json", "checkpoint_complete.json")}
+
+
+def old_layout(src, dst):
+    """A copy of checkpoint ``src`` with the train_state.json train.py wrote for ERNIE 1.0 before it ran as a
+    task configuration: the reader's own position and one learning-rate scheduler's state."""
+    shutil.copytree(src, dst)
+    with open(os.path.join(dst, "train_state.json")) as f:
+        state = json.load(f)
+    state["reader"] = state["reader"]["readers"]["knowledge_masking"]
+    state["scheduler"] = state["scheduler"]["global"]
+    del state["extra"]
+    with open(os.path.join(dst, "train_state.json"), "w") as f:
+        json.dump(state, f, indent=1, sort_keys=True)
+    with open(os.path.join(dst, "checkpoint_complete.json")) as f:
+        complete = json.load(f)
+    complete["files"]["train_state.json"] = os.path.getsize(os.path.join(dst, "train_state.json"))
+    with open(os.path.join(dst, "checkpoint_complete.json"), "w") as f:
+        json.dump(complete, f)
+
+
+def test_resume_is_exact_also_from_a_checkpoint_of_the_ernie1_path_before(tmp_path):
+    root = str(tmp_path)
+    make_data(root)
+    quiet = ["--validation_steps", 0, "--validate_at_start", "false"]
+    straight, _ = run_logged(argv(root, str(tmp_path / "a"), 8, *quiet))
+    assert os.path.isdir(tmp_path / "a" / "step_3")
+    old_layout(str(tmp_path / "a" / "step_3"), str(tmp_path / "old_step_3"))
+    for name, start in (("new", tmp_path / "a" / "step_3"), ("old", tmp_path / "old_step_3")):
+        resumed, _ = run_logged(argv(root, str(tmp_path / name), 8, "--init_checkpoint", start, *quiet))
+        assert [s for s, _ in resumed.history] == [4, 5, 6, 7, 8]
+        assert resumed.history == straight.history[3:]                  # losses, accuracies, learning rates
+        a, b = ckpt_files(tmp_path / "a" / "step_8"), ckpt_files(tmp_path / name / "step_8")
+        assert sorted(a) == sorted(b) and all(a[n] == b[n] for n in a), [n for n in a if a[n] != b[n]]
 
 
 if __name__ == "__main__":

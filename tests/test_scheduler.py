@@ -1,7 +1,6 @@
 """ernie.scheduler + train.py --task_config: allocation (Table 7), strategies, interleaving, stage hand-over,
-exact mid-stage resume, task ids, the ERNIE 1.0 one-stage configuration, and configuration errors."""
+exact mid-stage resume, task ids, the ERNIE 1.0 configuration train.py builds, and configuration errors."""
 import collections
-import gzip
 import json
 import os
 import re
