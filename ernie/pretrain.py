@@ -48,6 +48,7 @@ name the stage and the task (``docs/continual_pretraining.md``).
 """
 import argparse
 import collections
+import functools
 import json
 import logging
 import math
@@ -587,7 +588,7 @@ def run(args, on_stage=None):
         return _test(args, tc, rank)
     schedule = build_schedule(tc, args.strategy, seed=args.random_seed)
     with claim_checkpoints(args, rank):
-        return _train(args, tc, schedule, rank, nranks, on_stage)
+        return Pretraining(args, tc, schedule, rank, nranks).train(on_stage)
 
 
 def _test(args, tc, rank):
@@ -610,173 +611,215 @@ def _test(args, tc, rank):
             "speed": res.speed, "steps": res.steps}
 
 
-def _train(args, tc, schedule, rank, nranks, on_stage):
-    """One program per task stream (encoder + its heads + AdamW), all in one scope: parameters and
-    optimizer state are shared by name, so stage k starts from stage k-1's parameters and Adam moments; a
-    new stream's head is initialised when it first appears.  Each step runs the program of the batch's task
-    (``Trainer`` with ``route_fn``), one Trainer per stage."""
-    ernie1 = not args.task_config
-    amp, config, place, exe, scope = _static_setup(args, rank)
-    tc.check_model_config(config)
-    S = schedule.num_stages
-    stop_at = min(schedule.total, args.num_train_steps)
-    if rank == 0 and not ernie1:
-        logger.info("%s: strategy %s, %d stage(s), %d updates%s, learning rate %s per %s\n%s", tc.source,
-                    schedule.strategy, S, schedule.total,
-                    "" if stop_at == schedule.total else " (stopping at %d: --num_train_steps)" % stop_at,
-                    args.lr_scheduler, "task" if tc.lr_schedule == "per_task" else "run", schedule.table())
-    lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps, schedule.budgets,
-                      schedule.total)
-    grad_hook = (lambda params_grads: allreduce_gradients(params_grads, nranks)) if nranks > 1 else None
-    tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
-    sreader = ScheduledReader(
-        schedule, {e.name: make_reader(args, config, tasksets[e.name], e, e.train_filelist, False) for e in tc.tasks},
-        tc.ids, epochs=args.epoch if ernie1 else None)
-    result = PretrainRun(tc, schedule, ernie1)
-    result.scope = scope
-    streams, evals = result.streams, {}
+def route_of(routes, batch):
+    """The stream program of a batch's task (the Trainer's ``route_fn``)."""
+    return routes[batch.task]
 
-    start_stage, resume = 0, None
-    if args.init_checkpoint:
+
+class Pretraining:
+    """The training part of :func:`run`: the configuration's task streams, trained stage after stage.
+
+    One program per task stream (encoder + its heads + AdamW), all in one scope: parameters and optimizer
+    state are shared by name, so stage k starts from stage k-1's parameters and Adam moments; a new stream's
+    head is initialised when it first appears.  Each step runs the program of the batch's task (``Trainer``
+    with ``route_fn``), one Trainer per stage.  ``ernie1``: train.py without --task_config (the original's
+    log lines, ``--epoch``, no stage tables).
+    """
+
+    def __init__(self, args, tc, schedule, rank, nranks):
+        self.args, self.tc, self.schedule, self.rank, self.nranks = args, tc, schedule, rank, nranks
+        self.ernie1 = not args.task_config
+        self.amp, self.config, self.place, self.exe, self.scope = _static_setup(args, rank)
+        tc.check_model_config(self.config)
+        self.stop_at = min(schedule.total, args.num_train_steps)
+        self.lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps,
+                               schedule.budgets, schedule.total)
+        self.tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
+        self.reader = ScheduledReader(schedule, {e.name: self.stream_reader(e, e.train_filelist, False)
+                                                 for e in tc.tasks},
+                                      tc.ids, epochs=args.epoch if self.ernie1 else None)
+        self.result = PretrainRun(tc, schedule, self.ernie1)
+        self.result.scope = self.scope
+        self.streams = self.result.streams     # {task: training StreamProgram}
+        self.evals = {}                        # {task: eval StreamProgram}
+        self.summary_path = (os.path.join(args.checkpoints, "stage_summaries.json")
+                             if args.checkpoints and not self.ernie1 else None)
+
+    def stream_reader(self, entry, filelist, is_test):
+        return make_reader(self.args, self.config, self.tasksets[entry.name], entry, filelist, is_test)
+
+    def grad_hook(self, params_grads):
+        return allreduce_gradients(params_grads, self.nranks)
+
+    def optimizer_args(self, task):
+        a = self.args
+        return dict(scheduler=self.lrs[task], weight_decay=a.weight_decay, grad_clip_norm=a.grad_clip_norm,
+                    beta1=a.adam_beta1, beta2=a.adam_beta2, epsilon=a.adam_epsilon,
+                    epsilon_as_paddle15=a.adam_epsilon_as_paddle15)
+
+    def read_resume_state(self):
+        """(stage to start at, train_state.json of --init_checkpoint or None); checked against the schedule."""
+        args = self.args
+        if not args.init_checkpoint:
+            return 0, None
         path = os.path.join(args.init_checkpoint, STATE_FILE)
         resume = read_train_state(args.init_checkpoint)
         reader_state = resume.get("reader")
-        if ernie1 and isinstance(reader_state, dict) and "batch_index" in reader_state:
-            sreader.accept_stream_state(resume["step"])   # a checkpoint of train.py's ERNIE 1.0 path before
+        if self.ernie1 and isinstance(reader_state, dict) and "batch_index" in reader_state:
+            self.reader.accept_stream_state(resume["step"])   # a checkpoint of train.py's ERNIE 1.0 path before
         elif not isinstance(reader_state, dict) or "stage" not in reader_state:
             raise CheckpointError("%s holds no schedule position (a checkpoint of ERNIE 1.0 pre-training, train.py "
                                   "without --task_config, from before it ran as a task configuration?)" % path)
-        sreader.check_state(reader_state)
-        start_stage = int(reader_state.get("stage", 0))
-        if not 0 <= start_stage < S:
-            raise CheckpointError("%s: stage %d is outside the schedule's %d stages" % (path, start_stage + 1, S))
+        self.reader.check_state(reader_state)
+        stage = int(reader_state.get("stage", 0))
+        if not 0 <= stage < self.schedule.num_stages:
+            raise CheckpointError("%s: stage %d is outside the schedule's %d stages"
+                                  % (path, stage + 1, self.schedule.num_stages))
+        return stage, resume
 
-    summary_path = os.path.join(args.checkpoints, "stage_summaries.json") if args.checkpoints and not ernie1 \
-        else None
-    if rank == 0 and summary_path:
-        os.makedirs(args.checkpoints, exist_ok=True)
-        _write_json(os.path.join(args.checkpoints, "schedule.json"),
+    def write_schedule(self, fresh):
+        """Rank 0 of a --task_config run: ``schedule.json``; a fresh run drops an old ``stage_summaries.json``."""
+        tc, schedule = self.tc, self.schedule
+        os.makedirs(self.args.checkpoints, exist_ok=True)
+        _write_json(os.path.join(self.args.checkpoints, "schedule.json"),
                     dict(schedule.to_dict(), config=os.path.abspath(tc.source), lr_schedule=tc.lr_schedule,
                          task_ids=tc.ids, table=schedule.table().split("\n")))
-        if resume is None and os.path.exists(summary_path):
-            os.remove(summary_path)
+        if fresh and os.path.exists(self.summary_path):
+            os.remove(self.summary_path)
 
-    def add_streams(plan, log_new):
-        # build the programs of the stage's new streams and initialise their new variables; the first program
-        # initialises everything (paddle.seed(random_seed)), a later stream's new variables get a seed of their own
+    def add_streams(self, plan, log_new):
+        """Build the programs of the stage's new streams and initialise their new variables: the first program
+        initialises everything (``paddle.seed(random_seed)``), a later stream's new variables get a seed of
+        their own."""
         for task in plan.tasks:
-            if task in streams:
+            if task in self.streams:
                 continue
-            streams[task] = build_stream_program(
-                task, tasksets[task], config, True, args.weight_sharing, amp, grad_hook=grad_hook,
-                optimizer_args=dict(scheduler=lrs[task], weight_decay=args.weight_decay,
-                                    grad_clip_norm=args.grad_clip_norm, beta1=args.adam_beta1,
-                                    beta2=args.adam_beta2, epsilon=args.adam_epsilon,
-                                    epsilon_as_paddle15=args.adam_epsilon_as_paddle15))
-            fresh = scope.find_var("word_embedding") is None
-            seed = args.random_seed if fresh else _stream_seed(args.random_seed, tc[task].index)
-            new = init_new_variables(exe, streams[task], scope, seed, place)
+            self.streams[task] = build_stream_program(
+                task, self.tasksets[task], self.config, True, self.args.weight_sharing, self.amp,
+                self.optimizer_args(task), self.grad_hook if self.nranks > 1 else None)
+            fresh = self.scope.find_var("word_embedding") is None
+            seed = self.args.random_seed if fresh else _stream_seed(self.args.random_seed, self.tc[task].index)
+            new = init_new_variables(self.exe, self.streams[task], self.scope, seed, self.place)
             if new and log_new and not fresh:
                 logger.info("stage %d: %s joins; %d new variable(s) initialised (its head and their optimizer "
                             "state)", plan.index + 1, task, len(new))
 
-    def make_eval_fn(plan):
-        validated = [tc[task] for task in plan.tasks if tc[task].valid_filelist]
-        if not validated:
-            return None
+    def validate(self, plan, trainer):
+        """Evaluate every task of the stage that has a valid set (the Trainer's ``eval_fn``); its scalars."""
+        scalars = {}
+        for task in plan.tasks:
+            e = self.tc[task]
+            if not e.valid_filelist:
+                continue
+            if task not in self.evals:
+                self.evals[task] = build_stream_program(task, self.tasksets[task], self.config, False,
+                                                        self.args.weight_sharing, self.amp)
+            res = evaluate(self.exe, self.evals[task], self.stream_reader(e, e.valid_filelist, True).batches(),
+                           self.scope, "validation set %s of task %s" % (e.valid_filelist, task))
+            scalars.update(validation_report(self.ernie1, trainer, plan, self.schedule.num_stages, e, res))
+        self.result.validations.append((trainer.step, dict(scalars)))
+        return scalars
 
-        def eval_fn(trainer):
-            scalars = {}
-            for e in validated:
-                if e.name not in evals:
-                    evals[e.name] = build_stream_program(e.name, tasksets[e.name], config, False,
-                                                         args.weight_sharing, amp)
-                reader = make_reader(args, config, tasksets[e.name], e, e.valid_filelist, is_test=True)
-                res = evaluate(exe, evals[e.name], reader.batches(), scope,
-                               "validation set %s of task %s" % (e.valid_filelist, e.name))
-                scalars.update(validation_report(ernie1, trainer, plan, S, e, res))
-            result.validations.append((trainer.step, dict(scalars)))
-            return scalars
-        return eval_fn
-
-    def report_stage(plan, stats, trainer):
-        summary = stage_summary(tc, schedule, plan, stats, trainer, sreader)
-        result.summaries.append(summary)
-        if rank != 0 or ernie1:
+    def report_stage(self, plan, stats, trainer):
+        """The stage table: kept in the result; rank 0 of a --task_config run logs it and writes it."""
+        summary = stage_summary(self.tc, self.schedule, plan, stats, trainer, self.reader)
+        self.result.summaries.append(summary)
+        if self.rank != 0 or self.ernie1:
             return
-        logger.info("stage %d/%d (%s) finished at step %d:\n%s", plan.index + 1, S, schedule.strategy, trainer.step,
-                    format_table(summary["columns"], summary["rows"]))
-        if summary_path:
+        logger.info("stage %d/%d (%s) finished at step %d:\n%s", plan.index + 1, self.schedule.num_stages,
+                    self.schedule.strategy, trainer.step, format_table(summary["columns"], summary["rows"]))
+        if self.summary_path:
             old = []
-            if os.path.exists(summary_path):
-                with open(summary_path, encoding="utf-8") as f:
+            if os.path.exists(self.summary_path):
+                with open(self.summary_path, encoding="utf-8") as f:
                     old = [x for x in json.load(f) if x["stage"] != plan.index + 1]
-            _write_json(summary_path, old + [summary])
+            _write_json(self.summary_path, old + [summary])
 
-    started = time.time()
-    vdl_writer = None
-    if rank == 0 and args.vdl_dir:
-        from visualdl import LogWriter   # optional package, only with --vdl_dir
-        vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
-    try:
-        for stage in range(start_stage, S):
-            first = stage == start_stage
-            plan = schedule.stages[stage]
-            add_streams(plan, log_new=not first)
-            stats = StageStats(stage)
-            routes = {t: streams[t] for t in plan.tasks}
-            trainer = Trainer(exe, ProgramUnion([routes[t].program for t in plan.tasks]),
-                              SimpleNamespace(scheduler=lrs, amp=amp), {}, min(plan.end, stop_at), scope=scope,
-                              place=place,
-                              skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
-                              max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
-                              eval_fn=make_eval_fn(plan),
-                              # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
-                              validate_at_start=args.validate_at_start and first and (resume is None or ernie1),
-                              log_fn=ernie1_train_line if ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
-                              rank=rank, nranks=nranks, random_seed=args.random_seed,
-                              route_fn=lambda b, routes=routes: routes[b.task], fetch_every_step=True,
-                              step_hook=stats.hook, extra_state_fn=stats.state, model_config=config)
-            trainer.step = plan.start if first else result.step
-            if first and resume is not None:
-                state = trainer.load_checkpoint(args.init_checkpoint)
-                stats.restore(state.get("extra"))
-            elif first and args.init_pretraining_params:
-                trainer.load_pretraining_params(args.init_pretraining_params)
-            trainer.broadcast_parameters()
-            result.trainer = trainer
-            if on_stage is not None:
-                on_stage("start", stage, result)
-            done = trainer.train(sreader)
-            result.step = trainer.step
-            result.history.extend(trainer.history)
-            if trainer.last_batch is not None:
-                sreader.load_state_dict(trainer.last_batch.state)   # the position after the last trained batch
-            if result.step < plan.end:
-                if result.step >= stop_at:
-                    logger.info("stopping at step %d in stage %d/%d (--num_train_steps %d); resume with "
-                                "--init_checkpoint", result.step, stage + 1, S, args.num_train_steps)
-                break                           # else the data ended (--epoch): the trainer said so
-            if done:
-                report_stage(plan, stats, trainer)
-            if on_stage is not None:
-                on_stage("end", stage, result)
-            if stage + 1 < S:
-                sreader.next_stage()
-    finally:
-        if vdl_writer is not None:
-            vdl_writer.close()
-    if rank == 0:
-        for task, reader in sreader.readers.items():
+    def stage_trainer(self, plan, first, resumed, vdl_writer):
+        """The Trainer of one stage: the union of its streams' programs, routed by the batch's task."""
+        args, S = self.args, self.schedule.num_stages
+        stats = StageStats(plan.index)
+        routes = {t: self.streams[t] for t in plan.tasks}
+        validated = any(self.tc[t].valid_filelist for t in plan.tasks)
+        trainer = Trainer(
+            self.exe, ProgramUnion([routes[t].program for t in plan.tasks]),
+            SimpleNamespace(scheduler=self.lrs, amp=self.amp), {}, min(plan.end, self.stop_at), scope=self.scope,
+            place=self.place, skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
+            max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
+            eval_fn=functools.partial(self.validate, plan) if validated else None,
+            # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
+            validate_at_start=args.validate_at_start and first and (not resumed or self.ernie1),
+            log_fn=ernie1_train_line if self.ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
+            rank=self.rank, nranks=self.nranks, random_seed=args.random_seed,
+            route_fn=functools.partial(route_of, routes), fetch_every_step=True, step_hook=stats.hook,
+            extra_state_fn=stats.state, model_config=self.config)
+        return trainer, stats
+
+    def train(self, on_stage=None):
+        args, tc, schedule, result = self.args, self.tc, self.schedule, self.result
+        S = schedule.num_stages
+        start_stage, resume = self.read_resume_state()
+        if self.rank == 0 and not self.ernie1:
+            logger.info("%s: strategy %s, %d stage(s), %d updates%s, learning rate %s per %s\n%s", tc.source,
+                        schedule.strategy, S, schedule.total,
+                        "" if self.stop_at == schedule.total else
+                        " (stopping at %d: --num_train_steps)" % self.stop_at,
+                        args.lr_scheduler, "task" if tc.lr_schedule == "per_task" else "run", schedule.table())
+            if self.summary_path:
+                self.write_schedule(fresh=resume is None)
+        started = time.time()
+        vdl_writer = None
+        if self.rank == 0 and args.vdl_dir:
+            from visualdl import LogWriter   # optional package, only with --vdl_dir
+            vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
+        try:
+            for stage in range(start_stage, S):
+                first = stage == start_stage
+                plan = schedule.stages[stage]
+                self.add_streams(plan, log_new=not first)
+                trainer, stats = self.stage_trainer(plan, first, resume is not None, vdl_writer)
+                trainer.step = plan.start if first else result.step
+                if first and resume is not None:
+                    stats.restore(trainer.load_checkpoint(args.init_checkpoint).get("extra"))
+                elif first and args.init_pretraining_params:
+                    trainer.load_pretraining_params(args.init_pretraining_params)
+                trainer.broadcast_parameters()
+                result.trainer = trainer
+                if on_stage is not None:
+                    on_stage("start", stage, result)
+                done = trainer.train(self.reader)
+                result.step = trainer.step
+                result.history.extend(trainer.history)
+                if trainer.last_batch is not None:
+                    self.reader.load_state_dict(trainer.last_batch.state)   # the position after the last batch
+                if result.step < plan.end:
+                    if result.step >= self.stop_at:
+                        logger.info("stopping at step %d in stage %d/%d (--num_train_steps %d); resume with "
+                                    "--init_checkpoint", result.step, stage + 1, S, args.num_train_steps)
+                    break                       # else the data ended (--epoch): the trainer said so
+                if done:
+                    self.report_stage(plan, stats, trainer)
+                if on_stage is not None:
+                    on_stage("end", stage, result)
+                if stage + 1 < S:
+                    self.reader.next_stage()
+        finally:
+            if vdl_writer is not None:
+                vdl_writer.close()
+        if self.rank == 0:
+            self.log_summary(int(time.time() - started))
+        return result
+
+    def log_summary(self, seconds):
+        for task, reader in self.reader.readers.items():
             report = reader.bad_line_report()
             if report and report.get("skipped_lines"):
                 logger.info("training data of %s: %s", task, report)
-        what = ("ERNIE 1.0 pre-training (%s)" % args.train_filelist if ernie1 else
-                "ERNIE 2.0 pre-training (%s, %s, %d stage(s))" % (tc.source, schedule.strategy, S))
-        for line in summary_lines(what, result.step, int(time.time() - started), result.validations,
-                                  args.checkpoints):
+        what = ("ERNIE 1.0 pre-training (%s)" % self.args.train_filelist if self.ernie1 else
+                "ERNIE 2.0 pre-training (%s, %s, %d stage(s))" % (self.tc.source, self.schedule.strategy,
+                                                                 self.schedule.num_stages))
+        for line in summary_lines(what, self.result.step, seconds, self.result.validations, self.args.checkpoints):
             logger.info(line)
-    return result
 
 
 def main(argv=None):
