@@ -1,12 +1,20 @@
 """``train.py``: ERNIE 1.0 pre-training (masked LM with knowledge masking + next sentence), and with
-``--task_config`` ERNIE 2.0 continual multi-task pre-training (:func:`run_task_config`; the configuration
-format, strategies, allocation rule, logs and stage tables are in ``docs/continual_pretraining.md``).
+``--task_config`` ERNIE 2.0 continual multi-task pre-training (the configuration format, strategies,
+allocation rule, logs and stage tables are in ``docs/continual_pretraining.md``).
 
 Usage (one process; see ``script/zh_task/pretrain.sh`` for the GPU launch)::
 
     python train.py --ernie_config_path config/ernie_config.json --vocab_path config/vocab.txt \\
         --train_filelist data/train_filelist --valid_filelist data/valid_filelist \\
         --batch_size 8192 --in_tokens true --max_seq_len 512 --checkpoints checkpoints
+
+One path for both: a pre-training configuration (``ernie.scheduler.TaskConfig``) of task streams, each
+trained by its own program (encoder + the stream's task heads from ``ernie.tasks`` + AdamW), stage after
+stage, by one ``ernie.trainer.Trainer`` per stage.  Without ``--task_config`` the configuration is built
+from the flags (:func:`ernie1_task_config`, the in-code twin of ``config/ernie1_pretrain.json``): one
+stream, ``knowledge_masking`` with the ``next_sent`` head on ``--train_filelist``, one learning-rate
+schedule over ``--num_train_steps`` updates, at most ``--epoch`` passes over the data.  The two heads are
+the ERNIE 1.0 heads parameter for parameter, so official ERNIE 1.0 parameters load unchanged.
 
 Every flag of the original ``pretrain_args.py`` with its name and default,
 plus new ones (marked "new" in ``--help``).  Differences from the original:
@@ -29,41 +37,56 @@ plus new ones (marked "new" in ``--help``).  Differences from the original:
 * fp16 uses Paddle's AMP (float32 parameters, dynamic loss scaling that skips
   overflowing steps, see ``ernie.optimization``); ``--use_bf16`` is new.
 
-Log lines (rank 0, every ``--skip_steps``; the values are those of that step)::
+Log lines of ERNIE 1.0 pre-training (rank 0, every ``--skip_steps``; the values are those of that step)::
 
     epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, file: %s, mask_type: %s, lr: %g, tokens/s: %.0f[, loss_scaling: %g]
     [validation_set] epoch: %d, step: %d, loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s
     [test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s   (--do_test)
 
-tokens/s counts the real (non-padding) tokens this process trained on.
+tokens/s counts the real (non-padding) tokens this process trained on.  With ``--task_config`` the lines
+name the stage and the task (``docs/continual_pretraining.md``).
 """
 import argparse
 import collections
+import functools
 import json
 import logging
 import math
 import os
 import sys
 import time
+from contextlib import nullcontext
+from types import SimpleNamespace
 
 import numpy as np
+import paddle
+from paddle.static.pir_io import get_pir_parameters
 
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
 from ernie.atomic_write import write_json
-from ernie.checkpoint import CheckpointError, check_params_fit_config
+from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
+                              init_pretraining_params, read_train_state)
 from ernie.config import ConfigError, ErnieConfig
+from ernie.distributed import allreduce_gradients, device_place, init_distributed
+from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device
 from ernie.runtime import create_executor
+from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule, format_table,
+                             make_stream_reader)
+from ernie.tasks import TaskError
+from ernie.trainer import NonFiniteLossError, Trainer, run_evaluation
+from reader.pretraining import DataFileError, read_filelist
+from reader.vocab import VocabError, load_vocab
 
 logger = logging.getLogger(__name__)
 
-PRETRAIN_LABELS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"),
-                   "labels": ([-1, 1], "int64")}
+DEFAULT_VOCAB = "./config/vocab.txt"
 
 
 class UsageError(ValueError):
     """Flags that contradict each other or are missing."""
 
 
+# --------------------------------------------------------------------------- flags
 def build_parser(cuda_default=False):
     parser = argparse.ArgumentParser(description="ERNIE 1.0 pre-training (masked LM + next sentence prediction).")
     model_g = ArgumentGroup(parser, "model", "model configuration and paths.")
@@ -122,7 +145,7 @@ def build_parser(cuda_default=False):
     data_g.add_arg("train_filelist", str, "", "Path to training filelist.")
     data_g.add_arg("valid_filelist", str, "", "Path to valid filelist (empty: no validation).")
     data_g.add_arg("test_filelist", str, "", "Path to test filelist.")
-    data_g.add_arg("vocab_path", str, "./config/vocab.txt", "Vocabulary path.")
+    data_g.add_arg("vocab_path", str, DEFAULT_VOCAB, "Vocabulary path.")
     data_g.add_arg("max_seq_len", int, 512, "Number of words of the longest seqence (longer lines are skipped).", min=2)
     data_g.add_arg("batch_size", int, 16, "Total examples' number in batch for training (tokens with --in_tokens true).", min=1)
     data_g.add_arg("in_tokens", bool, False, "If set, the batch size will be the maximum number of tokens in one batch.")
@@ -140,7 +163,8 @@ def build_parser(cuda_default=False):
                            "(docs/continual_pretraining.md).")
     task_g.add_arg("task_config", str, None,
                    "new: pre-training configuration (JSON): tasks, ids, data, budgets, stages. Without it train.py "
-                   "runs ERNIE 1.0 pre-training on --train_filelist.")
+                   "runs ERNIE 1.0 pre-training on --train_filelist (the configuration "
+                   "config/ernie1_pretrain.json, built from the flags).")
     task_g.add_arg("strategy", str, None, "new: continual | multitask | continual_multitask (ERNIE 2.0); default: "
                    "the configuration's 'strategy'.", choices=["continual", "multitask", "continual_multitask"])
     task_g.add_arg("iterations_scale", float, 1.0,
@@ -153,118 +177,24 @@ def parse_args(argv=None):
     return build_parser(cuda_default=cuda_available()).parse_args(argv)
 
 
-# --------------------------------------------------------------------------- programs
-class PretrainProgram:
-    """A built pre-training program: main/startup, feed names, fetches and (training) optimizer.
-
-    fetches: {"loss": total loss, "lm_loss": mean masked-LM loss, "next_sent_acc": NSP accuracy},
-    scalars float32.  optimizer: ``ernie.optimization.TrainOptimizer`` or None.
-    """
-
-    def __init__(self, main, startup, feed_names, fetches, optimizer=None):
-        self.main = main
-        self.startup = startup
-        self.feed_names = feed_names
-        self.fetches = fetches
-        self.optimizer = optimizer
-
-
-def build_pretrain_program(config, is_training, weight_sharing=True, amp=None, optimizer_args=None,
-                           grad_hook=None):
-    """Build the ERNIE 1.0 pre-training network (and, if ``optimizer_args``, its optimizer).
-
-    optimizer_args: dict for ``ernie.optimization.build_optimizer`` (scheduler,
-    weight_decay, grad_clip_norm, beta1, beta2, epsilon) or None (forward only).
-    The eval program is built separately with ``is_training=False`` (no dropout)
-    and shares the parameters through the scope by name.
-    """
-    import paddle
-    from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
-    from ernie.optimization import amp_guard, build_optimizer
-
-    main, startup = paddle.static.Program(), paddle.static.Program()
-    with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
-        names = encoder_input_names(config) + list(PRETRAIN_LABELS)
-        with amp_guard(amp):
-            inputs = create_inputs(names, PRETRAIN_LABELS)
-            model = ErnieModel(inputs, config, is_training=is_training, weight_sharing=weight_sharing)
-            acc, lm_loss, total = model.get_pretraining_output(inputs["mask_label"], inputs["mask_pos"],
-                                                               inputs["labels"])
-        opt = None
-        if optimizer_args is not None:
-            opt = build_optimizer(total, amp=amp, grad_hook=grad_hook, **optimizer_args)
-    return PretrainProgram(main, startup, names, {"loss": total, "lm_loss": lm_loss, "next_sent_acc": acc}, opt)
-
-
-def make_feed_fn(feed_names):
-    """Batch -> feed dict; ``task_ids`` (configs with use_task_id) are fed as task 0."""
-    def feed(batch):
-        out = {}
-        for name in feed_names:
-            if name == "task_ids" and name not in batch:
-                out[name] = np.zeros_like(batch["src_ids"])
-            else:
-                out[name] = batch[name]
-        return out
-    return feed
-
-
-def train_log_format(info):
-    """The original's pre-training log line, plus lr, tokens/s and (fp16) the loss scale."""
-    v = info["values"]
-    progress = getattr(info["batch"], "progress", None)
-    epoch = progress.epoch if progress else info["epoch"]
-    line = ("epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, "
-            "file: %s, mask_type: %s, lr: %g, tokens/s: %.0f"
-            % (epoch, progress.file_index if progress else 0, progress.total_files if progress else 0,
-               info["step"], v["loss"], _exp(v["lm_loss"]), v["next_sent_acc"], info["speed"],
-               progress.current_file if progress else "-", progress.mask_type if progress else "-",
-               info["lr"], info["tokens_per_s"] if info["tokens_per_s"] is not None else float("nan")))
-    if info.get("loss_scaling") is not None:
-        line += ", loss_scaling: %g" % info["loss_scaling"]
-    return line
-
-
-def _exp(x):
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return float("inf")
-
-
-EVAL_WEIGHTS = {
-    # per-token mean of the masked-LM loss and per-sample NSP accuracy over the whole set
-    "lm_loss": lambda b: len(b["mask_pos"]),
-    "next_sent_acc": lambda b: len(b["labels"]),
-}
-
-
-def evaluate(exe, program, reader, scope, progress_tag=None, skip_steps=0):
-    """-> dict(loss, global_ppl, next_sent_acc, lm_loss, speed, steps) over all batches of ``reader``."""
-    from ernie.trainer import run_evaluation
-
-    progress_fn = (lambda n: logger.info("[%s] steps: %d", progress_tag, n)) if progress_tag else None
-    res = run_evaluation(exe, program.main, program.fetches, reader.batches(), weights=EVAL_WEIGHTS,
-                         feed_fn=make_feed_fn(program.feed_names), scope=scope,
-                         progress_every=skip_steps, progress_fn=progress_fn)
-    if res.steps == 0:
-        raise ValueError("the evaluation set %s produced no batch" % reader.filelist)
-    return {"loss": res.means["loss"], "global_ppl": _exp(res.means["lm_loss"]), "lm_loss": res.means["lm_loss"],
-            "next_sent_acc": res.means["next_sent_acc"], "speed": res.speed, "steps": res.steps}
-
-
-# --------------------------------------------------------------------------- driver
-def _check_args(args):
-    if getattr(args, "task_config", None):
-        return _check_task_args(args)
-    if getattr(args, "strategy", None) or getattr(args, "iterations_scale", 1.0) != 1.0:
+def check_args(args):
+    """UsageError for flags that contradict each other or the mode (with or without --task_config)."""
+    if not args.task_config and (args.strategy or args.iterations_scale != 1.0):
         raise UsageError("--strategy and --iterations_scale need --task_config")
     if args.init_checkpoint and args.init_pretraining_params:
         raise UsageError("--init_checkpoint (resume a run) and --init_pretraining_params (start a new run from "
                          "parameters) are mutually exclusive: give one of them")
     if args.use_fp16 and args.use_bf16:
         raise UsageError("--use_fp16 and --use_bf16 are mutually exclusive")
-    if args.do_test:
+    if args.task_config:
+        if args.do_test:
+            raise UsageError("--do_test is not supported with --task_config (each task's valid_filelist is "
+                             "evaluated during training)")
+        given = [f for f in ("train_filelist", "valid_filelist", "test_filelist") if getattr(args, f)]
+        if given:
+            raise UsageError("--%s is not used with --task_config: each task names its own data in %s"
+                             % (", --".join(given), args.task_config))
+    elif args.do_test:
         if not args.test_filelist:
             raise UsageError("--do_test true needs --test_filelist")
         if not (args.init_checkpoint or args.init_pretraining_params):
@@ -272,31 +202,44 @@ def _check_args(args):
                              "to evaluate)")
     elif not args.train_filelist:
         raise UsageError("--train_filelist is required for training")
-    _check_step_flags(args)
-
-
-def _check_step_flags(args):
-    """The step counts shared by both pre-training modes are not negative."""
-    for flag in ("skip_steps", "save_steps", "validation_steps"):
+    for flag in ("skip_steps", "save_steps", "validation_steps", "num_train_steps"):
         if getattr(args, flag) < 0:
             raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
-    if args.num_train_steps < 0:
-        raise UsageError("--num_train_steps must be >= 0")
 
 
-def _check_config(config, args):
-    from reader.vocab import load_vocab
-    if args.max_seq_len > config.max_position_embeddings:
-        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
-                          % (args.max_seq_len, config.max_position_embeddings, config.source))
-    top = max(load_vocab(args.vocab_path).values())
-    if top >= config.vocab_size:
-        raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
-                          % (args.vocab_path, top, config.source, config.vocab_size))
+# --------------------------------------------------------------------------- the pre-training configuration
+def ernie1_task_config(args):
+    """The configuration of ERNIE 1.0 pre-training, from the flags: ``config/ernie1_pretrain.json`` with
+    ``--train_filelist`` / ``--valid_filelist`` (``--test_filelist`` with ``--do_test``) as its data and
+    ``--num_train_steps`` as its budget.  One stream: knowledge masking (the masked LM) with the next-sentence
+    head, both trained on every batch, task id 0 (fed only with a model config that has ``use_task_id``); one
+    learning-rate schedule over the run."""
+    train = args.test_filelist if args.do_test else args.train_filelist
+    for filelist in (train, args.valid_filelist):
+        if filelist:
+            read_filelist(filelist)        # the data readers' own errors, naming the file
+    return TaskConfig.from_dict({
+        "strategy": "multitask", "lr_schedule": "global",
+        "tasks": [{"name": "knowledge_masking", "id": 0, "heads": ["next_sent"],
+                   "iterations": max(1, args.num_train_steps), "train_filelist": os.path.abspath(train),
+                   "valid_filelist": os.path.abspath(args.valid_filelist) if args.valid_filelist else None}],
+    }, source="train.py (ERNIE 1.0 pre-training)")
 
 
+def load_task_config(args):
+    """``--task_config``'s configuration (its vocab_path replaces the default ``--vocab_path``)."""
+    tc = TaskConfig.from_json(args.task_config, iterations_scale=args.iterations_scale)
+    if tc.vocab_path:
+        if args.vocab_path == DEFAULT_VOCAB:
+            args.vocab_path = tc.vocab_path
+        elif os.path.abspath(args.vocab_path) != os.path.abspath(tc.vocab_path):
+            logger.warning("--vocab_path %s differs from the configuration's vocab_path %s: using %s",
+                           args.vocab_path, tc.vocab_path, args.vocab_path)
+    return tc
+
+
+# --------------------------------------------------------------------------- setup
 def make_amp(args):
-    from ernie.optimization import AmpConfig
     if args.use_fp16:
         return AmpConfig("float16", init_loss_scaling=args.init_loss_scaling,
                          incr_every_n_steps=args.incr_every_n_steps,
@@ -307,15 +250,14 @@ def make_amp(args):
     return None
 
 
-def _make_reader(args, config, filelist, is_test):
-    from reader.pretraining import PretrainingReader
-    return PretrainingReader(filelist, args.vocab_path, batch_size=args.batch_size, in_tokens=args.in_tokens,
-                             max_seq_len=args.max_seq_len, shuffle_files=True, random_seed=args.random_seed,
-                             epoch=args.epoch, voc_size=config.vocab_size, is_test=is_test,
-                             generate_neg_sample=args.generate_neg_sample,
-                             max_bad_line_ratio=args.max_bad_line_ratio,
-                             max_position=config.max_position_embeddings, sent_vocab_size=config.sent_vocab_size,
-                             shuffle_samples=args.shuffle_samples)
+def _check_config(config, args):
+    if args.max_seq_len > config.max_position_embeddings:
+        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
+                          % (args.max_seq_len, config.max_position_embeddings, config.source))
+    top = max(load_vocab(args.vocab_path).values())
+    if top >= config.vocab_size:
+        raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
+                          % (args.vocab_path, top, config.source, config.vocab_size))
 
 
 def _distributed(args):
@@ -323,21 +265,12 @@ def _distributed(args):
     nranks_env = os.environ.get("PADDLE_TRAINERS_NUM", "1").strip() or "1"
     if not args.is_distributed and int(nranks_env) <= 1:
         return 0, 1
-    try:
-        from ernie.distributed import init_distributed
-    except ImportError as e:
-        if int(nranks_env) > 1:
-            raise RuntimeError("several processes were launched but ernie.distributed is unavailable: %s" % e)
-        return 0, 1
     return init_distributed()
 
 
 def _static_setup(args, rank):
     """Static mode, device checks, the model config (printed by rank 0, checked against the flags), the
     place, a CPU-aware executor and a fresh scope: ``(amp, config, place, exe, scope)``."""
-    import paddle
-    from ernie.optimization import check_amp_device
-
     paddle.enable_static()
     check_cuda(args.use_cuda)
     amp = make_amp(args)
@@ -349,169 +282,31 @@ def _static_setup(args, rank):
     params_dir = args.init_checkpoint or args.init_pretraining_params
     if params_dir:
         check_params_fit_config(params_dir, config)
-    if args.use_cuda:
-        try:
-            from ernie.distributed import device_place
-            place = device_place(True)
-        except ImportError:
-            place = paddle.CUDAPlace(0)
-    else:
-        place = paddle.CPUPlace()
+    place = device_place(True) if args.use_cuda else paddle.CPUPlace()
     return amp, config, place, create_executor(place), paddle.static.Scope()
-
-
-def recording(eval_fn, validations):
-    """``eval_fn`` that also appends ``(step, scalars)`` of every validation to ``validations``."""
-    def record(trainer):
-        scalars = eval_fn(trainer)
-        validations.append((trainer.step, dict(scalars or {})))
-        return scalars
-    return record
-
-
-def summary_lines(what, steps, seconds, validations, checkpoints):
-    """The closing lines of a pre-training run: what ran, each validation metric at its first and last
-    validation, where the model is, what to run next."""
-    lines = ["[summary] %s: %d updates in %d min %d s" % (what, steps, seconds // 60, seconds % 60)]
-    first, last = {}, {}
-    for step, scalars in validations:
-        for name, value in scalars.items():
-            if value is None or not math.isfinite(value):
-                continue
-            first.setdefault(name, (step, value))
-            last[name] = (step, value)
-    for name in first:
-        (s0, v0), (s1, v1) = first[name], last[name]
-        lines.append("[summary] validation %s: %.4f at step %d -> %.4f at step %d" % (name, v0, s0, v1, s1)
-                     if s1 != s0 else "[summary] validation %s: %.4f at step %d" % (name, v0, s0))
-    if not first:
-        lines.append("[summary] no validation ran (--valid_filelist / the configuration's valid_filelist)")
-    final = os.path.join(checkpoints, "step_%d" % steps) if checkpoints else None
-    if final and os.path.isdir(final):
-        lines.append("[summary] model: %s (parameters and training state; fine-tune from it with "
-                     "--init_pretraining_params %s, resume with --init_checkpoint %s)" % (final, final, final))
-    lines.append("[summary] next: fine-tuning, README section \"Fine-tuning\" (e.g. python -m reader."
-                 "prepare_finetune_data --task rotten_tomatoes, then a task script); the tests: python -m pytest -q tests")
-    return lines
-
-
-def run(args):
-    """Train (or, with --do_test, evaluate) as the flags say.  Returns the Trainer (training) or the
-    test metrics dict (--do_test); with --task_config a :class:`ContinualRun`.  Raises on bad input
-    (``main`` turns that into a message)."""
-    if getattr(args, "task_config", None):
-        return run_task_config(args)
-    _check_args(args)
-    rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
-    with claim_checkpoints(args, rank, training=not args.do_test):
-        return _run(args, rank, nranks)
 
 
 def claim_checkpoints(args, rank, training=True):
     """Rank 0 of a training run holds ``--checkpoints`` from now on (before any compute; see
     ``ernie.checkpoint.claim_checkpoint_dir``): a context manager releasing it at the end."""
-    from contextlib import nullcontext
-    from ernie.checkpoint import claim_checkpoint_dir
     if rank != 0 or not training or not args.checkpoints:
         return nullcontext()
     return claim_checkpoint_dir(args.checkpoints, resume_from=args.init_checkpoint,
                                 overwrite=getattr(args, "overwrite_checkpoints", False))
 
 
-def _run(args, rank, nranks):
-    import paddle
-    from ernie.optimization import lr_scheduler
-    from ernie.trainer import Trainer
-
-    if args.use_fast_executor:
-        logger.info("--use_fast_executor has no effect on Paddle 3")
-    amp, config, place, exe, scope = _static_setup(args, rank)
-
-    eval_prog = build_pretrain_program(config, is_training=False, weight_sharing=args.weight_sharing, amp=amp)
-
-    if args.do_test:
-        from ernie.checkpoint import init_pretraining_params
-        with paddle.static.scope_guard(scope):
-            paddle.seed(args.random_seed)
-            exe.run(eval_prog.startup)
-        params = args.init_checkpoint or args.init_pretraining_params
-        init_pretraining_params(params, eval_prog.main, scope=scope, place=place, config=config)
-        test_reader = _make_reader(args, config, args.test_filelist, is_test=True)
-        r = evaluate(exe, eval_prog, test_reader, scope, progress_tag="test_set", skip_steps=args.skip_steps)
-        logger.info("[test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s",
-                    r["loss"], r["global_ppl"], r["next_sent_acc"], r["speed"])
-        return r
-
-    scheduler = lr_scheduler(args.lr_scheduler, args.learning_rate, args.warmup_steps, args.num_train_steps)
-    grad_hook = None
-    if nranks > 1:
-        from ernie.distributed import allreduce_gradients
-        grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
-    train_prog = build_pretrain_program(
-        config, is_training=True, weight_sharing=args.weight_sharing, amp=amp, grad_hook=grad_hook,
-        optimizer_args=dict(scheduler=scheduler, weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm,
-                            beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon,
-                            epsilon_as_paddle15=args.adam_epsilon_as_paddle15))
-
-    eval_fn = None
-    if args.valid_filelist:
-        def eval_fn(trainer):
-            reader = _make_reader(args, config, args.valid_filelist, is_test=True)
-            r = evaluate(exe, eval_prog, reader, scope)
-            logger.info("[validation_set] epoch: %d, step: %d, loss: %f, global ppl: %f, next_sent_acc: %f, "
-                        "speed: %f steps/s", trainer.epoch, trainer.step, r["loss"], r["global_ppl"],
-                        r["next_sent_acc"], r["speed"])
-            return {"loss": r["loss"], "ppl": r["global_ppl"], "next_sent_acc": r["next_sent_acc"]}
-
-    validations = []
-    if eval_fn is not None:
-        eval_fn = recording(eval_fn, validations)
-    started = time.time()
-    trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches, args.num_train_steps,
-                      scope=scope, place=place, skip_steps=args.skip_steps, save_steps=args.save_steps,
-                      checkpoints=args.checkpoints, max_checkpoints=args.max_checkpoints,
-                      validation_steps=args.validation_steps if args.valid_filelist else 0, eval_fn=eval_fn,
-                      validate_at_start=args.validate_at_start, log_fn=train_log_format, vdl_dir=args.vdl_dir,
-                      rank=rank, nranks=nranks, random_seed=args.random_seed,
-                      feed_fn=make_feed_fn(train_prog.feed_names), model_config=config)
-    trainer.run_startup(train_prog.startup)
-    if args.init_checkpoint:
-        trainer.load_checkpoint(args.init_checkpoint)
-    elif args.init_pretraining_params:
-        trainer.load_pretraining_params(args.init_pretraining_params)
-    trainer.broadcast_parameters()
-    train_reader = _make_reader(args, config, args.train_filelist, is_test=False)
-    trainer.train(train_reader)
-    if rank == 0:
-        report = train_reader.bad_line_report()
-        if report and report.get("skipped_lines"):
-            logger.info("training data: %s", report)
-        for line in summary_lines("ERNIE 1.0 pre-training (%s)" % args.train_filelist, trainer.step,
-                                  int(time.time() - started), validations, args.checkpoints):
-            logger.info(line)
-    return trainer
+def make_reader(args, config, taskset, entry, filelist, is_test):
+    """The ``TaskPretrainingReader`` of a stream's data (one pass; ``ScheduledReader`` drives the passes)."""
+    neg = args.generate_neg_sample and not is_test and "next_sent" in taskset.names
+    return make_stream_reader(taskset, filelist, args.vocab_path, entry.id, batch_size=args.batch_size,
+                              in_tokens=args.in_tokens, max_seq_len=args.max_seq_len, shuffle_files=True,
+                              random_seed=args.random_seed, epoch=1, voc_size=config.vocab_size, is_test=is_test,
+                              generate_neg_sample=neg, max_bad_line_ratio=args.max_bad_line_ratio,
+                              max_position=config.max_position_embeddings, sent_vocab_size=config.sent_vocab_size,
+                              shuffle_samples=args.shuffle_samples)
 
 
-# --------------------------------------------------------------------------- ERNIE 2.0: --task_config
-DEFAULT_VOCAB = "./config/vocab.txt"
-
-
-def _check_task_args(args):
-    if args.init_checkpoint and args.init_pretraining_params:
-        raise UsageError("--init_checkpoint (resume a run) and --init_pretraining_params (start a new run from "
-                         "parameters) are mutually exclusive: give one of them")
-    if args.use_fp16 and args.use_bf16:
-        raise UsageError("--use_fp16 and --use_bf16 are mutually exclusive")
-    if args.do_test:
-        raise UsageError("--do_test is not supported with --task_config (each task's valid_filelist is evaluated "
-                         "during training)")
-    given = [f for f in ("train_filelist", "valid_filelist", "test_filelist") if getattr(args, f)]
-    if given:
-        raise UsageError("--%s is not used with --task_config: each task names its own data in %s"
-                         % (", --".join(given), args.task_config))
-    _check_step_flags(args)
-
-
+# --------------------------------------------------------------------------- programs
 def head_count(task, batch):
     """Number of labelled items of ``task`` in a batch (its loss and accuracy are means over them)."""
     if task.uses_masking:
@@ -546,9 +341,9 @@ class StreamProgram:
 
 def build_stream_program(name, taskset, config, is_training, weight_sharing=True, amp=None, optimizer_args=None,
                          grad_hook=None):
-    import paddle
-    from ernie.optimization import amp_guard, build_optimizer
-
+    """The :class:`StreamProgram` of stream ``name`` (``taskset``: its task first, then its heads); with
+    ``optimizer_args`` (for ``ernie.optimization.build_optimizer``) also its optimizer.  The eval program is
+    built with ``is_training=False`` (no dropout) and shares the parameters through the scope by name."""
     main, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
         with amp_guard(amp):
@@ -578,8 +373,6 @@ def init_new_variables(exe, stream, scope, seed, place):
     Adam moments; everything for the first program) from its startup program run after ``paddle.seed(seed)``
     in a scratch scope.  Variables already there (the shared encoder and its optimizer state) are kept:
     the hand-over between stages.  Returns the names initialised."""
-    import paddle
-    from paddle.static.pir_io import get_pir_parameters
     params, others = get_pir_parameters(stream.program)
     missing = sorted({v.name for v in params + others if scope.find_var(v.name) is None})
     if not missing:
@@ -600,6 +393,107 @@ def _stream_seed(random_seed, index):
     return int(np.random.SeedSequence([int(random_seed), 0x1217, int(index)]).generate_state(1)[0] % (2 ** 31))
 
 
+# --------------------------------------------------------------------------- evaluation
+def evaluate(exe, stream, batches, scope, what, progress_every=0):
+    """Means of ``stream``'s (eval program's) fetches over ``batches``: an ``ernie.trainer.EvalResult``.
+    Losses and accuracies are exact means over their items (masked tokens, labelled rows), the total loss a
+    mean over batches.  ``what`` names the set in messages."""
+    progress_fn = (lambda n: logger.info("[%s] steps: %d", what, n)) if progress_every else None
+    res = run_evaluation(exe, stream.program, stream.local_fetches, batches, weights=stream.weights,
+                         feed_fn=stream.feed, scope=scope, progress_every=progress_every, progress_fn=progress_fn)
+    if res.steps == 0:
+        raise ValueError("the %s produced no batch" % what)
+    return res
+
+
+def _exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return float("inf")
+
+
+# --------------------------------------------------------------------------- log lines
+def ernie1_train_line(info):
+    """The original's ERNIE 1.0 pre-training log line, plus lr, tokens/s and (fp16) the loss scale."""
+    v = info["values"]
+    progress = getattr(info["batch"], "progress", None)
+    epoch = progress.epoch if progress else info["epoch"]
+    line = ("epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, "
+            "file: %s, mask_type: %s, lr: %g, tokens/s: %.0f"
+            % (epoch, progress.file_index if progress else 0, progress.total_files if progress else 0,
+               info["step"], v["knowledge_masking/loss"], _exp(v["knowledge_masking/knowledge_masking_loss"]),
+               v["knowledge_masking/next_sent_acc"], info["speed"],
+               progress.current_file if progress else "-", progress.mask_type if progress else "-",
+               info["lr"], info["tokens_per_s"] if info["tokens_per_s"] is not None else float("nan")))
+    if info.get("loss_scaling") is not None:
+        line += ", loss_scaling: %g" % info["loss_scaling"]
+    return line
+
+
+def ernie1_metrics(res):
+    """(loss, global ppl, next_sent_acc) of an ERNIE 1.0 evaluation."""
+    return res.means["loss"], _exp(res.means["knowledge_masking_loss"]), res.means["next_sent_acc"]
+
+
+def stage_train_line(num_stages):
+    """Per-step log line of a ``--task_config`` run (see ``docs/continual_pretraining.md``)."""
+    def fmt(info):
+        b = info["batch"]
+        prefix = b.task + "/"
+        values = ", ".join("%s: %f" % (k[len(prefix):], v) for k, v in info["values"].items()
+                           if k.startswith(prefix))
+        line = ("stage: %d/%d, step: %d, task: %s, task_id: %d, task_step: %d/%d, %s, lr: %g, speed: %f steps/s"
+                % (b.stage + 1, num_stages, info["step"], b.task, b.task_id, b.task_step, b.task_budget, values,
+                   info["lr"], info["speed"]))
+        if info["tokens_per_s"] is not None:
+            line += ", tokens/s: %.0f" % info["tokens_per_s"]
+        if info.get("loss_scaling") is not None:
+            line += ", loss_scaling: %g" % info["loss_scaling"]
+        return line
+    return fmt
+
+
+def validation_report(ernie1, trainer, plan, num_stages, entry, res):
+    """Log the validation of one stream; returns its scalars (VisualDL ``valid/*``, the summary lines)."""
+    if ernie1:
+        loss, ppl, acc = ernie1_metrics(res)
+        logger.info("[validation_set] epoch: %d, step: %d, loss: %f, global ppl: %f, next_sent_acc: %f, "
+                    "speed: %f steps/s", trainer.epoch, trainer.step, loss, ppl, acc, res.speed)
+        return {"loss": loss, "ppl": ppl, "next_sent_acc": acc}
+    logger.info("[validation_set] stage: %d/%d, step: %d, task: %s, task_id: %d, %s, steps: %d, speed: %f steps/s",
+                plan.index + 1, num_stages, trainer.step, entry.name, entry.id,
+                ", ".join("%s: %f" % kv for kv in res.means.items()), res.steps, res.speed)
+    return {entry.name + "/" + k: v for k, v in res.means.items()}
+
+
+def summary_lines(what, steps, seconds, validations, checkpoints):
+    """The closing lines of a pre-training run: what ran, each validation metric at its first and last
+    validation, where the model is, what to run next."""
+    lines = ["[summary] %s: %d updates in %d min %d s" % (what, steps, seconds // 60, seconds % 60)]
+    first, last = {}, {}
+    for step, scalars in validations:
+        for name, value in scalars.items():
+            if value is None or not math.isfinite(value):
+                continue
+            first.setdefault(name, (step, value))
+            last[name] = (step, value)
+    for name in first:
+        (s0, v0), (s1, v1) = first[name], last[name]
+        lines.append("[summary] validation %s: %.4f at step %d -> %.4f at step %d" % (name, v0, s0, v1, s1)
+                     if s1 != s0 else "[summary] validation %s: %.4f at step %d" % (name, v0, s0))
+    if not first:
+        lines.append("[summary] no validation ran (--valid_filelist / the configuration's valid_filelist)")
+    final = os.path.join(checkpoints, "step_%d" % steps) if checkpoints else None
+    if final and os.path.isdir(final):
+        lines.append("[summary] model: %s (parameters and training state; fine-tune from it with "
+                     "--init_pretraining_params %s, resume with --init_checkpoint %s)" % (final, final, final))
+    lines.append("[summary] next: fine-tuning, README section \"Fine-tuning\" (e.g. python -m reader."
+                 "prepare_finetune_data --task rotten_tomatoes, then a task script); the tests: python -m pytest -q tests")
+    return lines
+
+
+# --------------------------------------------------------------------------- stage statistics
 class StageStats:
     """Per-task statistics of the current stage (steps, summed training loss), checkpointed as the
     trainer's ``extra`` state so that a resumed stage reports the same table."""
@@ -630,256 +524,7 @@ class StageStats:
         return self.tasks.get(task, {}).get("steps", 0)
 
 
-def task_log_format(num_stages):
-    """Per-step log line of multi-task training (see ``docs/continual_pretraining.md``)."""
-    def fmt(info):
-        b = info["batch"]
-        prefix = b.task + "/"
-        values = ", ".join("%s: %f" % (k[len(prefix):], v) for k, v in info["values"].items()
-                           if k.startswith(prefix))
-        line = ("stage: %d/%d, step: %d, task: %s, task_id: %d, task_step: %d/%d, %s, lr: %g, speed: %f steps/s"
-                % (b.stage + 1, num_stages, info["step"], b.task, b.task_id, b.task_step, b.task_budget, values,
-                   info["lr"], info["speed"]))
-        if info["tokens_per_s"] is not None:
-            line += ", tokens/s: %.0f" % info["tokens_per_s"]
-        if info.get("loss_scaling") is not None:
-            line += ", loss_scaling: %g" % info["loss_scaling"]
-        return line
-    return fmt
-
-
-class ContinualRun:
-    """What :func:`run_task_config` did: task_config, schedule, step (updates done), history
-    ([(step, {"<task>/loss": ..., "lr": ...})] of the logged steps, all stages), summaries (one dict per
-    finished stage: the stage table), scope (the variables), trainer (the last stage's), streams
-    ({task: StreamProgram})."""
-
-    def __init__(self, task_config, schedule):
-        self.task_config = task_config
-        self.schedule = schedule
-        self.step = 0
-        self.history = []
-        self.summaries = []
-        self.scope = None
-        self.trainer = None
-        self.streams = {}
-
-
-def run_task_config(args, on_stage=None):
-    """ERNIE 2.0 pre-training from ``args.task_config`` (see ``docs/continual_pretraining.md``).
-
-    One program per task stream (encoder + its heads + AdamW), all in one scope:
-    parameters and optimizer state are shared by name, so stage k starts from
-    stage k-1's parameters and Adam moments; a new stream's head is initialised
-    when it first appears.  Each step runs the program of the batch's task
-    (``ernie.trainer.Trainer`` with ``route_fn``), one Trainer per stage.
-
-    on_stage: optional ``f(event, stage, run)`` called with event "start" (after
-    the stage's variables are initialised / loaded, before its first step) and
-    "end" (after its last step and validation); ``run`` is the
-    :class:`ContinualRun` (``run.scope`` holds the variables).
-    """
-    from ernie.scheduler import TaskConfig, build_schedule
-
-    _check_task_args(args)
-    tc = TaskConfig.from_json(args.task_config, iterations_scale=args.iterations_scale)
-    schedule = build_schedule(tc, args.strategy, seed=args.random_seed)
-    if tc.vocab_path:
-        if args.vocab_path == DEFAULT_VOCAB:
-            args.vocab_path = tc.vocab_path
-        elif os.path.abspath(args.vocab_path) != os.path.abspath(tc.vocab_path):
-            logger.warning("--vocab_path %s differs from the configuration's vocab_path %s: using %s",
-                           args.vocab_path, tc.vocab_path, args.vocab_path)
-    rank, nranks = _distributed(args)
-    with claim_checkpoints(args, rank):
-        return _run_task_config(args, on_stage, tc, schedule, rank, nranks)
-
-
-def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
-    from types import SimpleNamespace
-    from ernie.scheduler import LRSchedules, ProgramUnion, ScheduledReader, format_table, make_stream_reader
-    from ernie.trainer import Trainer, run_evaluation
-
-    amp, config, place, exe, scope = _static_setup(args, rank)
-    tc.check_model_config(config)
-    S = schedule.num_stages
-    stop_at = min(schedule.total, args.num_train_steps)
-    if rank == 0:
-        logger.info("%s: strategy %s, %d stage(s), %d updates%s, learning rate %s per %s\n%s", tc.source,
-                    schedule.strategy, S, schedule.total,
-                    "" if stop_at == schedule.total else " (stopping at %d: --num_train_steps)" % stop_at,
-                    args.lr_scheduler, "task" if tc.lr_schedule == "per_task" else "run", schedule.table())
-    lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps, schedule.budgets,
-                      schedule.total)
-    grad_hook = None
-    if nranks > 1:
-        from ernie.distributed import allreduce_gradients
-        grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
-    tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
-    reader_kw = dict(batch_size=args.batch_size, in_tokens=args.in_tokens, max_seq_len=args.max_seq_len,
-                     random_seed=args.random_seed, voc_size=config.vocab_size,
-                     max_bad_line_ratio=args.max_bad_line_ratio, max_position=config.max_position_embeddings,
-                     sent_vocab_size=config.sent_vocab_size, shuffle_samples=args.shuffle_samples)
-
-    def stream_reader(e, filelist, is_test):
-        neg = args.generate_neg_sample and not is_test and "next_sent" in tasksets[e.name].names
-        return make_stream_reader(tasksets[e.name], filelist, args.vocab_path, e.id, shuffle_files=True, epoch=1,
-                                  is_test=is_test, generate_neg_sample=neg, **reader_kw)
-
-    sreader = ScheduledReader(schedule, {e.name: stream_reader(e, e.train_filelist, False) for e in tc.tasks},
-                              tc.ids)
-    result = ContinualRun(tc, schedule)
-    result.scope = scope
-    streams, evals = result.streams, {}
-
-    def optimizer_args(task):
-        return dict(scheduler=lrs[task], weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm,
-                    beta1=args.adam_beta1, beta2=args.adam_beta2, epsilon=args.adam_epsilon,
-                    epsilon_as_paddle15=args.adam_epsilon_as_paddle15)
-
-    def eval_program(task):
-        if task not in evals:
-            evals[task] = build_stream_program(task, tasksets[task], config, False, args.weight_sharing, amp)
-        return evals[task]
-
-    start_stage, resume = 0, None
-    if args.init_checkpoint:
-        from ernie.checkpoint import STATE_FILE, read_train_state
-        path = os.path.join(args.init_checkpoint, STATE_FILE)
-        resume = read_train_state(args.init_checkpoint)
-        reader_state = resume.get("reader")
-        if not isinstance(reader_state, dict) or "stage" not in reader_state:
-            raise CheckpointError("%s holds no multi-task schedule position (written by train.py without "
-                                  "--task_config?)" % args.init_checkpoint)
-        sreader.check_state(reader_state)
-        start_stage = int(reader_state["stage"])
-        if not 0 <= start_stage < S:
-            raise CheckpointError("%s: stage %d is outside the schedule's %d stages" % (path, start_stage + 1, S))
-
-    summary_path = os.path.join(args.checkpoints, "stage_summaries.json") if args.checkpoints else None
-    if rank == 0 and args.checkpoints:
-        os.makedirs(args.checkpoints, exist_ok=True)
-        write_json(os.path.join(args.checkpoints, "schedule.json"),
-                    dict(schedule.to_dict(), config=os.path.abspath(tc.source), lr_schedule=tc.lr_schedule,
-                         task_ids=tc.ids, table=schedule.table().split("\n")))
-        if resume is None and summary_path and os.path.exists(summary_path):
-            os.remove(summary_path)
-
-    def add_streams(plan, log_new):
-        # build the programs of the stage's new streams and initialise their new variables; the first program
-        # initialises everything as train.py's ERNIE 1.0 run does (paddle.seed(random_seed)), a later stream's
-        # new variables get a seed of their own
-        for task in plan.tasks:
-            if task in streams:
-                continue
-            streams[task] = build_stream_program(task, tasksets[task], config, True, args.weight_sharing, amp,
-                                                 optimizer_args(task), grad_hook)
-            fresh = scope.find_var("word_embedding") is None
-            seed = args.random_seed if fresh else _stream_seed(args.random_seed, tc[task].index)
-            new = init_new_variables(exe, streams[task], scope, seed, place)
-            if new and log_new and not fresh:
-                logger.info("stage %d: %s joins; %d new variable(s) initialised (its head and their optimizer "
-                            "state)", plan.index + 1, task, len(new))
-
-    validations, started = [], time.time()
-
-    def make_eval_fn(plan):
-        return recording(plan_eval_fn(plan), validations)
-
-    def plan_eval_fn(plan):
-        def eval_fn(trainer):
-            out = {}
-            for task in plan.tasks:
-                e = tc[task]
-                if not e.valid_filelist:
-                    continue
-                prog = eval_program(task)
-                res = run_evaluation(exe, prog.program, prog.local_fetches,
-                                     stream_reader(e, e.valid_filelist, True).batches(), weights=prog.weights,
-                                     feed_fn=prog.feed, scope=scope)
-                if res.steps == 0:
-                    raise ValueError("the validation set %s of task %s produced no batch" % (e.valid_filelist, task))
-                logger.info("[validation_set] stage: %d/%d, step: %d, task: %s, task_id: %d, %s, steps: %d, "
-                            "speed: %f steps/s", plan.index + 1, S, trainer.step, task, e.id,
-                            ", ".join("%s: %f" % kv for kv in res.means.items()), res.steps, res.speed)
-                out.update({task + "/" + k: v for k, v in res.means.items()})
-            return out
-        return eval_fn
-
-    def report_stage(plan, stats, trainer):
-        summary = _stage_summary(tc, schedule, plan, stats, trainer, sreader)
-        result.summaries.append(summary)
-        if rank != 0:
-            return
-        logger.info("stage %d/%d (%s) finished at step %d:\n%s", plan.index + 1, S, schedule.strategy, trainer.step,
-                    format_table(summary["columns"], summary["rows"]))
-        if summary_path:
-            old = []
-            if os.path.exists(summary_path):
-                with open(summary_path, encoding="utf-8") as f:
-                    old = [x for x in json.load(f) if x["stage"] != plan.index + 1]
-            write_json(summary_path, old + [summary])
-
-    vdl_writer = None
-    if rank == 0 and args.vdl_dir:
-        from visualdl import LogWriter
-        vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
-    try:
-        for stage in range(start_stage, S):
-            first = stage == start_stage
-            plan = schedule.stages[stage]
-            add_streams(plan, log_new=not first)
-            stats = StageStats(stage)
-            routes = {t: streams[t] for t in plan.tasks}
-            trainer = Trainer(exe, ProgramUnion([routes[t].program for t in plan.tasks]),
-                              SimpleNamespace(scheduler=lrs), {}, min(plan.end, stop_at), scope=scope, place=place,
-                              skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
-                              max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
-                              eval_fn=make_eval_fn(plan),
-                              validate_at_start=args.validate_at_start and first and resume is None,
-                              log_fn=task_log_format(S), vdl_writer=vdl_writer, rank=rank, nranks=nranks,
-                              random_seed=args.random_seed, route_fn=lambda b, routes=routes: routes[b.task],
-                              fetch_every_step=True, step_hook=stats.hook, extra_state_fn=stats.state,
-                              model_config=config)
-            trainer.step = plan.start if first else result.step
-            if first and resume is not None:
-                state = trainer.load_checkpoint(args.init_checkpoint)
-                stats.restore(state.get("extra"))
-            elif first and args.init_pretraining_params:
-                trainer.load_pretraining_params(args.init_pretraining_params)
-            trainer.broadcast_parameters()
-            result.trainer = trainer
-            if on_stage is not None:
-                on_stage("start", stage, result)
-            done = trainer.train(sreader)
-            result.step = trainer.step
-            result.history.extend(trainer.history)
-            if trainer.last_batch is not None:
-                sreader.load_state_dict(trainer.last_batch.state)   # the position after the last trained batch
-            if result.step < plan.end:
-                logger.info("stopping at step %d in stage %d/%d (--num_train_steps %d); resume with "
-                            "--init_checkpoint", result.step, stage + 1, S, args.num_train_steps)
-                break
-            if done:
-                report_stage(plan, stats, trainer)
-            if on_stage is not None:
-                on_stage("end", stage, result)
-            if stage + 1 < S:
-                sreader.next_stage()
-    finally:
-        if vdl_writer is not None:
-            vdl_writer.close()
-    if rank == 0:
-        for task, reader in sreader.readers.items():
-            report = reader.bad_line_report()
-            if report and report.get("skipped_lines"):
-                logger.info("training data of %s: %s", task, report)
-        what = "ERNIE 2.0 pre-training (%s, %s, %d stage(s))" % (tc.source, schedule.strategy, S)
-        for line in summary_lines(what, result.step, int(time.time() - started), validations, args.checkpoints):
-            logger.info(line)
-    return result
-
-def _stage_summary(tc, schedule, plan, stats, trainer, sreader):
+def stage_summary(tc, schedule, plan, stats, trainer, sreader):
     """The stage table: task, id, steps in the stage, updates done / budget, mean training loss over the
     stage's steps, loss and accuracy on the task's valid set at the end of the stage."""
     valid = trainer.last_validation[1] if trainer.last_validation and trainer.last_validation[0] == trainer.step \
@@ -901,14 +546,279 @@ def _stage_summary(tc, schedule, plan, stats, trainer, sreader):
                         "valid acc"], "rows": rows}
 
 
+# --------------------------------------------------------------------------- the driver
+class PretrainRun:
+    """What :func:`run` trained: task_config, schedule, ernie1 (train.py without --task_config), step
+    (updates done), history ([(step, {"<task>/loss": ..., "lr": ...})] of the logged steps, all stages),
+    validations ([(step, scalars)]), summaries (one dict per finished stage: the stage table), scope (the
+    variables), trainer (the last stage's), streams ({task: StreamProgram})."""
+
+    def __init__(self, task_config, schedule, ernie1):
+        self.task_config = task_config
+        self.schedule = schedule
+        self.ernie1 = ernie1
+        self.step = 0
+        self.history = []
+        self.validations = []
+        self.summaries = []
+        self.scope = None
+        self.trainer = None
+        self.streams = {}
+
+
+def run(args, on_stage=None):
+    """Train as the flags say (or, with --do_test, evaluate): a :class:`PretrainRun` (--do_test: the test
+    metrics dict).  Raises on bad input (``main`` turns that into a message).
+
+    on_stage: optional ``f(event, stage, run)`` called with event "start" (after the stage's variables are
+    initialised / loaded, before its first step) and "end" (after its last step and validation).
+    """
+    check_args(args)
+    if args.use_fast_executor:
+        logger.info("--use_fast_executor has no effect on Paddle 3")
+    tc = load_task_config(args) if args.task_config else ernie1_task_config(args)
+    rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
+    if args.do_test:
+        return _test(args, tc, rank)
+    schedule = build_schedule(tc, args.strategy, seed=args.random_seed)
+    with claim_checkpoints(args, rank):
+        return Pretraining(args, tc, schedule, rank, nranks).train(on_stage)
+
+
+def _test(args, tc, rank):
+    """--do_test: the ERNIE 1.0 metrics of the given parameters on --test_filelist."""
+    amp, config, place, exe, scope = _static_setup(args, rank)
+    (entry,) = tc.tasks
+    taskset = tc.stream_taskset(entry)
+    stream = build_stream_program(entry.name, taskset, config, False, args.weight_sharing, amp)
+    with paddle.static.scope_guard(scope):
+        paddle.seed(args.random_seed)
+        exe.run(stream.startup)
+    init_pretraining_params(args.init_checkpoint or args.init_pretraining_params, stream.program, scope=scope,
+                            place=place, config=config)
+    reader = make_reader(args, config, taskset, entry, args.test_filelist, is_test=True)
+    res = evaluate(exe, stream, reader.batches(), scope, "test_set", progress_every=args.skip_steps)
+    loss, ppl, acc = ernie1_metrics(res)
+    logger.info("[test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s", loss, ppl, acc,
+                res.speed)
+    return {"loss": loss, "global_ppl": ppl, "next_sent_acc": acc, "lm_loss": res.means["knowledge_masking_loss"],
+            "speed": res.speed, "steps": res.steps}
+
+
+def route_of(routes, batch):
+    """The stream program of a batch's task (the Trainer's ``route_fn``)."""
+    return routes[batch.task]
+
+
+class Pretraining:
+    """The training part of :func:`run`: the configuration's task streams, trained stage after stage.
+
+    One program per task stream (encoder + its heads + AdamW), all in one scope: parameters and optimizer
+    state are shared by name, so stage k starts from stage k-1's parameters and Adam moments; a new stream's
+    head is initialised when it first appears.  Each step runs the program of the batch's task (``Trainer``
+    with ``route_fn``), one Trainer per stage.  ``ernie1``: train.py without --task_config (the original's
+    log lines, ``--epoch``, no stage tables).
+    """
+
+    def __init__(self, args, tc, schedule, rank, nranks):
+        self.args, self.tc, self.schedule, self.rank, self.nranks = args, tc, schedule, rank, nranks
+        self.ernie1 = not args.task_config
+        self.amp, self.config, self.place, self.exe, self.scope = _static_setup(args, rank)
+        tc.check_model_config(self.config)
+        self.stop_at = min(schedule.total, args.num_train_steps)
+        self.lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps,
+                               schedule.budgets, schedule.total)
+        self.tasksets = {e.name: tc.stream_taskset(e) for e in tc.tasks}
+        self.reader = ScheduledReader(schedule, {e.name: self.stream_reader(e, e.train_filelist, False)
+                                                 for e in tc.tasks},
+                                      tc.ids, epochs=args.epoch if self.ernie1 else None)
+        self.result = PretrainRun(tc, schedule, self.ernie1)
+        self.result.scope = self.scope
+        self.streams = self.result.streams     # {task: training StreamProgram}
+        self.evals = {}                        # {task: eval StreamProgram}
+        self.summary_path = (os.path.join(args.checkpoints, "stage_summaries.json")
+                             if args.checkpoints and not self.ernie1 else None)
+
+    def stream_reader(self, entry, filelist, is_test):
+        return make_reader(self.args, self.config, self.tasksets[entry.name], entry, filelist, is_test)
+
+    def grad_hook(self, params_grads):
+        return allreduce_gradients(params_grads, self.nranks)
+
+    def optimizer_args(self, task):
+        a = self.args
+        return dict(scheduler=self.lrs[task], weight_decay=a.weight_decay, grad_clip_norm=a.grad_clip_norm,
+                    beta1=a.adam_beta1, beta2=a.adam_beta2, epsilon=a.adam_epsilon,
+                    epsilon_as_paddle15=a.adam_epsilon_as_paddle15)
+
+    def read_resume_state(self):
+        """(stage to start at, train_state.json of --init_checkpoint or None); checked against the schedule."""
+        args = self.args
+        if not args.init_checkpoint:
+            return 0, None
+        path = os.path.join(args.init_checkpoint, STATE_FILE)
+        resume = read_train_state(args.init_checkpoint)
+        reader_state = resume.get("reader")
+        if self.ernie1 and isinstance(reader_state, dict) and "batch_index" in reader_state:
+            self.reader.accept_stream_state(resume["step"])   # a checkpoint of train.py's ERNIE 1.0 path before
+        elif not isinstance(reader_state, dict) or "stage" not in reader_state:
+            raise CheckpointError("%s holds no schedule position (a checkpoint of ERNIE 1.0 pre-training, train.py "
+                                  "without --task_config, from before it ran as a task configuration?)" % path)
+        self.reader.check_state(reader_state)
+        stage = int(reader_state.get("stage", 0))
+        if not 0 <= stage < self.schedule.num_stages:
+            raise CheckpointError("%s: stage %d is outside the schedule's %d stages"
+                                  % (path, stage + 1, self.schedule.num_stages))
+        return stage, resume
+
+    def write_schedule(self, fresh):
+        """Rank 0 of a --task_config run: ``schedule.json``; a fresh run drops an old ``stage_summaries.json``."""
+        tc, schedule = self.tc, self.schedule
+        os.makedirs(self.args.checkpoints, exist_ok=True)
+        write_json(os.path.join(self.args.checkpoints, "schedule.json"),
+                    dict(schedule.to_dict(), config=os.path.abspath(tc.source), lr_schedule=tc.lr_schedule,
+                         task_ids=tc.ids, table=schedule.table().split("\n")))
+        if fresh and os.path.exists(self.summary_path):
+            os.remove(self.summary_path)
+
+    def add_streams(self, plan, log_new):
+        """Build the programs of the stage's new streams and initialise their new variables: the first program
+        initialises everything (``paddle.seed(random_seed)``), a later stream's new variables get a seed of
+        their own."""
+        for task in plan.tasks:
+            if task in self.streams:
+                continue
+            self.streams[task] = build_stream_program(
+                task, self.tasksets[task], self.config, True, self.args.weight_sharing, self.amp,
+                self.optimizer_args(task), self.grad_hook if self.nranks > 1 else None)
+            fresh = self.scope.find_var("word_embedding") is None
+            seed = self.args.random_seed if fresh else _stream_seed(self.args.random_seed, self.tc[task].index)
+            new = init_new_variables(self.exe, self.streams[task], self.scope, seed, self.place)
+            if new and log_new and not fresh:
+                logger.info("stage %d: %s joins; %d new variable(s) initialised (its head and their optimizer "
+                            "state)", plan.index + 1, task, len(new))
+
+    def validate(self, plan, trainer):
+        """Evaluate every task of the stage that has a valid set (the Trainer's ``eval_fn``); its scalars."""
+        scalars = {}
+        for task in plan.tasks:
+            e = self.tc[task]
+            if not e.valid_filelist:
+                continue
+            if task not in self.evals:
+                self.evals[task] = build_stream_program(task, self.tasksets[task], self.config, False,
+                                                        self.args.weight_sharing, self.amp)
+            res = evaluate(self.exe, self.evals[task], self.stream_reader(e, e.valid_filelist, True).batches(),
+                           self.scope, "validation set %s of task %s" % (e.valid_filelist, task))
+            scalars.update(validation_report(self.ernie1, trainer, plan, self.schedule.num_stages, e, res))
+        self.result.validations.append((trainer.step, dict(scalars)))
+        return scalars
+
+    def report_stage(self, plan, stats, trainer):
+        """The stage table: kept in the result; rank 0 of a --task_config run logs it and writes it."""
+        summary = stage_summary(self.tc, self.schedule, plan, stats, trainer, self.reader)
+        self.result.summaries.append(summary)
+        if self.rank != 0 or self.ernie1:
+            return
+        logger.info("stage %d/%d (%s) finished at step %d:\n%s", plan.index + 1, self.schedule.num_stages,
+                    self.schedule.strategy, trainer.step, format_table(summary["columns"], summary["rows"]))
+        if self.summary_path:
+            old = []
+            if os.path.exists(self.summary_path):
+                with open(self.summary_path, encoding="utf-8") as f:
+                    old = [x for x in json.load(f) if x["stage"] != plan.index + 1]
+            write_json(self.summary_path, old + [summary])
+
+    def stage_trainer(self, plan, first, resumed, vdl_writer):
+        """The Trainer of one stage: the union of its streams' programs, routed by the batch's task."""
+        args, S = self.args, self.schedule.num_stages
+        stats = StageStats(plan.index)
+        routes = {t: self.streams[t] for t in plan.tasks}
+        validated = any(self.tc[t].valid_filelist for t in plan.tasks)
+        trainer = Trainer(
+            self.exe, ProgramUnion([routes[t].program for t in plan.tasks]),
+            SimpleNamespace(scheduler=self.lrs, amp=self.amp), {}, min(plan.end, self.stop_at), scope=self.scope,
+            place=self.place, skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
+            max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
+            eval_fn=functools.partial(self.validate, plan) if validated else None,
+            # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
+            validate_at_start=args.validate_at_start and first and (not resumed or self.ernie1),
+            log_fn=ernie1_train_line if self.ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
+            rank=self.rank, nranks=self.nranks, random_seed=args.random_seed,
+            route_fn=functools.partial(route_of, routes), fetch_every_step=True, step_hook=stats.hook,
+            extra_state_fn=stats.state, model_config=self.config)
+        return trainer, stats
+
+    def train(self, on_stage=None):
+        args, tc, schedule, result = self.args, self.tc, self.schedule, self.result
+        S = schedule.num_stages
+        start_stage, resume = self.read_resume_state()
+        if self.rank == 0 and not self.ernie1:
+            logger.info("%s: strategy %s, %d stage(s), %d updates%s, learning rate %s per %s\n%s", tc.source,
+                        schedule.strategy, S, schedule.total,
+                        "" if self.stop_at == schedule.total else
+                        " (stopping at %d: --num_train_steps)" % self.stop_at,
+                        args.lr_scheduler, "task" if tc.lr_schedule == "per_task" else "run", schedule.table())
+            if self.summary_path:
+                self.write_schedule(fresh=resume is None)
+        started = time.time()
+        vdl_writer = None
+        if self.rank == 0 and args.vdl_dir:
+            from visualdl import LogWriter   # optional package, only with --vdl_dir
+            vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
+        try:
+            for stage in range(start_stage, S):
+                first = stage == start_stage
+                plan = schedule.stages[stage]
+                self.add_streams(plan, log_new=not first)
+                trainer, stats = self.stage_trainer(plan, first, resume is not None, vdl_writer)
+                trainer.step = plan.start if first else result.step
+                if first and resume is not None:
+                    stats.restore(trainer.load_checkpoint(args.init_checkpoint).get("extra"))
+                elif first and args.init_pretraining_params:
+                    trainer.load_pretraining_params(args.init_pretraining_params)
+                trainer.broadcast_parameters()
+                result.trainer = trainer
+                if on_stage is not None:
+                    on_stage("start", stage, result)
+                done = trainer.train(self.reader)
+                result.step = trainer.step
+                result.history.extend(trainer.history)
+                if trainer.last_batch is not None:
+                    self.reader.load_state_dict(trainer.last_batch.state)   # the position after the last batch
+                if result.step < plan.end:
+                    if result.step >= self.stop_at:
+                        logger.info("stopping at step %d in stage %d/%d (--num_train_steps %d); resume with "
+                                    "--init_checkpoint", result.step, stage + 1, S, args.num_train_steps)
+                    break                       # else the data ended (--epoch): the trainer said so
+                if done:
+                    self.report_stage(plan, stats, trainer)
+                if on_stage is not None:
+                    on_stage("end", stage, result)
+                if stage + 1 < S:
+                    self.reader.next_stage()
+        finally:
+            if vdl_writer is not None:
+                vdl_writer.close()
+        if self.rank == 0:
+            self.log_summary(int(time.time() - started))
+        return result
+
+    def log_summary(self, seconds):
+        for task, reader in self.reader.readers.items():
+            report = reader.bad_line_report()
+            if report and report.get("skipped_lines"):
+                logger.info("training data of %s: %s", task, report)
+        what = ("ERNIE 1.0 pre-training (%s)" % self.args.train_filelist if self.ernie1 else
+                "ERNIE 2.0 pre-training (%s, %s, %d stage(s))" % (self.tc.source, self.schedule.strategy,
+                                                                 self.schedule.num_stages))
+        for line in summary_lines(what, self.result.step, seconds, self.result.validations, self.args.checkpoints):
+            logger.info(line)
+
+
 def main(argv=None):
     args = parse_args(argv)
     init_logging()
-    from reader.pretraining import DataFileError
-    from reader.vocab import VocabError
-    from ernie.optimization import AmpDeviceError
-    from ernie.tasks import TaskError
-    from ernie.trainer import NonFiniteLossError
     print_arguments(args, logger)
     try:
         run(args)

@@ -1,6 +1,6 @@
 """ERNIE 2.0 continual multi-task pre-training: task configuration, stage schedule, interleaving, reader.
 
-The pieces (the training driver that uses them is ``ernie.pretrain.run_task_config``;
+The pieces (the training driver that uses them is ``ernie.pretrain.run``;
 the configuration format is documented key by key in ``docs/continual_pretraining.md``):
 
 * :class:`TaskConfig` -- a pre-training configuration file (JSON): the task
@@ -597,20 +597,32 @@ class ScheduledReader:
     the task reader's own is inside).  Its ``task_ids`` feed is the stream's id.
 
     :meth:`batches` yields the rest of the current stage; :meth:`next_stage`
-    moves on once it is complete.  State::
+    moves on once it is complete.  ``epochs``: at most this many passes over
+    each stream's data (None: as many as its budget needs); a stream whose
+    passes are used up ends :meth:`batches` early (train.py's ``--epoch``).
+
+    A single stream (one stage, one task: ERNIE 1.0 pre-training) is at the
+    position of its reader whatever its budget, so it also resumes from a state
+    written under another budget (``--num_train_steps`` changed), and, after
+    :meth:`accept_stream_state`, from its reader's own state (what train.py
+    saved for ERNIE 1.0 before it ran as a task configuration).  State::
 
         {"version": 1, "schedule": <digest>, "strategy": ..., "stage": k (0-based),
          "position": steps of stage k done, "task_steps": {task: updates done},
          "readers": {task: reader state}}
     """
 
-    def __init__(self, schedule, readers, task_ids):
+    def __init__(self, schedule, readers, task_ids, epochs=None):
         missing = [t for t in schedule.budgets if t not in readers]
         if missing:
             raise ScheduleError("no reader for task(s) %s" % ", ".join(missing))
+        if epochs is not None and int(epochs) < 1:
+            raise ScheduleError("epochs must be >= 1 (or None), got %r" % (epochs,))
         self.schedule = schedule
         self.readers = dict(readers)
         self.task_ids = dict(task_ids)
+        self.epochs = None if epochs is None else int(epochs)
+        self._stream_state_step = None
         self._stage = 0
         self._position = 0
         self._reader_states = {t: r.state_dict() for t, r in self.readers.items()}
@@ -648,12 +660,43 @@ class ScheduledReader:
     def state_dict(self):
         return self._state(self._stage, self._position, self._reader_states, self.task_steps())
 
+    @property
+    def single_stream(self):
+        """The task of a schedule of one stage and one task, else None."""
+        if self.schedule.num_stages == 1 and len(self.readers) == 1:
+            return next(iter(self.readers))
+        return None
+
+    def _same_stream(self, state):
+        """Whether ``state`` is a state of the single stream of this reader under another budget."""
+        task = self.single_stream
+        return (task is not None and state.get("stage") == 0 and set(state.get("readers") or ()) == {task}
+                and set(state.get("task_steps") or ()) == {task})
+
+    def accept_stream_state(self, step):
+        """Let :meth:`load_state_dict` take the single stream's reader state alone, as the position after
+        ``step`` updates (a checkpoint of train.py from before ERNIE 1.0 pre-training ran as a task
+        configuration holds that)."""
+        if self.single_stream is None:
+            raise ScheduleError("a reader state alone fits only a schedule of one stage and one task")
+        self._stream_state_step = int(step)
+
+    def _from_stream_state(self, state):
+        """``state`` as a state of this schedule when it is the single stream's reader state alone."""
+        if self._stream_state_step is None or not isinstance(state, dict) or "batch_index" not in state:
+            return state
+        task = self.single_stream
+        position = min(self._stream_state_step, self.schedule.stages[0].steps)
+        return self._state(0, position, {task: state}, self.task_steps(0, position))
+
     def check_state(self, state):
         """Raise ScheduleError unless ``state`` is a state of this reader's schedule."""
+        state = self._from_stream_state(state)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "readers" not in state:
-            raise ScheduleError("the checkpoint's reader state is not a multi-task schedule state (a checkpoint "
-                                "of train.py without --task_config?): %r" % (str(state)[:200],))
-        if state.get("schedule") != self.schedule.digest():
+            raise ScheduleError("the checkpoint's reader state is not a schedule state (a checkpoint of train.py "
+                                "from before ERNIE 1.0 pre-training ran as a task configuration?): %r"
+                                % (str(state)[:200],))
+        if state.get("schedule") != self.schedule.digest() and not self._same_stream(state):
             raise ScheduleError("the checkpoint was written by another schedule (strategy %s, digest %s; now %s, %s):"
                                 " the configuration, --strategy, --iterations_scale or --random_seed changed"
                                 % (state.get("strategy"), state.get("schedule"), self.schedule.strategy,
@@ -661,8 +704,12 @@ class ScheduledReader:
 
     def load_state_dict(self, state):
         """Continue from ``state`` (same schedule; else ScheduleError)."""
+        state = self._from_stream_state(state)
         self.check_state(state)
         stage, position = int(state["stage"]), int(state["position"])
+        if state.get("schedule") != self.schedule.digest():       # the single stream, another budget
+            position = min(position, self.schedule.stages[0].steps)
+            state = dict(state, task_steps=self.task_steps(0, position))
         if not 0 <= stage < self.schedule.num_stages or not 0 <= position <= self.schedule.stages[stage].steps:
             raise ScheduleError("schedule position stage %d, step %d is outside the schedule" % (stage, position))
         expected = self.task_steps(stage, position)
@@ -689,6 +736,8 @@ class ScheduledReader:
         reader.load_state_dict(state)
         while True:
             start = reader.state_dict()
+            if self.epochs is not None and start["epoch"] >= self.epochs:
+                return
             reader.epochs = start["epoch"] + 1        # one pass at a time: an empty pass is caught
             produced = 0
             for batch in reader.batches():
@@ -709,7 +758,9 @@ class ScheduledReader:
                 task = seq[p]
                 if task not in streams:
                     streams[task] = self._stream(task, states[task])
-                batch = next(streams[task])
+                batch = next(streams[task], None)
+                if batch is None:
+                    return                            # the stream's passes (epochs) are used up
                 states[task] = batch.state
                 done[task] += 1
                 if "task_ids" in batch:
@@ -799,6 +850,9 @@ class LRSchedules:
         return {"lr_schedule": "per_task", "tasks": {t: s.state_dict() for t, s in self.schedulers.items()}}
 
     def set_state_dict(self, state):
+        if self.mode == "global" and "lr_schedule" not in state and "last_epoch" in state:
+            self._last.set_state_dict(state)     # one scheduler's state: train.py's ERNIE 1.0 checkpoints before
+            return                               # they were task-path checkpoints
         if state.get("lr_schedule") != self.mode:
             raise ScheduleError("the checkpoint used lr_schedule %r, the configuration says %r"
                                 % (state.get("lr_schedule"), self.mode))

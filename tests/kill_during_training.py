@@ -85,20 +85,22 @@ class Loader:
         import paddle
         from ernie.config import ErnieConfig
         from ernie.optimization import lr_scheduler
-        from ernie.pretrain import build_pretrain_program
+        from ernie.pretrain import build_stream_program
+        from ernie.tasks import TaskSet
         paddle.enable_static()
         self.paddle = paddle
         self.config = ErnieConfig.from_json(os.path.join(data, "config.json"))
         scheduler = lr_scheduler("noam_decay", 1e-3, 3, 10)
-        self.prog = build_pretrain_program(self.config, is_training=True,
-                                           optimizer_args=dict(scheduler=scheduler, weight_decay=0.01))
+        self.prog = build_stream_program("knowledge_masking", TaskSet(["knowledge_masking", "next_sent"]),
+                                         self.config, True, optimizer_args=dict(scheduler=scheduler,
+                                                                                weight_decay=0.01))
         self.exe = paddle.static.Executor(paddle.CPUPlace())
         self.scope = paddle.static.Scope()
         with paddle.static.scope_guard(self.scope):
             self.exe.run(self.prog.startup)
 
     def load(self, directory):
-        return checkpoint.init_checkpoint(directory, self.prog.main, scope=self.scope, config=self.config)
+        return checkpoint.init_checkpoint(directory, self.prog.program, scope=self.scope, config=self.config)
 
 
 def checkpoint_bytes(directory):

@@ -1,7 +1,6 @@
 """ernie.scheduler + train.py --task_config: allocation (Table 7), strategies, interleaving, stage hand-over,
-exact mid-stage resume, task ids, the ERNIE 1.0 one-stage configuration, and configuration errors."""
+exact mid-stage resume, task ids, the ERNIE 1.0 configuration train.py builds, and configuration errors."""
 import collections
-import gzip
 import json
 import os
 import re
@@ -11,7 +10,7 @@ import paddle
 import pytest
 
 from conftest import REPO
-from ernie.pretrain import UsageError, parse_args, run, run_task_config
+from ernie.pretrain import UsageError, ernie1_task_config, parse_args, run
 from ernie.scheduler import (ScheduleError, TaskConfig, allocate, build_schedule, interleave)
 
 EN = os.path.join(REPO, "data", "tasks", "en")
@@ -263,7 +262,7 @@ def full_run(setup, tmp_path_factory):
     pretrain.StreamProgram.feed = spy
     try:
         vdl = setup[0] / "vdl"
-        result = run_task_config(targs(setup, "full", "--vdl_dir", vdl), on_stage=on_stage)
+        result = run(targs(setup, "full", "--vdl_dir", vdl), on_stage=on_stage)
     finally:
         pretrain.StreamProgram.feed = real
     return result, fed, boundary, vdl
@@ -327,7 +326,7 @@ def test_log_lines_stage_tables_and_visualdl(full_run, setup, caplog):
     assert sorted(got["valid/capitalization/acc"]) == [12, 24]
     # the log line format (a short run: the first 5 steps)
     caplog.set_level("INFO")
-    run_task_config(targs(setup, "log", "--num_train_steps", 5))
+    run(targs(setup, "log", "--num_train_steps", 5))
     lines = [LOG_LINE.match(r.getMessage()) for r in caplog.records if r.getMessage().startswith("stage: ")]
     ids = {"knowledge_masking": "5", "capitalization": "2"}
     assert [m.groups() for m in lines] == \
@@ -348,19 +347,19 @@ def ckpt_files(directory):
 def test_resume_mid_stage_equals_the_uninterrupted_run(full_run, setup):
     result, _, _, _ = full_run
     root = setup[0]
-    first = run_task_config(targs(setup, "part", "--num_train_steps", 7))      # stops inside stage 2
+    first = run(targs(setup, "part", "--num_train_steps", 7))      # stops inside stage 2
     assert first.step == 7 and sorted(os.listdir(root / "part"))[-1] == "step_7"
     state = json.load(open(root / "part" / "step_7" / "train_state.json"))
     assert (state["reader"]["stage"], state["reader"]["position"]) == (1, 3)
     assert state["extra"]["stage"] == 1 and state["scheduler"]["lr_schedule"] == "per_task"
-    second = run_task_config(targs(setup, "rest", "--init_checkpoint", root / "part" / "step_7"))
+    second = run(targs(setup, "rest", "--init_checkpoint", root / "part" / "step_7"))
     assert first.history + second.history == result.history          # same losses, accuracies, lrs
     assert second.summaries == result.summaries[1:]                   # the resumed stage's table included
     a, b = ckpt_files(root / "full" / "step_24"), ckpt_files(root / "rest" / "step_24")
     assert sorted(a) == sorted(b) and all(a[n] == b[n] for n in a), [n for n in a if a[n] != b[n]]
     # another strategy cannot continue this checkpoint
     with pytest.raises(ScheduleError, match=r"written by another schedule"):
-        run_task_config(targs(setup, "bad", "--init_checkpoint", root / "part" / "step_7", "--strategy",
+        run(targs(setup, "bad", "--init_checkpoint", root / "part" / "step_7", "--strategy",
                               "multitask"))
 
 
@@ -371,7 +370,7 @@ def test_continual_strategy_trains_one_task_per_stage(setup):
         seen[(event, stage)] = snapshot(run.scope, ["capitalization_fc.w_0", "word_embedding",
                                                     "mask_lm_out_fc.b_0"])
 
-    result = run_task_config(targs(setup, "cont", "--strategy", "continual", "--iterations_scale", 0.5),
+    result = run(targs(setup, "cont", "--strategy", "continual", "--iterations_scale", 0.5),
                              on_stage=on_stage)
     assert stage_dicts(result.schedule) == [{"knowledge_masking": 4}, {"capitalization": 4},
                                             {"sentence_reordering": 4}]
@@ -383,28 +382,21 @@ def test_continual_strategy_trains_one_task_per_stage(setup):
     assert not np.array_equal(seen[("start", 2)]["word_embedding"], seen[("end", 2)]["word_embedding"])
 
 
-def test_ernie1_one_stage_configuration_equals_train_py(tmp_path):
-    with gzip.open(os.path.join(REPO, "data", "demo_train_set.gz"), "rt", encoding="utf-8") as f:
-        lines = [next(f) for _ in range(120)]
-    with gzip.open(tmp_path / "train.gz", "wt", encoding="utf-8") as f:
-        f.writelines(lines)
-    (tmp_path / "train_filelist").write_text("train.gz\t1.1\n")
-    shipped = json.load(open(os.path.join(REPO, "config", "ernie1_pretrain.json")))
-    (task,) = shipped["tasks"]
-    assert (task["name"], task["heads"], shipped["lr_schedule"]) == ("knowledge_masking", ["next_sent"], "global")
-    cfg = write(tmp_path / "e1.json", dict(shipped, vocab_path=os.path.join(REPO, "config", "vocab.txt"),
-                                           tasks=[dict(task, iterations=4, valid_filelist="",
-                                                       train_filelist=str(tmp_path / "train_filelist"))]))
-    model = write(tmp_path / "m.json", dict(MODEL, vocab_size=3909, use_task_id=False))
-    common = ["--ernie_config_path", model, "--vocab_path", os.path.join(REPO, "config", "vocab.txt"),
-              "--max_seq_len", "128", "--batch_size", "512", "--in_tokens", "true", "--skip_steps", "1",
-              "--lr_scheduler", "linear_warmup_decay", "--warmup_steps", "2", "--learning_rate", "1e-3",
-              "--random_seed", "5", "--use_cuda", "false", "--num_train_steps", "4"]
-    new = run(parse_args(common + ["--task_config", cfg, "--checkpoints", str(tmp_path / "a")]))
-    old = run(parse_args(common + ["--train_filelist", str(tmp_path / "train_filelist"),
-                                   "--checkpoints", str(tmp_path / "b")]))
-    assert [(s, v["knowledge_masking/loss"], v["knowledge_masking/knowledge_masking_loss"],
-             v["knowledge_masking/next_sent_acc"], v["lr"]) for s, v in new.history] == \
-        [(s, v["loss"], v["lm_loss"], v["next_sent_acc"], v["lr"]) for s, v in old.history]
-    a, b = ckpt_files(tmp_path / "a" / "step_4"), ckpt_files(tmp_path / "b" / "step_4")
-    assert sorted(a) == sorted(b) and all(a[n] == b[n] for n in a)
+def test_train_py_without_task_config_builds_the_shipped_ernie1_configuration():
+    """train.py without --task_config trains config/ernie1_pretrain.json with the flags' data and budget."""
+    shipped = TaskConfig.from_json(os.path.join(REPO, "config", "ernie1_pretrain.json"))
+    built = ernie1_task_config(parse_args(["--train_filelist", os.path.join(REPO, "data", "train_filelist"),
+                                           "--valid_filelist", os.path.join(REPO, "data", "valid_filelist"),
+                                           "--num_train_steps", "200"]))
+
+    def content(tc):
+        return (tc.strategy, tc.lr_schedule, tc.stages,
+                [(e.name, e.id, e.heads, e.iterations, e.stage, e.stage_iterations, e.options,
+                  os.path.abspath(e.train_filelist), os.path.abspath(e.valid_filelist)) for e in tc.tasks])
+    assert content(built)[:3] == content(shipped)[:3] == ("multitask", "global", [["knowledge_masking"]])
+    assert content(built)[3] == content(shipped)[3]
+    (e,) = built.tasks
+    assert (e.name, e.heads, e.id) == ("knowledge_masking", ["next_sent"], 0)
+    # the stream's task set is ERNIE 1.0's masked LM and next sentence, fed mask_label / mask_pos / labels
+    assert built.stream_taskset(e).names == ["knowledge_masking", "next_sent"]
+    assert sorted(built.stream_taskset(e).feed_specs()) == ["labels", "mask_label", "mask_pos"]

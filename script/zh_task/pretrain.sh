@@ -16,8 +16,9 @@
 #   another strategy of the paper's Figure 2 with the same total number of updates.
 # * ERNIE_TASK_CONFIG=<file>: any other configuration, e.g. config/ernie1_pretrain.json (ERNIE 1.0
 #   masked LM + next sentence as one stage, on the ERNIE 1.0 data in data/).
-# * ERNIE_TASK_CONFIG=none: ERNIE 1.0 pre-training exactly as before the task configurations
-#   (train.py without --task_config, file lists TRAIN_FILELIST / VALID_FILELIST, model config
+# * ERNIE_TASK_CONFIG=none: ERNIE 1.0 pre-training with the original's flags and log lines
+#   (train.py without --task_config, which builds the configuration of config/ernie1_pretrain.json
+#   from its flags: file lists TRAIN_FILELIST / VALID_FILELIST, model config
 #   config/ernie_config.json or config/ernie_demo_config.json, NUM_TRAIN_STEPS updates).
 #
 # Two profiles, chosen by the hardware:
