@@ -788,14 +788,15 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
                             "state)", plan.index + 1, task, len(new))
 
     validations, started = [], time.time()
+    validated_untrained = set()
 
     def make_eval_fn(plan):
         return recording(plan_eval_fn(plan), validations)
 
-    def plan_eval_fn(plan):
+    def plan_eval_fn(plan, tasks=None):
         def eval_fn(trainer):
             out = {}
-            for task in plan.tasks:
+            for task in (plan.tasks if tasks is None else tasks):
                 e = tc[task]
                 if not e.valid_filelist:
                     continue
@@ -857,6 +858,12 @@ def _run_task_config(args, on_stage, tc, schedule, rank, nranks):
             result.trainer = trainer
             if on_stage is not None:
                 on_stage("start", stage, result)
+            joining = [t for t in plan.tasks if t not in validated_untrained]
+            if args.validate_at_start and resume is None and not first and joining and rank == 0:
+                # a task that joins is validated before its first update too, so its first validation is
+                # its untrained value (what the summary's "first -> last" compares with)
+                recording(plan_eval_fn(plan, joining), validations)(trainer)
+            validated_untrained.update(plan.tasks)
             done = trainer.train(sreader)
             result.step = trainer.step
             result.history.extend(trainer.history)
