@@ -183,7 +183,7 @@ def test_textless_sentences_are_dropped_from_every_task(en_analyzer):
     kept, dropped = drop_textless_sentences(tok)
     assert dropped == 2 and [[s.text for s in p] for p in kept[0].paragraphs] == [["He came.", "She left."],
                                                                                 ["It rained.", "They stayed home."]]
-    ctx = T.BuildContext(tok, "en", vocab, 64, analyzer=en_analyzer)
+    ctx = T.BuildContext(tok, "en", vocab, 10, analyzer=en_analyzer)   # short: the document makes several chunks
     star = vocab["*"]
     for name in ("knowledge_masking", "sentence_reordering", "sentence_distance", "token_document_relation"):
         samples, _ = T.get_task(name).build_samples(ctx, random.Random(3))
