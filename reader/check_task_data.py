@@ -494,9 +494,44 @@ def raw_contexts(corpus, input_format, lang, vocab_path, num_valid_docs, valid_s
     return ctxs, analyzer
 
 
+def masked_target_baseline(filelist, vocab_path, batch_size=512, in_tokens=True, max_seq_len=128, random_seed=1,
+                           voc_size=0):
+    """What a model that ignores the context scores on a validation set's masked targets, read exactly as
+    the pre-training validation reads them (the same seeded masks): {"targets": M, "most_frequent": (token,
+    share), "unigram_entropy": nats of the targets' own distribution}.  The defaults are the CPU demo's."""
+    import collections
+    import math
+    from ernie.tasks import TaskError, TaskSet
+    from reader.task_format import TaskPretrainingReader
+    ts = TaskSet(["knowledge_masking"], require_labels=False)
+    reader = TaskPretrainingReader(filelist, vocab_path, parser_factory=ts.line_parser, batch_hook=ts.add_feeds,
+                                   batch_size=batch_size, in_tokens=in_tokens, max_seq_len=max_seq_len,
+                                   random_seed=random_seed, voc_size=voc_size, shuffle_files=True, epoch=1,
+                                   is_test=True)
+    counts = collections.Counter()
+    for batch in reader.batches():
+        counts.update(int(x) for x in batch["mask_label"].reshape(-1))
+    total = sum(counts.values())
+    if not total:
+        raise TaskError("%s: no masked target" % filelist)
+    vocab = {}
+    with open(vocab_path, encoding="utf-8") as f:
+        for k, line in enumerate(f):
+            parts = line.rstrip("\n").split("\t")
+            vocab[int(parts[1]) if len(parts) > 1 else k] = parts[0]
+    top, n = counts.most_common(1)[0]
+    return {"targets": total, "most_frequent": (vocab.get(top, top), n, n / total),
+            "unigram_entropy": -sum(c / total * math.log(c / total) for c in counts.values())}
+
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m reader.check_task_data", description=__doc__.split("\n")[0])
-    p.add_argument("--data_dir", required=True, help="directory of <task>.{train,valid}.gz and tasks.json")
+    p.add_argument("--data_dir", help="directory of <task>.{train,valid}.gz and tasks.json")
+    p.add_argument("--masked_target_baseline", metavar="VALID_FILELIST",
+                   help="only print what a model ignoring the context scores on this knowledge-masking validation "
+                        "set, masked as the CPU demo's validation masks it (512-token batches, max_seq_len 128, "
+                        "seed 1, vocab_size 6000)")
     p.add_argument("--vocab_path", required=True)
     p.add_argument("--corpus", nargs="+", help="the raw corpus of the build (enables the raw-text checks)")
     p.add_argument("--input_format", default="one_doc_per_file")
@@ -508,6 +543,14 @@ def main(argv=None):
     p.add_argument("--max_seq_len", type=int, default=128)
     p.add_argument("--show", type=int, default=20, help="print at most this many findings per rule")
     args = p.parse_args(argv)
+    if args.masked_target_baseline:
+        r = masked_target_baseline(args.masked_target_baseline, args.vocab_path, voc_size=6000)
+        tok, n, share = r["most_frequent"]
+        print("masked targets: %d; most frequent: %r, %d of them = %.6f; unigram entropy of the targets: %.4f nats"
+              % (r["targets"], tok, n, share, r["unigram_entropy"]))
+        return 0
+    if not args.data_dir:
+        p.error("--data_dir is required")
     report = check_files(args.data_dir, args.vocab_path, args.lang)
     if args.corpus:
         with open(os.path.join(args.data_dir, "tasks.json"), encoding="utf-8") as f:
