@@ -698,10 +698,11 @@ class Pretraining:
                 logger.info("stage %d: %s joins; %d new variable(s) initialised (its head and their optimizer "
                             "state)", plan.index + 1, task, len(new))
 
-    def validate(self, plan, trainer):
-        """Evaluate every task of the stage that has a valid set (the Trainer's ``eval_fn``); its scalars."""
+    def validate(self, plan, trainer, tasks=None):
+        """Evaluate every task of the stage (or only ``tasks``) that has a valid set (the Trainer's
+        ``eval_fn``); its scalars."""
         scalars = {}
-        for task in plan.tasks:
+        for task in plan.tasks if tasks is None else tasks:
             e = self.tc[task]
             if not e.valid_filelist:
                 continue
@@ -766,6 +767,7 @@ class Pretraining:
         if self.rank == 0 and args.vdl_dir:
             from visualdl import LogWriter   # optional package, only with --vdl_dir
             vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
+        validated_untrained = set()
         try:
             for stage in range(start_stage, S):
                 first = stage == start_stage
@@ -781,6 +783,12 @@ class Pretraining:
                 result.trainer = trainer
                 if on_stage is not None:
                     on_stage("start", stage, result)
+                joining = [t for t in plan.tasks if t not in validated_untrained and tc[t].valid_filelist]
+                if args.validate_at_start and resume is None and not first and joining and self.rank == 0:
+                    # a task that joins is validated before its first update too, so that its first
+                    # validation is its untrained value (what the summary's "first -> last" compares)
+                    self.validate(plan, trainer, joining)
+                validated_untrained.update(plan.tasks)
                 done = trainer.train(self.reader)
                 result.step = trainer.step
                 result.history.extend(trainer.history)

@@ -602,10 +602,12 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
                         "documents": {"train": len(train_idx), "valid": valid_docs, "valid_split": valid_split,
                                       "valid_indices": valid_idx},
                         "vocab_size": len(vocab), "tasks": taskset.describe()},
-             "files": {}, "skipped_tasks": {}}
+             "files": {}, "skipped_tasks": {}, "textless_sentences_dropped": {}}
+    train_inputs = {}       # task -> token id tuples of its training samples (no validation sample repeats one)
     for split, split_docs, pairs, limit in splits:
         ctx = BuildContext(split_docs, lang, vocab, max_seq_len, analyzer=analyzer, num_sent_types=num_sent_types,
                            ir_pairs=pairs, do_lower_case=do_lower_case, split=split)
+        stats["textless_sentences_dropped"][split] = ctx.textless_sentences
         ctx.label_tasks = [t for t in label_tasks if t.not_applicable(ctx) is None]
         for task in taskset:
             if task.name == "ir_relevance" and split == "valid" and pairs is None and ir_pairs is not None:
@@ -626,6 +628,16 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
                                                                                         split, k)))
                 samples += more
                 gen.update(more_gen)
+            if split == "train":
+                train_inputs[task.name] = {tuple(x.token_ids) for x in samples}
+            else:
+                # a validation input that is also a training input (a sentence repeated in both splits) would
+                # be a leak: dropped
+                seen = train_inputs.get(task.name, set())
+                kept = [x for x in samples if tuple(x.token_ids) not in seen]
+                if len(kept) < len(samples):
+                    gen["same_input_in_training_split"] += len(samples) - len(kept)
+                samples = kept
             built = len(samples)
             own = task_limits.get(task.name)
             if own is not None:

@@ -60,11 +60,13 @@ def test_short_ernie2_cpu_run_trains_the_zh_tasks_stage_by_stage(tmp_path):
     summaries = json.load(open(tmp_path / "ckpt" / "stage_summaries.json"))
     assert [s["end_step"] for s in summaries] == [2, 6, 12, 20, 30]
     assert "step_30" in os.listdir(tmp_path / "ckpt")
-    # the closing summary: what ran, the first task's validation before training and at the end, model, log
+    # the closing summary: what ran, every task's validation before its training and at the end, model, log
     assert re.search(r"\[summary\] ERNIE 2\.0 pre-training \(\S*ernie2_zh_tasks\.json, continual_multitask, 5 stage\(s\)\): "
                      r"30 updates in \d+ min \d+ s", log), log[-3000:]
     assert re.search(r"\[summary\] validation knowledge_masking/loss: [\d.]+ at step 0 -> [\d.]+ at step 30", log)
-    assert re.search(r"\[summary\] validation ir_relevance/acc: [\d.]+ at step 30\n", log)      # joined in stage 5
+    # a task that joins later is validated before its first update too: its line compares untrained -> trained
+    assert re.search(r"\[summary\] validation sentence_reordering/acc: [\d.]+ at step 2 -> [\d.]+ at step 30", log)
+    assert re.search(r"\[summary\] validation ir_relevance/acc: [\d.]+ at step 20 -> [\d.]+ at step 30", log)
     assert "[summary] model: %s" % (tmp_path / "ckpt" / "step_30") in log
     assert "[summary] log: %s/pretrain.log" % (tmp_path / "log") in log and "[summary] next: " in log
     assert "[summary] model:" in (tmp_path / "log" / "pretrain.log").read_text()

@@ -150,7 +150,7 @@ def test_task_option_errors():
     with pytest.raises(T.TaskError, match="needs the option lang"):
         T.get_task("discourse_relation", granularity="marker")
     assert T.get_task("discourse_relation", granularity="marker", lang="en").num_classes == 26
-    assert T.get_task("discourse_relation", granularity="marker", lang="zh", markers="extended").num_classes == 31
+    assert T.get_task("discourse_relation", granularity="marker", lang="zh", markers="extended").num_classes == 32
     assert T.get_task("sentence_reordering", max_segments="2").num_classes == 3   # CLI strings are converted
 
 
@@ -451,13 +451,13 @@ def test_discourse_marker_matching_hand_checked():
     assert en.match("As a result he left.") == ("as a result", "he left.")
     zh = MarkerMatcher("zh")
     assert zh.match("但是，他不来。") == ("但是", "他不来。")   # the longest marker wins
-    assert zh.match("但见一人。") == ("但", "见一人。")
+    assert zh.match("但见一人。") is None                  # 但见 "one saw": a storyteller's formula
     assert zh.match("“于是玄德引兵。”") == ("于是", "“玄德引兵。”")
     assert zh.match("却说张飞。") is None
     ext = MarkerMatcher("zh", "extended")
     assert ext.match("却说张飞。") is None and ext.match("且说曹操。") is None   # storyteller formulas
     assert ext.match("遂引兵出城。") == ("遂", "引兵出城。")
-    assert ext.match("却被关羽拦住。") == ("却", "被关羽拦住。")
+    assert ext.match("却被关羽拦住。") is None             # needs a POS function to accept 却
 
 
 def test_discourse_relation_removes_the_marker(en_analyzer, en_vocab):
@@ -479,7 +479,10 @@ def test_discourse_relation_removes_the_marker(en_analyzer, en_vocab):
 def test_discourse_relation_on_sanguo_uses_extended_markers(zh_ctx):
     std, st = T.get_task("discourse_relation").build_samples(zh_ctx, random.Random(1))
     ext, et = T.get_task("discourse_relation", markers="extended").build_samples(zh_ctx, random.Random(1))
-    assert len(ext) > len(std) and et["adjacent_pairs"] == st["adjacent_pairs"]
+    assert len(ext) >= len(std) and et["adjacent_pairs"] == st["adjacent_pairs"]
+    # the fixture's marker-initial sentences are no connective uses: 但见 (a formula), 若欲治罪，当除元恶… (the
+    # condition holds inside B); hand-written pairs the extended list accepts: tests/test_task_data_quality.py
+    assert et["rejected_not_a_marker"] >= 1 and et["rejected_clause_internal"] >= 1
     matcher = MarkerMatcher("zh", "extended")
     for s in ext:
         check_structure(s, zh_ctx)

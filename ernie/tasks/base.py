@@ -50,7 +50,7 @@ import numpy as np
 
 from reader.task_format import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
                                 format_task_line, format_v1_line)
-from reader.tokenization import is_punctuation
+from reader.tokenization import is_cjk_char, is_punctuation
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,28 @@ def truncate_pair(a, b, max_tokens):
     return a, b
 
 
+def has_text(text):
+    """Whether ``text`` holds a letter, a digit or a CJK character: a section break (``* * *``) or a
+    punctuation-only sentence (``……``, a stray closing quote) does not."""
+    return any(c.isalnum() or is_cjk_char(c) for c in text)
+
+
+def drop_textless_sentences(tok_docs):
+    """(documents without the sentences that hold no text (:func:`has_text`; paragraphs left empty are
+    dropped), number of sentences dropped).  Every task builds its segments from what is left."""
+    from reader.build_pretrain_data import TokDocument
+    out, dropped = [], 0
+    for doc in tok_docs:
+        paragraphs = []
+        for para in doc.paragraphs:
+            kept = [s for s in para if has_text(s.text) or not s.text and any(has_text(t) for t in s.tokens)]
+            dropped += len(para) - len(kept)
+            if kept:
+                paragraphs.append(kept)
+        out.append(TokDocument(paragraphs, doc.title, doc.source))
+    return out, dropped
+
+
 def _punct_only(token):
     t = token[2:] if token.startswith("##") else token
     return bool(t) and all(is_punctuation(c) for c in t)
@@ -241,6 +263,8 @@ class BuildContext:
     its own); num_sent_types: segment i gets sentence type ``min(i, n - 1)``;
     ir_pairs: [(query, title, label, where)] of a relevance file, or None;
     do_lower_case: whether the input text is lower-cased (capitalization needs it).
+    Sentences without text (section breaks such as ``* * *``, punctuation only) are dropped from the
+    documents first (``textless_sentences`` counts them): no task builds a segment of them.
     """
 
     def __init__(self, tok_docs, lang, vocab, max_seq_len, analyzer=None, label_tasks=(), num_sent_types=2,
@@ -250,7 +274,7 @@ class BuildContext:
             raise TaskError("unknown language %r (expected zh or en)" % lang)
         if num_sent_types < 1:
             raise TaskError("num_sent_types must be >= 1, got %r" % num_sent_types)
-        self.tok_docs = list(tok_docs)
+        self.tok_docs, self.textless_sentences = drop_textless_sentences(tok_docs)
         self.lang = lang
         self.vocab = vocab
         self.max_seq_len = int(max_seq_len)
@@ -292,8 +316,9 @@ class BuildContext:
         return tokenize_units(self.analyzer.analyze(text), self.vocab, self._wordpiece, text)
 
     def item_key(self, ids, tokens):
-        """Identity of a word for token-document relation (None: not judged: punctuation, [UNK])."""
-        if all(_punct_only(t) for t in tokens) or (self.unk_id is not None and self.unk_id in ids):
+        """Identity of a word for token-document relation (None: not judged: punctuation and other symbols
+        without text such as the lacuna mark ``□``, [UNK])."""
+        if all(_punct_only(t) or not has_text(t) for t in tokens) or (self.unk_id is not None and self.unk_id in ids):
             return None
         return tuple(ids)
 

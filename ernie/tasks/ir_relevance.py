@@ -19,8 +19,16 @@ Data, in this order of preference:
   word with the sentence (lexically related, wrong document); 2 = the title
   of a random other document.  Key words: Chinese words (knowledge units)
   of at least two CJK characters, English words of at least four letters not
-  in ``STOPWORDS``.  The three classes are balanced: each keeps as many
-  samples as the smallest candidate pool (``select`` keeps the balance).
+  in ``STOPWORDS``; class 2 draws only among the titles that share no key
+  word with the sentence.  The labels are checked on the text the model
+  sees: after ``truncate_pair`` a class 0 / 1 pair whose query and title no
+  longer share a key word, or a class 2 pair that does, is dropped
+  (``label_lost_in_truncation_<c>``); an input (query and title ids) built
+  for two classes -- a sentence repeated in another document -- is dropped
+  from both (``conflicting_labels_<c>``), a repeated input of one class is
+  kept once (``duplicate_input_<c>``).  The three classes are balanced:
+  each keeps as many samples as the smallest class (``select`` keeps the
+  balance).
 """
 import collections
 
@@ -144,23 +152,60 @@ class IRRelevance(SentenceTask):
                 related = sorted(set().union(*[index[k] for k in kw]) - {d}) if kw else []
                 if related:
                     pools[1].append((d, i, related[rng.randrange(len(related))]))
-                others = [x for x in titles if x != d]
-                pools[2].append((d, i, others[rng.randrange(len(others))]))
+                unrelated = [x for x in titles if x != d and not kw & title_kw[x]]
+                if unrelated:
+                    pools[2].append((d, i, unrelated[rng.randrange(len(unrelated))]))
+                else:
+                    stats["no_unrelated_title"] += 1
         for c in pools:
             stats["candidates_%d" % c] = len(pools[c])
-        per_class = min(len(p) for p in pools.values())
-        samples = []
+        built = {0: [], 1: [], 2: []}
         for label in (0, 1, 2):
             pool = pools[label]
             rng.shuffle(pool)
-            for d, i, td in pool[:per_class]:
+            for d, i, td in pool:
                 q = Segment.from_sentences([ctx.sentences(d)[i]], d, (i, i + 1))
                 t = Segment.from_sentences([titles[td]])
-                s = self._pair(ctx, q, t, label, {"docs": [d, td], "spans": [(i, i + 1), None], "derived": True},
-                               stats)
-                if s is not None:
-                    samples.append(s)
+                pair = truncate_pair(q, t, ctx.max_seq_len - 3)
+                if pair is None:
+                    stats["dropped_too_long"] += 1
+                    continue
+                # the label must hold for the text the model sees: the truncated query and title
+                shared = bool(self.keywords(ctx, pair[0]) & self.keywords(ctx, pair[1]))
+                if shared != (label in (0, 1)):
+                    stats["label_lost_in_truncation_%d" % label] += 1
+                    continue
+                built[label].append((pair, d, i, td))
+        # one input, one label: a query-title input built for two labels (a sentence repeated in another
+        # document) is dropped; a repeated input with the same label is kept once
+        labels_of = collections.defaultdict(set)
+        for label in built:
+            for pair, *_ in built[label]:
+                labels_of[self._input_key(pair)].add(label)
+        seen = set()
+        for label in built:
+            kept = []
+            for pair, d, i, td in built[label]:
+                key = self._input_key(pair)
+                if len(labels_of[key]) > 1:
+                    stats["conflicting_labels_%d" % label] += 1
+                elif key in seen:
+                    stats["duplicate_input_%d" % label] += 1
+                else:
+                    seen.add(key)
+                    kept.append((pair, d, i, td))
+            built[label] = kept
+        per_class = min(len(b) for b in built.values())
+        samples = []
+        for label in (0, 1, 2):
+            for pair, d, i, td in built[label][:per_class]:
+                samples.append(ctx.assemble(list(pair), self.name, label=label,
+                                            meta={"docs": [d, td], "spans": [(i, i + 1), None], "derived": True}))
         return samples
+
+    @staticmethod
+    def _input_key(pair):
+        return tuple(pair[0].ids), tuple(pair[1].ids)
 
     def select(self, samples, limit, rng):
         """Keep the classes balanced: at most ``limit // 3`` (+ the remainder to the first classes) each."""

@@ -38,11 +38,12 @@
 #   ERNIE 2.0 (config/ernie2_demo_config.json: 4 layers, hidden 256, 4 heads, relu, vocab 6000,
 #   task embedding): the file's budgets x ITERATIONS_SCALE 0.0005 = 30 iterations per task over
 #   5 stages (150 updates: 10 / 20 / 30 / 40 / 50 per stage), max_seq_len 128, 512-token
-#   batches, peak learning rate 1e-3 (noam, 10 warm-up steps per task), validation of the first
-#   task before training and of every active task at the end of every stage.  The log ends with
+#   batches, peak learning rate 1e-3 (noam, 10 warm-up steps per task), validation of every task
+#   before its first update and of every active task at the end of every stage.  The log ends with
 #   "[summary]" lines: what ran, each validation metric at its first and last validation, where
 #   the model and the log are, what to run next.  Times measured: README, "Quick start".  It
-#   shows the mechanics: 30 updates per task leave the sentence-level tasks near their chance levels.
+#   shows the mechanics: 30 updates per task teach the label priors (knowledge masking: the most
+#   frequent token), not the text (docs/continual_pretraining.md, "What the CPU demo's validation shows").
 #   ERNIE 1.0 (ERNIE_TASK_CONFIG=none; config/ernie_demo_config.json: 4 layers, hidden 256,
 #   vocab 18000): 200 updates of 1024-token batches at peak learning rate 1e-3 (noam, 100
 #   warm-up steps), validation before training, every 100 steps and at the end.  Measured:
