@@ -915,10 +915,12 @@ def main(argv=None):
     from ernie.optimization import AmpDeviceError
     from ernie.tasks import TaskError
     from ernie.trainer import NonFiniteLossError
+    from ernie.distributed import DistributedError, rank_failures_reported
     print_arguments(args, logger)
     try:
-        run(args)
+        with rank_failures_reported("train.py"):
+            run(args)
     except (UsageError, ConfigError, CheckpointError, DataFileError, VocabError, DeviceError, AmpDeviceError,
-            TaskError, NonFiniteLossError, ValueError) as e:
+            TaskError, NonFiniteLossError, DistributedError, ValueError) as e:
         sys.exit("train.py: error: %s" % e)
     return 0

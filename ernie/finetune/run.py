@@ -772,14 +772,15 @@ def main(task, parse, prog, argv=None):
     from reader.task_reader import DataError
     from reader.vocab import VocabError
     from ernie.optimization import AmpDeviceError
-    from ernie.distributed import DistributedError
+    from ernie.distributed import DistributedError, rank_failures_reported
     from ernie.trainer import NonFiniteLossError
 
     args = parse(argv)
     init_logging()
     print_arguments(args, logger)
     try:
-        run(args, task)
+        with rank_failures_reported(prog):
+            run(args, task)
     except (UsageError, ConfigError, CheckpointError, DataError, VocabError, DeviceError, AmpDeviceError,
             DistributedError, NonFiniteLossError, ValueError) as e:
         sys.exit("%s: error: %s" % (prog, e))
