@@ -220,17 +220,17 @@ def export_bert(params_dir, config, vocab_path, output_dir, task_id=0, do_lower_
 
 
 def main(argv=None):
-    from ernie.args import str2bool
+    from ernie.args import number_type, str2bool
     parser = argparse.ArgumentParser(description="Export ERNIE params/ as a Hugging Face BERT directory "
                                                  "(config.json, model.safetensors, vocab.txt, tokenizer settings).")
     parser.add_argument("--params_dir", required=True, help="a params/ or checkpoint directory")
     parser.add_argument("--ernie_config_path", required=True)
     parser.add_argument("--vocab_path", required=True)
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--task_id", type=int, default=0,
+    parser.add_argument("--task_id", type=number_type(int, 0), default=0,
                         help="with use_task_id: the task whose embedding row is folded into token_type_embeddings")
     parser.add_argument("--do_lower_case", type=str2bool, default=True)
-    parser.add_argument("--max_seq_len", type=int, default=None,
+    parser.add_argument("--max_seq_len", type=number_type(int, 1), default=None,
                         help="tokenizer model_max_length (default: max_position_embeddings)")
     parser.add_argument("--encoder_only", action="store_true", help="leave the pre-training heads out")
     parser.add_argument("--overwrite", action="store_true")

@@ -34,7 +34,7 @@ import types
 
 import numpy as np
 
-from ernie.args import str2bool
+from ernie.args import number_type, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +168,8 @@ def main(argv=None):
     parser.add_argument("--predict_set", required=True, help="TSV with a header and text_a (text_b, qid optional)")
     parser.add_argument("--output", default=None,
                         help="predictions file (default stdout); for an encoder, the directory of the .npy files")
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--cpu_threads", type=int, default=1, help="math library threads on CPU")
+    parser.add_argument("--batch_size", type=number_type(int, 1), default=32)
+    parser.add_argument("--cpu_threads", type=number_type(int, 1), default=1, help="math library threads on CPU")
     parser.add_argument("--use_cuda", type=str2bool, default=False)
     args = parser.parse_args(argv)
     init_logging()
