@@ -222,3 +222,37 @@ def test_model_tool_flags_are_checked(capsys, module, argv, message):
     with pytest.raises(SystemExit) as e:
         importlib.import_module(module).main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def call_unblocked(fn, fifo, timeout=20):
+    """``fn()``'s exception (None when it returned); a call still blocked after ``timeout`` s (opening or
+    reading the FIFO) is released by writing EOF into the FIFO, and the test fails."""
+    import threading
+    box = {}
+
+    def target():
+        try:
+            fn()
+        except Exception as e:       # noqa: BLE001 -- handed to the test
+            box["error"] = e
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        with open(fifo, "w"):        # the blocked reader gets an empty file
+            pass
+        t.join(timeout)
+        pytest.fail("%s blocked on the FIFO %s" % (fn, fifo))
+    return box.get("error")
+
+
+def test_mrc_reader_refuses_directories_and_fifos(tmp_path):
+    from reader.mrc_reader import read_squad_file
+    from ernie.finetune.mrc import file_has_answers
+    with pytest.raises(DataError, match="data file %s is a directory" % tmp_path):
+        read_squad_file(str(tmp_path))
+    fifo = tmp_path / "squad.json"
+    os.mkfifo(fifo)
+    for fn in (lambda: read_squad_file(str(fifo)), lambda: file_has_answers(str(fifo))):
+        error = call_unblocked(fn, fifo)
+        assert isinstance(error, DataError) and "data file %s is not a regular file" % fifo in str(error), error

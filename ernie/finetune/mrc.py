@@ -259,7 +259,9 @@ def write_json_file(path, obj):
 
 def file_has_answers(path):
     """Whether some question of a SQuAD-format file carries gold answers (``answers`` or ``is_impossible``)."""
+    from reader.files import check_input_file
     from reader.task_reader import DataError
+    check_input_file(path, "data file", DataError)
     try:
         with open(path, encoding="utf-8") as f:
             dataset = json.load(f)
