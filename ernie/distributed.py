@@ -63,7 +63,8 @@ rank whose collective fails looks for the rank that stopped (its note; else,
 on the same host, whether its pid still runs and, when not yet reaped, its
 exit status or signal) and ends with ``<prog>: error: rank 0 of 2 stops:
 another rank stopped ... rank 1 (...) ...`` naming that rank's ``workerlog``;
-it then waits ``LAUNCHER_GRACE_S`` seconds before exiting, so that the
+under the launcher it then waits until the launcher has collected the dead
+rank, and ``LAUNCHER_GRACE_S`` seconds more, before exiting, so that the
 launcher reports the dead rank (with its exit code) as the job's failure.
 """
 import contextlib
@@ -381,8 +382,10 @@ def barrier(exe=None):
 
 # ------------------------------------------------------------------ a rank that stops
 # The launcher checks its workers once a second and reports the first failed one it finds: a
-# survivor that waits this long before exiting lets it find the dead rank (and its exit code) first.
-LAUNCHER_GRACE_S = 3.0
+# survivor waits until the launcher has collected the dead rank of its host (up to
+# LAUNCHER_REAP_WAIT_S), and then this long, before exiting, so that the report names the dead rank.
+LAUNCHER_GRACE_S = 2.0
+LAUNCHER_REAP_WAIT_S = 30.0
 # How long a rank whose collective failed looks for the rank that stopped (its note or its exit).
 PEER_WAIT_S = 5.0
 # Store operations run in a thread with this time limit: the store lives in rank 0's process, and
@@ -486,6 +489,13 @@ def process_state(pid):
     return False, "exited with status %d" % (status >> 8)
 
 
+def _wait_until_collected(pids, timeout=LAUNCHER_REAP_WAIT_S):
+    """Wait until none of ``pids`` exists any more, not even unreaped (at most ``timeout`` seconds)."""
+    end = time.time() + timeout
+    while any(os.path.exists("/proc/%d" % pid) for pid in pids) and time.time() < end:
+        time.sleep(0.1)
+
+
 def _endpoint(rank):
     endpoints = [e.strip() for e in os.environ.get(ENV_ENDPOINTS, "").split(",") if e.strip()]
     return endpoints[rank] if rank < len(endpoints) else "?"
@@ -541,11 +551,11 @@ def rank_failures_reported(prog):
 
     With one rank (or before ``init_distributed``) it does nothing.  Otherwise an error or exit of
     this rank leaves its exit note for the others; and when this rank gets a ``RuntimeError`` or
-    ``OSError`` from Paddle (what a failed gloo / NCCL collective raises) and another rank is found to
-    have stopped, it prints
-    ``<prog>: error: ...`` naming that rank and why, waits ``LAUNCHER_GRACE_S`` seconds when it runs
-    under Paddle's launcher, and exits with status 1.  When no stopped rank is found within
-    ``PEER_WAIT_S`` seconds, the other ranks' states are logged and the error goes on unchanged.
+    ``OSError`` from Paddle (what a failed gloo / NCCL collective raises) and another rank is found
+    to have stopped, it prints ``<prog>: error: ...`` naming that rank and why, waits (under Paddle's
+    launcher) until the launcher has collected the dead rank and ``LAUNCHER_GRACE_S`` seconds more,
+    and exits with status 1.  When no stopped rank is found within ``PEER_WAIT_S`` seconds, the
+    other ranks' states are logged and the error goes on unchanged.
     """
     try:
         yield
@@ -573,7 +583,9 @@ def rank_failures_reported(prog):
         leave_exit_note("stopped because rank %s stopped" % ", ".join(str(r) for r in stopped))
         sys.stderr.write("%s: error: %s\n" % (prog, message))
         sys.stderr.flush()
-        if os.environ.get("PADDLE_LOG_DIR") is not None:
+        if os.environ.get("PADDLE_LOG_DIR") is not None:        # under paddle.distributed.launch
+            _wait_until_collected([_state["peers"][r]["pid"] for r in stopped
+                                   if _state["peers"][r]["host"] == _state["peers"][_state["rank"]]["host"]])
             time.sleep(LAUNCHER_GRACE_S)
         raise SystemExit(1) from e
     except BaseException as e:

@@ -120,8 +120,9 @@ def test_train_py_rank_killed_during_training(tmp_path):
 
 
 def test_launcher_reports_the_rank_that_stopped(tmp_path):
-    """The survivor waits LAUNCHER_GRACE_S before exiting: the launcher's report names the dead rank
-    and its exit code (before, the survivor failed at the same moment and was usually reported)."""
+    """The survivor waits until the launcher has collected the dead rank (and LAUNCHER_GRACE_S more)
+    before exiting: the launcher's report names the dead rank and its exit code (before, the survivor
+    failed at the same moment and was usually the one reported)."""
     log_dir = tmp_path / "log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PADDLE_")}
     env["PYTHONPATH"] = REPO
