@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 import kill_during_training  # noqa: E402
 
 WORKER = os.path.join(REPO, "tests", "dist_failure_worker.py")
-TIMEOUT = 120          # a whole 2-rank job; a failure is reported within seconds
+TIMEOUT = 300          # a whole 2-rank job, start-up included, on a loaded 2-core machine
+REPORT_TIMEOUT = 60    # from a rank's death to the survivor's exit
 
 
 def free_ports(n):
@@ -83,14 +84,15 @@ def test_survivor_names_the_rank_that_stopped_and_why(tmp_path, who, how, reason
     procs = start_ranks([sys.executable, WORKER, "--who", str(who), "--how", how], tmp_path)
     try:
         survivor = 1 - who
-        t0 = time.time()
+        end = time.time() + TIMEOUT
+        while procs[who][0].poll() is None and time.time() < end:     # (polling leaves it unreaped)
+            time.sleep(0.1)
         # the survivor first: the dead rank stays unreaped, its exit status readable
-        code, out = wait_for(*procs[survivor])
+        code, out = wait_for(*procs[survivor], timeout=REPORT_TIMEOUT)
         assert code == 1, out[-3000:]
         assert "dist_failure_worker: error: rank %d of 2 stops: another rank stopped" % survivor in out, out[-3000:]
         assert "rank %d (pid %d on this host) %s" % (who, procs[who][0].pid, reason) in out, out[-3000:]
         assert "Traceback" not in out
-        assert time.time() - t0 < 60
     finally:
         finish(procs)
 
@@ -104,12 +106,14 @@ def test_train_py_rank_killed_during_training(tmp_path):
     try:
         log0 = tmp_path / "rank0.log"
         end = time.time() + TIMEOUT
+        logs = lambda: "\n".join("--- rank %d:\n%s" % (r, (tmp_path / ("rank%d.log" % r)).read_text()[-2000:])
+                                  for r in (0, 1))                                        # noqa: E731
         while "step: 3," not in log0.read_text() and time.time() < end:
-            assert all(p.poll() is None for p, _ in procs), log0.read_text()[-3000:]
+            assert all(p.poll() is None for p, _ in procs), logs()
             time.sleep(0.1)
-        assert "step: 3," in log0.read_text(), log0.read_text()[-3000:]
+        assert "step: 3," in log0.read_text(), logs()
         procs[1][0].send_signal(signal.SIGKILL)
-        code, out = wait_for(*procs[0], timeout=60)
+        code, out = wait_for(*procs[0], timeout=REPORT_TIMEOUT)
         assert code == 1, out[-3000:]
         assert "train.py: error: rank 0 of 2 stops: another rank stopped" in out, out[-3000:]
         assert "rank 1 (pid %d on this host) was killed by SIGKILL" % procs[1][0].pid in out
