@@ -163,13 +163,15 @@ def test_output_paths_are_checked_before_any_compute(tmp_path, capsys):
 
 
 def test_encoder_input_without_rows_is_an_error(tmp_path):
+    from finetune_helpers import make_model
     from ernie import encoder
-    (tmp_path / "in.tsv").write_text("text_a\n")
-    cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps(dict(kill_during_training.CONFIG)))
+    fix = os.path.join(REPO, "tests", "fixtures", "finetune")
+    model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)    # real params: only the
+    (tmp_path / "in.tsv").write_text("text_a\n")                                   # empty input is wrong
     with pytest.raises(DataError, match="in.tsv holds no example to encode"):
-        encoder.extract_embeddings(ErnieConfig.from_json(str(cfg)), str(tmp_path), str(tmp_path / "in.tsv"), VOCAB,
-                                   max_seq_len=32)
+        encoder.extract_embeddings(ErnieConfig.from_json(os.path.join(model, "ernie_config.json")),
+                                   os.path.join(model, "params"), str(tmp_path / "in.tsv"),
+                                   os.path.join(model, "vocab.txt"), max_seq_len=32)
 
 
 # --------------------------------------------------------------------------- item 9: the offline data tools
@@ -200,6 +202,8 @@ def test_data_tool_flags_are_checked_before_any_work(tmp_path, capsys, tool, fla
     common = ["--vocab_path", VOCAB, flag, value]
     argv = (["--input", str(corpus), "--output", str(out)] if tool == "build_pretrain_data"
             else ["--corpus", str(corpus), "--output_dir", str(out)]) + common
+    if flag == "--num_valid_docs":
+        argv += ["--valid_output", str(tmp_path / "valid.gz")]
     with pytest.raises(SystemExit) as e:
         module.main(argv)
     assert e.value.code == 2
@@ -249,10 +253,10 @@ def call_unblocked(fn, fifo, timeout=20):
 def test_mrc_reader_refuses_directories_and_fifos(tmp_path):
     from reader.mrc_reader import read_squad_file
     from ernie.finetune.mrc import file_has_answers
-    with pytest.raises(DataError, match="data file %s is a directory" % tmp_path):
-        read_squad_file(str(tmp_path))
     fifo = tmp_path / "squad.json"
     os.mkfifo(fifo)
     for fn in (lambda: read_squad_file(str(fifo)), lambda: file_has_answers(str(fifo))):
         error = call_unblocked(fn, fifo)
         assert isinstance(error, DataError) and "data file %s is not a regular file" % fifo in str(error), error
+    with pytest.raises(DataError, match="data file %s is a directory" % tmp_path):
+        read_squad_file(str(tmp_path))
