@@ -78,7 +78,7 @@ import sys
 import numpy as np
 import paddle
 
-from ernie.args import str2bool
+from ernie.args import number_type, str2bool
 from ernie.config import FIELDS, ConfigError, ErnieConfig
 from ernie.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
                                 write_release)
@@ -472,7 +472,7 @@ def main(argv=None):
     out.add_argument("--output_dir", required=True)
     out.add_argument("--encoder_only", action="store_true",
                      help="write ErnieModel (encoder and pooler) even when pre-training heads are present")
-    out.add_argument("--task_id", type=int, default=0,
+    out.add_argument("--task_id", type=number_type(int, 0), default=0,
                      help="PaddleNLP's default task_type_ids (config task_id) for a model with use_task_id")
     out.add_argument("--do_lower_case", type=str2bool, default=True, help="tokenizer setting written beside the model")
     out.add_argument("--overwrite", action="store_true")
@@ -481,7 +481,7 @@ def main(argv=None):
     inp.add_argument("--output_dir", required=True)
     inp.add_argument("--vocab_path", default=None, help="default: PADDLENLP_DIR/vocab.txt")
     inp.add_argument("--overwrite", action="store_true")
-    inp.add_argument("--layer_norm_eps", type=float, default=None,
+    inp.add_argument("--layer_norm_eps", type=number_type(float, 0), default=None,
                      help="layer-norm epsilon of the imported model (default: the config's, else PaddleNLP's "
                           "1e-12; 1e-5 computes as the original ERNIE did)")
     args = parser.parse_args(argv)

@@ -51,8 +51,30 @@ TCP store typically costs ~3 s at start-up.  Use ``device_place(use_cuda)``
 for the executor: every rank has its own GPU.  A single process run without
 the launcher is ``nranks == 1`` and every function here is then a no-op (or
 the identity).
+
+A rank that dies: gloo reports it to the others only as ``RuntimeError:
+std::exception`` from their next collective (the peer's sockets closed), and
+Paddle's launcher, which checks its workers once a second, reports whichever
+failed rank it finds first, often the survivor.  So ``init_distributed``
+exchanges every rank's pid, host and local rank, and the entry points run
+inside :func:`rank_failures_reported`: a rank that stops with an error leaves
+an exit note (its error message, or exit status) in the job's TCP store; a
+rank whose collective fails looks for the rank that stopped (its note; else,
+on the same host, whether its pid still runs and, when not yet reaped, its
+exit status or signal) and ends with ``<prog>: error: rank 0 of 2 stops:
+another rank stopped ... rank 1 (...) ...`` naming that rank's ``workerlog``;
+under the launcher it then waits until the launcher has collected the dead
+rank, and ``LAUNCHER_GRACE_S`` seconds more, before exiting, so that the
+launcher reports the dead rank (with its exit code) as the job's failure.
 """
+import contextlib
+import logging
 import os
+import signal
+import sys
+import threading
+import time
+import zlib
 
 import numpy as np
 import paddle
@@ -63,8 +85,11 @@ ENV_ENDPOINTS = "PADDLE_TRAINER_ENDPOINTS"
 
 # Ring 0 is the global communicator created by ``init_parallel_env``.
 _GLOBAL_RING = 0
-_state = {"initialized": False, "rank": None, "nranks": None}
+_state = {"initialized": False, "rank": None, "nranks": None, "peers": None}
 _reduce_programs = {}          # (size, op) -> (program, fetch Value)
+
+
+logger = logging.getLogger(__name__)
 
 
 class DistributedError(RuntimeError):
@@ -129,6 +154,8 @@ def init_distributed():
             raise DistributedError("paddle.distributed reports rank %d of %d but the environment says %d of %d"
                                    % (got[0], got[1], rank, nranks))
     _state.update(initialized=True, rank=rank, nranks=nranks)
+    if nranks > 1:
+        _state["peers"] = _exchange_peers(rank, nranks)
     return rank, nranks
 
 
@@ -351,3 +378,217 @@ def barrier(exe=None):
     got = all_reduce_values([1.0], "sum", exe)
     if int(round(got[0])) != nranks:
         raise DistributedError("barrier: %s ranks answered, expected %d" % (got[0], nranks))
+
+
+# ------------------------------------------------------------------ a rank that stops
+# The launcher checks its workers once a second and reports the first failed one it finds: a
+# survivor waits until the launcher has collected the dead rank of its host (up to
+# LAUNCHER_REAP_WAIT_S), and then this long, before exiting, so that the report names the dead rank.
+LAUNCHER_GRACE_S = 2.0
+LAUNCHER_REAP_WAIT_S = 30.0
+# How long a rank whose collective failed looks for the rank that stopped (its note or its exit).
+PEER_WAIT_S = 5.0
+# Store operations run in a thread with this time limit: the store lives in rank 0's process, and
+# a client of a dead store can block.
+STORE_TIMEOUT_S = 2.0
+_NOTE_KEY = "ernie/exit_note/%d"
+_NOTE_FLAG = "ernie/exit_note_set/%d"
+_NOTE_CHARS = 600
+
+
+def _host_key():
+    """A number equal for processes that share this host's pid namespace (crc32 of hostname and namespace)."""
+    import socket
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        ns = 0
+    return zlib.crc32(("%s/%d" % (socket.gethostname(), ns)).encode())
+
+
+def _exchange_peers(rank, nranks):
+    """Every rank's ``{"pid", "host", "local_rank"}`` (one sum all-reduce, in dynamic mode)."""
+    local_rank = _env_int("PADDLE_LOCAL_RANK", _env_int("PADDLE_RANK_IN_NODE", rank))
+    table = np.zeros((3, nranks), "float64")
+    table[:, rank] = (os.getpid(), _host_key(), local_rank)
+    table = all_reduce_values(table, "sum").reshape(3, nranks)
+    return [{"pid": int(table[0, r]), "host": int(table[1, r]), "local_rank": int(table[2, r])}
+            for r in range(nranks)]
+
+
+def _with_time_limit(fn, timeout=STORE_TIMEOUT_S):
+    """``fn()``'s result, or None when it raised or did not finish within ``timeout`` seconds."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except Exception:          # e.g. a store whose server is gone: no note
+            pass
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    return box.get("value")
+
+
+def _store():
+    from paddle.base import core
+    return core.create_or_get_global_tcp_store()
+
+
+def leave_exit_note(text):
+    """Tell the other ranks why this rank stops (best effort; only in a multi-rank job)."""
+    if not _state["initialized"] or _state["nranks"] <= 1:
+        return
+    rank = _state["rank"]
+
+    def write():
+        store = _store()
+        store.set(_NOTE_KEY % rank, text[:_NOTE_CHARS])
+        store.add(_NOTE_FLAG % rank, 1)
+        return True
+    _with_time_limit(write)
+
+
+def read_exit_note(rank):
+    """The exit note rank ``rank`` left, or None (no note, or the store cannot be reached)."""
+    def read():
+        store = _store()
+        if store.add(_NOTE_FLAG % rank, 0) <= 0:      # adding 0 reads the counter without blocking
+            return None
+        return bytes(store.get(_NOTE_KEY % rank)).decode("utf-8", "replace")
+    return _with_time_limit(read)
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
+def process_state(pid):
+    """``(alive, how it ended or None)`` of a process of this host, by its pid.
+
+    A process that ended but is not yet reaped by its parent (the launcher) is a zombie whose exit
+    status can still be read (``/proc/<pid>/stat`` field 52).
+    """
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False, None
+    if fields[0] != "Z":
+        return True, None
+    try:
+        status = int(fields[49])
+    except (IndexError, ValueError):
+        return False, None
+    if status & 0x7F:
+        return False, "was killed by %s" % _signal_name(status & 0x7F)
+    return False, "exited with status %d" % (status >> 8)
+
+
+def _wait_until_collected(pids, timeout=LAUNCHER_REAP_WAIT_S):
+    """Wait until none of ``pids`` exists any more, not even unreaped (at most ``timeout`` seconds)."""
+    end = time.time() + timeout
+    while any(os.path.exists("/proc/%d" % pid) for pid in pids) and time.time() < end:
+        time.sleep(0.1)
+
+
+def _endpoint(rank):
+    endpoints = [e.strip() for e in os.environ.get(ENV_ENDPOINTS, "").split(",") if e.strip()]
+    return endpoints[rank] if rank < len(endpoints) else "?"
+
+
+def peer_report():
+    """``(stopped, lines)``: the other ranks known to have stopped, and one line about each other rank."""
+    me, peers = _state["rank"], _state["peers"] or []
+    here = peers[me]["host"] if peers else None
+    log_dir = os.environ.get("PADDLE_LOG_DIR")
+    stopped, lines = [], []
+    for r, peer in enumerate(peers):
+        if r == me:
+            continue
+        note = read_exit_note(r)
+        same_host = peer["host"] == here
+        where = "pid %d on this host" % peer["pid"] if same_host else "endpoint %s" % _endpoint(r)
+        alive, how = process_state(peer["pid"]) if same_host else (None, None)
+        if note is not None:
+            text = "rank %d (%s) stopped: %s" % (r, where, note)
+        elif how is not None:
+            text = "rank %d (%s) %s" % (r, where, how)
+        elif alive is False:
+            text = ("rank %d (%s) is no longer running and left no exit note: it was killed by a signal it "
+                    "cannot handle (SIGKILL: kill -9, the out-of-memory killer) or crashed in native code; "
+                    "the launcher's output gives its exit code" % (r, where))
+        elif alive:
+            text = "rank %d (%s) is still running" % (r, where)
+        else:
+            text = "rank %d (%s) left no exit note (it may still be running)" % (r, where)
+        if same_host and log_dir:
+            text += "; its log: %s" % os.path.join(log_dir, "workerlog.%d" % peer["local_rank"])
+        if note is not None or how is not None or alive is False:
+            stopped.append(r)
+        lines.append(text)
+    return stopped, lines
+
+
+def describe_exit(exc):
+    """How an exception ends a process, in one line (the text of an exit note)."""
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None or isinstance(code, int):
+            return "exit status %d" % (code or 0)
+        return str(code)
+    text = str(exc).strip().splitlines()
+    return "%s: %s" % (type(exc).__name__, text[0] if text else "")
+
+
+@contextlib.contextmanager
+def rank_failures_reported(prog):
+    """Run an entry point's work so that a rank that stops is named on the other ranks.
+
+    With one rank (or before ``init_distributed``) it does nothing.  Otherwise an error or exit of
+    this rank leaves its exit note for the others; and when this rank gets a ``RuntimeError`` or
+    ``OSError`` from Paddle (what a failed gloo / NCCL collective raises) and another rank is found
+    to have stopped, it prints ``<prog>: error: ...`` naming that rank and why, waits (under Paddle's
+    launcher) until the launcher has collected the dead rank and ``LAUNCHER_GRACE_S`` seconds more,
+    and exits with status 1.  When no stopped rank is found within ``PEER_WAIT_S`` seconds, the
+    other ranks' states are logged and the error goes on unchanged.
+    """
+    try:
+        yield
+    except (RuntimeError, OSError) as e:
+        # what Paddle raises for a failed collective (gloo: RuntimeError; NCCL: OSError), not this
+        # project's own errors
+        if not (_state["initialized"] and _state["nranks"] > 1) or \
+                type(e).__module__.split(".")[0] in ("ernie", "reader"):
+            if _state["initialized"] and _state["nranks"] > 1:
+                leave_exit_note(describe_exit(e))
+            raise
+        end = time.time() + PEER_WAIT_S
+        while True:
+            stopped, lines = peer_report()
+            if stopped or time.time() >= end:
+                break
+            time.sleep(0.2)
+        if not stopped:
+            leave_exit_note(describe_exit(e))
+            logger.error("rank %d of %d: %s; the other ranks: %s", _state["rank"], _state["nranks"],
+                         describe_exit(e), "; ".join(lines))
+            raise
+        message = ("rank %d of %d stops: another rank stopped, and the collective operation waiting for it "
+                   "failed (%s):\n  %s" % (_state["rank"], _state["nranks"], describe_exit(e), "\n  ".join(lines)))
+        leave_exit_note("stopped because rank %s stopped" % ", ".join(str(r) for r in stopped))
+        sys.stderr.write("%s: error: %s\n" % (prog, message))
+        sys.stderr.flush()
+        if os.environ.get("PADDLE_LOG_DIR") is not None:        # under paddle.distributed.launch
+            _wait_until_collected([_state["peers"][r]["pid"] for r in stopped
+                                   if _state["peers"][r]["host"] == _state["peers"][_state["rank"]]["host"]])
+            time.sleep(LAUNCHER_GRACE_S)
+        raise SystemExit(1) from e
+    except BaseException as e:
+        if _state["initialized"] and _state["nranks"] > 1:
+            leave_exit_note(describe_exit(e))
+        raise

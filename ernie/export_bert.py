@@ -47,7 +47,7 @@ import sys
 
 import numpy as np
 
-from ernie.args import str2bool
+from ernie.args import number_type, str2bool
 from ernie.config import ConfigError, ErnieConfig
 from ernie.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors
 from ernie.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
@@ -227,10 +227,10 @@ def main(argv=None):
     parser.add_argument("--ernie_config_path", required=True)
     parser.add_argument("--vocab_path", required=True)
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--task_id", type=int, default=0,
+    parser.add_argument("--task_id", type=number_type(int, 0), default=0,
                         help="with use_task_id: the task whose embedding row is folded into token_type_embeddings")
     parser.add_argument("--do_lower_case", type=str2bool, default=True)
-    parser.add_argument("--max_seq_len", type=int, default=None,
+    parser.add_argument("--max_seq_len", type=number_type(int, 1), default=None,
                         help="tokenizer model_max_length (default: max_position_embeddings)")
     parser.add_argument("--encoder_only", action="store_true", help="leave the pre-training heads out")
     parser.add_argument("--overwrite", action="store_true")

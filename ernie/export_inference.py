@@ -37,7 +37,7 @@ import sys
 
 import paddle
 
-from ernie.args import init_logging, str2bool
+from ernie.args import init_logging, number_type, str2bool
 from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.config import ConfigError, ErnieConfig
 from ernie.convert_bert import ConversionError, atomic_output_dir
@@ -173,12 +173,12 @@ def main(argv=None):
     parser.add_argument("--ernie_config_path", default=None, help="default (classifier): the run's")
     parser.add_argument("--vocab_path", default=None, help="default (classifier): the run's")
     parser.add_argument("--label_map_config", default=None, help="default (classifier): the run's")
-    parser.add_argument("--max_seq_len", type=int, default=None,
+    parser.add_argument("--max_seq_len", type=number_type(int, 1), default=None,
                         help="recorded for the caller (default: the run's, else 128; encoder: 512)")
     parser.add_argument("--do_lower_case", type=str2bool, default=None, help="default: the run's, else true")
     parser.add_argument("--for_cn", type=str2bool, default=None, help="classifier: default the run's, else false")
     parser.add_argument("--is_regression", type=str2bool, default=None, help="default: the run's, else false")
-    parser.add_argument("--task_id", type=int, default=None, help="default: the run's, else 0")
+    parser.add_argument("--task_id", type=number_type(int, 0), default=None, help="default: the run's, else 0")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     args = parser.parse_args(argv)
     init_logging()

@@ -35,7 +35,7 @@ import types
 import numpy as np
 import paddle.inference as paddle_infer
 
-from ernie.args import init_logging, str2bool
+from ernie.args import init_logging, number_type, str2bool
 from ernie.atomic_write import write_text
 from ernie.encoder import write_embeddings
 from ernie.finetune.predict import prediction_rows
@@ -167,8 +167,8 @@ def main(argv=None):
     parser.add_argument("--predict_set", required=True, help="TSV with a header and text_a (text_b, qid optional)")
     parser.add_argument("--output", default=None,
                         help="predictions file (default stdout); for an encoder, the directory of the .npy files")
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--cpu_threads", type=int, default=1, help="math library threads on CPU")
+    parser.add_argument("--batch_size", type=number_type(int, 1), default=32)
+    parser.add_argument("--cpu_threads", type=number_type(int, 1), default=1, help="math library threads on CPU")
     parser.add_argument("--use_cuda", type=str2bool, default=False)
     args = parser.parse_args(argv)
     init_logging()

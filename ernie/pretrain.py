@@ -67,7 +67,8 @@ from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
 from ernie.config import ConfigError, ErnieConfig
-from ernie.distributed import allreduce_gradients, device_place, init_distributed
+from ernie.distributed import (DistributedError, allreduce_gradients, device_place, init_distributed,
+                               rank_failures_reported)
 from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device
 from ernie.runtime import create_executor
 from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule, format_table,
@@ -765,7 +766,7 @@ class Pretraining:
         started = time.time()
         vdl_writer = None
         if self.rank == 0 and args.vdl_dir:
-            from visualdl import LogWriter   # optional package, only with --vdl_dir
+            from visualdl import LogWriter  # optional package, only with --vdl_dir
             vdl_writer = LogWriter(logdir=args.vdl_dir)      # one file for all stages
         validated_untrained = set()
         try:
@@ -829,8 +830,9 @@ def main(argv=None):
     init_logging()
     print_arguments(args, logger)
     try:
-        run(args)
+        with rank_failures_reported("train.py"):
+            run(args)
     except (UsageError, ConfigError, CheckpointError, DataFileError, VocabError, DeviceError, AmpDeviceError,
-            TaskError, NonFiniteLossError, ValueError) as e:
+            TaskError, NonFiniteLossError, DistributedError, ValueError) as e:
         sys.exit("train.py: error: %s" % e)
     return 0

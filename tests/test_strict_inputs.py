@@ -163,10 +163,100 @@ def test_output_paths_are_checked_before_any_compute(tmp_path, capsys):
 
 
 def test_encoder_input_without_rows_is_an_error(tmp_path):
+    from finetune_helpers import make_model
     from ernie import encoder
-    (tmp_path / "in.tsv").write_text("text_a\n")
-    cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps(dict(kill_during_training.CONFIG)))
+    fix = os.path.join(REPO, "tests", "fixtures", "finetune")
+    model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)    # real params: only the
+    (tmp_path / "in.tsv").write_text("text_a\n")                                   # empty input is wrong
     with pytest.raises(DataError, match="in.tsv holds no example to encode"):
-        encoder.extract_embeddings(ErnieConfig.from_json(str(cfg)), str(tmp_path), str(tmp_path / "in.tsv"), VOCAB,
-                                   max_seq_len=32)
+        encoder.extract_embeddings(ErnieConfig.from_json(os.path.join(model, "ernie_config.json")),
+                                   os.path.join(model, "params"), str(tmp_path / "in.tsv"),
+                                   os.path.join(model, "vocab.txt"), max_seq_len=32)
+
+
+# --------------------------------------------------------------------------- item 9: the offline data tools
+@pytest.mark.parametrize("tool,flag,value,message", [
+    ("build_pretrain_data", "--dupe_factor", "0", "must be >= 1, got 0"),
+    ("build_pretrain_data", "--positive_ratio", "1.5", "must be <= 1, got 1.5"),
+    ("build_pretrain_data", "--short_seq_prob", "-0.1", "must be >= 0, got -0.1"),
+    ("build_pretrain_data", "--max_seq_len", "4", "must be >= 5, got 4"),
+    ("build_pretrain_data", "--num_valid_docs", "-1", "must be >= 0, got -1"),
+    ("build_pretrain_data", "--min_count", "0", "must be >= 1, got 0"),
+    ("build_pretrain_data", "--max_vocab_size", "3", "must be >= 5, got 3"),
+    ("build_pretrain_data", "--do_lower_case", "flase", "'flase' is not a boolean"),
+    ("build_task_data", "--dupe_factor", "0", "must be >= 1, got 0"),
+    ("build_task_data", "--mask_word_prob", "nan", "'nan' is not a finite number"),
+    ("build_task_data", "--mask_word_prob", "2", "must be <= 1, got 2"),
+    ("build_task_data", "--max_samples", "-5", "must be >= 0, got -5"),
+    ("build_task_data", "--max_valid_samples", "-1", "must be >= 0, got -1"),
+    ("build_task_data", "--num_sent_types", "0", "must be >= 1, got 0"),
+    ("build_task_data", "--max_seq_len", "0", "must be >= 3, got 0"),
+    ("build_task_data", "--attach_token_labels", "yes", "'yes' is not a boolean"),
+])
+def test_data_tool_flags_are_checked_before_any_work(tmp_path, capsys, tool, flag, value, message):
+    import importlib
+    module = importlib.import_module("reader." + tool)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("一句话。\n另一句话。\n\n第二篇。\n还有一句。\n", encoding="utf-8")
+    out = tmp_path / "out"
+    common = ["--vocab_path", VOCAB, flag, value]
+    argv = (["--input", str(corpus), "--output", str(out)] if tool == "build_pretrain_data"
+            else ["--corpus", str(corpus), "--output_dir", str(out)]) + common
+    if flag == "--num_valid_docs":
+        argv += ["--valid_output", str(tmp_path / "valid.gz")]
+    with pytest.raises(SystemExit) as e:
+        module.main(argv)
+    assert e.value.code == 2
+    assert "argument %s: %s" % (flag, message) in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("module,argv,message", [
+    ("ernie.inference", ["--model_dir", "m", "--predict_set", "p", "--batch_size", "0"], "must be >= 1, got 0"),
+    ("ernie.inference", ["--model_dir", "m", "--predict_set", "p", "--cpu_threads", "-2"], "must be >= 1, got -2"),
+    ("ernie.export_bert", ["--params_dir", "p", "--ernie_config_path", "c", "--vocab_path", "v",
+                           "--output_dir", "o", "--task_id", "-1"], "must be >= 0, got -1"),
+    ("ernie.export_inference", ["--init_checkpoint", "c", "--output_dir", "o", "--max_seq_len", "0"],
+     "must be >= 1, got 0"),
+    ("ernie.convert_paddlenlp", ["from_paddlenlp", "--paddlenlp_dir", "d", "--output_dir", "o",
+                                 "--layer_norm_eps=-1e-5"], "must be >= 0, got -1e-5"),
+])
+def test_model_tool_flags_are_checked(capsys, module, argv, message):
+    import importlib
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def call_unblocked(fn, fifo, timeout=20):
+    """``fn()``'s exception (None when it returned); a call still blocked after ``timeout`` s (opening or
+    reading the FIFO) is released by writing EOF into the FIFO, and the test fails."""
+    import threading
+    box = {}
+
+    def target():
+        try:
+            fn()
+        except Exception as e:       # noqa: BLE001 -- handed to the test
+            box["error"] = e
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        with open(fifo, "w"):        # the blocked reader gets an empty file
+            pass
+        t.join(timeout)
+        pytest.fail("%s blocked on the FIFO %s" % (fn, fifo))
+    return box.get("error")
+
+
+def test_mrc_reader_refuses_directories_and_fifos(tmp_path):
+    from reader.mrc_reader import read_squad_file
+    from ernie.finetune.mrc import file_has_answers
+    fifo = tmp_path / "squad.json"
+    os.mkfifo(fifo)
+    for fn in (lambda: read_squad_file(str(fifo)), lambda: file_has_answers(str(fifo))):
+        error = call_unblocked(fn, fifo)
+        assert isinstance(error, DataError) and "data file %s is not a regular file" % fifo in str(error), error
+    with pytest.raises(DataError, match="data file %s is a directory" % tmp_path):
+        read_squad_file(str(tmp_path))

@@ -892,10 +892,11 @@ def test_builder_dupe_factor(tmp_path, capsys):
     assert len(set(three["token_document_relation", "train"])) == len(one["token_document_relation", "train"])
     assert len(set(three["sentence_reordering", "train"])) > 1.5 * len(set(one["sentence_reordering", "train"]))
     capsys.readouterr()
-    assert btd.main(["--corpus", SANGUO, "--input_format", "sanguo_json", "--lang", "zh", "--vocab_path", ZH_VOCAB,
-                     "--output_dir", str(tmp_path / "bad"), "--tasks", "sentence_reordering",
-                     "--dupe_factor", "0"]) == 1
-    assert "--dupe_factor must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:          # a usage error, before the corpus is read
+        btd.main(["--corpus", SANGUO, "--input_format", "sanguo_json", "--lang", "zh", "--vocab_path", ZH_VOCAB,
+                  "--output_dir", str(tmp_path / "bad"), "--tasks", "sentence_reordering", "--dupe_factor", "0"])
+    assert e.value.code == 2
+    assert "argument --dupe_factor: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_validation_split_last_and_spread(tmp_path):

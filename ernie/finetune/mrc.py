@@ -85,6 +85,7 @@ from ernie.finetune.args import MRC, UsageError, build_parser, split_list
 from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
 from ernie.modeling import truncated_normal
+from reader.files import check_input_file
 from reader.mrc_reader import MRCReader, final_text_alignment
 from reader.task_reader import DataError
 
@@ -261,6 +262,7 @@ def write_json_file(path, obj):
 
 def file_has_answers(path):
     """Whether some question of a SQuAD-format file carries gold answers (``answers`` or ``is_impossible``)."""
+    check_input_file(path, "data file", DataError)
     try:
         with open(path, encoding="utf-8") as f:
             dataset = json.load(f)

@@ -76,7 +76,7 @@ from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_conf
                               init_pretraining_params, read_train_state)
 from ernie.config import ConfigError, ErnieConfig
 from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gradients, device_place,
-                               env_rank_and_size, init_distributed)
+                               env_rank_and_size, init_distributed, rank_failures_reported)
 from ernie.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device, lr_scheduler
@@ -753,7 +753,8 @@ def main(task, parse, prog, argv=None):
     init_logging()
     print_arguments(args, logger)
     try:
-        run(args, task)
+        with rank_failures_reported(prog):
+            run(args, task)
     except (UsageError, ConfigError, CheckpointError, DataError, VocabError, DeviceError, AmpDeviceError,
             DistributedError, NonFiniteLossError, ValueError) as e:
         sys.exit("%s: error: %s" % (prog, e))
