@@ -31,5 +31,7 @@ setup(
         #   pip install paddlepaddle-gpu -i https://www.paddlepaddle.org.cn/packages/stable/cu118/
         "gpu": ["paddlepaddle-gpu>=3.0"],
         "test": ["pytest"],
+        # bench/pretrain_transfer.py draws its pre-training curves with it (skipped without it)
+        "bench": ["matplotlib"],
     },
 )

@@ -1,0 +1,191 @@
+"""bench/pretrain_transfer.py: the study's pipeline end to end on a tiny corpus and model, its resumption,
+its learning-rate choice on dev, and the schema of docs/results/pretrain_transfer.json."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import pretrain_transfer as pt  # noqa: E402
+import pretrain_transfer_helpers as helpers  # noqa: E402
+
+SCRIPT = os.path.join(REPO, "bench", "pretrain_transfer.py")
+TINY_MODEL = '{"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}'
+
+
+def smoke_argv(tmp_path, *extra):
+    return ["--lang", "en", "--work", str(tmp_path / "work"), "--finetune_data", str(tmp_path / "ft"),
+            "--corpus_dirs", str(tmp_path / "corpus"), "--valid_docs", "2", "--updates", "10",
+            "--warmup_steps", "2", "--validation_steps", "5", "--seeds", "1", "--lr_grid", "1e-3",
+            "--finetune_epoch", "1", "--model", TINY_MODEL, "--build_flags", "--max_valid_samples 20",
+            "--results_json", str(tmp_path / "docs" / "pretrain_transfer.json"), "--plot_dir", str(tmp_path / "docs")
+            ] + list(extra)
+
+
+def check_schema(doc, tasks, arms):
+    """docs/results/pretrain_transfer.json: downstream -> task -> {metric, arms -> arm -> [test floats]}."""
+    assert set(doc["downstream"]) == set(tasks)
+    for task in tasks:
+        entry = doc["downstream"][task]
+        assert isinstance(entry["metric"], str) and entry["metric"].startswith("test_")
+        assert set(entry["arms"]) == set(arms) and "random_init" in entry["arms"]
+        for scores in entry["arms"].values():
+            assert isinstance(scores, list) and scores
+            assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores)
+
+
+def test_end_to_end_tiny(tmp_path):
+    """Build, three pre-training arms (ERNIE 2.0: 10 updates over its 5 stages is too few, so
+    --updates 10 is for the ERNIE 1.0 arms only here), fine-tuning of every arm, the JSON and the plots;
+    a second invocation skips every step."""
+    helpers.write_corpus(str(tmp_path / "corpus"))
+    helpers.write_sentiment(str(tmp_path / "ft" / "rotten_tomatoes"))
+    argv = smoke_argv(tmp_path, "--arms", "random_init,ernie1_char,ernie1_knowledge", "--docs")
+    assert "--grid_arms" not in argv           # the default: random_init and ernie1_knowledge
+    proc = subprocess.run([sys.executable, SCRIPT] + argv, cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    with open(tmp_path / "docs" / "pretrain_transfer.json", encoding="utf-8") as f:
+        doc = json.load(f)
+    check_schema(doc, ["rotten_tomatoes"], ["random_init", "ernie1_char", "ernie1_knowledge"])
+    details = doc["details"]["en"]
+    # the arms really differ: the masking mode of the file lists, and the fine-tuning starts
+    configs = tmp_path / "work" / "configs"
+    assert (configs / "ernie1_char.train_filelist").read_text().endswith("\t0.0\n")
+    assert (configs / "ernie1_knowledge.train_filelist").read_text().endswith("\t1.1\n")
+    assert set(details["pretrain"]) == {"ernie1_char", "ernie1_knowledge"}
+    assert all(p["end_step"] == 10 for p in details["pretrain"]. values())
+    logs = tmp_path / "work" / "log"
+    def command_line(name):     # a job's log starts with its command
+        return (logs / ("finetune_rotten_tomatoes_%s.log" % name)).read_text().splitlines()[0]
+    assert "--init_pretraining_params" not in command_line("random_init_lr1e-3_seed1")
+    assert "--init_pretraining_params" in command_line("ernie1_knowledge_lr1e-3_seed1")
+    assert "ernie1_char/step_10" in command_line("ernie1_char_seed1")
+    # every run keeps its test predictions in its own directory (parallel runs share no file)
+    assert (tmp_path / "work" / "finetune" / "rotten_tomatoes" / "ernie1_char" / "lr1e-3_seed1" / "test_result").exists()
+    assert (tmp_path / "docs" / "pretrain_transfer_en_ernie1_char.png").stat().st_size > 1000
+    assert (tmp_path / "work" / "vdl" / "ernie1_knowledge").is_dir()
+    assert "| random_init |" in proc.stdout and "rotten_tomatoes test acc" in proc.stdout
+    again = subprocess.run([sys.executable, SCRIPT] + argv, cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "[start]" not in again.stdout and "[skip] pretrain_ernie1_char" in again.stdout
+
+
+def test_dry_run_prints_every_arm(tmp_path):
+    args = pt.parse_args(smoke_argv(tmp_path, "--dry_run"))
+    assert args.arm_list == list(pt.ARMS)
+    jobs = pt.all_jobs(args, pt.LANGUAGES["en"], [])
+    names = [j.name for j in jobs]
+    assert names[0] == "prepare_rotten_tomatoes" and "build_task_data" in names
+    assert {"pretrain_ernie1_char", "pretrain_ernie1_knowledge", "pretrain_ernie2"} <= set(names)
+    # a later seed waits for the whole grid of its arm, and a pre-trained arm for its pre-training
+    args2 = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "1e-4,5e-4"))
+    jobs2 = {j.name: j for j in pt.all_jobs(args2, pt.LANGUAGES["en"], [])}
+    later = jobs2["finetune_rotten_tomatoes_ernie2_seed2"]
+    assert set(later.deps) >= {"pretrain_ernie2", "finetune_rotten_tomatoes_random_init_lr1e-4_seed1",
+                               "finetune_rotten_tomatoes_ernie1_knowledge_lr5e-4_seed1"}
+
+
+def write_result(args, ds, arm, lr, seed, dev, test):
+    path = os.path.join(pt.finetune_dir(args, ds, arm, lr, seed), "ckpt", "result.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"best": 1, "evaluations": [{"step": 5, "dev": {"acc": 0.1}, "test": {"acc": 0.9}},
+                                              {"step": 10, "dev": {"dev.tsv": {"acc": dev}},
+                                               "test": {"test.tsv": {"acc": test}}}]}, f)
+
+
+def test_learning_rate_is_chosen_on_dev_never_on_test(tmp_path):
+    args = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "1e-4,5e-4,1e-3"))
+    assert args.grid_arm_list == ["random_init", "ernie1_knowledge"]
+    ds = pt.LANGUAGES["en"].downstream[0]
+    write_result(args, ds, "random_init", "1e-4", 1, dev=0.70, test=0.99)
+    write_result(args, ds, "random_init", "5e-4", 1, dev=0.75, test=0.50)
+    write_result(args, ds, "random_init", "1e-3", 1, dev=0.75, test=0.60)
+    with pytest.raises(ValueError):
+        pt.chosen_lr(args, ds)          # the grid of the second grid arm is not finished
+    write_result(args, ds, "ernie1_knowledge", "1e-4", 1, dev=0.74, test=0.99)
+    write_result(args, ds, "ernie1_knowledge", "5e-4", 1, dev=0.71, test=0.40)
+    write_result(args, ds, "ernie1_knowledge", "1e-3", 1, dev=0.71, test=0.90)
+    # mean dev: 1e-4 0.72, 5e-4 0.73, 1e-3 0.73: the best, a tie going to the first in the grid
+    assert pt.chosen_lr(args, ds) == "5e-4"
+    r = pt.read_result(args, ds, "random_init", "5e-4", 1)
+    assert r["dev"] == 0.75 and r["test"] == 0.50 and r["step"] == 10    # the best evaluation's test score
+    jobs = {j.name: j for j in pt.all_jobs(args, pt.LANGUAGES["en"], [])}
+    # the grid arms' first seed is their grid run; the other arms run every seed at the chosen rate
+    assert "finetune_rotten_tomatoes_random_init_seed1" not in jobs
+    assert "finetune_rotten_tomatoes_ernie2_seed1" in jobs and "finetune_rotten_tomatoes_ernie2_lr1e-4_seed1" not in jobs
+    os.makedirs(pt.data_dir(args))
+    with open(os.path.join(pt.data_dir(args), "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("[PAD]\t0\n[CLS]\t1\n[SEP]\t2\n[MASK]\t3\n[UNK]\t4\n")
+    cmd = jobs["finetune_rotten_tomatoes_random_init_seed2"].command()
+    assert cmd[cmd.index("--learning_rate") + 1] == "5e-4" and cmd[cmd.index("--random_seed") + 1] == "2"
+    assert "--init_pretraining_params" not in cmd
+    with pytest.raises(SystemExit):
+        pt.parse_args(smoke_argv(tmp_path, "--arms", "random_init,ernie2"))   # a grid arm left out
+
+
+def test_metric_of_nested_sections():
+    assert pt.metric_of({"acc": 0.5}, "acc") == 0.5
+    assert pt.metric_of({"dev.tsv": {"precision": 0.1, "f1": 0.4}}, "f1") == 0.4
+    assert pt.metric_of(None, "acc") is None and pt.metric_of({"loss": 1.0}, "acc") is None
+
+
+def test_task_configs_give_every_arm_the_same_updates(tmp_path):
+    args = pt.parse_args(smoke_argv(tmp_path, "--updates", "1602"))
+    d = pt.data_dir(args)
+    os.makedirs(d)
+    lang = pt.LANGUAGES["en"]
+    tasks = [{"name": n, "id": k} for k, n in enumerate(lang.ernie2_tasks)]
+    tasks[4]["granularity"] = "sense"
+    with open(os.path.join(d, "tasks.json"), "w", encoding="utf-8") as f:
+        json.dump({"tasks": tasks}, f)
+    for name in list(lang.ernie2_tasks) + ["next_sent"]:
+        for split in ("train", "valid"):
+            open(os.path.join(d, "%s.%s.gz" % (name, split)), "wb").close()
+    with open(pt.task_config(args, lang, "ernie2"), encoding="utf-8") as f:
+        ernie2 = json.load(f)
+    assert ernie2["strategy"] == "continual_multitask" and ernie2["lr_schedule"] == "global"
+    assert [s[0] for s in ernie2["stages"]] == list(lang.ernie2_tasks)
+    assert sum(t["iterations"] for t in ernie2["tasks"]) == 1602
+    assert ernie2["tasks"][4]["options"] == {"granularity": "sense"}
+    for arm in ("ernie1_char", "ernie1_knowledge"):
+        with open(pt.task_config(args, lang, arm), encoding="utf-8") as f:
+            cfg = json.load(f)
+        (task,) = cfg["tasks"]
+        assert task["name"] == "knowledge_masking" and task["heads"] == ["next_sent"]
+        assert task["iterations"] == 1602 and cfg["lr_schedule"] == "global"
+
+
+def test_run_jobs_stops_starting_after_a_failure(tmp_path):
+    marker = tmp_path / "b_ran"
+    ok = [sys.executable, "-c", "pass"]
+    jobs = [pt.Job("a", lambda: [sys.executable, "-c", "import sys; sys.exit(3)"], lambda: False,
+                   str(tmp_path / "a.log")),
+            pt.Job("b", lambda: [sys.executable, "-c", "open(%r, 'w')" % str(marker)], lambda: marker.exists(),
+                   str(tmp_path / "b.log"), deps=("a",)),
+            pt.Job("c", lambda: ok, lambda: True, str(tmp_path / "c.log"))]
+    with pytest.raises(SystemExit) as err:
+        pt.run_jobs(jobs, 1, str(tmp_path / "walls.json"))
+    assert "a failed" in str(err.value) and not marker.exists()
+    assert "$ python -c" in (tmp_path / "a.log").read_text()
+
+
+def test_training_text_never_reads_dev_or_test(tmp_path):
+    helpers.write_sentiment(str(tmp_path / "ft" / "rotten_tomatoes"))
+    args = pt.parse_args(smoke_argv(tmp_path))
+    (d,) = pt.training_text_docs(args, pt.LANGUAGES["en"])
+    texts = {open(os.path.join(d, n), encoding="utf-8").read().strip() for n in os.listdir(d) if n.endswith(".txt")}
+    with open(tmp_path / "ft" / "rotten_tomatoes" / "train.tsv", encoding="utf-8") as f:
+        train = {line.rstrip("\n").split("\t")[1] for line in list(f)[1:]}
+    assert texts == train
+    for split in ("dev", "test"):
+        with open(tmp_path / "ft" / "rotten_tomatoes" / ("%s.tsv" % split), encoding="utf-8") as f:
+            held_out = {line.rstrip("\n").split("\t")[1] for line in list(f)[1:]}
+        assert not (held_out - train) & texts
