@@ -53,7 +53,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 import numpy as np
 
@@ -63,6 +63,7 @@ if REPO not in sys.path:
 
 from bench._common import machine_info, write_json  # noqa: E402
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
+from ernie.atomic_write import atomic_open  # noqa: E402
 
 ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")
 PRETRAINED_ARMS = ARMS[1:]
@@ -577,9 +578,8 @@ def train_file(args, ds):
     if not os.path.exists(dest):
         with open(src, encoding="utf-8") as f:
             lines = f.readlines()[:args.max_finetune_train + 1]
-        with open(dest + ".tmp", "w", encoding="utf-8") as f:
+        with atomic_open(dest) as f:
             f.writelines(lines)
-        os.replace(dest + ".tmp", dest)
     return dest
 
 
@@ -707,10 +707,9 @@ def plot_curves(args, arm, curves, path):
     ax2.legend(fontsize=7)
     fig.suptitle("%s pre-training, %s: %s" % (args.lang, arm, ARM_NAMES[arm]), fontsize=9)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=90)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, dpi=90, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
