@@ -222,7 +222,7 @@ def run(kills=20, steps=40, seed=0, workdir=None, window=1.5, log=print):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kills", type=int, default=20)
-    p.add_argument("--steps", type=int, default=40, help="num_train_steps of the run")
+    p.add_argument("--steps", type=int, default=120, help="num_train_steps of the run (enough for 20 kills)")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill delays")
     p.add_argument("--window", type=float, default=1.5, help="kill within this many seconds after the first save")
     p.add_argument("--workdir", default=None, help="default: a new temporary directory (kept, for the logs)")
