@@ -85,7 +85,10 @@ def test_survivor_names_the_rank_that_stopped_and_why(tmp_path, who, how, reason
     try:
         survivor = 1 - who
         end = time.time() + TIMEOUT
-        while procs[who][0].poll() is None and time.time() < end:     # (polling leaves it unreaped)
+        # wait for the rank's end without reaping it (Popen.poll() would reap it): while it is an
+        # unreaped zombie its exit status stays readable for the survivor
+        while os.waitid(os.P_PID, procs[who][0].pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None \
+                and time.time() < end:
             time.sleep(0.1)
         # the survivor first: the dead rank stays unreaped, its exit status readable
         code, out = wait_for(*procs[survivor], timeout=REPORT_TIMEOUT)
