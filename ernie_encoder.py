@@ -1,5 +1,5 @@
-"""Extract ERNIE embeddings of a TSV file; see ernie/encoder.py for flags and outputs."""
-from ernie.encoder import main
+"""Extract ERNIE embeddings of a TSV file; see ernie/cli/embed.py for flags and outputs."""
+from ernie.cli.embed import main
 
 if __name__ == "__main__":
     main()

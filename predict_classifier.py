@@ -1,7 +1,7 @@
-"""Predict with a fine-tuned ERNIE classifier / regressor; see ernie/finetune/predict.py."""
+"""Predict with a fine-tuned ERNIE classifier / regressor; see ernie/cli/finetune/predict.py."""
 import sys
 
-from ernie.finetune.predict import main
+from ernie.cli.finetune.predict import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
-"""Fine-tune ERNIE for extractive reading comprehension (SQuAD-format JSON); see ernie/finetune/mrc.py."""
+"""Fine-tune ERNIE for extractive reading comprehension (SQuAD-format JSON); see ernie/cli/finetune/mrc.py."""
 import sys
 
-from ernie.finetune.mrc import main
+from ernie.cli.finetune.mrc import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
-"""Fine-tune ERNIE for sequence labelling (NER); see ernie/finetune/sequence_labeling.py."""
+"""Fine-tune ERNIE for sequence labelling (NER); see ernie/cli/finetune/sequence_labeling.py."""
 import sys
 
-from ernie.finetune.sequence_labeling import main
+from ernie.cli.finetune.sequence_labeling import main
 
 if __name__ == "__main__":
     sys.exit(main())

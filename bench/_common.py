@@ -209,9 +209,9 @@ def paddlenlp_name_map(config, pretraining=False):
     ``pretraining=False``: ``paddlenlp.transformers.ErnieModel`` names; ``pretraining=True``:
     ``ErnieForPretraining`` names (base model under ``ernie.``, heads under ``cls.``; the tied
     decoder weight is the word embedding and has no name of its own).  The mapping is the
-    converter's (``ernie.convert_paddlenlp``); both sides store Linear weights as [in, out].
+    converter's (``ernie.cli.convert_paddlenlp``); both sides store Linear weights as [in, out].
     """
-    from ernie.convert_paddlenlp import ernie_names, paddlenlp_name
+    from ernie.cli.convert_paddlenlp import ernie_names, paddlenlp_name
     prefix = "ernie." if pretraining else ""
     pairs = ((paddlenlp_name(name, prefix), name) for name in ernie_names(config, with_heads=pretraining))
     return {pn_name: name for pn_name, name in pairs if pn_name is not None}

@@ -3,12 +3,12 @@
     python bench/bench_inference.py --model_dir MODEL [--batch_size 32 --seq_len 64 --batches 12] [--json OUT]
 
 MODEL holds ``ernie_config.json`` and ``params/`` (e.g. the converted all-MiniLM-L6-v2 of
-``python -m ernie.convert_bert --fetch_minilm``).  The inputs are synthetic batches of random ids
+``python -m ernie.cli.convert_bert --fetch_minilm``).  The inputs are synthetic batches of random ids
 with lengths drawn between seq_len/2 and seq_len (padding masked), the same for every variant.
 
 Variants, each in a process of its own (subprocesses, so peak RSS is the variant's own):
 
-  executor        ernie.encoder's program run by ``paddle.static.Executor`` (the project's CPU defaults)
+  executor        ernie.cli.embed's program run by ``paddle.static.Executor`` (the project's CPU defaults)
   predictor       the same program saved with ``paddle.static.save_inference_model`` and run by a
                   ``paddle.inference`` predictor: IR optimisation on, oneDNN off, the same thread count
   predictor-onednn  as above with ``enable_mkldnn()``
@@ -50,9 +50,10 @@ def synthetic_batches(config, batch_size, seq_len, n, names, seed=0):
 def worker(args):
     import numpy as np
     import paddle
+
     from ernie.checkpoint import init_pretraining_params
+    from ernie.cli.embed import build_encoder_program
     from ernie.config import ErnieConfig
-    from ernie.encoder import build_encoder_program
     from ernie.runtime import create_executor
 
     paddle.enable_static()

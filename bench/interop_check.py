@@ -44,8 +44,8 @@ MODELS = {
 
 
 def random_release(path, values, vocab, heads, seed):
+    from ernie.cli.convert_bert import expected_shapes, head_shapes, write_release
     from ernie.config import ErnieConfig
-    from ernie.convert_bert import expected_shapes, head_shapes, write_release
     config = ErnieConfig(values)
     shapes = expected_shapes(config)
     if config.use_task_id:
@@ -69,11 +69,12 @@ def close(a, b):
 
 
 def check_model(name, spec, work):
-    from ernie.convert_paddlenlp import dynamic_mode, export_paddlenlp, import_paddlenlp
-    from ernie.export_bert import export_bert
-    from ernie.tensor_file import read_tensor
     import reference_bert
     from interop_helpers import encoder_outputs, write_texts
+
+    from ernie.cli.convert_paddlenlp import dynamic_mode, export_paddlenlp, import_paddlenlp
+    from ernie.cli.export_bert import export_bert
+    from ernie.tensor_file import read_tensor
 
     out = {"model": name}
     t0 = time.time()

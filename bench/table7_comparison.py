@@ -15,7 +15,7 @@ continual multi-task learning (ERNIE 2.0), then fine-tuning each result on real 
    --strategy S``: this file holds no training logic.
 2. Fine-tuning: every pre-trained model, and the same architecture randomly initialised, fine-tuned
    with ``run_classifier.py`` on Rotten Tomatoes (English movie-review polarity, the source of SST-2;
-   fetched at preparation time by ``python -m reader.prepare_finetune_data --task rotten_tomatoes``,
+   fetched at preparation time by ``python -m ernie.prepare.finetune_data --task rotten_tomatoes``,
    never committed) with several seeds; the dev accuracy of each run's best evaluation and the test
    accuracy at that point.
 3. ``<work>/results.json`` and the markdown table (``--table``): per strategy, the final validation
@@ -225,7 +225,7 @@ def main(argv=None):
     if not os.path.exists(os.path.join(data_dir, "train.tsv")):
         if args.data_dir:
             sys.exit("no train.tsv in --data_dir %s" % data_dir)
-        run_logged([args.python, "-m", "reader.prepare_finetune_data", "--task", "rotten_tomatoes", "--output_dir",
+        run_logged([args.python, "-m", "ernie.prepare.finetune_data", "--task", "rotten_tomatoes", "--output_dir",
                     os.path.join(args.work, "data")], os.path.join(args.work, "log", "prepare.log"), args.dry_run)
     results = {"command": " ".join(shlex.quote(a) for a in ["python", "bench/table7_comparison.py"] +
                                    (argv if argv is not None else sys.argv[1:])),

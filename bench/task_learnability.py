@@ -79,7 +79,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None,
                    help="run directory (log, checkpoints); default output/task_learnability/<lang>_<task>[_km]")
     p.add_argument("--data_dir", default=None,
-                   help="task data built by reader.build_task_data (e.g. the full demo corpus with --dupe_factor) "
+                   help="task data built by ernie.prepare.build_task_data (e.g. the full demo corpus with --dupe_factor) "
                         "instead of data/tasks/<lang>; the run configuration is rewritten into the run directory")
     p.add_argument("--iterations_scale", type=float, default=1.0, help="passed to train.py (600 iterations x F)")
     p.add_argument("--python", default=sys.executable, help="interpreter that runs train.py")

@@ -1,6 +1,6 @@
 """ERNIE 2.0 continual multi-task pre-training: task configuration, stage schedule, interleaving, reader.
 
-The pieces (the training driver that uses them is ``ernie.pretrain.run``;
+The pieces (the training driver that uses them is ``ernie.cli.pretrain.run``;
 the configuration format is documented key by key in ``docs/continual_pretraining.md``):
 
 * :class:`TaskConfig` -- a pre-training configuration file (JSON): the task
@@ -13,12 +13,12 @@ the configuration format is documented key by key in ``docs/continual_pretrainin
   strategies of the paper's Figure 2 to a configuration -> :class:`Schedule`.
 * :func:`interleave` -- the order of the steps inside a stage: exactly the
   allocated number of steps per task, evenly spread, seeded.
-* :class:`ScheduledReader` -- one ``reader.task_format.TaskPretrainingReader``
+* :class:`ScheduledReader` -- one ``reader.pretraining_tasks.TaskPretrainingReader``
   per task stream; each step draws the next batch of the scheduled task's
   stream; ``state_dict()`` holds the schedule position (stage, steps done in
   it) and every stream's reader position, so a run resumes mid-stage exactly.
 * :class:`ProgramUnion`, :class:`LRSchedules` -- what ``ernie.trainer.Trainer``
-  needs when every task has its own program (see ``ernie.pretrain``).
+  needs when every task has its own program (see ``ernie.cli.pretrain``).
 
 Allocation rule (strategy ``continual_multitask``)
 --------------------------------------------------
@@ -586,7 +586,7 @@ def format_table(head, rows):
 class ScheduledReader:
     """Batches of a :class:`Schedule`: each step the next batch of the scheduled task's stream.
 
-    readers: {task: ``reader.task_format.TaskPretrainingReader``} (one per stream,
+    readers: {task: ``reader.pretraining_tasks.TaskPretrainingReader``} (one per stream,
     built by :func:`make_stream_reader`).  A stream's data are read again as
     often as its budget needs (a pass that yields no batch is an error).
 
@@ -781,7 +781,7 @@ class ScheduledReader:
 def make_stream_reader(taskset, filelist, vocab_path, task_id, **kwargs):
     """The stream's ``TaskPretrainingReader`` (the one reader of every task): ``taskset``'s parser and feeds,
     and every row's ``task_ids`` set to ``task_id``.  kwargs: the reader's (batch_size, in_tokens, ...)."""
-    from reader.task_format import TaskPretrainingReader
+    from reader.pretraining_tasks import TaskPretrainingReader
 
     def hook(samples, batch):
         taskset.add_feeds(samples, batch)

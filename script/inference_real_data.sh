@@ -1,7 +1,7 @@
 #!/bin/sh
 # Exported Paddle inference models on the Rotten Tomatoes test snippets (1,256), on CPU:
 #  1. the "tiny" classifier of script/finetune_real_data.sh (fine-tuned here for TINY_EPOCH=1 epoch when
-#     $WORK has none): predict_classifier.py against ernie.export_inference + ernie.inference
+#     $WORK has none): predict_classifier.py against ernie.cli.export_inference + ernie.cli.inference
 #     (paddle.inference predictor): same labels, probabilities compared, predictor sentences/s;
 #  2. the MiniLM encoder (all-MiniLM-L6-v2 converted from PyPI): ernie_encoder.py against the exported
 #     encoder run by the predictor, and the predictor's sentences/s.
@@ -31,8 +31,8 @@ _start=$(date +%s.%N)
     --batch_size "$BATCH_SIZE" --use_cuda false --output "$OUT/predict_classifier.tsv" 2> "$OUT/predict_classifier.log"
 echo "predict_classifier.py: $(echo "$(date +%s.%N) - $_start" | bc) s in all" >&2
 grep "qps" "$OUT/predict_classifier.log" >&2
-"$PYTHON" -m ernie.export_inference --init_checkpoint "$CKPT" --output_dir "$OUT/tiny_classifier" 2> "$OUT/export.log"
-"$PYTHON" -m ernie.inference --model_dir "$OUT/tiny_classifier" --predict_set "$DATA/test.tsv" \
+"$PYTHON" -m ernie.cli.export_inference --init_checkpoint "$CKPT" --output_dir "$OUT/tiny_classifier" 2> "$OUT/export.log"
+"$PYTHON" -m ernie.cli.inference --model_dir "$OUT/tiny_classifier" --predict_set "$DATA/test.tsv" \
     --batch_size "$BATCH_SIZE" --cpu_threads "$CPU_THREADS" --output "$OUT/inference.tsv" 2> "$OUT/inference.log"
 grep "sentences/s" "$OUT/inference.log" >&2
 "$PYTHON" - "$OUT/predict_classifier.tsv" "$OUT/inference.tsv" "$DATA/test.tsv" <<'EOF'
@@ -53,11 +53,11 @@ EOF
 echo "== MiniLM encoder" >&2
 MODEL=$WORK/minilm
 if [ ! -f "$MODEL/ernie_config.json" ]; then
-    "$PYTHON" -m ernie.convert_bert --fetch_minilm --output_dir "$MODEL" >&2
+    "$PYTHON" -m ernie.cli.convert_bert --fetch_minilm --output_dir "$MODEL" >&2
 fi
-"$PYTHON" -m ernie.export_inference --init_pretraining_params "$MODEL/params" --ernie_config_path "$MODEL/ernie_config.json" \
+"$PYTHON" -m ernie.cli.export_inference --init_pretraining_params "$MODEL/params" --ernie_config_path "$MODEL/ernie_config.json" \
     --vocab_path "$MODEL/vocab.txt" --max_seq_len "$MAX_SEQ_LEN" --output_dir "$OUT/minilm_encoder" 2>> "$OUT/export.log"
-"$PYTHON" -m ernie.inference --model_dir "$OUT/minilm_encoder" --predict_set "$DATA/test.tsv" \
+"$PYTHON" -m ernie.cli.inference --model_dir "$OUT/minilm_encoder" --predict_set "$DATA/test.tsv" \
     --batch_size "$BATCH_SIZE" --cpu_threads "$CPU_THREADS" --output "$OUT/minilm_inference" 2> "$OUT/minilm_inference.log"
 grep "sentences/s" "$OUT/minilm_inference.log" >&2
 "$PYTHON" "$ROOT/ernie_encoder.py" --ernie_config_path "$MODEL/ernie_config.json" --init_pretraining_params "$MODEL/params" \

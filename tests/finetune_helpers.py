@@ -44,8 +44,8 @@ def capture_logs():
 def make_model(root, vocab, vocab_size, max_len=64, dropout=0.1):
     """A random tiny ERNIE (2 layers, hidden 32) as a release dir: params/, vocab.txt, ernie_config.json."""
     from ernie.checkpoint import save_checkpoint
+    from ernie.cli.embed import build_encoder_program
     from ernie.config import ErnieConfig
-    from ernie.encoder import build_encoder_program
     os.makedirs(root, exist_ok=True)
     cfg = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=vocab_size,
                max_position_embeddings=max_len, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=dropout,

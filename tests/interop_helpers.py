@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
+from ernie.cli.convert_bert import expected_shapes, head_shapes, write_release
 from ernie.config import ErnieConfig
-from ernie.convert_bert import expected_shapes, head_shapes, write_release
 from ernie.tensor_file import read_tensor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +61,8 @@ def write_texts(path, texts):
 def encoder_outputs(release, data, task_id=0, max_seq_len=32, do_lower_case=True):
     """(pooled [N,H], per-example token vectors [len_i,H] list, seq_lens, token id rows) of ernie_encoder.py."""
     import paddle
-    from ernie.encoder import extract_embeddings
+
+    from ernie.cli.embed import extract_embeddings
     from reader.task_reader import ExtractEmbeddingReader
     config = ErnieConfig.from_json(os.path.join(release, "ernie_config.json"))
     vocab = os.path.join(release, "vocab.txt")

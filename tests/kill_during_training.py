@@ -83,9 +83,10 @@ class Loader:
 
     def __init__(self, data):
         import paddle
+
+        from ernie.cli.pretrain import build_stream_program
         from ernie.config import ErnieConfig
         from ernie.optimization import lr_scheduler
-        from ernie.pretrain import build_stream_program
         from ernie.tasks import TaskSet
         paddle.enable_static()
         self.paddle = paddle

@@ -2,7 +2,7 @@
 
 Used to check converted checkpoints: it reads the ``model.safetensors`` file
 itself (its own few-line reader) and uses the Hugging Face tensor names
-directly.  It deliberately shares no code with ``ernie.convert_bert`` (name
+directly.  It deliberately shares no code with ``ernie.cli.convert_bert`` (name
 mapping, transposes, safetensors reader) nor with ``ernie.modeling``, so a
 mistake in either shows up as a mismatch.
 

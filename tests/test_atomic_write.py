@@ -84,7 +84,7 @@ def test_no_other_module_writes_through_its_own_temp_and_rename():
     """One mechanism, one helper: a temp-file-and-rename written anywhere else is a copy."""
     allowed = {os.path.join("ernie", "atomic_write.py"),
                os.path.join("ernie", "checkpoint.py"),        # renames leftovers of killed runs
-               os.path.join("reader", "fetch.py")}            # moves a complete, sha256-checked download into the cache
+               os.path.join("ernie", "prepare", "fetch.py")}            # moves a complete, sha256-checked download into the cache
     offenders = []
     for top in ("ernie", "reader", "bench", "script", "."):
         root_dir = os.path.join(REPO, top)

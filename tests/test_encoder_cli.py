@@ -124,7 +124,7 @@ def test_embeddings_match_the_model_computed_directly(tiny_model, tmp_path):
                      "--output_dir", str(out_dir), "--max_seq_len", str(MAX_SEQ_LEN),
                      "--batch_size", "2", "--task_id", "1", "--use_cuda", "false")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "[INFO] " in result.stderr and "[encoder.py:" in result.stderr   # the original's log format
+    assert "[INFO] " in result.stderr and "[embed.py:" in result.stderr   # the original's log format
 
     cls_emb = np.load(out_dir / "cls_emb.npy")
     top = np.load(out_dir / "top_layer_emb.npy")

@@ -19,7 +19,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]    # also when run as a script
 from conftest import REPO  # noqa: E402
-from ernie.pretrain import parse_args, run  # noqa: E402
+
+from ernie.cli.pretrain import parse_args, run  # noqa: E402
 
 VOCAB = os.path.join(REPO, "config", "vocab.txt")
 TRAIN_LINE = re.compile(r"^epoch: (\d+), progress: (\d+)/(\d+), step: (\d+), loss: (\S+), ppl: (\S+), "

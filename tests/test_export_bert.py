@@ -4,16 +4,15 @@ import os
 
 import numpy as np
 import pytest
-
-from ernie.config import ErnieConfig
-from ernie.convert_bert import ConversionError, convert, map_bert_name
-from ernie.convert_paddlenlp import param_shapes
-from ernie.export_bert import bert_name, export_bert, main
-from ernie.tensor_file import read_tensor, write_tensor
-
 import reference_bert  # noqa: E402  (tests/reference_bert.py, shares no code with the exporter)
 from interop_helpers import (EN_TEXTS, EN_VOCAB, TINY_ERNIE1, TINY_ERNIE2, ZH_TEXTS, ZH_VOCAB, encoder_outputs,
                              make_release, read_json, read_params, write_texts)
+
+from ernie.cli.convert_bert import ConversionError, convert, map_bert_name
+from ernie.cli.convert_paddlenlp import param_shapes
+from ernie.cli.export_bert import bert_name, export_bert, main
+from ernie.config import ErnieConfig
+from ernie.tensor_file import read_tensor, write_tensor
 
 CASES = {
     "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
@@ -59,7 +58,7 @@ def test_numpy_bert_on_the_export_equals_ernie_encoder_and_converter_brings_it_b
         np.testing.assert_allclose(pool[0], pooled[i], atol=1e-5, rtol=1e-5)
 
     # the tokenizer settings written beside the model reproduce the ids (PaddleNLP's BertTokenizer reads them)
-    from ernie.convert_paddlenlp import dynamic_mode
+    from ernie.cli.convert_paddlenlp import dynamic_mode
     with dynamic_mode():
         from paddlenlp.transformers import BertTokenizer
         tokenizer = BertTokenizer.from_pretrained(str(hf))

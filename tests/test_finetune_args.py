@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from ernie.finetune import classifier, mrc
-from ernie.finetune.args import (CLASSIFIER, SEQUENCE_LABELING, UsageError, build_parser, check_common_args,
-                                 resolve_for_cn, unused_flag_values)
+from ernie.cli.finetune import classifier, mrc
+from ernie.cli.finetune.args import (CLASSIFIER, SEQUENCE_LABELING, UsageError, build_parser, check_common_args,
+                                     resolve_for_cn, unused_flag_values)
 
 MRC_ONLY = ("--max_query_length", "--max_answer_length", "--doc_stride", "--n_best_size")
 CLASSIFIER_ONLY = ("--is_classify", "--is_regression", "--metric", "--diagnostic", "--diagnostic_save")

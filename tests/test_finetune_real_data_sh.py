@@ -16,12 +16,12 @@ with open(os.environ["FAKE_LOG"], "a") as f:
     f.write(json.dumps(args) + "\n")
 def value(flag):
     return args[args.index(flag) + 1]
-if args[:2] == ["-m", "reader.prepare_finetune_data"]:
+if args[:2] == ["-m", "ernie.prepare.finetune_data"]:
     d = os.path.join(value("--output_dir"), "rotten_tomatoes")
     os.makedirs(d, exist_ok=True)
     for n in ("train.tsv", "dev.tsv", "test.tsv"):
         open(os.path.join(d, n), "w").write("text_a\tlabel\nx\t1\n")
-elif args[:2] == ["-m", "ernie.convert_bert"]:
+elif args[:2] == ["-m", "ernie.cli.convert_bert"]:
     d = value("--output_dir")
     os.makedirs(d, exist_ok=True)
     open(os.path.join(d, "ernie_config.json"), "w").write("{}")
@@ -66,7 +66,7 @@ def test_work_with_a_space_and_planted_symlinks(tmp_path):
     assert not os.path.islink(work / "tiny" / "ernie_config.json")
     assert json.loads((work / "tiny" / "ernie_config.json").read_text())["hidden_size"] == 128
     assert "run log line" in (work / "log" / "tiny.log").read_text()
-    summary = [c for c in calls if c[:2] == ["-m", "ernie.finetune.summary"]][0]
+    summary = [c for c in calls if c[:2] == ["-m", "ernie.cli.finetune.summary"]][0]
     assert summary[2:4] == ["--table", "tiny=%s" % (work / "ckpt" / "tiny" / "result.json")]
 
 

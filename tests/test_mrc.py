@@ -1,4 +1,4 @@
-"""Reading comprehension: reader.mrc_reader (features, windows, bad input), ernie.finetune.mrc
+"""Reading comprehension: reader.mrc_reader (features, windows, bad input), ernie.cli.finetune.mrc
 (post-processing, metrics) and run_mrc end to end on a tiny model.
 
 All data are hand-written here (small SQuAD-format files in tmp_path, with their own tiny vocabularies);
@@ -13,11 +13,11 @@ import re
 import numpy as np
 import paddle
 import pytest
-
 from finetune_helpers import capture_logs, make_model
-from ernie.finetune.args import UsageError
-from ernie.finetune.mrc import (MRCTask, compute_predictions, file_has_answers, parse_args, piece_text, run,
-                                score_predictions)
+
+from ernie.cli.finetune.args import UsageError
+from ernie.cli.finetune.mrc import (MRCTask, compute_predictions, file_has_answers, parse_args, piece_text, run,
+                                    score_predictions)
 from reader.mrc_reader import (MRCReader, doc_spans, final_text_alignment, improve_answer_span, is_max_context,
                                read_squad_file, split_chinese)
 from reader.task_reader import DataError
@@ -542,6 +542,7 @@ def test_drcd_script_runs_chinese_end_to_end(tmp_path):
     the windows, Chinese character answers, dev and test prediction files and the CMRC2018 line."""
     import subprocess
     import sys
+
     from conftest import REPO
 
     data = tmp_path / "data" / "drcd"

@@ -1,4 +1,4 @@
-"""reader.prepare_finetune_data on small hand-written inputs in the exact raw formats (no network)."""
+"""ernie.prepare.finetune_data on small hand-written inputs in the exact raw formats (no network)."""
 import bz2
 import collections
 import json
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from reader import prepare_finetune_data as P
+from ernie.prepare import finetune_data as P
 from reader.task_reader import read_tsv
 
 RT_CSV = (

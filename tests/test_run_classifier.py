@@ -1,7 +1,7 @@
 """run_classifier.py / predict_classifier.py end to end on tiny models and the hand-written fixtures.
 
 A random tiny ERNIE (2 layers, H 32) is written as a pre-trained ``params`` directory; fine-tuning runs
-in-process through ``ernie.finetune.classifier.run`` (the task scripts and the multi-process run as
+in-process through ``ernie.cli.finetune.classifier.run`` (the task scripts and the multi-process run as
 subprocesses).  Fixtures: tests/fixtures/finetune (see its README).
 """
 import json
@@ -14,16 +14,15 @@ import sys
 import numpy as np
 import paddle
 import pytest
-
 from conftest import REPO
-from ernie.checkpoint import CheckpointError
-from ernie.config import ConfigError
-from ernie.finetune import predict as predict_mod
-from ernie.finetune import summary as summary_mod
-from ernie.finetune.args import UsageError
 from finetune_helpers import capture_logs, make_model
-from ernie.finetune.classifier import main as classifier_main, parse_args, run
-from ernie.finetune.run import RunRecord, TrainData, format_summary, max_train_steps, summarize_runs
+
+from ernie.checkpoint import CheckpointError
+from ernie.cli.finetune import predict as predict_mod, summary as summary_mod
+from ernie.cli.finetune.args import UsageError
+from ernie.cli.finetune.classifier import main as classifier_main, parse_args, run
+from ernie.cli.finetune.run import RunRecord, TrainData, format_summary, max_train_steps, summarize_runs
+from ernie.config import ConfigError
 from ernie.metrics import evaluate_classification, mrr, pearson, spearman
 from ernie.optimization import lr_value
 from reader.task_reader import ClassifyReader, DataError

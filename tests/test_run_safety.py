@@ -11,10 +11,10 @@ import time
 import numpy as np
 import paddle
 import pytest
+from conftest import REPO
 
 import ernie.checkpoint as checkpoint
-from conftest import REPO
-from ernie.pretrain import main, parse_args, run
+from ernie.cli.pretrain import main, parse_args, run
 from ernie.trainer import NonFiniteLossError, Trainer
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
@@ -250,6 +250,7 @@ def test_incomplete_checkpoint_is_refused(data, tmp_path):
 
 def test_huge_lod_size_is_a_format_error(tmp_path):
     import struct
+
     from ernie.tensor_file import TensorFileError, read_header, tensor_bytes
     path = tmp_path / "w"
     good = tensor_bytes(np.zeros((2, 3), "float32"))

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import paddle
 import pytest
-
 from conftest import REPO
-from ernie.pretrain import UsageError, ernie1_task_config, parse_args, run
-from ernie.scheduler import (ScheduleError, TaskConfig, allocate, build_schedule, interleave)
+
+from ernie.cli.pretrain import UsageError, ernie1_task_config, parse_args, run
+from ernie.scheduler import ScheduleError, TaskConfig, allocate, build_schedule, interleave
 
 EN = os.path.join(REPO, "data", "tasks", "en")
 EN_VOCAB = os.path.join(EN, "vocab.txt")
@@ -246,7 +246,7 @@ def snapshot(scope, names):
 def full_run(setup, tmp_path_factory):
     """One uninterrupted continual multi-task run (3 stages, 24 steps), recording the feeds and the scope at
     every stage boundary."""
-    from ernie import pretrain
+    from ernie.cli import pretrain
     fed, boundary = [], {}
     real = pretrain.StreamProgram.feed
 

@@ -3,7 +3,7 @@
 Everything is made up here: a small vocabulary of Chinese characters and
 English word pieces, an MSRA-style label map and a few dozen template
 sentences.  The end-to-end runs use a random tiny ERNIE (2 layers, H 32) on
-CPU, in-process through ``ernie.finetune.sequence_labeling``.
+CPU, in-process through ``ernie.cli.finetune.sequence_labeling``.
 """
 import json
 import os
@@ -14,11 +14,11 @@ import shutil
 import numpy as np
 import paddle
 import pytest
-
 from finetune_helpers import capture_logs
-from ernie.finetune.args import UsageError
-from ernie.finetune.sequence_labeling import (HEAD_PARAMS, SequenceLabelTask, check_label_layout,
-                                              graph_chunk_counts, main as sl_main, parse_args, run)
+
+from ernie.cli.finetune.args import UsageError
+from ernie.cli.finetune.sequence_labeling import (HEAD_PARAMS, SequenceLabelTask, check_label_layout,
+                                                  graph_chunk_counts, main as sl_main, parse_args, run)
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_f1, get_chunks
 from reader.task_reader import DataError, SequenceLabelReader, subtoken_tags
 
@@ -427,9 +427,10 @@ def test_msra_ner_task_script_runs(data, tmp_path):
     dev.tsv and test.tsv are evaluated, test predictions are written."""
     import subprocess
     import sys
+
     from ernie.checkpoint import save_checkpoint
+    from ernie.cli.embed import build_encoder_program
     from ernie.config import ErnieConfig
-    from ernie.encoder import build_encoder_program
 
     ner = tmp_path / "task" / "msra_ner"
     ner.mkdir(parents=True)

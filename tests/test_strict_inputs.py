@@ -7,10 +7,10 @@ import sys
 
 import paddle
 import pytest
-
 from conftest import REPO, tiny_config
+
+from ernie.cli.pretrain import parse_args, run
 from ernie.config import ConfigError, ErnieConfig
-from ernie.pretrain import parse_args, run
 from ernie.scheduler import ScheduleError
 from reader.pretraining import DataFileError, read_filelist
 from reader.task_reader import DataError, load_label_map, read_tsv
@@ -110,7 +110,8 @@ def test_empty_training_data_is_an_error(data, tmp_path):
 
 def test_header_only_training_tsv_is_an_error(tmp_path):
     from finetune_helpers import make_model
-    from ernie.finetune.classifier import parse_args as ft_parse, run as ft_run
+
+    from ernie.cli.finetune.classifier import parse_args as ft_parse, run as ft_run
     fix = os.path.join(REPO, "tests", "fixtures", "finetune")
     model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)
     (tmp_path / "train.tsv").write_text("text_a\tlabel\n")
@@ -146,11 +147,11 @@ def test_directories_and_fifos_are_refused_as_inputs(tmp_path):
 
 
 def test_output_paths_are_checked_before_any_compute(tmp_path, capsys):
-    from ernie import encoder
-    from ernie.finetune import predict
+    from ernie.cli import embed
+    from ernie.cli.finetune import predict
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(SystemExit, match="--output_dir .*a_file/out cannot be created: .*a_file is a file"):
-        encoder.main(["--ernie_config_path", "none.json", "--init_pretraining_params", "p", "--data_set", "d",
+        embed.main(["--ernie_config_path", "none.json", "--init_pretraining_params", "p", "--data_set", "d",
                       "--vocab_path", VOCAB, "--output_dir", str(tmp_path / "a_file" / "out"), "--use_cuda", "false"])
     ckpt = tmp_path / "step_1"
     ckpt.mkdir()
@@ -164,12 +165,13 @@ def test_output_paths_are_checked_before_any_compute(tmp_path, capsys):
 
 def test_encoder_input_without_rows_is_an_error(tmp_path):
     from finetune_helpers import make_model
-    from ernie import encoder
+
+    from ernie.cli import embed
     fix = os.path.join(REPO, "tests", "fixtures", "finetune")
     model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)    # real params: only the
     (tmp_path / "in.tsv").write_text("text_a\n")                                   # empty input is wrong
     with pytest.raises(DataError, match="in.tsv holds no example to encode"):
-        encoder.extract_embeddings(ErnieConfig.from_json(os.path.join(model, "ernie_config.json")),
+        embed.extract_embeddings(ErnieConfig.from_json(os.path.join(model, "ernie_config.json")),
                                    os.path.join(model, "params"), str(tmp_path / "in.tsv"),
                                    os.path.join(model, "vocab.txt"), max_seq_len=32)
 
@@ -195,7 +197,7 @@ def test_encoder_input_without_rows_is_an_error(tmp_path):
 ])
 def test_data_tool_flags_are_checked_before_any_work(tmp_path, capsys, tool, flag, value, message):
     import importlib
-    module = importlib.import_module("reader." + tool)
+    module = importlib.import_module("ernie.prepare." + tool)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("一句话。\n另一句话。\n\n第二篇。\n还有一句。\n", encoding="utf-8")
     out = tmp_path / "out"
@@ -212,13 +214,13 @@ def test_data_tool_flags_are_checked_before_any_work(tmp_path, capsys, tool, fla
 
 
 @pytest.mark.parametrize("module,argv,message", [
-    ("ernie.inference", ["--model_dir", "m", "--predict_set", "p", "--batch_size", "0"], "must be >= 1, got 0"),
-    ("ernie.inference", ["--model_dir", "m", "--predict_set", "p", "--cpu_threads", "-2"], "must be >= 1, got -2"),
-    ("ernie.export_bert", ["--params_dir", "p", "--ernie_config_path", "c", "--vocab_path", "v",
+    ("ernie.cli.inference", ["--model_dir", "m", "--predict_set", "p", "--batch_size", "0"], "must be >= 1, got 0"),
+    ("ernie.cli.inference", ["--model_dir", "m", "--predict_set", "p", "--cpu_threads", "-2"], "must be >= 1, got -2"),
+    ("ernie.cli.export_bert", ["--params_dir", "p", "--ernie_config_path", "c", "--vocab_path", "v",
                            "--output_dir", "o", "--task_id", "-1"], "must be >= 0, got -1"),
-    ("ernie.export_inference", ["--init_checkpoint", "c", "--output_dir", "o", "--max_seq_len", "0"],
+    ("ernie.cli.export_inference", ["--init_checkpoint", "c", "--output_dir", "o", "--max_seq_len", "0"],
      "must be >= 1, got 0"),
-    ("ernie.convert_paddlenlp", ["from_paddlenlp", "--paddlenlp_dir", "d", "--output_dir", "o",
+    ("ernie.cli.convert_paddlenlp", ["from_paddlenlp", "--paddlenlp_dir", "d", "--output_dir", "o",
                                  "--layer_norm_eps=-1e-5"], "must be >= 0, got -1e-5"),
 ])
 def test_model_tool_flags_are_checked(capsys, module, argv, message):
@@ -251,8 +253,8 @@ def call_unblocked(fn, fifo, timeout=20):
 
 
 def test_mrc_reader_refuses_directories_and_fifos(tmp_path):
+    from ernie.cli.finetune.mrc import file_has_answers
     from reader.mrc_reader import read_squad_file
-    from ernie.finetune.mrc import file_has_answers
     fifo = tmp_path / "squad.json"
     os.mkfifo(fifo)
     for fn in (lambda: read_squad_file(str(fifo)), lambda: file_has_answers(str(fifo))):

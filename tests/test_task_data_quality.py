@@ -1,6 +1,6 @@
 """Task data good enough to learn from: the mining rules of discourse_relation, the weak-supervision labels
 of ir_relevance, sentences without text, train/validation leakage, and the line-by-line checker
-(``reader.check_task_data``) on tiny hand-made inputs and on the shipped demo data.
+(``ernie.prepare.check_task_data``) on tiny hand-made inputs and on the shipped demo data.
 
 Each rule is tested on the function that applies it, with inputs whose answer is worked out by hand.
 """
@@ -10,15 +10,14 @@ import os
 import random
 
 import pytest
-
 from conftest import REPO
+
 from ernie import tasks as T
+from ernie.prepare import build_task_data as btd, check_task_data as chk
+from ernie.prepare.corpus import Document, load_sanguo_entities
 from ernie.tasks.base import drop_textless_sentences, has_text
 from ernie.tasks.discourse_relation import SENSES, MarkerMatcher, clause_break_before_end
-from reader import build_pretrain_data as bpd
-from reader import build_task_data as btd
-from reader import check_task_data as chk
-from reader.corpus import Document, load_sanguo_entities
+from reader import text_units
 from reader.vocab import load_vocab
 
 FIX = os.path.join(REPO, "tests", "fixtures")
@@ -28,17 +27,17 @@ EN_VOCAB = os.path.join(REPO, "data", "tasks", "en", "vocab.txt")
 
 @pytest.fixture(scope="module")
 def zh_analyzer():
-    return bpd.ZhUnitAnalyzer(entities=load_sanguo_entities(os.path.join(FIX, "sanguo_entities.json")))
+    return text_units.ZhUnitAnalyzer(entities=load_sanguo_entities(os.path.join(FIX, "sanguo_entities.json")))
 
 
 @pytest.fixture(scope="module")
 def en_analyzer():
-    return bpd.EnUnitAnalyzer()
+    return text_units.EnUnitAnalyzer()
 
 
 def make_ctx(docs, lang, vocab_path, analyzer, max_seq_len=64, **kw):
     vocab = load_vocab(vocab_path)
-    tok = bpd.tokenize_documents(docs, bpd.analyze_documents(docs, analyzer), vocab)
+    tok = text_units.tokenize_documents(docs, text_units.analyze_documents(docs, analyzer), vocab)
     return T.BuildContext(tok, lang, vocab, max_seq_len, analyzer=analyzer, **kw)
 
 
@@ -179,7 +178,7 @@ def test_has_text():
 def test_textless_sentences_are_dropped_from_every_task(en_analyzer):
     docs = [Document([["He came.", "* * *", "She left."], ["* * * * *"], ["It rained.", "They stayed home."]])]
     vocab = load_vocab(EN_VOCAB)
-    tok = bpd.tokenize_documents(docs, bpd.analyze_documents(docs, en_analyzer), vocab)
+    tok = text_units.tokenize_documents(docs, text_units.analyze_documents(docs, en_analyzer), vocab)
     kept, dropped = drop_textless_sentences(tok)
     assert dropped == 2 and [[s.text for s in p] for p in kept[0].paragraphs] == [["He came.", "She left."],
                                                                                 ["It rained.", "They stayed home."]]

@@ -15,19 +15,19 @@ import struct
 import numpy as np
 import paddle
 import pytest
-
 from conftest import REPO, tiny_config
+
 from ernie import tasks as T
 from ernie.modeling import ErnieModel
-from ernie.tasks.base import Segment, _REGISTRY
+from ernie.prepare import build_pretrain_data as bpd, build_task_data as btd
+from ernie.prepare.corpus import Document, load_corpus, load_sanguo_entities
+from ernie.tasks.base import _REGISTRY, Segment
 from ernie.tasks.discourse_relation import SENSES, MarkerMatcher
 from ernie.tasks.ir_relevance import read_relevance_tsv
 from ernie.tasks.sentence_reordering import class_permutation, permutation_class
-from reader import build_pretrain_data as bpd
-from reader import build_task_data as btd
-from reader.corpus import Document, load_corpus, load_sanguo_entities
+from reader import text_units
 from reader.pretraining import BadDataError, BadLine, LineParser
-from reader.task_format import FormatError, TaskLineParser, format_task_line
+from reader.pretraining_tasks import FormatError, TaskLineParser, format_task_line
 from reader.vocab import load_vocab
 
 FIX = os.path.join(REPO, "tests", "fixtures")
@@ -43,12 +43,12 @@ SEVEN = ["knowledge_masking", "capitalization", "token_document_relation", "sent
 
 @pytest.fixture(scope="module")
 def zh_analyzer():
-    return bpd.ZhUnitAnalyzer(entities=load_sanguo_entities(ENTITIES))
+    return text_units.ZhUnitAnalyzer(entities=load_sanguo_entities(ENTITIES))
 
 
 @pytest.fixture(scope="module")
 def en_analyzer():
-    return bpd.EnUnitAnalyzer()
+    return text_units.EnUnitAnalyzer()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def zh_vocab():
 def en_vocab(en_analyzer, tmp_path_factory):
     """A vocabulary built from the Austen fixture and the hand-written English sentences of this file."""
     docs = load_corpus(AUSTEN, "one_doc_per_file", "en") + [doc for doc in EN_DOCS]
-    counts = bpd.count_tokens(bpd.analyze_documents(docs, en_analyzer))
+    counts = bpd.count_tokens(text_units.analyze_documents(docs, en_analyzer))
     path = str(tmp_path_factory.mktemp("en") / "vocab.txt")
     bpd.write_vocab(bpd.build_vocab_tokens(counts, 1, 5000), path)
     return load_vocab(path)
@@ -73,7 +73,7 @@ EN_DOCS = [
 
 
 def make_ctx(docs, lang, vocab, analyzer, max_seq_len=64, label_tasks=(), **kw):
-    tok = bpd.tokenize_documents(docs, bpd.analyze_documents(docs, analyzer), vocab)
+    tok = text_units.tokenize_documents(docs, text_units.analyze_documents(docs, analyzer), vocab)
     return T.BuildContext(tok, lang, vocab, max_seq_len, analyzer=analyzer, label_tasks=label_tasks, **kw)
 
 
@@ -313,8 +313,9 @@ def test_required_tasks_reject_lines_without_their_labels():
 
 def test_documented_example_lines_parse():
     import re
-    from reader import task_format
-    texts = [open(os.path.join(REPO, "docs", "task_format.md"), encoding="utf-8").read(), task_format.__doc__]
+
+    from reader import pretraining_tasks
+    texts = [open(os.path.join(REPO, "docs", "task_format.md"), encoding="utf-8").read(), pretraining_tasks.__doc__]
     examples = [m for text in texts for m in re.findall(r"^\s*(\d[\d ;=a-z_\-]*;v2;task=[^\n]*)$", text, re.M)]
     assert len(examples) == 2
     parser = TaskLineParser(tasks=T.task_specs())
@@ -921,7 +922,7 @@ def test_validation_split_last_and_spread(tmp_path):
     assert len(docs) == 3
     stats = json.load(open(out / "stats.json"))
     assert stats["config"]["documents"] == {"train": 2, "valid": 1, "valid_split": "spread", "valid_indices": [1]}
-    tok = bpd.tokenize_documents(docs, bpd.analyze_documents(docs, bpd.ZhUnitAnalyzer()), load_vocab(ZH_VOCAB))
+    tok = text_units.tokenize_documents(docs, text_units.analyze_documents(docs, text_units.ZhUnitAnalyzer()), load_vocab(ZH_VOCAB))
     text = [" %s " % " ".join(str(i) for s in d.sentences() for i in s.ids) for d in tok]
     for split, inside in (("valid", [[1]]), ("train", [[0], [2]])):
         with gzip.open(out / ("knowledge_masking.%s.gz" % split), "rt") as f:

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import paddle
 import pytest
+from conftest import REPO
 
 import ernie.checkpoint as checkpoint
-from conftest import REPO
-from ernie.pretrain import UsageError, parse_args, run
+from ernie.cli.pretrain import UsageError, parse_args, run
 from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.optimization import lr_value
@@ -227,7 +227,7 @@ def test_validation_and_do_test_metrics(data, tmp_path, caplog):
 
 def test_other_ranks_keep_their_own_reader_state(data, tmp_path, monkeypatch):
     """Two ranks simulated one after the other (the collectives are replaced by no-ops)."""
-    import ernie.pretrain as pretrain
+    import ernie.cli.pretrain as pretrain
     from ernie.trainer import Trainer
     monkeypatch.setattr(pretrain, "allreduce_gradients", lambda pg, n: pg)
     monkeypatch.setattr(Trainer, "broadcast_parameters", lambda self: [])

@@ -5,8 +5,8 @@ A task (a subclass of :class:`PretrainTask`, registered with
 
 * **data construction** -- ``build_samples(ctx, rng)`` turns tokenized
   documents (a :class:`BuildContext`) into :class:`TaskSample` objects,
-  written as version-2 lines of ``reader.task_format`` by
-  ``reader.build_task_data``;
+  written as version-2 lines of ``reader.pretraining_tasks`` by
+  ``ernie.prepare.build_task_data``;
 * **feeds** -- ``label_fields`` names its feed variables (shape, dtype) and
   ``make_feed(samples, batch)`` turns the parsed samples of one reader batch
   into numpy arrays aligned with the batch's padded [B, L] grid;
@@ -48,9 +48,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from reader.task_format import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
-                                format_task_line, format_v1_line)
-from reader.tokenization import is_cjk_char, is_punctuation
+from reader.pretraining_tasks import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
+                                      format_task_line, format_v1_line)
+from reader.text_units import UNK, TokDocument, tokenize_units
+from reader.tokenization import WordpieceTokenizer, is_cjk_char, is_punctuation
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def get_task(name, **options):
 
 
 def task_specs(tasks=None):
-    """{name: reader.task_format.TaskSpec} of ``tasks`` (instances) or of every registered task (defaults)."""
+    """{name: reader.pretraining_tasks.TaskSpec} of ``tasks`` (instances) or of every registered task (defaults)."""
     if tasks is None:
         tasks = [get_task(n) for n in list_tasks()]
     return {t.name: t.spec() for t in tasks}
@@ -189,7 +190,6 @@ def has_text(text):
 def drop_textless_sentences(tok_docs):
     """(documents without the sentences that hold no text (:func:`has_text`; paragraphs left empty are
     dropped), number of sentences dropped).  Every task builds its segments from what is left."""
-    from reader.build_pretrain_data import TokDocument
     out, dropped = [], 0
     for doc in tok_docs:
         paragraphs = []
@@ -243,7 +243,7 @@ class TaskSample:
         return len(self.token_ids)
 
     def line(self, task_id, specs=None):
-        """The sample as one line (version 2, or version 1 when ``v1``); see ``reader.task_format``."""
+        """The sample as one line (version 2, or version 1 when ``v1``); see ``reader.pretraining_tasks``."""
         if self.v1:
             return format_v1_line(self.token_ids, self.sent_ids, self.pos_ids, self.seg_labels,
                                   self.next_sentence_label)
@@ -255,9 +255,9 @@ class TaskSample:
 class BuildContext:
     """Tokenized documents of one split plus what the tasks need to build samples from them.
 
-    tok_docs: ``reader.build_pretrain_data.TokDocument`` list; lang: 'zh'/'en';
+    tok_docs: ``reader.text_units.TokDocument`` list; lang: 'zh'/'en';
     vocab: {token: id}; max_seq_len: longest line (specials included);
-    analyzer: a ``reader.build_pretrain_data`` unit analyzer (needed to
+    analyzer: a ``reader.text_units`` unit analyzer (needed to
     tokenize new text: discourse remainders, titles, queries);
     label_tasks: token-level tasks whose labels every sample carries (besides
     its own); num_sent_types: segment i gets sentence type ``min(i, n - 1)``;
@@ -269,7 +269,6 @@ class BuildContext:
 
     def __init__(self, tok_docs, lang, vocab, max_seq_len, analyzer=None, label_tasks=(), num_sent_types=2,
                  ir_pairs=None, do_lower_case=True, split="train"):
-        from reader.build_pretrain_data import UNK, WordpieceTokenizer
         if lang not in ("zh", "en"):
             raise TaskError("unknown language %r (expected zh or en)" % lang)
         if num_sent_types < 1:
@@ -309,7 +308,6 @@ class BuildContext:
 
     def tokenize(self, text):
         """Raw text -> ``TokSentence`` with the corpus' analyzer and vocabulary."""
-        from reader.build_pretrain_data import tokenize_units
         if self.analyzer is None or self._wordpiece is None:
             raise TaskError("this task tokenizes new text: the build context needs an analyzer and a vocabulary "
                             "with [UNK]")
@@ -428,7 +426,7 @@ class PretrainTask:
         default_id: task id in the default configuration (built-ins 0..7);
         langs: languages it can be built for;
         in_line: whether its labels are written in the lines (False: knowledge masking);
-        in_all: built by ``reader.build_task_data --tasks all``;
+        in_all: built by ``ernie.prepare.build_task_data --tasks all``;
         uses_masking: the input must be masked (knowledge masking);
         class_names: optional names of the classes;
         options: {option: (type, default, help)} accepted by ``__init__``.
@@ -758,7 +756,7 @@ class TaskSet:
         return TaskLineParser(max_seq_len, voc_size, specs, required)
 
     def reader(self, filelist, vocab_path, **kwargs):
-        """A ``reader.task_format.TaskPretrainingReader`` whose batches carry every feed of this set."""
+        """A ``reader.pretraining_tasks.TaskPretrainingReader`` whose batches carry every feed of this set."""
         return TaskPretrainingReader(filelist, vocab_path, parser_factory=self.line_parser,
                                      batch_hook=self.add_feeds, **kwargs)
 

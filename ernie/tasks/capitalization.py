@@ -3,7 +3,7 @@
 The input is uncased (the vocabulary is lower-cased and ``do_lower_case`` is
 on, so ``The`` and ``the`` are the same id: the label is not in the input);
 the label comes from the raw text (``TokSentence.caps``, set by
-``reader.build_pretrain_data.EnUnitAnalyzer`` from the cased words).
+``ernie.prepare.build_pretrain_data.EnUnitAnalyzer`` from the cased words).
 
 Labels per token: 1 the word began with an upper-case letter, 0 it did not,
 -1 no label: ``##`` continuation pieces (one label per word, at its first

@@ -7,7 +7,7 @@ output, 3 classes.
 
 Data, in this order of preference:
 
-* **real relevance data** (``reader.build_task_data --ir_tsv FILE``): lines
+* **real relevance data** (``ernie.prepare.build_task_data --ir_tsv FILE``): lines
   ``query<TAB>title<TAB>label`` with label 0/1/2 (an optional first line
   ``query<TAB>title<TAB>label`` is a header); a bad line is an error naming
   the file and line;

@@ -1,8 +1,8 @@
 """Legacy task: ERNIE 1.0 next-sentence prediction (kept so MLM + NSP is one configuration).
 
 Data: version-1 (five-field) lines -- ``data/demo_train_set.gz``, or
-``reader.build_task_data --tasks next_sent``, which writes the ERNIE 1.0
-pairs of ``reader.build_pretrain_data.create_samples`` -- or version-2 lines
+``ernie.prepare.build_task_data --tasks next_sent``, which writes the ERNIE 1.0
+pairs of ``reader.text_units.create_samples`` -- or version-2 lines
 whose primary task is ``next_sent``.  Label: 1 if segment B directly follows
 A in the text, 0 if B comes from another document.
 
@@ -15,6 +15,7 @@ import collections
 import numpy as np
 
 from ernie.tasks.base import SentenceTask, TaskSample, register_task
+from reader.text_units import create_samples
 
 
 @register_task
@@ -45,7 +46,6 @@ class NextSentence(SentenceTask):
         return extra["label"] if self.serves(sample) else -1
 
     def build_samples(self, ctx, rng):
-        from reader.build_pretrain_data import create_samples
         pairs, stats = create_samples(ctx.tok_docs, max_seq_len=ctx.max_seq_len, positive_ratio=self.positive_ratio,
                                       short_seq_prob=self.short_seq_prob, rng=rng, shuffle=False)
         out = []

@@ -15,7 +15,7 @@
 # Needs network once: the Debian package r-cran-janeaustenr 1.0.0-1 (texts public domain,
 # package MIT) is fetched with `apt-get download` (Debian/Ubuntu with Debian main in the
 # sources; elsewhere download it by hand and set AUSTEN_DEB).  It is never installed: its R data
-# base is decoded in Python (reader/build_task_data.py --extract_austen, sha256-checked).
+# base is decoded in Python (ernie/prepare/build_task_data.py --extract_austen, sha256-checked).
 # The output is deterministic: a rerun gives identical files.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -30,7 +30,7 @@ fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # One file per chapter of the six novels (269 chapters, files sorted by novel then chapter).
-"$PYTHON" -m reader.build_task_data --extract_austen "$DEB" --dest "$TMP/austen" \
+"$PYTHON" -m ernie.prepare.build_task_data --extract_austen "$DEB" --dest "$TMP/austen" \
     --austen_novels emma,mansfieldpark,northangerabbey,persuasion,prideprejudice,sensesensibility
 
 if [ "${FULL:-0}" = 1 ]; then
@@ -51,7 +51,7 @@ mkdir -p "$OUT"
 # chapters) are the validation split; the vocabulary (uncased, ERNIE 1.0 layout) is built from
 # the training chapters.  The novels have no
 # document titles, so ir_relevance is skipped (the English ERNIE 2.0 did not use it either).
-"$PYTHON" -m reader.build_task_data \
+"$PYTHON" -m ernie.prepare.build_task_data \
     --corpus "$TMP/austen" --input_format one_doc_per_file --lang en \
     --output_dir "$OUT" --tasks all --max_seq_len 128 --num_valid_docs 20 --valid_split spread \
     --random_seed 1 \

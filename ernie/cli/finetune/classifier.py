@@ -9,9 +9,9 @@ Usage (English, e.g. SST-2; see ``script/en_glue/*/*/task.sh`` for the paper set
         --epoch 3 --learning_rate 2e-5 --batch_size 32 --max_seq_len 128 --warmup_proportion 0.1 \\
         --weight_decay 0.0 --num_labels 2 --metric simple_accuracy --random_seed 1
 
-Flags: ``ernie.finetune.args`` (every flag of the original, same meanings);
+Flags: ``ernie.cli.finetune.args`` (every flag of the original, same meanings);
 flow, evaluation schedule, checkpoints, several processes and the run record:
-``ernie.finetune.run``.  Data: ``reader.task_reader.ClassifyReader`` (TSV
+``ernie.cli.finetune.run``.  Data: ``reader.task_reader.ClassifyReader`` (TSV
 with a header; ``text_a``, optional ``text_b``, ``label``, optional ``qid``).
 
 Head (as the original's classifier): pooled output -> dropout (training)
@@ -78,8 +78,8 @@ from paddle.nn.initializer import Constant
 
 from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
-from ernie.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
-from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.cli.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
+from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import classify_eval_line, evaluate_classification, evaluate_regression, regression_eval_line
 from ernie.modeling import accuracy, truncated_normal
 from reader.task_reader import ClassifyReader, DataError, read_tsv
@@ -338,7 +338,7 @@ def parse_args(argv=None):
 
 
 def run(args):
-    """Run with parsed flags (see ``ernie.finetune.run.run``)."""
+    """Run with parsed flags (see ``ernie.cli.finetune.run.run``)."""
     return run_task(args, ClassifierTask())
 
 

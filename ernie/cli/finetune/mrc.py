@@ -13,9 +13,9 @@ English (SQuAD): add ``--for_cn false`` (whitespace words, SQuAD EM/F1) and, for
 SQuAD 2.0, ``--version_2_with_negative true``.
 
 Data: ``reader.mrc_reader`` (SQuAD-format JSON, sliding windows, features).
-Flags: ``ernie.finetune.args`` plus the reading-comprehension ones of
+Flags: ``ernie.cli.finetune.args`` plus the reading-comprehension ones of
 :func:`build_mrc_parser`; flow, schedule, checkpoints and the run record:
-``ernie.finetune.run`` (the step count ``Num train examples`` counts features,
+``ernie.cli.finetune.run`` (the step count ``Num train examples`` counts features,
 as the original).
 
 Head (as the original's reading-comprehension model): sequence output -> dropout (training,
@@ -81,8 +81,8 @@ from paddle.nn.initializer import Constant
 
 from ernie.args import ArgumentGroup, cuda_available
 from ernie.atomic_write import write_json
-from ernie.finetune.args import MRC, UsageError, build_parser, split_list
-from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.cli.finetune.args import MRC, UsageError, build_parser, split_list
+from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
 from ernie.modeling import truncated_normal
 from reader.files import check_input_file
@@ -441,7 +441,7 @@ def parse_args(argv=None):
 
 
 def run(args):
-    """Run with parsed flags (see ``ernie.finetune.run.run``)."""
+    """Run with parsed flags (see ``ernie.cli.finetune.run.run``)."""
     return run_task(args, MRCTask())
 
 

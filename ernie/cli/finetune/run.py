@@ -74,10 +74,10 @@ from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
+from ernie.cli.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
 from ernie.config import ConfigError, ErnieConfig
 from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gradients, device_place,
                                env_rank_and_size, init_distributed, rank_failures_reported)
-from ernie.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device, lr_scheduler
 from ernie.runtime import create_executor
@@ -111,7 +111,7 @@ class HeadOutputs:
 
 
 class FinetuneTask:
-    """Interface of a fine-tuning task (see :mod:`ernie.finetune.classifier` for one)."""
+    """Interface of a fine-tuning task (see :mod:`ernie.cli.finetune.classifier` for one)."""
 
     #: name used in messages
     name = "task"

@@ -50,11 +50,11 @@ import paddle
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments, str2bool
 from ernie.atomic_write import write_text
 from ernie.checkpoint import STATE_FILE, CheckpointError, init_pretraining_params, read_train_state
+from ernie.cli.finetune.args import UsageError
+from ernie.cli.finetune.classifier import ClassifierTask, head_param_names
+from ernie.cli.finetune.run import EvalContext, build_program, check_config, make_amp
 from ernie.config import ConfigError, ErnieConfig
 from ernie.distributed import device_place
-from ernie.finetune.args import UsageError
-from ernie.finetune.classifier import ClassifierTask, head_param_names
-from ernie.finetune.run import EvalContext, build_program, check_config, make_amp
 from ernie.optimization import AmpDeviceError, check_amp_device
 from ernie.runtime import create_executor
 from ernie.tensor_file import TensorFileError, read_header

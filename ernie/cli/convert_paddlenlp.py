@@ -34,7 +34,7 @@ fully connected weights ``[in, out]``, so nothing is transposed)::
 checkpoint, which is what is written when the pre-training heads are present).
 
 Layer-norm epsilon.  The original ERNIE's layer norms use 1e-5 (BERT weights
-converted with ``ernie.convert_bert`` keep BERT's 1e-12).  PaddleNLP's ERNIE
+converted with ``ernie.cli.convert_bert`` keep BERT's 1e-12).  PaddleNLP's ERNIE
 ignores its config's ``layer_norm_eps``: its weight-initialisation hook sets
 every layer norm to 1e-12, and that hook runs in a plain
 ``ErnieModel.from_pretrained(DIR)``; with ``from_pretrained(DIR,
@@ -63,9 +63,9 @@ meaningful in either model.
 
 Command line::
 
-    python -m ernie.convert_paddlenlp to_paddlenlp --params_dir P --ernie_config_path C \\
+    python -m ernie.cli.convert_paddlenlp to_paddlenlp --params_dir P --ernie_config_path C \\
         --vocab_path V --output_dir OUT [--encoder_only] [--task_id 0] [--do_lower_case true]
-    python -m ernie.convert_paddlenlp from_paddlenlp --paddlenlp_dir DIR --output_dir OUT
+    python -m ernie.cli.convert_paddlenlp from_paddlenlp --paddlenlp_dir DIR --output_dir OUT
 """
 import argparse
 import collections
@@ -79,9 +79,9 @@ import numpy as np
 import paddle
 
 from ernie.args import number_type, str2bool
+from ernie.cli.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
+                                    write_release)
 from ernie.config import FIELDS, ConfigError, ErnieConfig
-from ernie.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
-                                write_release)
 from ernie.tensor_file import TensorFileError, read_tensor
 from reader.vocab import load_vocab
 

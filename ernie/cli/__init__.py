@@ -1,0 +1,1 @@
+"""Command-line drivers and tools: the top layer, which no library module imports."""
