@@ -58,7 +58,16 @@ import logging
 import math
 import os
 
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
 import numpy as np
+
+from ernie.optimization import lr_scheduler
+from ernie.tasks import TaskError, TaskSet, get_task, get_task_class, list_tasks
+from ernie.typed_fields import FieldError, option, read_dataclass
+from reader.pretraining import DataFileError, read_filelist
+from reader.pretraining_tasks import TaskPretrainingReader
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +77,38 @@ LR_SCHEDULES = ("per_task", "global")
 DEFAULT_LR_SCHEDULE = "per_task"
 STATE_VERSION = 1
 
-TOP_KEYS = ("description", "strategy", "lr_schedule", "stages", "tasks", "vocab_path")
-TASK_KEYS = ("name", "id", "iterations", "stage_iterations", "train_filelist", "valid_filelist", "options",
-             "heads")
+COMMENTS = "; keys starting with '_' are comments"
+
+
+def is_comment(key):
+    """Keys starting with '_' are comments in a configuration file."""
+    return isinstance(key, str) and key.startswith("_")
+
+
+@dataclass
+class StreamFields:
+    """One object of a configuration's ``tasks`` list, as written (``docs/continual_pretraining.md``)."""
+    name: str = option(help="a registered task (ernie.tasks.list_tasks())")
+    train_filelist: str = option(help="every task needs training data")
+    iterations: Optional[int] = option(None, "the task's budget N of training iterations", min=1)
+    id: Optional[int] = option(None, "task id fed with its batches (default: the task's default_id)", min=0)
+    stage_iterations: Optional[List[Any]] = option(None, "explicit allocation, one integer per stage")
+    valid_filelist: Optional[str] = option(None, "validation data")
+    options: Dict[str, Any] = option(help="the task's options (its Options dataclass)", default_factory=dict)
+    heads: List[str] = option(help="other tasks whose heads train on this stream's batches",
+                              default_factory=list)
+
+
+@dataclass
+class ConfigFields:
+    """The top level of a pre-training configuration file, as written."""
+    tasks: List[Any] = option(help="the task streams", default_factory=list)
+    description: str = option("", "free text")
+    strategy: str = option(DEFAULT_STRATEGY, "how the stages are used", choices=STRATEGIES)
+    lr_schedule: str = option(DEFAULT_LR_SCHEDULE, "one schedule per task or one for the run", choices=LR_SCHEDULES)
+    stages: Optional[List[List[str]]] = option(None, "the tasks introduced in each stage (default: one task per "
+                                                     "stage, in file order)")
+    vocab_path: Optional[str] = option(None, "vocabulary of the data")
 
 
 class ScheduleError(ValueError):
@@ -169,55 +207,45 @@ class TaskConfig:
         return n if self.iterations_scale == 1.0 else max(1, int(round(n * self.iterations_scale)))
 
     def _parse(self, data, check_data):
-        from ernie.tasks import TaskError, get_task, list_tasks
         if not isinstance(data, dict):
             raise self._err(None, "the configuration must be a JSON object")
-        unknown = sorted(k for k in data if k not in TOP_KEYS and not k.startswith("_"))
-        if unknown:
-            raise self._err(None, "unknown key(s) %s (known: %s; keys starting with '_' are comments)"
-                            % (", ".join(unknown), ", ".join(TOP_KEYS)))
-        self.description = data.get("description", "")
-        self.strategy = data.get("strategy", DEFAULT_STRATEGY)
-        if self.strategy not in STRATEGIES:
-            raise self._err("strategy", "must be one of %s, got %r" % (", ".join(STRATEGIES), self.strategy))
-        self.lr_schedule = data.get("lr_schedule", DEFAULT_LR_SCHEDULE)
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise self._err("lr_schedule", "must be one of %s, got %r" % (", ".join(LR_SCHEDULES), self.lr_schedule))
+        try:
+            top = read_dataclass(ConfigFields, data, ignore=is_comment, ignore_note=COMMENTS)
+        except FieldError as e:
+            raise self._err(None, e) from None
+        self.description, self.strategy, self.lr_schedule = top.description, top.strategy, top.lr_schedule
         self.vocab_path = None
-        if data.get("vocab_path"):
-            self.vocab_path = resolve_path(data["vocab_path"], self.base_dir)
+        if top.vocab_path:
+            self.vocab_path = resolve_path(top.vocab_path, self.base_dir)
             if self.vocab_path is None:
                 raise self._err("vocab_path", "%s does not exist (tried relative to the CWD, to the "
-                                              "configuration's directory and to its parent)" % data["vocab_path"])
-
-        raw_tasks = data.get("tasks")
-        if not isinstance(raw_tasks, list) or not raw_tasks:
+                                              "configuration's directory and to its parent)" % top.vocab_path)
+        if not top.tasks:
             raise self._err("tasks", "a non-empty list of task objects is required (known tasks: %s)"
                             % ", ".join(list_tasks()))
-        names = []
-        for i, t in enumerate(raw_tasks):
-            where = "tasks[%d]" % i
-            if not isinstance(t, dict):
-                raise self._err(where, "must be an object, got %r" % (t,))
-            if "name" not in t:
-                raise self._err(where, "has no 'name'")
-            name = t["name"]
+        streams, names = [], []
+        for i, raw in enumerate(top.tasks):
+            name = raw.get("name") if isinstance(raw, dict) else None
+            where = "tasks[%d] (%s)" % (i, name) if isinstance(name, str) else "tasks[%d]" % i
             try:
-                get_task(name, **dict(t.get("options") or {}))
+                t = read_dataclass(StreamFields, raw, ignore=is_comment, ignore_note=COMMENTS)
+            except FieldError as e:
+                raise self._err(where, e) from None
+            try:
+                get_task(t.name, **t.options)      # unknown task, bad options
             except TaskError as e:
-                raise self._err("%s (%s)" % (where, name), e) from None
-            if name in names:
-                raise self._err(where, "task %s is listed twice" % name)
-            names.append(name)
+                raise self._err(where, e) from None
+            if t.name in names:
+                raise self._err("tasks[%d]" % i, "task %s is listed twice" % t.name)
+            names.append(t.name)
+            streams.append(t)
 
-        stages = data.get("stages")
-        if stages is None:
-            stages = [[n] for n in names]      # default: one task introduced per stage, in file order
-        if not isinstance(stages, list) or not stages:
+        stages = top.stages if top.stages is not None else [[n] for n in names]   # default: one task per stage
+        if not stages:
             raise self._err("stages", "must be a non-empty list of lists of task names")
         intro = {}
         for s, group in enumerate(stages):
-            if not isinstance(group, list) or not group:
+            if not group:
                 raise self._err("stages[%d]" % s, "must be a non-empty list of task names, got %r" % (group,))
             for name in group:
                 if name not in names:
@@ -231,69 +259,8 @@ class TaskConfig:
         if missing:
             raise self._err("stages", "task(s) %s appear in no stage" % ", ".join(missing))
         self.stages = [list(g) for g in stages]
-        S = len(self.stages)
 
-        self.tasks = []
-        for i, t in enumerate(raw_tasks):
-            name = t["name"]
-            where = "tasks[%d] (%s)" % (i, name)
-            unknown = sorted(k for k in t if k not in TASK_KEYS and not k.startswith("_"))
-            if unknown:
-                raise self._err(where, "unknown key(s) %s (known: %s)" % (", ".join(unknown), ", ".join(TASK_KEYS)))
-            cls_default = get_task(name, **dict(t.get("options") or {})).default_id
-            tid = t.get("id", cls_default)
-            if tid is None:
-                raise self._err(where, "task %s has no default id: give 'id'" % name)
-            if not _is_int(tid) or tid < 0:
-                raise self._err(where, "'id' must be an integer >= 0, got %r" % (tid,))
-            explicit = t.get("stage_iterations")
-            if explicit is not None:
-                if not isinstance(explicit, list) or len(explicit) != S:
-                    raise self._err(where, "'stage_iterations' must be a list of %d integers (one per stage), "
-                                           "got %r" % (S, explicit))
-                explicit = [0 if v is None else v for v in explicit]
-                for s, v in enumerate(explicit):
-                    if not _is_int(v) or v < 0:
-                        raise self._err(where, "stage_iterations[%d] must be an integer >= 0, got %r" % (s, v))
-                    if v > 0 and s + 1 < intro[name]:
-                        raise self._err(where, "stage_iterations[%d] = %d, but the task is introduced in stage "
-                                               "%d" % (s, v, intro[name]))
-                if explicit[intro[name] - 1] <= 0:
-                    raise self._err(where, "stage_iterations must be > 0 in the stage that introduces the task "
-                                           "(stage %d)" % intro[name])
-                if "iterations" in t and t["iterations"] != sum(explicit):
-                    raise self._err(where, "'iterations' %r differs from the sum %d of 'stage_iterations'"
-                                    % (t["iterations"], sum(explicit)))
-                explicit = [self._scale(v) if v else 0 for v in explicit]
-                iterations = sum(explicit)
-            else:
-                if "iterations" not in t:
-                    raise self._err(where, "'iterations' (the task's budget of training iterations) is required")
-                iterations = t["iterations"]
-                if not _is_int(iterations) or iterations <= 0:
-                    raise self._err(where, "'iterations' must be a positive integer, got %r" % (iterations,))
-                iterations = self._scale(int(iterations))
-            heads = t.get("heads") or []
-            if not isinstance(heads, list) or any(not isinstance(h, str) for h in heads):
-                raise self._err(where, "'heads' must be a list of task names, got %r" % (heads,))
-            for h in heads:
-                try:
-                    get_task(h)
-                except TaskError as e:
-                    raise self._err(where, "heads: %s" % e) from None
-                if h == name or heads.count(h) > 1:
-                    raise self._err(where, "heads: %s listed twice (or the task itself)" % h)
-            options = t.get("options") or {}
-            if not isinstance(options, dict):
-                raise self._err(where, "'options' must be an object, got %r" % (options,))
-            train = t.get("train_filelist")
-            if not train:
-                raise self._err(where, "no 'train_filelist': every task needs training data")
-            valid = t.get("valid_filelist") or None
-            self.tasks.append(TaskEntry(name, int(tid), int(iterations), intro[name],
-                                        [int(v) for v in explicit] if explicit is not None else None,
-                                        train, valid, dict(options), list(heads), i))
-
+        self.tasks = [self._entry(i, t, intro) for i, t in enumerate(streams)]
         seen = {}
         for e in self.tasks:
             if e.id in seen:
@@ -304,8 +271,52 @@ class TaskConfig:
             self.stream_taskset(e)
         self._resolve_data(check_data)
 
+    def _entry(self, index, t, intro):
+        """The :class:`TaskEntry` of the checked fields ``t`` of task object ``index``: its id, budget
+        (scaled) and per-stage allocation checked against the stages."""
+        where = "tasks[%d] (%s)" % (index, t.name)
+        S = len(self.stages)
+        first = intro[t.name]
+        tid = t.id if t.id is not None else get_task_class(t.name).default_id
+        if tid is None:
+            raise self._err(where, "task %s has no default id: give 'id'" % t.name)
+        explicit = t.stage_iterations
+        if explicit is not None:
+            if len(explicit) != S:
+                raise self._err(where, "'stage_iterations' must be a list of %d integers (one per stage), "
+                                       "got %r" % (S, explicit))
+            explicit = [0 if v is None else v for v in explicit]
+            for s, v in enumerate(explicit):
+                if not _is_int(v) or v < 0:
+                    raise self._err(where, "stage_iterations[%d] must be an integer >= 0, got %r" % (s, v))
+                if v > 0 and s + 1 < first:
+                    raise self._err(where, "stage_iterations[%d] = %d, but the task is introduced in stage %d"
+                                    % (s, v, first))
+            if explicit[first - 1] <= 0:
+                raise self._err(where, "stage_iterations must be > 0 in the stage that introduces the task "
+                                       "(stage %d)" % first)
+            if t.iterations is not None and t.iterations != sum(explicit):
+                raise self._err(where, "'iterations' %r differs from the sum %d of 'stage_iterations'"
+                                % (t.iterations, sum(explicit)))
+            explicit = [self._scale(int(v)) if v else 0 for v in explicit]
+            iterations = sum(explicit)
+        elif t.iterations is None:
+            raise self._err(where, "'iterations' (the task's budget of training iterations) is required")
+        else:
+            iterations = self._scale(t.iterations)
+        for h in t.heads:
+            try:
+                get_task_class(h)
+            except TaskError as e:
+                raise self._err(where, "heads: %s" % e) from None
+            if h == t.name or t.heads.count(h) > 1:
+                raise self._err(where, "heads: %s listed twice (or the task itself)" % h)
+        if not t.train_filelist:
+            raise self._err(where, "no 'train_filelist': every task needs training data")
+        return TaskEntry(t.name, int(tid), int(iterations), first, explicit, t.train_filelist,
+                         t.valid_filelist or None, dict(t.options), list(t.heads), index)
+
     def _resolve_data(self, check_data):
-        from reader.pretraining import DataFileError, read_filelist
         for e in self.tasks:
             where = "tasks[%d] (%s)" % (e.index, e.name)
             for key in ("train_filelist", "valid_filelist"):
@@ -361,7 +372,6 @@ class TaskConfig:
 
         require_labels: every line read must carry the labels of every head.
         """
-        from ernie.tasks import TaskError, TaskSet
         specs = [dict(entry.options, name=entry.name)] + [{"name": h} for h in entry.heads]
         try:
             return TaskSet(specs, task_ids=self.head_ids(entry), require_labels=True)
@@ -781,8 +791,6 @@ class ScheduledReader:
 def make_stream_reader(taskset, filelist, vocab_path, task_id, **kwargs):
     """The stream's ``TaskPretrainingReader`` (the one reader of every task): ``taskset``'s parser and feeds,
     and every row's ``task_ids`` set to ``task_id``.  kwargs: the reader's (batch_size, in_tokens, ...)."""
-    from reader.pretraining_tasks import TaskPretrainingReader
-
     def hook(samples, batch):
         taskset.add_feeds(samples, batch)
         batch["task_ids"] = np.full_like(batch["src_ids"], task_id)
@@ -825,7 +833,6 @@ class LRSchedules:
     """
 
     def __init__(self, mode, name, learning_rate, warmup_steps, budgets, total_steps):
-        from ernie.optimization import lr_scheduler
         if mode not in LR_SCHEDULES:
             raise ScheduleError("unknown lr_schedule %r: choose one of %s" % (mode, ", ".join(LR_SCHEDULES)))
         self.mode = mode

@@ -69,22 +69,21 @@ NUM_BASE_FIELDS = 5
 RESERVED_KEYS = frozenset(["task", "task_id", "label"])
 TASK_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
-# Tasks a version-1 (five-field) line serves.
-V1_TASKS = ("knowledge_masking", "next_sent")
-
 # Bad-line reasons added by this format (the reader counts them like its own).
 BAD_VERSION = "bad_version"
 BAD_FIELD = "bad_field"
 UNKNOWN_TASK = "unknown_task"
 MISSING_LABELS = "missing_labels"
 
-TaskSpec = collections.namedtuple("TaskSpec", "level num_classes in_line")
+TaskSpec = collections.namedtuple("TaskSpec", "level num_classes in_line v1_label", defaults=(False,))
 TaskSpec.__doc__ = """What the parser checks about one task.
 
     level: 'token' or 'sentence';
     num_classes: labels must be in [0, num_classes) (None: only >= 0 is checked);
     in_line: whether the task's labels are written in the line (False for
-    knowledge_masking, whose targets come from masking).
+    knowledge_masking, whose targets come from masking: every line serves it);
+    v1_label: a five-field (version 1) line carries its label in field 5
+    (next_sentence_label; ERNIE 1.0's next-sentence task): five-field lines serve it.
 """
 
 
@@ -196,17 +195,23 @@ class TaskLineParser(LineParser):
     tasks: {name: TaskSpec} of the known tasks (None: any well-formed name,
     labels only checked to be >= 0 / >= -1).
     required: names of the tasks every line must serve (the active tasks of a
-    training stream).  A line serves its primary task, every token-level
-    task whose labels it carries and ``knowledge_masking``; a five-field line
-    serves ``knowledge_masking`` and ``next_sent``.  A line that does not
-    serve a required task is bad (``missing_labels``): a model never sees a
-    made-up label.
+    training stream; needs ``tasks``).  Every line serves the tasks whose
+    labels are not in the line (``in_line`` False: knowledge masking); a
+    version-2 line also serves its primary task and every token-level task whose
+    labels it carries, a five-field line the tasks whose label is its field 5
+    (``v1_label``: next sentence).  A line that does not serve a required task
+    is bad (``missing_labels``): a model never sees a made-up label.
     """
 
     def __init__(self, max_seq_len=512, voc_size=0, tasks=None, required=()):
         super().__init__(max_seq_len, voc_size)
         self.tasks = dict(tasks) if tasks is not None else None
         self.required = tuple(required)
+        if self.required and self.tasks is None:
+            raise ValueError("required tasks need the specs of the known tasks (tasks=...)")
+        specs = self.tasks or {}
+        self.every_line = {name for name, s in specs.items() if not s.in_line}
+        self.v1_served = self.every_line | {name for name, s in specs.items() if s.v1_label}
         if self.tasks is not None:
             unknown = [t for t in self.required if t not in self.tasks]
             if unknown:
@@ -222,7 +227,7 @@ class TaskLineParser(LineParser):
         fields = line.strip().split(";")
         if len(fields) == NUM_BASE_FIELDS:
             sample = LineParser.parse(self, line)   # exactly the version-1 parser
-            self._check_served(set(V1_TASKS), "a five-field (version 1) line")
+            self._check_served(self.v1_served, "a five-field (version 1) line")
             return sample
         if len(fields) < NUM_BASE_FIELDS + 3:
             raise BadLine(FIELD_COUNT, "expected 5 ';'-separated fields (version 1) or at least 8 (version 2), "
@@ -287,7 +292,7 @@ class TaskLineParser(LineParser):
             if any(s == -1 and lab != -1 for s, lab in zip(seg, labels)):
                 raise BadLine(BAD_LABEL, "%s has a label at a [CLS]/[SEP] position (must be -1)" % name)
             token_labels[name] = labels
-        served = {task, "knowledge_masking"} | set(token_labels)
+        served = {task} | self.every_line | set(token_labels)
         self._check_served(served, "the line (primary task %s)" % task)
         sample.extra = {"version": FORMAT_VERSION, "task": task, "task_id": task_id, "label": label,
                         "token_labels": token_labels}

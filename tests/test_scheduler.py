@@ -171,7 +171,7 @@ def test_bad_configurations_are_clear_errors(tmp_path):
     err([good, dict(good)], r"task capitalization is listed twice")
     err([dict(good, colour="red")], r"unknown key\(s\) colour")
     err([good], r"unknown key\(s\) stagez", stagez=[])
-    err([good], r"strategy: must be one of continual, multitask, continual_multitask", strategy="sequential")
+    err([good], r"'strategy' must be one of continual, multitask, continual_multitask", strategy="sequential")
     err([good], r"stages\[0\]: task 'knowledge_masking' is not in 'tasks'", stages=[["knowledge_masking"]])
     err([good, dict(good, name="sentence_reordering", train_filelist=en("sentence_reordering"))],
         r"task\(s\) sentence_reordering appear in no stage", stages=[["capitalization"]])

@@ -849,7 +849,7 @@ def test_builder_cli_deterministic_and_errors(tmp_path, capsys):
     assert btd.main(zh + ["--tasks", "capitalization"]) == 1
     assert "for en only" in capsys.readouterr().err
     assert btd.main(zh + ["--tasks", "sentence_reordering", "--task_option", "sentence_reordering.max_segments=x"]) == 1
-    assert "max_segments must be int" in capsys.readouterr().err
+    assert "max_segments must be an integer in [1, 6], got 'x'" in capsys.readouterr().err
 
 
 def test_builder_task_ids_and_options(tmp_path):

@@ -15,23 +15,23 @@ Built-in tasks (default task id, level, classes):
  7     next_sent                    sentence  2 (ERNIE 1.0 NSP, legacy)
 ====  ===========================  ========  ===========================================
 
-Adding a task = adding a module with a :class:`PretrainTask` subclass
-decorated with :func:`register_task` (and importing it, or listing it in
-``BUILTIN_MODULES``); the data builder, the reader and :class:`TaskSet`
-need no change.  See ``ernie/tasks/base.py`` and ``docs/task_format.md``.
+Every module of this package is imported here (as fairseq's task registry does), so adding a task is
+adding one module with a :class:`PretrainTask` subclass decorated with :func:`register_task`; a task kept
+outside the package is loaded with ``--user_dir`` (:func:`import_user_dir`).  The data builder, the
+reader, the configuration files and :class:`TaskSet` need no change.  See ``docs/architecture.md``
+("How to add a pre-training task") and ``docs/task_format.md``.
 """
 import importlib
+import pkgutil
 
-from ernie.tasks.base import (BuildContext, PretrainTask, Segment, SentenceTask, TaskError, TaskSample, TaskSet,
-                              TokenTask, get_task, get_task_class, list_tasks, masked_classification,
-                              register_task, task_specs)
+from ernie.tasks.base import (BuildContext, NoOptions, PretrainTask, Segment, SentenceTask, TaskError, TaskSample,
+                              TaskSet, TokenTask, get_task, get_task_class, import_user_dir, list_tasks,
+                              masked_classification, register_task, task_specs)
 
-BUILTIN_MODULES = ("knowledge_masking", "capitalization", "token_document_relation", "sentence_reordering",
-                   "sentence_distance", "discourse_relation", "ir_relevance", "next_sent")
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base" and not _module.name.startswith("_"):
+        importlib.import_module("%s.%s" % (__name__, _module.name))
 
-for _name in BUILTIN_MODULES:
-    importlib.import_module("ernie.tasks." + _name)
-
-__all__ = ["BuildContext", "PretrainTask", "Segment", "SentenceTask", "TaskError", "TaskSample", "TaskSet",
-           "TokenTask", "get_task", "get_task_class", "list_tasks", "masked_classification", "register_task",
-           "task_specs", "BUILTIN_MODULES"]
+__all__ = ["BuildContext", "NoOptions", "PretrainTask", "Segment", "SentenceTask", "TaskError", "TaskSample",
+           "TaskSet", "TokenTask", "get_task", "get_task_class", "import_user_dir", "list_tasks",
+           "masked_classification", "register_task", "task_specs"]

@@ -40,14 +40,22 @@ stream: their task ids, the line parser and reader for their data, the
 feeds of a batch (``task_ids`` included) and the heads whose losses are summed.
 """
 import collections
+import dataclasses
+import importlib.util
 import logging
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
+import paddle
+import paddle.nn.functional as F
 
+from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.typed_fields import FieldError, convert, describe, fields_of
 from reader.pretraining_tasks import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
                                       format_task_line, format_v1_line)
 from reader.text_units import UNK, TokDocument, tokenize_units
@@ -99,6 +107,49 @@ def get_task_class(name):
 def get_task(name, **options):
     """A configured instance of the registered task ``name`` (unknown name: TaskError listing the known ones)."""
     return get_task_class(name)(**options)
+
+
+def import_user_dir(path):
+    """Import the task modules of ``path`` (fairseq's ``--user_dir``): a package directory (with
+    ``__init__.py``, imported under its directory name, so its modules can import each other as
+    ``<name>.<module>``), a directory of modules (each ``*.py`` imported) or one ``.py`` file.  Their
+    :func:`register_task` classes join the registry; no file of this package changes.  Importing the same
+    path again does nothing.  Returns the imported modules."""
+    path = os.path.abspath(path)
+    if os.path.isfile(path) and path.endswith(".py"):
+        files = [(path, None)]
+    elif os.path.isfile(os.path.join(path, "__init__.py")):
+        files = [(os.path.join(path, "__init__.py"), path)]
+    elif os.path.isdir(path):
+        files = [(os.path.join(path, f), None) for f in sorted(os.listdir(path))
+                 if f.endswith(".py") and not f.startswith(".")]
+        if not files:
+            raise TaskError("--user_dir %s holds no .py file" % path)
+    else:
+        raise TaskError("--user_dir %s is neither a .py file nor a directory" % path)
+    modules = []
+    for file, package_dir in files:
+        name = os.path.basename(package_dir) if package_dir else os.path.splitext(os.path.basename(file))[0]
+        if not name.isidentifier():
+            raise TaskError("--user_dir: %s cannot be imported: %r is not a Python module name" % (file, name))
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            if os.path.abspath(getattr(loaded, "__file__", "") or "") == file:
+                modules.append(loaded)
+                continue
+            raise TaskError("--user_dir: %s cannot be imported as %r: a module of that name is already loaded "
+                            "from %s" % (file, name, getattr(loaded, "__file__", None)))
+        spec = importlib.util.spec_from_file_location(
+            name, file, submodule_search_locations=[package_dir] if package_dir else None)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        modules.append(module)
+    return modules
 
 
 def task_specs(tasks=None):
@@ -389,19 +440,12 @@ class BuildContext:
 
 # --------------------------------------------------------------------------- graph helpers
 
-def _paddle():
-    import paddle
-    import paddle.nn.functional as F
-    return paddle, F
-
-
 def masked_classification(logits, labels):
     """Mean cross-entropy and accuracy over the rows of ``logits`` [N, C] whose label [N, 1] is >= 0.
 
     Returns (loss, accuracy, count) as float32 scalars; with no labelled row
     loss and accuracy are 0 (the count is clamped to 1 in the division).
     """
-    paddle, F = _paddle()
     labels = paddle.reshape(labels, [-1, 1])
     valid = paddle.cast(labels >= 0, "float32")
     safe = paddle.where(labels >= 0, labels, paddle.zeros_like(labels))
@@ -416,6 +460,11 @@ def masked_classification(logits, labels):
 
 # --------------------------------------------------------------------------- tasks
 
+@dataclass
+class NoOptions:
+    """The options of a task that has none."""
+
+
 class PretrainTask:
     """Base class of a pre-training task (see the module docstring).
 
@@ -425,11 +474,17 @@ class PretrainTask:
         num_classes: number of classes (may depend on options, then set in ``__init__``);
         default_id: task id in the default configuration (built-ins 0..7);
         langs: languages it can be built for;
-        in_line: whether its labels are written in the lines (False: knowledge masking);
+        in_line: whether its labels are written in the lines; False: its targets come from any line
+            (knowledge masking), so every line serves it;
+        v1_label: five-field (ERNIE 1.0) lines carry its label (field 5, ``next_sentence_label``): they serve
+            it, it is their primary task when active, and ``generate_neg_sample`` makes negatives for it;
         in_all: built by ``ernie.prepare.build_task_data --tasks all``;
         uses_masking: the input must be masked (knowledge masking);
         class_names: optional names of the classes;
-        options: {option: (type, default, help)} accepted by ``__init__``.
+        Options: a dataclass of the options ``__init__`` accepts (``ernie.typed_fields.option`` gives a
+            field its help text, bounds and choices); each option is checked and converted to its type
+            (command-line strings too) and becomes an attribute of the task; ``self.options`` is the
+            Options instance, ``self.config`` the same as a dict.
     """
 
     name = None
@@ -438,34 +493,46 @@ class PretrainTask:
     default_id = None
     langs = ("zh", "en")
     in_line = True
+    v1_label = False
     in_all = True
     uses_masking = False
     class_names = None
     description = ""
-    options = {}
+    Options = NoOptions
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(self.options))
+        known = [name for name, _, _ in fields_of(self.Options)]
+        unknown = sorted(set(options) - set(known))
         if unknown:
             raise TaskError("task %s has no option %s (options: %s)"
-                            % (self.name, ", ".join(unknown), ", ".join(sorted(self.options)) or "none"))
-        self.config = {}
-        for key, (typ, default, _help) in self.options.items():
-            value = options.get(key, default)
-            if value is not None and not isinstance(value, typ):
+                            % (self.name, ", ".join(unknown), ", ".join(sorted(known)) or "none"))
+        values = {}
+        for key, typ, f in fields_of(self.Options):
+            if key in options:
                 try:
-                    value = _convert(value, typ)
-                except (TypeError, ValueError):
+                    values[key] = convert(options[key], typ, f.metadata, strings=True)
+                except ValueError as e:
                     raise TaskError("task %s: option %s must be %s, got %r"
-                                    % (self.name, key, typ.__name__, value)) from None
-            self.config[key] = value
+                                    % (self.name, key, e, options[key])) from None
+        try:
+            self.options = self.Options(**values)
+        except (FieldError, ValueError, TypeError) as e:     # an Options.__post_init__ check
+            raise TaskError("task %s: %s" % (self.name, e)) from None
+        self.config = dataclasses.asdict(self.options)
+        for key, value in self.config.items():
             setattr(self, key, value)
+
+    @classmethod
+    def option_help(cls):
+        """``{option: (type description, default, help)}`` of the task's Options."""
+        return {name: (describe(typ, f.metadata), f.default if f.default is not dataclasses.MISSING else None,
+                       f.metadata.get("help", "")) for name, typ, f in fields_of(cls.Options)}
 
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, ", ".join("%s=%r" % kv for kv in sorted(self.config.items())))
 
     def spec(self):
-        return TaskSpec(self.level, self.num_classes, self.in_line)
+        return TaskSpec(self.level, self.num_classes, self.in_line, self.v1_label)
 
     # data --------------------------------------------------------------------
     def not_applicable(self, ctx):
@@ -522,19 +589,6 @@ class PretrainTask:
         return max(label_counts.values()) / total if total else 0.0
 
 
-def _convert(value, typ):
-    if typ is bool:
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "t", "yes"):
-                return True
-            if low in ("0", "false", "f", "no"):
-                return False
-            raise ValueError(value)
-        return bool(value)
-    return typ(value)
-
-
 def _labels_of(sample):
     extra = sample.extra or {}
     return extra.get("token_labels", {})
@@ -572,7 +626,6 @@ class TokenTask(PretrainTask):
 
     def build_head(self, model, feeds):
         """Logits [B, L, C] (kept as ``self.logits``) from ``<name>_fc`` on the sequence output."""
-        paddle, _ = _paddle()
         seq = model.get_sequence_output()                                 # [B, L, H]
         logits = model.fc(seq, self.num_classes, self.name + "_fc")       # [B, L, C]
         flat = paddle.reshape(logits, [-1, self.num_classes])
@@ -655,8 +708,9 @@ class TaskSet:
 
     Per-row task id fed as ``task_ids`` (int64 [B, L], the whole row, padding
     included, as the original fine-tuning readers): the configured id of the
-    line's primary task; a five-field line's primary task is ``next_sent``
-    when active, else ``knowledge_masking``.  A line whose written ``task_id``
+    line's primary task; a five-field line's primary task is the active task
+    whose label such lines carry (``v1_label``), else the active task every line
+    serves (``in_line`` False: the masked LM), else the first active task.  A line whose written ``task_id``
     differs from the configuration is fed the configured id (counted in
     ``id_mismatches`` and logged once per task).
     """
@@ -764,9 +818,11 @@ class TaskSet:
         extra = sample.extra or {}
         if extra.get("version"):
             return extra["task"]
-        if "next_sent" in self.ids:
-            return "next_sent"
-        return "knowledge_masking" if "knowledge_masking" in self.ids else self.names[0]
+        for wanted in (lambda t: t.v1_label, lambda t: not t.in_line):
+            for t in self.tasks:
+                if wanted(t):
+                    return t.name
+        return self.names[0]
 
     def row_task_id(self, sample):
         primary = self._primary(sample)
@@ -818,12 +874,10 @@ class TaskSet:
 
     def feed_names(self, config):
         """Names of every feed of the program ``create_inputs(config)`` declares."""
-        from ernie.modeling import encoder_input_names
         return encoder_input_names(config) + [n for n in self.feed_specs() if n not in encoder_input_names(config)]
 
     def create_inputs(self, config):
         """Declare the encoder inputs and the task feeds in the current program: {name: Value}."""
-        from ernie.modeling import create_inputs
         return create_inputs(self.feed_names(config), self.feed_specs())
 
     def feed(self, batch, config):
@@ -846,7 +900,6 @@ class TaskSet:
 
     def build(self, config, is_training=True, weight_sharing=True):
         """Inputs, ErnieModel and heads in the current program: (inputs, model, total_loss, metrics)."""
-        from ernie.modeling import ErnieModel
         self.check_model_config(config)
         inputs = self.create_inputs(config)
         model = ErnieModel(inputs, config, is_training=is_training, weight_sharing=weight_sharing)

@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ernie.tasks.base import Segment, SentenceTask, TaskError, has_text, register_task, truncate_pair
+from ernie.typed_fields import option
 
 SENSE_NAMES = ("comparison", "contingency", "temporal", "expansion")
 
@@ -132,7 +133,7 @@ def clause_break_before_end(text, lang):
     """Whether ``text`` has a comma (Chinese also: the correlative 则 "then") that is followed by more
     text, outside quotations (a subordinate clause followed by its main clause)."""
     commas = "，,；;则" if lang == "zh" else ",;"
-    depth, closing = 0, []
+    closing = []
     body = text.rstrip()
     for k, c in enumerate(body):
         if closing and c == closing[-1]:
@@ -248,10 +249,15 @@ class DiscourseRelation(SentenceTask):
     name = "discourse_relation"
     default_id = 5
     description = "relation of two adjacent sentences, labelled by the (removed) discourse marker of the second"
-    options = {"granularity": (str, "sense", "sense: 4 PDTB level-1 senses; marker: one class per marker"),
-               "markers": (str, "standard", "standard, or extended (zh: + semi-classical single-character markers)"),
-               "lang": (str, None, "language of the marker list (needed for granularity=marker)"),
-               "cross_paragraph": (bool, False, "also pair the last sentence of a paragraph with the next one")}
+    @dataclass
+    class Options:
+        granularity: str = option("sense", "sense: 4 PDTB level-1 senses; marker: one class per marker",
+                                  choices=("sense", "marker"))
+        markers: str = option("standard", "standard, or extended (zh: + semi-classical single-character markers)",
+                              choices=("standard", "extended"))
+        lang: Optional[str] = option(None, "language of the marker list (needed for granularity=marker)",
+                                     choices=("zh", "en"))
+        cross_paragraph: bool = option(False, "also pair the last sentence of a paragraph with the next one")
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -15,7 +15,13 @@ Loss: mean cross-entropy over the M masked tokens (``get_lm_output``);
 metric: accuracy over them.
 """
 
-from ernie.tasks.base import PretrainTask, TaskError, _paddle, register_task
+import collections
+
+import paddle
+import paddle.nn.functional as F
+
+from ernie.modeling import accuracy
+from ernie.tasks.base import PretrainTask, TaskError, register_task
 
 
 @register_task
@@ -41,7 +47,6 @@ class KnowledgeMasking(PretrainTask):
         return {"mask_label": batch["mask_label"], "mask_pos": batch["mask_pos"]}
 
     def build_samples(self, ctx, rng):
-        import collections
         stats = collections.Counter()
         samples = []
         for d in range(len(ctx.tok_docs)):
@@ -58,8 +63,6 @@ class KnowledgeMasking(PretrainTask):
         raise TaskError("knowledge_masking has no written label (its targets come from masking)")
 
     def build_head(self, model, feeds):
-        from ernie.modeling import accuracy
-        paddle, F = _paddle()
         logits = model.mask_lm_logits(feeds["mask_pos"])                          # [M, vocab_size]
         loss = paddle.mean(F.cross_entropy(logits, feeds["mask_label"], reduction="none"))
         count = paddle.cast(paddle.shape(feeds["mask_label"])[0], "float32")

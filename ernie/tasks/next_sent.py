@@ -11,10 +11,12 @@ tasks).  Head: ``next_sent_fc`` on the pooled output, 2 classes; loss and
 accuracy as ``ErnieModel.get_pretraining_output``.
 """
 import collections
+from dataclasses import dataclass
 
 import numpy as np
 
 from ernie.tasks.base import SentenceTask, TaskSample, register_task
+from ernie.typed_fields import option
 from reader.text_units import create_samples
 
 
@@ -26,8 +28,12 @@ class NextSentence(SentenceTask):
     in_all = False
     class_names = ("not_next", "is_next")
     description = "ERNIE 1.0 next-sentence prediction (legacy)"
-    options = {"positive_ratio": (float, 0.5, "share of pairs whose B follows A"),
-               "short_seq_prob": (float, 0.1, "probability of a shorter random target length")}
+    v1_label = True             # the five-field lines' field 5 is its label
+
+    @dataclass
+    class Options:
+        positive_ratio: float = option(0.5, "share of pairs whose B follows A", min=0.0, max=1.0)
+        short_seq_prob: float = option(0.1, "probability of a shorter random target length", min=0.0, max=1.0)
 
     @property
     def feed_name(self):

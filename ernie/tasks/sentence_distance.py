@@ -20,8 +20,10 @@ B's start, what adjacency is about, stay).
 Head: ``sentence_distance_fc`` on the pooled output, 3 classes.
 """
 import collections
+from dataclasses import dataclass
 
 from ernie.tasks.base import Segment, SentenceTask, register_task, truncate_pair
+from ernie.typed_fields import option
 
 
 @register_task
@@ -32,8 +34,10 @@ class SentenceDistance(SentenceTask):
     class_names = ("adjacent", "same_document", "other_document")
     description = "3 classes: adjacent in the same document / same document, not adjacent / other document"
 
-    options = {"segment_tokens": (int, 0, "0: A and B are single sentences; N > 0: runs of whole sentences of "
-                                           "at most N tokens (at least one sentence)")}
+    @dataclass
+    class Options:
+        segment_tokens: int = option(0, "0: A and B are single sentences; N > 0: runs of whole sentences of at "
+                                        "most N tokens (at least one sentence)", min=0)
 
     def _run(self, sents, start, step=1):
         """(first, end) of the run of sentences from ``start`` (forwards, or backwards with step -1)."""

@@ -26,8 +26,10 @@ best guess *given n*: :meth:`SentenceReordering.chance_level`.
 """
 import collections
 import math
+from dataclasses import dataclass
 
 from ernie.tasks.base import Segment, SentenceTask, TaskError, factorial_sum, register_task
+from ernie.typed_fields import option
 
 
 def permutation_class(perm):
@@ -74,15 +76,14 @@ class SentenceReordering(SentenceTask):
     name = "sentence_reordering"
     default_id = 3
     description = "k-class permutation of a shuffled paragraph split into 1..m segments"
-    options = {"max_segments": (int, 3, "m: a paragraph is split into 1..m segments (k = Σ n! classes)"),
-               "min_sentences": (int, 2, "windows with fewer sentences are skipped")}
+
+    @dataclass
+    class Options:
+        max_segments: int = option(3, "m: a paragraph is split into 1..m segments (k = Σ n! classes)", min=1, max=6)
+        min_sentences: int = option(2, "windows with fewer sentences are skipped", min=1)
 
     def __init__(self, **options):
         super().__init__(**options)
-        if not 1 <= self.max_segments <= 6:
-            raise TaskError("sentence_reordering: max_segments must be in 1..6, got %d" % self.max_segments)
-        if self.min_sentences < 1:
-            raise TaskError("sentence_reordering: min_sentences must be >= 1, got %d" % self.min_sentences)
         self.num_classes = factorial_sum(self.max_segments)
 
     def build_samples(self, ctx, rng):
