@@ -80,8 +80,8 @@ TaskSpec.__doc__ = """What the parser checks about one task.
 
     level: 'token' or 'sentence';
     num_classes: labels must be in [0, num_classes) (None: only >= 0 is checked);
-    in_line: whether the task's labels are written in the line (False for
-    knowledge_masking, whose targets come from masking: every line serves it);
+    in_line: whether the task's labels are written in the line (False for the
+    masked LM, whose targets come from masking: every line serves it);
     v1_label: a five-field (version 1) line carries its label in field 5
     (next_sentence_label; ERNIE 1.0's next-sentence task): five-field lines serve it.
 """

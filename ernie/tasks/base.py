@@ -313,13 +313,15 @@ class BuildContext:
     label_tasks: token-level tasks whose labels every sample carries (besides
     its own); num_sent_types: segment i gets sentence type ``min(i, n - 1)``;
     ir_pairs: [(query, title, label, where)] of a relevance file, or None;
+    ir_file_given: a relevance file was given for the run (a split without ``ir_pairs`` then has none,
+    rather than pairs derived from titles);
     do_lower_case: whether the input text is lower-cased (capitalization needs it).
     Sentences without text (section breaks such as ``* * *``, punctuation only) are dropped from the
     documents first (``textless_sentences`` counts them): no task builds a segment of them.
     """
 
     def __init__(self, tok_docs, lang, vocab, max_seq_len, analyzer=None, label_tasks=(), num_sent_types=2,
-                 ir_pairs=None, do_lower_case=True, split="train"):
+                 ir_pairs=None, do_lower_case=True, split="train", ir_file_given=False):
         if lang not in ("zh", "en"):
             raise TaskError("unknown language %r (expected zh or en)" % lang)
         if num_sent_types < 1:
@@ -332,6 +334,7 @@ class BuildContext:
         self.label_tasks = [t for t in label_tasks if t.level == "token" and t.in_line]
         self.num_sent_types = int(num_sent_types)
         self.ir_pairs = ir_pairs
+        self.ir_file_given = bool(ir_file_given)
         self.do_lower_case = do_lower_case
         self.split = split
         for tok in ("[CLS]", "[SEP]"):

@@ -85,6 +85,8 @@ class IRRelevance(SentenceTask):
 
     def not_applicable(self, ctx):
         reason = super().not_applicable(ctx)
+        if reason is None and ctx.ir_pairs is None and ctx.ir_file_given:
+            reason = "--ir_tsv given without --ir_valid_tsv"
         if reason is None and ctx.ir_pairs is None and not any(doc.title for doc in ctx.tok_docs):
             reason = "ir_relevance needs a relevance file (--ir_tsv) or documents with titles"
         return reason
