@@ -174,13 +174,3 @@ def read_dataclass(cls, data, strings=False, ignore=lambda key: False, ignore_no
         except ValueError as e:
             raise FieldError(name, "'%s' must be %s, got %r" % (name, e, data[name])) from None
     return cls(**values)
-
-
-def help_lines(cls):
-    """``name (type, default D): help`` per field of ``cls`` (for --help texts and docs)."""
-    out = []
-    for name, typ, f in fields_of(cls):
-        default = ("required" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-                   else "default %r" % (f.default if f.default is not dataclasses.MISSING else f.default_factory()))
-        out.append("%s (%s, %s): %s" % (name, describe(typ, f.metadata), default, f.metadata.get("help", "")))
-    return out

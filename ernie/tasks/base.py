@@ -55,7 +55,7 @@ import paddle
 import paddle.nn.functional as F
 
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
-from ernie.typed_fields import FieldError, convert, describe, fields_of
+from ernie.typed_fields import FieldError, convert, fields_of
 from reader.pretraining_tasks import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
                                       format_task_line, format_v1_line)
 from reader.text_units import UNK, TokDocument, tokenize_units
@@ -524,12 +524,6 @@ class PretrainTask:
         self.config = dataclasses.asdict(self.options)
         for key, value in self.config.items():
             setattr(self, key, value)
-
-    @classmethod
-    def option_help(cls):
-        """``{option: (type description, default, help)}`` of the task's Options."""
-        return {name: (describe(typ, f.metadata), f.default if f.default is not dataclasses.MISSING else None,
-                       f.metadata.get("help", "")) for name, typ, f in fields_of(cls.Options)}
 
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, ", ".join("%s=%r" % kv for kv in sorted(self.config.items())))
