@@ -34,9 +34,6 @@ ALLOWED = {
     ("ernie/modeling.py", "next_sent_fc"),
     # the original's ERNIE 1.0 log lines and metric names, kept word for word (train.py without --task_config)
     ("ernie/cli/pretrain.py", "next_sent_acc"), ("ernie/modeling.py", "next_sent_acc"),
-    # --ir_tsv / --ir_valid_tsv, the relevance files (the one task input that is not the corpus), are read
-    # with the relevance task's own reader
-    ("ernie/prepare/build_task_data.py", "ir_relevance"),
 }
 # check_task_data checks the files of the built-in tasks against each task's definition (sentence
 # reordering's class encodes its segment count, capitalization labels sit on word starts, ...): a rule per
@@ -258,3 +255,30 @@ def test_a_user_task_registers_builds_and_pretrains_without_touching_the_reposit
     assert "toy_long_word_fc.w_0" in os.listdir(tmp_path / "ckpt" / "step_4")
     after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
     assert after == before                       # no file of the repository was touched
+
+
+def test_a_task_adds_its_own_builder_flags(tmp_path, capsys):
+    """The relevance files are flags of the relevance task (add_build_args / build_inputs), not of the builder."""
+    tsv = tmp_path / "ir.tsv"
+    tsv.write_text("董卓进京\t董卓专权\t0\n刘备\t吕布刺董\t2\n曹操\t董卓专权\t1\n", encoding="utf-8")
+    valid_tsv = tmp_path / "ir_valid.tsv"
+    valid_tsv.write_text("吕布\t吕布刺董\t0\n", encoding="utf-8")
+    base = ["--corpus", os.path.join(REPO, "tests", "fixtures", "sanguo_sample.json"), "--input_format",
+            "sanguo_json", "--lang", "zh", "--vocab_path", os.path.join(REPO, "config", "vocab.txt"),
+            "--num_valid_docs", "1", "--tasks", "ir_relevance", "--max_seq_len", "64"]
+    assert btd.main(base + ["--ir_tsv", str(tsv), "--ir_valid_tsv", str(valid_tsv),
+                            "--output_dir", str(tmp_path / "a")]) == 0
+    stats = json.loads((tmp_path / "a" / "stats.json").read_text())
+    assert stats["files"]["ir_relevance.train.gz"]["label_counts"] == {"0": 1, "1": 1, "2": 1}
+    assert stats["files"]["ir_relevance.valid.gz"]["lines"] == 1
+    # a training file without a validation file: the validation split is skipped, not derived from titles
+    assert btd.main(base + ["--ir_tsv", str(tsv), "--output_dir", str(tmp_path / "b")]) == 0
+    stats = json.loads((tmp_path / "b" / "stats.json").read_text())
+    assert stats["skipped_tasks"] == {"ir_relevance.valid": "--ir_tsv given without --ir_valid_tsv"}
+    capsys.readouterr()
+    assert btd.main(base + ["--ir_valid_tsv", str(valid_tsv), "--output_dir", str(tmp_path / "c")]) == 1
+    assert "--ir_valid_tsv needs --ir_tsv" in capsys.readouterr().err
+    tsv.write_text("董卓进京\t董卓专权\t5\n", encoding="utf-8")
+    assert btd.main(base + ["--ir_tsv", str(tsv), "--output_dir", str(tmp_path / "d")]) == 1
+    assert "ir.tsv:1: label 5 outside" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

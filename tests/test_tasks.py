@@ -599,7 +599,7 @@ def test_relevance_tsv_reading_and_errors(tmp_path, zh_analyzer, zh_vocab):
     good.write_text("query\ttitle\tlabel\n董卓进京\t董卓专权\t0\n刘备\t吕布刺董\t2\n", encoding="utf-8")
     pairs = read_relevance_tsv(str(good))
     assert [(q, t, lab) for q, t, lab, _ in pairs] == [("董卓进京", "董卓专权", 0), ("刘备", "吕布刺董", 2)]
-    ctx = make_ctx([], "zh", zh_vocab, zh_analyzer, ir_pairs=pairs)
+    ctx = make_ctx([], "zh", zh_vocab, zh_analyzer, inputs={"relevance_pairs": pairs})
     samples, _ = T.get_task("ir_relevance").build_samples(ctx, random.Random(1))
     assert [s.label for s in samples] == [0, 2]
     bad = tmp_path / "bad.tsv"

