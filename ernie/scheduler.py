@@ -57,7 +57,6 @@ import json
 import logging
 import math
 import os
-
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 

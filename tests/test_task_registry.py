@@ -282,3 +282,32 @@ def test_a_task_adds_its_own_builder_flags(tmp_path, capsys):
     assert btd.main(base + ["--ir_tsv", str(tsv), "--output_dir", str(tmp_path / "d")]) == 1
     assert "ir.tsv:1: label 5 outside" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_user_dir_forms_and_errors(tmp_path):
+    """--user_dir takes one .py file or a directory of modules too; a path that cannot be imported is a clear
+    error, and importing the same path twice does nothing."""
+    one = tmp_path / "one_task.py"
+    one.write_text(textwrap.dedent(USER_TASK).replace("toy_long_word", "toy_file_task"))
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "folder_task.py").write_text(textwrap.dedent(USER_TASK).replace("toy_long_word", "toy_folder_task"))
+    try:
+        (mod,) = T.import_user_dir(str(one))
+        assert "toy_file_task" in T.list_tasks() and T.import_user_dir(str(one)) == [mod]
+        T.import_user_dir(str(folder))
+        assert T.get_task("toy_folder_task", threshold="2").threshold == 2
+        assert T.TaskSet(["toy_file_task", "toy_folder_task"]).ids == {"toy_file_task": 8, "toy_folder_task": 9}
+    finally:
+        _forget("toy_file_task", "one_task")
+        _forget("toy_folder_task", "folder_task")
+    with pytest.raises(T.TaskError, match=r"--user_dir .*nowhere is neither a .py file nor a directory"):
+        T.import_user_dir(str(tmp_path / "nowhere"))
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    (clash / "json.py").write_text("")
+    with pytest.raises(T.TaskError, match=r"cannot be imported as 'json': a module of that name is already loaded"):
+        T.import_user_dir(str(clash))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(T.TaskError, match=r"holds no .py file"):
+        T.import_user_dir(str(tmp_path / "empty"))

@@ -10,8 +10,8 @@ Usage (one process; see ``script/zh_task/pretrain.sh`` for the GPU launch)::
 
 One path for both: a pre-training configuration (``ernie.scheduler.TaskConfig``) of task streams, each
 trained by its own program (encoder + the stream's task heads from ``ernie.tasks`` + AdamW), stage after
-stage, by one ``ernie.trainer.Trainer`` per stage.  Without ``--task_config`` the configuration is built
-from the flags (:func:`ernie1_task_config`, the in-code twin of ``config/ernie1_pretrain.json``): one
+stage, by one ``ernie.trainer.Trainer`` per stage.  Without ``--task_config`` the configuration is
+``config/ernie1_pretrain.json`` with the flags' data and budget (:func:`ernie1_task_config`): one
 stream, ``knowledge_masking`` with the ``next_sent`` head on ``--train_filelist``, one learning-rate
 schedule over ``--num_train_steps`` updates, at most ``--epoch`` passes over the data.  The two heads are
 the ERNIE 1.0 heads parameter for parameter, so official ERNIE 1.0 parameters load unchanged.
@@ -168,7 +168,7 @@ def build_parser(cuda_default=False):
     task_g.add_arg("task_config", str, None,
                    "new: pre-training configuration (JSON): tasks, ids, data, budgets, stages. Without it train.py "
                    "runs ERNIE 1.0 pre-training on --train_filelist (the configuration "
-                   "config/ernie1_pretrain.json, built from the flags).")
+                   "config/ernie1_pretrain.json with the flags' data and budget).")
     task_g.add_arg("user_dir", str, None,
                    "new: import the pre-training tasks of DIR (a package directory, a directory of modules or a "
                    ".py file; fairseq's --user_dir) before the configuration is read: tasks registered there with "
