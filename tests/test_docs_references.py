@@ -21,7 +21,6 @@ What is checked, and where it is looked for:
 """
 import glob
 import io
-import itertools
 import json
 import os
 import re
@@ -34,7 +33,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP_FOLDERS = ("ernie", "reader", "script", "config", "data", "tests", "bench", "docs")
 
-# Paths that documents name but that exist only after a run writes them (never committed), with why.
+# Paths that documents name on purpose although they are not in the repository, with why.
 NOT_IN_REPOSITORY = {
     "data/Rdata.rdb/.rdx": "a file inside the janeaustenr Debian package (data/tasks/README.md), not ours",
     "tests/test_x.py": "an example node id in a docstring of tests/before_after.py",
@@ -285,6 +284,86 @@ def test_the_checks_fail_on_bad_references(tmp_path, monkeypatch):
     assert find_bad_modules() == ["docs/planted.md:2: python -m ernie.prepare.no_such_tool",
                                   "docs/planted.md:2: ernie.prepare.no_such_tool"]
     assert len(find_outside_references()) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the README's layout section
+
+LAYOUT_PACKAGES = ("reader/", "ernie/", "ernie/prepare/", "ernie/cli/")
+
+
+def layout_entries(readme_text):
+    """The folders and files the code block of the README's "## Layout" section lists, as repository paths.
+
+    A line starting in column 0 names a top-level folder (``ernie/prepare/`` counts as one) or root files;
+    an indented line names files or subfolders of that folder before its description (two or more spaces
+    apart; several names separated by commas); deeper indented lines continue a description."""
+    section = readme_text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1]
+    entries, folder = set(), ""
+    for line in block.splitlines()[1:]:
+        indent = len(line) - len(line.lstrip(" "))
+        names = re.split(r"\s{2,}", line.strip())[0] if line.strip() else ""
+        if not names or indent >= 8:
+            continue
+        if indent == 0 and names.endswith("/"):
+            folder = names
+            entries.add(folder)
+        elif indent == 0:
+            folder = ""
+            entries.update(re.findall(r"[\w.-]+\.py\b", line))
+        else:
+            entries.update(folder + name.strip() for name in names.split(","))
+    return entries
+
+
+def tracked_files():
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [p for p in out.decode("utf-8").split("\0") if p]
+
+
+def layout_expected(files):
+    """What the layout section must list: the top-level folders and root Python files, and every module and
+    subpackage of the packages."""
+    expected = set()
+    for path in files:
+        parts = path.split("/")
+        if len(parts) == 1:
+            if path.endswith(".py"):
+                expected.add(path)
+            continue
+        if not parts[0].startswith("."):
+            expected.add(parts[0] + "/")
+        for package in LAYOUT_PACKAGES:
+            if path.startswith(package) and path.endswith(".py"):
+                rest = path[len(package):].split("/")
+                if len(rest) == 1 and rest[0] != "__init__.py":
+                    expected.add(path)
+                elif len(rest) > 1 and package + rest[0] + "/" not in LAYOUT_PACKAGES:
+                    expected.add(package + rest[0] + "/")
+    return expected
+
+
+def test_readme_layout_matches_the_tree():
+    files = tracked_files()
+    if files is None:
+        pytest.skip("not a git checkout")
+    listed = layout_entries(_read("README.md"))
+    assert "ernie/cli/pretrain.py" in listed and "reader/" in listed
+    assert sorted(p for p in listed if not os.path.exists(os.path.join(REPO, p))) == []
+    assert sorted(layout_expected(files) - listed) == []
+
+
+def test_layout_check_sees_a_missing_module():
+    text = "x\n## Layout\n\n```\nernie/   lib\n  trainer.py   loop\n                 more\n" \
+           "train.py  run_mrc.py\n```\n## Next\n"
+    assert layout_entries(text) == {"ernie/", "ernie/trainer.py", "train.py", "run_mrc.py"}
+    expected = layout_expected(["ernie/trainer.py", "ernie/scheduler.py", "ernie/__init__.py",
+                                "ernie/tasks/base.py", "train.py", ".ci/run", "setup.py"])
+    assert expected - layout_entries(text) == {"ernie/scheduler.py", "ernie/tasks/", "setup.py"}
 
 
 # ---------------------------------------------------------------------------------------------------------
