@@ -370,7 +370,7 @@ def test_layout_check_sees_a_missing_module():
 # the README's commands
 
 README_COMMAND_RE = re.compile(
-    r"(?:^|[\s`(;&|])(?:python3?|sh)\s+(-m\s+[\w.]+|[\w./-]+\.(?:py|sh))")
+    r"(?:^|[\s`(;&|])(?:python3?|sh)\s+(-m\s+[\w.]*\w(?![\w.<])|[\w./-]+\.(?:py|sh))")
 
 
 def readme_commands():
