@@ -12,13 +12,15 @@ What is checked, and where it is looked for:
   something outside the repository on purpose are listed, with the reason, in ``NOT_IN_REPOSITORY``.
 * Markdown links: the target (relative to the linking file) exists, and a ``#section`` of a Markdown
   file is one of its headings.
-* modules: ``python -m ernie.x.y`` anywhere, and dotted names ``ernie.x.y[.attr]`` / ``reader.x[.attr]``
+* modules: ``python -m ernie.x.y`` anywhere (also in the strings of the Python code: messages telling a
+  user what to run), and dotted names ``ernie.x.y[.attr]`` / ``reader.x[.attr]``
   in the Markdown files, name a module file of the repository (and the attribute occurs in it).
 * no document (Markdown, shell or Python comments and docstrings) names ``/work/...`` or ``../shared`` /
   ``shared/reference``: the repository's documentation stands alone.
 * the README's commands (``python X.py``, ``python -m M``, ``python bench/X.py``, ``sh script/...``)
   exist, and each Python entry point prints its usage for ``--help`` (all in one subprocess).
 """
+import ast
 import glob
 import io
 import json
@@ -100,6 +102,25 @@ def python_text(rel):
             out.extend((tok.start[0] + k, line) for k, line in enumerate(tok.string.splitlines()))
         if tok.type not in (tokenize.NL, tokenize.COMMENT):
             previous = tok.type
+    return out
+
+
+def python_strings(rel):
+    """(line number, value) of every string of a Python file, adjacent literals joined (``"python -m ernie."
+    "prepare.x"``): the messages and usage lines that tell a user what to run."""
+    out, parts, start = [], [], 0
+    for tok in tokenize.generate_tokens(io.StringIO(_read(rel)).readline):
+        if tok.type == tokenize.STRING:
+            try:
+                value = ast.literal_eval(tok.string)
+            except (ValueError, SyntaxError):
+                value = tok.string                     # an f-string: its text is close enough
+            if not parts:
+                start = tok.start[0]
+            parts.append(value if isinstance(value, str) else "")
+        elif tok.type not in (tokenize.NL, tokenize.COMMENT, tokenize.NEWLINE) and parts:
+            out.append((start, "".join(parts)))
+            parts = []
     return out
 
 
@@ -223,7 +244,8 @@ def find_bad_links():
 
 def find_bad_modules():
     bad = []
-    for rel, number, text in documents():
+    code_strings = [(rel, number, text) for rel in python_files() for number, text in python_strings(rel)]
+    for rel, number, text in list(documents()) + code_strings:
         for module in MODULE_RE.findall(text):
             path, rest = module_file(module)
             if path is None or rest:
