@@ -215,6 +215,9 @@ def module_name_ok(dotted):
 # ---------------------------------------------------------------------------------------------------------
 # the checks
 
+CODE_COMMAND_RE = re.compile(r"\b(?:python3?|sh)\s+((?:%s)/[\w./-]+\.(?:py|sh))\b" % "|".join(TOP_FOLDERS))
+
+
 def find_bad_paths():
     bad = []
     for rel, number, text in documents():
@@ -222,6 +225,11 @@ def find_bad_paths():
         for path in cited_paths(text):
             if not path_exists(path, base):
                 bad.append("%s:%d: %s" % (rel, number, path))
+    for rel in python_files():                 # commands the code prints: "sh script/x.sh", "python bench/y.py"
+        for number, text in python_strings(rel):
+            for path in CODE_COMMAND_RE.findall(text):
+                if not os.path.isfile(os.path.join(REPO, path)):
+                    bad.append("%s:%d: %s" % (rel, number, path))
     return bad
 
 
@@ -284,7 +292,8 @@ def test_no_reference_outside_the_repository():
 
 
 def test_the_checks_fail_on_bad_references(tmp_path, monkeypatch):
-    """The extraction finds a planted bad path, link, section, module and outside path."""
+    """The extraction finds a planted bad path, link, section, module and outside path, in a document and
+    in a message of the code."""
     doc = tmp_path / "docs" / "planted.md"
     doc.parent.mkdir()
     doc.write_text("See `ernie/cli/no_such_driver.py` and [x](architecture.md#no-such-section), [y](gone.md),\n"
@@ -296,15 +305,18 @@ def test_the_checks_fail_on_bad_references(tmp_path, monkeypatch):
                    "script/en_glue/ernie_large/SST-2"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "ernie/__init__.py").write_text("")
-    (tmp_path / "ernie/cli/pretrain.py").write_text("")
+    (tmp_path / "ernie/cli/pretrain.py").write_text('MESSAGE = ("next: python -m reader."\n'
+                                                    '           "prepare_finetune_data, sh script/gone.sh")\n')
     (tmp_path / "script/en_glue/ernie_base/SST-2/task.sh").write_text("")
     (tmp_path / "script/en_glue/ernie_large/SST-2/task.sh").write_text("")
     monkeypatch.setattr(sys.modules[__name__], "REPO", str(tmp_path))
-    assert find_bad_paths() == ["docs/planted.md:1: ernie/cli/no_such_driver.py"]
+    assert find_bad_paths() == ["docs/planted.md:1: ernie/cli/no_such_driver.py",
+                                "ernie/cli/pretrain.py:1: script/gone.sh"]
     assert find_bad_links() == ["docs/planted.md:1: no section #no-such-section in docs/architecture.md",
                                 "docs/planted.md:1: link to gone.md"]
     assert find_bad_modules() == ["docs/planted.md:2: python -m ernie.prepare.no_such_tool",
-                                  "docs/planted.md:2: ernie.prepare.no_such_tool"]
+                                  "docs/planted.md:2: ernie.prepare.no_such_tool",
+                                  "ernie/cli/pretrain.py:1: python -m reader.prepare_finetune_data"]
     assert len(find_outside_references()) == 1
 
 
