@@ -434,6 +434,7 @@ def repo_entry_points():
 
 
 def test_readme_commands_exist():
+    """Every python/sh command of the README names an existing module or file; shell scripts parse."""
     commands = repo_entry_points()
     assert ("file", "train.py") in commands and ("-m", "ernie.prepare.build_task_data") in commands
     missing = []
@@ -444,6 +445,10 @@ def test_readme_commands_exist():
                 missing.append("python -m " + target)
         elif not os.path.isfile(os.path.join(REPO, target)):
             missing.append(target)
+        elif target.endswith(".sh"):
+            check = subprocess.run(["sh", "-n", target], cwd=REPO, capture_output=True, text=True)
+            if check.returncode:
+                missing.append("%s: %s" % (target, check.stderr.strip()))
     assert missing == []
 
 
