@@ -31,8 +31,6 @@ import subprocess
 import sys
 import tokenize
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP_FOLDERS = ("ernie", "reader", "script", "config", "data", "tests", "bench", "docs")
 
@@ -41,9 +39,6 @@ NOT_IN_REPOSITORY = {
     "data/Rdata.rdb/.rdx": "a file inside the janeaustenr Debian package (data/tasks/README.md), not ours",
     "tests/test_x.py": "an example node id in a docstring of tests/before_after.py",
 }
-
-# Folders of the repository that are not documentation of this project.
-SKIP_DIRS = {".git", "__pycache__", "output", "log", "checkpoints", ".pytest_cache", "build", "dist"}
 
 PATH_RE = re.compile(r"(?<![\w./$~-])((?:%s)/[\w.{},*<>+/-]*[\w}>*/])" % "|".join(TOP_FOLDERS))
 LINK_RE = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -54,24 +49,31 @@ PADDLENLP_NAME = re.compile(r"ernie\.(embeddings|encoder|pooler)\.")
 OUTSIDE_RE = re.compile(r"(?<![\w.-])/work/|\.\./shared\b|\bshared/reference\b")
 
 
-def _walk(exts):
-    for root, dirs, files in os.walk(REPO):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        for name in sorted(files):
-            if name.endswith(exts):
-                yield os.path.relpath(os.path.join(root, name), REPO)
+def repository_files():
+    """The repository's files: git's tracked and not-ignored ones in a checkout (so that outputs of runs,
+    prepared data and downloaded models in ignored folders are left out), else every file below REPO."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                             capture_output=True, check=True).stdout.decode("utf-8")
+        return sorted(p for p in set(out.split("\0")) if p and os.path.isfile(os.path.join(REPO, p)))
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+        for root, dirs, names in os.walk(REPO):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            files.extend(os.path.relpath(os.path.join(root, n), REPO) for n in names)
+        return sorted(files)
 
 
 def markdown_files():
-    return [p for p in _walk((".md",)) if not p.startswith("tests/fixtures/original")]
+    return [p for p in repository_files() if p.endswith(".md")]
 
 
 def shell_files():
-    return list(_walk((".sh",)))
+    return [p for p in repository_files() if p.endswith(".sh")]
 
 
 def python_files():
-    return [p for p in _walk((".py",)) if p != "tests/test_docs_references.py"]
+    return [p for p in repository_files() if p.endswith(".py") and p != "tests/test_docs_references.py"]
 
 
 def _read(rel):
@@ -357,14 +359,6 @@ def layout_entries(readme_text):
     return entries
 
 
-def tracked_files():
-    try:
-        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return [p for p in out.decode("utf-8").split("\0") if p]
-
-
 def layout_expected(files):
     """What the layout section must list: the top-level folders and root Python files, and every module and
     subpackage of the packages."""
@@ -388,9 +382,7 @@ def layout_expected(files):
 
 
 def test_readme_layout_matches_the_tree():
-    files = tracked_files()
-    if files is None:
-        pytest.skip("not a git checkout")
+    files = repository_files()
     listed = layout_entries(_read("README.md"))
     assert "ernie/cli/pretrain.py" in listed and "reader/" in listed
     assert sorted(p for p in listed if not os.path.exists(os.path.join(REPO, p))) == []
