@@ -398,6 +398,15 @@ def test_layout_check_sees_a_missing_module():
     assert expected - layout_entries(text) == {"ernie/scheduler.py", "ernie/tasks/", "setup.py"}
 
 
+def test_readme_contents_lists_every_section():
+    text = _read("README.md")
+    contents = text.split("\n## Contents\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"\]\(#([^)]+)\)", contents)
+    sections = [re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                for h in re.findall(r"^## (.+)$", text, re.M) if h.strip() not in ("Quick start", "Contents")]
+    assert listed == sections
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the README's commands
 
