@@ -1,7 +1,7 @@
 """Does pre-training with this toolkit pay off?  Four arms, one model, equal updates, real downstream tasks.
 
-    python bench/pretrain_transfer.py --lang en --work /work/cache/pt/en          # the English study
-    python bench/pretrain_transfer.py --lang zh --work /work/cache/pt/zh          # the Chinese study
+    python bench/pretrain_transfer.py --lang en --work ~/.cache/ernie2/pt/en      # the English study
+    python bench/pretrain_transfer.py --lang zh --work ~/.cache/ernie2/pt/zh      # the Chinese study
     python bench/pretrain_transfer.py --lang en --work DIR --dry_run              # the commands only
     python bench/pretrain_transfer.py --lang en --work DIR --report_only          # tables/plots of what is done
 

@@ -6,7 +6,7 @@
 #   sh bench/pretrain_transfer.sh en        # Brown + Austen + RT training text -> Rotten Tomatoes
 #   sh bench/pretrain_transfer.sh zh        # People's Daily 1998 + 三国演义 + training text -> MSRA-NER, ChnSentiCorp
 #
-# Everything goes to $WORK (default /work/cache/pt/<lang>; corpora and fine-tuning data in its parent,
+# Everything goes to $WORK (default $ERNIE_CACHE/pt/<lang>, $ERNIE_CACHE defaulting to ~/.cache/ernie2; corpora and fine-tuning data in its parent,
 # or $FINETUNE_DATA), outside the repository; rerunning skips every finished step and continues an
 # interrupted pre-training run from its last checkpoint.  At the end the results are merged into
 # docs/results/pretrain_transfer.json and the curves drawn into docs/pretrain_transfer_<lang>_<arm>.png.
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 LANG_CODE=${1:?usage: sh bench/pretrain_transfer.sh en|zh [pretrain_transfer.py flags]}
 shift
 PYTHON=${PYTHON:-python}
-WORK=${WORK:-/work/cache/pt/$LANG_CODE}
+WORK=${WORK:-${ERNIE_CACHE:-$HOME/.cache/ernie2}/pt/$LANG_CODE}
 set -- --lang "$LANG_CODE" --work "$WORK" --updates "${UPDATES:-1600}" --warmup_steps "${WARMUP:-160}" "$@"
 if [ -n "${FINETUNE_DATA:-}" ]; then
     set -- "$@" --finetune_data "$FINETUNE_DATA"

@@ -3,7 +3,7 @@
 # (2 layers, hidden 64), on data built from the demo corpora: the table of the README
 # ("Each task alone").
 #
-#   PYTHON=/work/venv/bin/python sh bench/task_learnability.sh          # about an hour on 2 cores
+#   sh bench/task_learnability.sh                                      # about an hour on 2 cores
 #   ROWS="zh:sentence_reordering en:capitalization" sh bench/task_learnability.sh   # some rows
 #   a row is LANG:TASK or LANG:TASK:SCALE (SCALE x 600 updates; default $SCALE = 2.5, i.e. 1,500)
 #

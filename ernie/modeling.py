@@ -21,7 +21,7 @@ Tensor conventions (B batch, L padded length, H hidden, M masked tokens):
     mask_label: int64 [M, 1];  labels: int64 [B, 1]
 
 Fully connected weights are ``[in, out]`` (``y = x @ W + b``) as in Paddle 1.x.
-Nothing here runs the program; see ``ernie.train`` and ``ernie.cli.embed``.
+Nothing here runs the program; see ``ernie.trainer`` and ``ernie.cli.embed``.
 """
 import paddle
 import paddle.nn.functional as F

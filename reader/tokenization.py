@@ -116,17 +116,22 @@ def strip_accents(text):
 
 def split_on_punctuation(text):
     """'a,b!' -> ['a', ',', 'b', '!']: every punctuation char is its own piece."""
-    pieces, current = [], []
+    return split_runs(text, is_punctuation)
+
+
+def split_runs(text, stands_alone):
+    """Maximal runs of characters, except that each character with ``stands_alone(ch)`` is its own piece."""
+    pieces, run = [], []
     for ch in text:
-        if is_punctuation(ch):
-            if current:
-                pieces.append("".join(current))
-                current = []
+        if stands_alone(ch):
+            if run:
+                pieces.append("".join(run))
+                run = []
             pieces.append(ch)
         else:
-            current.append(ch)
-    if current:
-        pieces.append("".join(current))
+            run.append(ch)
+    if run:
+        pieces.append("".join(run))
     return pieces
 
 
@@ -210,16 +215,4 @@ def tokenize_chinese_chars(text):
     tab, CR, LF, U+202F) is its own element; maximal runs of all other
     characters are one element.  ``''.join(result) == text`` always holds.
     """
-    text = to_text(text)
-    out, run = [], []
-    for ch in text:
-        if is_cjk_char(ch) or ch in MRC_WHITESPACE:
-            if run:
-                out.append("".join(run))
-                run = []
-            out.append(ch)
-        else:
-            run.append(ch)
-    if run:
-        out.append("".join(run))
-    return out
+    return split_runs(to_text(text), lambda ch: is_cjk_char(ch) or ch in MRC_WHITESPACE)

@@ -530,8 +530,8 @@ def summary_lines(what, steps, seconds, validations, checkpoints):
     if final and os.path.isdir(final):
         lines.append("[summary] model: %s (parameters and training state; fine-tune from it with "
                      "--init_pretraining_params %s, resume with --init_checkpoint %s)" % (final, final, final))
-    lines.append("[summary] next: fine-tuning, README section \"Fine-tuning\" (e.g. python -m reader."
-                 "prepare_finetune_data --task rotten_tomatoes, then a task script); the tests: python -m pytest -q tests")
+    lines.append("[summary] next: fine-tuning, README section \"Fine-tuning\" (e.g. python -m ernie."
+                 "prepare.finetune_data --task rotten_tomatoes, then a task script); the tests: python -m pytest -q tests")
     return lines
 
 

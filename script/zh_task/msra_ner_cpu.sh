@@ -4,8 +4,8 @@
 #   sh script/zh_task/msra_ner_cpu.sh
 #
 # Environment (defaults in brackets):
-#   MSRA_DIR     converted data [/work/data_ft/msra_ner]; made with
-#                `python -m ernie.prepare.finetune_data --task msra_ner --output_dir /work/data_ft`
+#   MSRA_DIR     converted data [finetune_data/msra_ner]; made with
+#                `python -m ernie.prepare.finetune_data --task msra_ner --output_dir finetune_data`
 #   PRETRAINED   pre-trained parameters [output/task_learnability/zh_knowledge_masking/checkpoints/step_600]
 #                (600 knowledge-masking steps on the demo 三国演义 corpus)
 #   CONFIG       model config [data/tasks/single_task/tiny_zh_config.json]  (H 64, 2 layers, 4 heads)
@@ -27,7 +27,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PYTHON=${PYTHON:-python}
-MSRA_DIR=${MSRA_DIR:-/work/data_ft/msra_ner}
+MSRA_DIR=${MSRA_DIR:-finetune_data/msra_ner}
 PRETRAINED=${PRETRAINED:-output/task_learnability/zh_knowledge_masking/checkpoints/step_600}
 CONFIG=${CONFIG:-data/tasks/single_task/tiny_zh_config.json}
 VOCAB=${VOCAB:-config/vocab.txt}

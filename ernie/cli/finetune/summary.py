@@ -7,7 +7,7 @@
 
     # one Markdown row per run (best dev, test at that evaluation, steps, wall time) + a majority baseline
     python -m ernie.cli.finetune.summary --table "MiniLM=ck/minilm/result.json" "scratch=ck/scratch/result.json" \\
-        --majority data/train.tsv,data/dev.tsv,data/test.tsv
+        --majority DATA/train.tsv,DATA/dev.tsv,DATA/test.tsv
 
 The first form prints :func:`ernie.cli.finetune.run.format_summary`'s lines:
 each run's best dev evaluation (by the run's ``--best_metric`` on its first
