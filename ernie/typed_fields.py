@@ -152,7 +152,8 @@ def read_dataclass(cls, data, strings=False, ignore=lambda key: False, ignore_no
     """An instance of dataclass ``cls`` from the mapping ``data``; raises :class:`FieldError`.
 
     Unknown keys (except those ``ignore(key)`` accepts, e.g. comments) are an error listing the known
-    ones (and ``ignore_note``, what is ignored); a missing required field is an error; every value is checked with :func:`convert`.
+    ones (and ``ignore_note``, what is ignored); a missing required field is an error; null for an optional
+    field means its default; every other value is checked with :func:`convert`.
     """
     if not isinstance(data, dict):
         raise FieldError(None, "must be an object, got %r" % (data,))
@@ -163,12 +164,13 @@ def read_dataclass(cls, data, strings=False, ignore=lambda key: False, ignore_no
         raise FieldError(None, "unknown key(s) %s (known: %s%s)" % (", ".join(map(str, unknown)),
                                                                       ", ".join(known) or "none", ignore_note))
     values = {}
+    required = required_fields(cls)
     for name, typ, f in fields:
+        if name not in required and data.get(name) is None:
+            continue                                  # absent or null: the default
         if name not in data:
-            if name in required_fields(cls):
-                raise FieldError(name, "no '%s'%s: it is required" % (name, " (%s)" % f.metadata["help"]
-                                                                         if f.metadata.get("help") else ""))
-            continue
+            raise FieldError(name, "no '%s'%s: it is required" % (name, " (%s)" % f.metadata["help"]
+                                                                     if f.metadata.get("help") else ""))
         try:
             values[name] = convert(data[name], typ, f.metadata, strings)
         except ValueError as e:

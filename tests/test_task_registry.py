@@ -139,6 +139,11 @@ def test_options_are_typed_dataclasses_checked_when_a_config_is_read(tmp_path):
     with pytest.raises(ScheduleError, match=r"c.json: tasks\[0\] \(sentence_reordering\): task sentence_reordering: "
                                             r"option max_segments must be an integer in \[1, 6\], got 'many'"):
         TaskConfig.from_json(str(cfg))
+    # null is "not given": the default
+    cfg.write_text(json.dumps({"tasks": [{"name": "sentence_reordering", "iterations": 3, "train_filelist": listed,
+                                          "options": None, "heads": None, "valid_filelist": None}]}))
+    (entry,) = TaskConfig.from_json(str(cfg)).tasks
+    assert (entry.options, entry.heads, entry.valid_filelist) == ({}, [], None)
     for key, value, msg in (("heads", "next_sent", r"'heads' must be a list of strings, got 'next_sent'"),
                             ("id", -1, r"'id' must be an integer >= 0, got -1"),
                             ("valid_filelist", 3, r"'valid_filelist' must be a string, got 3"),
