@@ -56,7 +56,6 @@ import os
 import sys
 import time
 from contextlib import nullcontext
-from types import SimpleNamespace
 
 import numpy as np
 import paddle
@@ -74,7 +73,8 @@ from ernie.runtime import create_executor
 from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule, format_table,
                              make_stream_reader)
 from ernie.tasks import TaskError
-from ernie.trainer import NonFiniteLossError, Trainer, run_evaluation
+from ernie.trainer import (CheckpointConfig, LoggingConfig, NonFiniteLossError, RoutedOptimizers, Trainer,
+                           TrainerConfig, ValidationConfig, run_evaluation)
 from reader.pretraining import DataFileError, read_filelist
 from reader.vocab import VocabError, load_vocab
 
@@ -739,16 +739,22 @@ class Pretraining:
         validated = any(self.tc[t].valid_filelist for t in plan.tasks)
         trainer = Trainer(
             self.exe, ProgramUnion([routes[t].program for t in plan.tasks]),
-            SimpleNamespace(scheduler=self.lrs, amp=self.amp), {}, min(plan.end, self.stop_at), scope=self.scope,
-            place=self.place, skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
-            max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
-            eval_fn=functools.partial(self.validate, plan) if validated else None,
-            # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
-            validate_at_start=args.validate_at_start and first and (not resumed or self.ernie1),
-            log_fn=ernie1_train_line if self.ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
-            rank=self.rank, nranks=self.nranks, random_seed=args.random_seed,
-            route_fn=functools.partial(route_of, routes), fetch_every_step=True, step_hook=stats.hook,
-            extra_state_fn=stats.state, model_config=self.config)
+            RoutedOptimizers(scheduler=self.lrs, amp=self.amp), {},
+            TrainerConfig(num_train_steps=min(plan.end, self.stop_at), random_seed=args.random_seed, rank=self.rank,
+                          nranks=self.nranks, fetch_every_step=True),
+            scope=self.scope, place=self.place,
+            checkpoint=CheckpointConfig(directory=args.checkpoints, save_steps=args.save_steps,
+                                        max_checkpoints=args.max_checkpoints, model_config=self.config,
+                                        extra_state_fn=stats.state),
+            validation=ValidationConfig(
+                eval_fn=functools.partial(self.validate, plan) if validated else None,
+                every_steps=args.validation_steps,
+                # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
+                at_start=args.validate_at_start and first and (not resumed or self.ernie1)),
+            logging=LoggingConfig(every_steps=args.skip_steps,
+                                  log_fn=ernie1_train_line if self.ernie1 else stage_train_line(S),
+                                  vdl_writer=vdl_writer),
+            route_fn=functools.partial(route_of, routes), step_hook=stats.hook)
         return trainer, stats
 
     def train(self, on_stage=None):

@@ -81,7 +81,8 @@ from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gr
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device, lr_scheduler
 from ernie.runtime import create_executor
-from ernie.trainer import NonFiniteLossError, Trainer
+from ernie.trainer import (CheckpointConfig, LoggingConfig, NonFiniteLossError, Trainer, TrainerConfig,
+                           ValidationConfig)
 from reader.task_reader import DataError
 from reader.vocab import VocabError, load_vocab
 
@@ -699,16 +700,19 @@ def _run(args, task, rank, nranks):
         total = data.num_batches()
         if args.max_steps:
             total = args.max_steps if total is None else min(total, args.max_steps)
-        trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches,
-                          total if total is not None else 2 ** 62, scope=scope, place=place,
-                          skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
-                          max_checkpoints=args.max_checkpoints,
-                          validation_steps=args.validation_steps if evaluating else 0,
-                          eval_fn=eval_fn if evaluating else None, validate_at_end=evaluating,
-                          validate_on_epoch_end=evaluating and args.validate_every_epoch,
-                          log_fn=log_fn, vdl_dir=args.vdl_dir, rank=rank, nranks=nranks, random_seed=seed,
-                          feed_fn=make_feed_fn(train_prog.feed_names), model_config=config,
-                          extra_state_fn=lambda: {"settings": checkpoint_settings(args)})
+        trainer = Trainer(
+            exe, train_prog.main, train_prog.optimizer, train_prog.fetches,
+            TrainerConfig(num_train_steps=total if total is not None else 2 ** 62, random_seed=seed, rank=rank,
+                          nranks=nranks),
+            scope=scope, place=place,
+            checkpoint=CheckpointConfig(directory=args.checkpoints, save_steps=args.save_steps,
+                                        max_checkpoints=args.max_checkpoints, model_config=config,
+                                        extra_state_fn=lambda: {"settings": checkpoint_settings(args)}),
+            validation=ValidationConfig(eval_fn=eval_fn if evaluating else None,
+                                        every_steps=args.validation_steps if evaluating else 0,
+                                        at_end=evaluating, on_epoch_end=evaluating and args.validate_every_epoch),
+            logging=LoggingConfig(every_steps=args.skip_steps, log_fn=log_fn, vdl_dir=args.vdl_dir),
+            feed_fn=make_feed_fn(train_prog.feed_names))
         trainer.run_startup(train_prog.startup)
         if args.init_checkpoint:
             if args.init_pretraining_params:
