@@ -497,7 +497,7 @@ class Trainer:
                  "reader": reader_state, "random_seed": self.config.random_seed, "nranks": self.config.nranks,
                  "time": time.strftime("%Y-%m-%d %H:%M:%S")}
         if self.checkpointing.extra_state_fn is not None:
-            state["extra"] = self.extra_state_fn()
+            state["extra"] = self.checkpointing.extra_state_fn()
         return state
 
     def save(self, reader_state):

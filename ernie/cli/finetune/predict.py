@@ -52,10 +52,10 @@ from ernie.atomic_write import write_text
 from ernie.checkpoint import STATE_FILE, CheckpointError, init_pretraining_params, read_train_state
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import ClassifierTask, head_param_names
-from ernie.cli.finetune.run import EvalContext, build_program, check_config, make_amp
+from ernie.cli.finetune.run import EvalContext, build_program
 from ernie.config import ConfigError, ErnieConfig
 from ernie.distributed import device_place
-from ernie.optimization import AmpDeviceError, check_amp_device
+from ernie.optimization import AmpConfig, AmpDeviceError, check_amp_device
 from ernie.runtime import create_executor
 from ernie.tensor_file import TensorFileError, read_header
 from reader.files import check_output_file
@@ -194,10 +194,10 @@ def predict(args):
 
     paddle.enable_static()
     check_cuda(args.use_cuda)
-    amp = make_amp(args)
+    amp = AmpConfig.from_flags(args)
     check_amp_device(amp, args.use_cuda)
     config = ErnieConfig.from_json(args.ernie_config_path)
-    check_config(config, args)
+    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
     task = ClassifierTask()
     program = build_program(config, task, args, is_training=False, amp=amp)
     if args.use_cuda:
