@@ -72,7 +72,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Protocol
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Protocol, runtime_checkable
 
 import numpy as np
 import paddle
@@ -180,6 +180,7 @@ def run_evaluation(exe, program, fetches, batches, weights=None, feed_fn=default
 
 
 # --------------------------------------------------------------------------- what the trainer consumes
+@runtime_checkable
 class LRSchedule(Protocol):
     """A learning-rate schedule whose position is checkpointed (``ernie.optimization.ErnieLRScheduler``,
     ``ernie.scheduler.LRSchedules``)."""
@@ -191,12 +192,14 @@ class LRSchedule(Protocol):
     def set_state_dict(self, state: dict) -> None: ...
 
 
+@runtime_checkable
 class SteppedSchedule(LRSchedule, Protocol):
     """The schedule of one program: stepped after every run of it."""
 
     def step(self) -> None: ...
 
 
+@runtime_checkable
 class CheckpointedOptimizer(Protocol):
     """The optimizer side the trainer checkpoints and checks: the schedule saved in ``train_state.json``
     and the AMP setting (float16 with dynamic loss scaling skips non-finite steps instead of stopping)."""
@@ -205,6 +208,7 @@ class CheckpointedOptimizer(Protocol):
     amp: Optional[AmpConfig]
 
 
+@runtime_checkable
 class StepOptimizer(CheckpointedOptimizer, Protocol):
     """The optimizer of a program the trainer runs (``ernie.optimization.TrainOptimizer``)."""
 
@@ -214,6 +218,7 @@ class StepOptimizer(CheckpointedOptimizer, Protocol):
         """{name: Value} fetched on logging steps: ``lr`` and, with float16, ``loss_scaling``."""
 
 
+@runtime_checkable
 class StepProgram(Protocol):
     """One program of routed training (``route_fn(batch)``): ``ernie.cli.pretrain.StreamProgram``."""
 
@@ -224,6 +229,7 @@ class StepProgram(Protocol):
     def feed(self, batch: Any) -> Dict[str, Any]: ...
 
 
+@runtime_checkable
 class BatchSource(Protocol):
     """The training data: ``batches()`` from the current position; ``load_state_dict`` moves that position
     to a saved ``batch.state`` (``reader.pretraining.PretrainingReader``, ``ernie.scheduler.ScheduledReader``,

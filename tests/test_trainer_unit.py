@@ -10,8 +10,13 @@ import pytest
 from ernie.checkpoint import STATE_FILE, checkpoint_steps, read_tensor
 from ernie.optimization import build_optimizer, lr_scheduler
 from ernie.runtime import create_executor
-from ernie.trainer import (CheckpointConfig, EmptyTrainingDataError, LoggingConfig, NonFiniteLossError, Trainer,
-                           TrainerConfig, ValidationConfig)
+from ernie.cli.finetune.run import TrainData
+from ernie.cli.pretrain import StreamProgram
+from ernie.scheduler import LRSchedules, ScheduledReader
+from ernie.trainer import (BatchSource, CheckpointConfig, EmptyTrainingDataError, LoggingConfig, LRSchedule,
+                           NonFiniteLossError, SteppedSchedule, StepOptimizer, StepProgram, Trainer, TrainerConfig,
+                           ValidationConfig)
+from reader.pretraining import PretrainingReader
 
 FEATURES, BATCH = 3, 8
 TRUE_W, TRUE_B = np.array([[1.5], [-2.0], [0.5]], np.float32), 0.25
@@ -150,3 +155,13 @@ def test_a_new_run_without_any_batch_is_an_error():
 def test_a_negative_step_count_is_refused():
     with pytest.raises(ValueError, match="num_train_steps"):
         TrainerConfig(num_train_steps=-1)
+
+
+def test_the_project_objects_satisfy_the_protocols():
+    main, startup, optimizer, fetches = build(10)
+    assert isinstance(optimizer, StepOptimizer) and isinstance(optimizer.scheduler, SteppedSchedule)
+    assert isinstance(StreamProgram("t", None, None, main, startup, fetches, {}, optimizer), StepProgram)
+    assert isinstance(LRSchedules("global", "linear_warmup_decay", 0.1, 0, {"a": 5, "b": 5}, 10), LRSchedule)
+    for reader_class in (PretrainingReader, ScheduledReader, TrainData, ToyData):
+        assert issubclass(reader_class, BatchSource), reader_class
+    assert not isinstance(object(), StepProgram) and not issubclass(dict, BatchSource)
