@@ -152,8 +152,8 @@ def resolve_settings(args):
         elif name in FALLBACK:
             setattr(args, name, FALLBACK[name])
             logger.info("--%s %s (default; no run record at %s)", name, FALLBACK[name], path)
-    for name in ("ernie_config_path", "vocab_path"):
-        if not getattr(args, name):
+    for name, value in (("ernie_config_path", args.ernie_config_path), ("vocab_path", args.vocab_path)):
+        if not value:
             raise UsageError("--%s is required (no run record at %s to take it from)" % (name, path))
     args.for_cn, args.do_lower_case = str2bool(args.for_cn), str2bool(args.do_lower_case)
     args.is_regression = str2bool(args.is_regression)

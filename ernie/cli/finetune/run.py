@@ -66,6 +66,8 @@ import secrets
 import shutil
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
 import paddle
@@ -593,15 +595,15 @@ def run(args, task):
         return _run(args, task, rank, nranks)
 
 
+@dataclass
 class Runtime:
-    """The static-mode setup of a run: AMP setting, model config, place, executor and scope."""
+    """The static-mode setup of a run: AMP setting (None: float32), model config, place, executor and scope."""
 
-    def __init__(self, amp, config, place, exe, scope):
-        self.amp = amp
-        self.config = config
-        self.place = place
-        self.exe = exe
-        self.scope = scope
+    amp: Optional[AmpConfig]
+    config: ErnieConfig
+    place: Any
+    exe: paddle.static.Executor
+    scope: paddle.static.Scope
 
 
 def static_setup(args, task, rank):
