@@ -11,6 +11,9 @@
 * ``init_logging``: root logging with the original's line format
   ``[LEVEL] <time> [<file>:<line>]:\\t<message>``.
 * ``print_arguments``: log every parsed flag, sorted.
+* ``add_mixed_precision_flags`` / ``add_adam_flags``: the float16 / bfloat16 and the Adam / gradient-clip
+  flags, declared once for ``train.py`` and the fine-tuning drivers (``ernie.optimization.AmpConfig.from_flags``
+  reads the first group back).
 * ``check_cuda`` / ``get_place``: a clear error for ``--use_cuda true`` on a
   CPU-only Paddle build.
 
@@ -81,6 +84,40 @@ class ArgumentGroup:
     def add_switch(self, name, help):
         """A ``--name`` flag without a value (``store_true``)."""
         return self._group.add_argument("--" + name, action="store_true", help=help.replace("%", "%%"))
+
+
+def add_mixed_precision_flags(add):
+    """Declare the mixed-precision flags with ``add(name, type, default, help, **kwargs)`` (an
+    ``ArgumentGroup.add_arg`` or a driver's own wrapper of it); ``AmpConfig.from_flags`` reads them."""
+    add("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
+    add("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
+    add("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
+    add("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
+    add("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps with finite gradients.",
+        min=1)
+    add("decr_every_n_nan_or_inf", int, 2, "Decreases loss scaling every n accumulated steps with nan or inf "
+        "gradients.", min=1)
+    add("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
+    add("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing the loss scaling.", min=0,
+        max=1)
+
+
+def add_adam_flags(add, beta2, beta2_help, epsilon, epsilon_help):
+    """Declare the AdamW and gradient-clip flags with ``add`` (see :func:`add_mixed_precision_flags`); the
+    defaults of beta2 and epsilon differ between pre-training and fine-tuning, as in the original."""
+    add("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
+    add("adam_beta2", float, beta2, beta2_help, min=0, max=1)
+    add("adam_epsilon", float, epsilon, epsilon_help, min=0)
+    add("adam_epsilon_as_paddle15", bool, False,
+        "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by sqrt(1 - beta2^t).")
+    add("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original fixed 1.0).")
+
+
+def optimizer_options(args):
+    """The AdamW settings of :func:`add_adam_flags`'s flags, as keyword arguments of
+    ``ernie.optimization.build_optimizer``."""
+    return dict(weight_decay=args.weight_decay, grad_clip_norm=args.grad_clip_norm, beta1=args.adam_beta1,
+                beta2=args.adam_beta2, epsilon=args.adam_epsilon, epsilon_as_paddle15=args.adam_epsilon_as_paddle15)
 
 
 def init_logging(level=logging.INFO, stream=None):

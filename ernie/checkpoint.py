@@ -46,8 +46,10 @@ import time
 
 import numpy as np
 import paddle
+from paddle.static.pir_io import get_pir_parameters
 
 from ernie.atomic_write import atomic_directory
+from ernie.config import FIELDS
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
 from reader.files import check_output_dir
 
@@ -86,7 +88,6 @@ class CheckpointDirBusy(CheckpointError):
 
 def program_variables(program):
     """(parameter names, other persistable names) of a PIR program, sorted."""
-    from paddle.static.pir_io import get_pir_parameters
     params, others = get_pir_parameters(program)
     # The learning-rate variable is rewritten from the Python scheduler before
     # every run; its state lives in train_state.json, not in a tensor file.
@@ -174,7 +175,6 @@ def read_train_state(directory):
 
 def _architecture(values):
     """The architecture fields of a raw config dict (as ErnieConfig derives them)."""
-    from ernie.config import FIELDS
     get = lambda k: values.get(k) if values.get(k) is not None else FIELDS[k][1]   # noqa: E731
     arch = {k: get(k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
                                 "max_position_embeddings", "use_task_id", "task_type_vocab_size", "hidden_act",
@@ -226,7 +226,6 @@ def check_saved_config(directory, config):
     if diff:
         raise CheckpointError("%s was trained with another model architecture than %s (nothing was loaded):\n  %s"
                               % (directory, config.source, "\n  ".join(diff)))
-    from ernie.config import FIELDS
     other = ["%s: %r there, %r now" % (k, saved.get(k, FIELDS[k][1]), mine.get(k)) for k in
              ("hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range")
              if saved.get(k, FIELDS[k][1]) != mine.get(k)]

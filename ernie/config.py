@@ -7,6 +7,7 @@ import os
 
 from ernie.atomic_write import write_json
 from reader.files import check_input_file
+from reader.vocab import load_vocab
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,30 @@ class ErnieConfig:
             raise ConfigError("%s: key 'layer_norm_eps' must be positive" % src)
         if self.intermediate_size < 0:
             raise ConfigError("%s: key 'intermediate_size' must not be negative" % src)
+
+    def check_inputs(self, max_seq_len, vocab_path=None, vocab=None, task_id=None):
+        """ConfigError when the inputs a command line describes do not fit this model: ``--max_seq_len``
+        above ``max_position_embeddings``; a vocabulary id (``vocab``, else read from ``vocab_path``) at or
+        above ``vocab_size``; with ``use_task_id`` a ``--task_id`` outside ``[0, task_type_vocab_size)``
+        (without it a non-zero ``task_id`` is logged as having no effect, as in the original)."""
+        if max_seq_len > self.max_position_embeddings:
+            raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
+                              % (max_seq_len, self.max_position_embeddings, self.source))
+        if vocab is None and vocab_path is not None:
+            vocab = load_vocab(vocab_path)
+        if vocab:
+            top = max(vocab.values())
+            if top >= self.vocab_size:
+                raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
+                                  % (vocab_path, top, self.source, self.vocab_size))
+        if task_id is None:
+            return
+        if self.use_task_id:
+            if not 0 <= task_id < self.task_type_vocab_size:
+                raise ConfigError("--task_id %d is outside [0, task_type_vocab_size=%d) of %s"
+                                  % (task_id, self.task_type_vocab_size, self.source))
+        elif task_id:
+            logger.info("--task_id %d has no effect: %s has no use_task_id (as the original)", task_id, self.source)
 
     # Derived values -----------------------------------------------------
     @property

@@ -71,6 +71,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -78,6 +79,14 @@ import zlib
 
 import numpy as np
 import paddle
+import paddle.distributed as dist
+from paddle import _C_ops
+from paddle.base import core
+from paddle.distributed import ParallelEnv, ReduceOp
+from paddle.pir.core import create_persistable_value
+from paddle.static.pir_io import get_pir_parameters
+
+from ernie.checkpoint import LR_VAR
 
 ENV_RANK = "PADDLE_TRAINER_ID"
 ENV_NRANKS = "PADDLE_TRAINERS_NUM"
@@ -147,7 +156,6 @@ def init_distributed():
             "afterwards fail at run time")
     rank, nranks = env_rank_and_size()
     if nranks > 1:
-        import paddle.distributed as dist
         dist.init_parallel_env()
         got = (dist.get_rank(), dist.get_world_size())
         if got != (rank, nranks):
@@ -185,7 +193,6 @@ def device_place(use_cuda):
         return paddle.CPUPlace()
     if not paddle.is_compiled_with_cuda():
         raise DistributedError("use_cuda was requested but the installed PaddlePaddle is a CPU-only build")
-    from paddle.distributed import ParallelEnv
     return paddle.CUDAPlace(ParallelEnv().device_id)
 
 
@@ -196,8 +203,6 @@ def _all_reduce_sum(value):
     static mode; using the op's own result makes every later reader depend on
     the reduction explicitly rather than on in-place aliasing.
     """
-    from paddle import _C_ops
-    from paddle.distributed import ReduceOp
     return _C_ops.all_reduce_(value, _GLOBAL_RING, ReduceOp.SUM)
 
 
@@ -273,8 +278,6 @@ def allreduce_gradients(params_grads, nranks, fuse_mb=DEFAULT_FUSE_MB):
 
 def _persistables(program, include_optimizer_state):
     """(parameters, other persistables) Values of ``program`` to synchronise."""
-    from ernie.checkpoint import LR_VAR
-    from paddle.static.pir_io import get_pir_parameters
     params, others = get_pir_parameters(program)
     # The learning-rate variable is rewritten from the Python scheduler before every run.
     others = [v for v in others if not LR_VAR.match(v.name)] if include_optimizer_state else []
@@ -300,8 +303,6 @@ def broadcast_parameters(exe, program, nranks, root=0, include_optimizer_state=T
         raise DistributedError("broadcast_parameters(nranks=%d) needs init_distributed() first" % nranks)
     if not 0 <= root < nranks:
         raise DistributedError("broadcast root %d is outside [0, %d)" % (root, nranks))
-    import paddle.distributed as dist
-    from paddle.pir.core import create_persistable_value
     params, others = _persistables(program, include_optimizer_state)
     sync, startup = paddle.static.Program(), paddle.static.Program()
     names = []
@@ -345,7 +346,6 @@ def all_reduce_values(values, op="sum", exe=None):
         return arr
     if not _state["initialized"]:
         raise DistributedError("all_reduce_values() needs init_distributed() first")
-    import paddle.distributed as dist
     reduce_op = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op]
     if paddle.in_dynamic_mode():
         t = paddle.to_tensor(arr)
@@ -356,7 +356,6 @@ def all_reduce_values(values, op="sum", exe=None):
         prog, startup = paddle.static.Program(), paddle.static.Program()
         with paddle.static.program_guard(prog, startup):
             x = paddle.static.data("reduce_values", [arr.size], "float64")
-            from paddle import _C_ops
             _reduce_programs[key] = (prog, _C_ops.all_reduce_(x, _GLOBAL_RING, reduce_op))
     prog, fetch = _reduce_programs[key]
     exe = exe or paddle.static.Executor()
@@ -398,7 +397,6 @@ _NOTE_CHARS = 600
 
 def _host_key():
     """A number equal for processes that share this host's pid namespace (crc32 of hostname and namespace)."""
-    import socket
     try:
         ns = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
@@ -432,7 +430,6 @@ def _with_time_limit(fn, timeout=STORE_TIMEOUT_S):
 
 
 def _store():
-    from paddle.base import core
     return core.create_or_get_global_tcp_store()
 
 

@@ -202,6 +202,19 @@ class AmpConfig:
         self.custom_black_list = set(custom_black_list or ())
         self.custom_white_list = set(custom_white_list or ())
 
+    @classmethod
+    def from_flags(cls, flags):
+        """The AMP setting of the command-line flags (``ernie.args.add_mixed_precision_flags``): float16 with
+        ``--use_fp16``, bfloat16 with ``--use_bf16``, else None (float32)."""
+        if flags.use_fp16:
+            return cls("float16", init_loss_scaling=flags.init_loss_scaling,
+                       incr_every_n_steps=flags.incr_every_n_steps,
+                       decr_every_n_nan_or_inf=flags.decr_every_n_nan_or_inf, incr_ratio=flags.incr_ratio,
+                       decr_ratio=flags.decr_ratio, use_dynamic_loss_scaling=flags.use_dynamic_loss_scaling)
+        if flags.use_bf16:
+            return cls("bfloat16")
+        return None
+
     @property
     def loss_scaling(self):
         """True when the loss is scaled (float16 only)."""

@@ -4,25 +4,28 @@ A :class:`Trainer` runs a built static training program step by step:
 
 * feeds batches from a reader through ``reader.batching.Prefetcher``;
 * fetches the named metrics every step (the loss is checked for NaN; without
-  a loss among them, only on logging steps), on logging steps (``skip_steps``)
-  formats one log line (``log_fn``) and writes the same scalars to VisualDL
-  (``vdl_dir``; tags ``train/<name>`` and ``valid/<name>``);
+  a loss among them, only on logging steps), on logging steps
+  (``LoggingConfig.every_steps``) formats one log line (``log_fn``) and writes
+  the same scalars to VisualDL (``vdl_dir``; tags ``train/<name>`` and ``valid/<name>``);
 * steps the learning-rate scheduler after every run;
-* validates every ``validation_steps`` by calling ``eval_fn(trainer)`` (see
-  :func:`run_evaluation` for the helper that runs an eval program over a set);
-* saves a checkpoint every ``save_steps`` under ``<checkpoints>/step_<N>``,
+* validates every ``ValidationConfig.every_steps`` by calling ``eval_fn(trainer)``
+  (see :func:`run_evaluation` for the helper that runs an eval program over a set);
+* saves a checkpoint every ``CheckpointConfig.save_steps`` under ``<directory>/step_<N>``,
   keeps the newest ``max_checkpoints``, and saves a final one at the end;
-* stops after ``num_train_steps`` optimizer updates (one step = one run of the
+* stops after ``TrainerConfig.num_train_steps`` optimizer updates (one step = one run of the
   program = one update of every rank; updates skipped for float16 overflow
   still count, as the learning-rate position advances).
 
-Reader protocol: ``reader.batches()`` yields dicts of feeds (or objects with
-``.feed()``), optionally with ``.state`` (the reader position right after the
-batch), ``.num_tokens``, ``.progress`` (a ``reader.pretraining.Progress``),
-``.epoch`` and ``.end_of_epoch`` (see ``validate_on_epoch_end``);
-``reader.load_state_dict(state)`` restores a position.  With prefetching the
-reader runs ahead, so the position saved is ``batch.state`` of the last batch
-actually trained on.
+What the trainer consumes is written down as ``typing.Protocol`` classes below:
+:class:`BatchSource` (the reader: ``batches()`` and ``load_state_dict``), :class:`StepOptimizer` (what
+``ernie.optimization.build_optimizer`` returns: the learning-rate schedule, the AMP setting and the
+optimizer state to fetch), :class:`StepProgram` (one routed program).  Batches are dicts of feeds (or
+objects with ``.feed()``), optionally with ``.state`` (the reader position right after the batch),
+``.num_tokens``, ``.progress`` (a ``reader.pretraining.Progress``), ``.epoch`` and ``.end_of_epoch`` (see
+``ValidationConfig.on_epoch_end``).  With prefetching the reader runs ahead, so the position saved is
+``batch.state`` of the last batch actually trained on.  The settings are grouped in four dataclasses:
+:class:`TrainerConfig` (how long, seeds, processes), :class:`CheckpointConfig`, :class:`ValidationConfig`
+and :class:`LoggingConfig`.
 
 Exact resume.  ``load_checkpoint`` restores every persistable (parameters,
 Adam moments, beta powers, loss-scaling state), the step counter, the
@@ -54,14 +57,13 @@ batch counts).
 
 Several programs (``route_fn``).  Multi-task pre-training (``ernie.scheduler``)
 runs one program per task, all sharing the parameters and optimizer state of
-one scope by name; ``route_fn(batch)`` returns the route of a batch, an object
-with ``program``, ``fetches`` ({name: Value} of that program), ``optimizer``
-(its ``TrainOptimizer``: the scheduler stepped after the run and the lr
-fetched) and optionally ``feed(batch)``.  ``program`` (the constructor
-argument) is then only used to list the variables to checkpoint, load and
-broadcast: any object with ``list_vars()`` (e.g. ``ernie.scheduler.ProgramUnion``
-of the routed programs), and ``optimizer.scheduler`` is what is saved in
-``train_state.json`` (an object with ``state_dict``/``set_state_dict``/``last_lr``).
+one scope by name; ``route_fn(batch)`` returns the :class:`StepProgram` of a batch
+(``program``, ``fetches``, ``optimizer``: its ``TrainOptimizer``, stepped after the
+run, and ``feed(batch)``).  ``program`` (the constructor argument) is then only
+used to list the variables to checkpoint, load and broadcast: any object with
+``list_vars()`` (e.g. ``ernie.scheduler.ProgramUnion`` of the routed programs), and
+``optimizer`` is a :class:`RoutedOptimizers`: the schedule saved in
+``train_state.json`` (e.g. ``ernie.scheduler.LRSchedules``) and the routes' AMP setting.
 """
 import json
 import logging
@@ -69,6 +71,8 @@ import math
 import os
 import re
 import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Protocol, runtime_checkable
 
 import numpy as np
 import paddle
@@ -76,6 +80,9 @@ import paddle
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, NonFiniteCheckpointError, claim_checkpoint_dir, holds_checkpoint_dir,
                               init_checkpoint, init_pretraining_params, prune_checkpoints, save_checkpoint)
+from ernie.config import ErnieConfig
+from ernie import distributed
+from ernie.optimization import AmpConfig
 from reader.batching import Prefetcher
 
 logger = logging.getLogger(__name__)
@@ -172,110 +179,219 @@ def run_evaluation(exe, program, fetches, batches, weights=None, feed_fn=default
     return EvalResult(means, totals, steps, time.time() - start)
 
 
+# --------------------------------------------------------------------------- what the trainer consumes
+@runtime_checkable
+class LRSchedule(Protocol):
+    """A learning-rate schedule whose position is checkpointed (``ernie.optimization.ErnieLRScheduler``,
+    ``ernie.scheduler.LRSchedules``)."""
+
+    last_lr: float
+
+    def state_dict(self) -> dict: ...
+
+    def set_state_dict(self, state: dict) -> None: ...
+
+
+@runtime_checkable
+class SteppedSchedule(LRSchedule, Protocol):
+    """The schedule of one program: stepped after every run of it."""
+
+    def step(self) -> None: ...
+
+
+@runtime_checkable
+class CheckpointedOptimizer(Protocol):
+    """The optimizer side the trainer checkpoints and checks: the schedule saved in ``train_state.json``
+    and the AMP setting (float16 with dynamic loss scaling skips non-finite steps instead of stopping)."""
+
+    scheduler: LRSchedule
+    amp: Optional[AmpConfig]
+
+
+@runtime_checkable
+class StepOptimizer(CheckpointedOptimizer, Protocol):
+    """The optimizer of a program the trainer runs (``ernie.optimization.TrainOptimizer``)."""
+
+    scheduler: SteppedSchedule
+
+    def state_fetches(self) -> Dict[str, Any]:
+        """{name: Value} fetched on logging steps: ``lr`` and, with float16, ``loss_scaling``."""
+
+
+@runtime_checkable
+class StepProgram(Protocol):
+    """One program of routed training (``route_fn(batch)``): ``ernie.cli.pretrain.StreamProgram``."""
+
+    program: Any                      # a paddle.static.Program
+    fetches: Mapping[str, Any]        # {name: scalar Value} logged
+    optimizer: StepOptimizer
+
+    def feed(self, batch: Any) -> Dict[str, Any]: ...
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """The training data: ``batches()`` from the current position; ``load_state_dict`` moves that position
+    to a saved ``batch.state`` (``reader.pretraining.PretrainingReader``, ``ernie.scheduler.ScheduledReader``,
+    ``ernie.cli.finetune.run.TrainData``)."""
+
+    def batches(self) -> Iterable[Any]: ...
+
+    def load_state_dict(self, state: Any) -> None: ...
+
+
+@dataclass
+class RoutedOptimizers:
+    """The ``optimizer`` of a trainer whose steps are routed to several programs (each with its own
+    ``TrainOptimizer``): the schedule of all of them, saved in ``train_state.json`` (e.g.
+    ``ernie.scheduler.LRSchedules``), and the AMP setting they were built with."""
+
+    scheduler: LRSchedule
+    amp: Optional[AmpConfig] = None
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass
+class TrainerConfig:
+    """How long and how a trainer runs.
+
+    num_train_steps: stop after this many optimizer updates (counted from 0, including those done before
+        a resume).
+    random_seed: seed of the initial parameters (``run_startup``) and of each step's dropout.
+    rank, nranks: this process and the number of processes.
+    prefetch: batches prepared ahead on a background thread (0: no thread).
+    max_nonfinite_steps: stop with NonFiniteLossError after this many consecutive steps whose loss (the
+        fetch named ``loss_name``, or ``<task>/<loss_name>`` of a route) is NaN or infinite; such a step is
+        never checkpointed.  With float16 dynamic loss scaling non-finite steps are skipped updates (the
+        parameters stay finite) and training goes on.
+    fetch_every_step: fetch the scalars on every step (not only on logging steps), for ``step_hook`` (a
+        scalar fetch per step; costs a device sync on GPU).
+    """
+
+    num_train_steps: int
+    random_seed: int = 0
+    rank: int = 0
+    nranks: int = 1
+    prefetch: int = 4
+    max_nonfinite_steps: int = 3
+    loss_name: str = "loss"
+    fetch_every_step: bool = False
+
+    def __post_init__(self):
+        if self.num_train_steps < 0:
+            raise ValueError("num_train_steps must be >= 0, got %d" % self.num_train_steps)
+
+
+@dataclass
+class CheckpointConfig:
+    """Where and when a trainer saves.
+
+    directory: root of the checkpoints, ``<directory>/step_<N>`` (None / "": no saving).
+    save_steps: checkpoint every this many steps (0: only the final one).
+    max_checkpoints: how many ``step_<N>`` checkpoints to keep (<= 0: all).
+    save_final: save a checkpoint after the last step (if not just saved).
+    model_config: the ErnieConfig of the program: saved in every checkpoint (``ernie_config.json``) and
+        checked against the saved one when loading.
+    extra_state_fn: ``f() -> JSON-able``, saved as ``"extra"`` in ``train_state.json``
+        (``load_checkpoint`` returns the whole state).
+    """
+
+    directory: Optional[str] = None
+    save_steps: int = 0
+    max_checkpoints: int = 3
+    save_final: bool = True
+    model_config: Optional[ErnieConfig] = None
+    extra_state_fn: Optional[Callable[[], Any]] = None
+
+
+@dataclass
+class ValidationConfig:
+    """When a trainer validates.
+
+    eval_fn: ``f(trainer) -> {name: float}`` (rank 0 only; None: never); logs its own line; the returned
+        scalars go to VisualDL under ``valid/``.
+    every_steps: call ``eval_fn`` every this many steps (0: never).
+    at_start: also validate before the first step.
+    at_end: also validate after the last step (unless just done).
+    on_epoch_end: also validate after a step whose batch has a true ``end_of_epoch`` attribute (the
+        reader marks the last batch of each epoch).
+    """
+
+    eval_fn: Optional[Callable[["Trainer"], Optional[Dict[str, float]]]] = None
+    every_steps: int = 0
+    at_start: bool = False
+    at_end: bool = True
+    on_epoch_end: bool = False
+
+
+@dataclass
+class LoggingConfig:
+    """What a trainer logs (rank 0).
+
+    every_steps: log every this many steps (``--skip_steps``; 0: never).
+    log_fn: ``f(info) -> str`` formatting a logging step; ``info`` has step, values ({name: float} of the
+        fetches), lr, loss_scaling (None without float16), speed (steps/s since the last log),
+        tokens_per_s (None when batches have no ``num_tokens``; this process's tokens), elapsed, batch
+        (the last batch), epoch.
+    vdl_dir: VisualDL log directory (None: no VisualDL).
+    vdl_writer: an open VisualDL ``LogWriter`` to use instead of opening one in ``vdl_dir`` (several
+        trainers of one run write one file; the caller closes it).
+    """
+
+    every_steps: int = 10
+    log_fn: Callable[[Dict[str, Any]], str] = default_log_format
+    vdl_dir: Optional[str] = None
+    vdl_writer: Any = None
+
+
 class Trainer:
     """Runs a training program; see the module docstring.
 
     Args:
         exe: a ``paddle.static.Executor``.
-        program: the training program (built with ``ernie.optimization.build_optimizer``).
-        optimizer: the ``ernie.optimization.TrainOptimizer`` of that program.
-        fetches: {name: Value} of scalars to log (e.g. loss, ppl inputs, accuracy);
-            fetched every step when one is the loss (``loss_name``), else only on
-            logging steps.
-        num_train_steps: stop after this many optimizer updates (counted from 0,
-            including those done before a resume).
+        program: the training program (built with ``ernie.optimization.build_optimizer``); with
+            ``route_fn`` only the variables to checkpoint (an object with ``list_vars()``).
+        optimizer: the :class:`StepOptimizer` of that program (with ``route_fn``: a
+            :class:`RoutedOptimizers`).
+        fetches: {name: Value} of scalars to log (e.g. loss, ppl inputs, accuracy); fetched every step
+            when one is the loss (``config.loss_name``), else only on logging steps.
+        config: :class:`TrainerConfig` (steps, seed, processes).
         scope: the scope holding the variables (default: a fresh one).
         place: the executor's place (used when loading checkpoints).
-        skip_steps: log every this many steps (0: never).
-        save_steps: checkpoint every this many steps (0: only the final one).
-        checkpoints: root directory of the checkpoints (None / "": no saving).
-        max_checkpoints: how many ``step_<N>`` checkpoints to keep (<= 0: all).
-        validation_steps: call ``eval_fn`` every this many steps (0: never).
-        eval_fn: ``f(trainer) -> {name: float}`` (rank 0 only); logs its own
-            line; the returned scalars go to VisualDL under ``valid/``.
-        validate_at_start: also validate before the first step.
-        validate_at_end: also validate after the last step (unless just done).
-        validate_on_epoch_end: also validate after a step whose batch has a true
-            ``end_of_epoch`` attribute (the reader marks the last batch of each epoch).
-        log_fn: ``f(info) -> str`` formatting a logging step; ``info`` has
-            step, values ({name: float} of ``fetches``), lr, loss_scaling
-            (None without float16), speed (steps/s since the last log),
-            tokens_per_s (None when batches have no ``num_tokens``; this
-            process's tokens), elapsed, batch (the last batch), epoch.
-        vdl_dir: VisualDL log directory (rank 0; None: no VisualDL).
-        rank, nranks: this process and the number of processes.
-        random_seed: seed of the initial parameters and of each step's dropout.
-        prefetch: batches prepared ahead on a background thread (0: no thread).
+        checkpoint, validation, logging: :class:`CheckpointConfig` (default: no saving),
+            :class:`ValidationConfig` (default: no validation), :class:`LoggingConfig`.
         feed_fn: ``f(batch) -> feed dict`` (default ``batch.feed()`` / ``dict(batch)``).
-        save_final: save a checkpoint after the last step (if not just saved).
-        route_fn: ``f(batch) -> route`` selecting the program of each step (see the
-            module docstring); None: always ``program`` / ``fetches`` / ``optimizer``.
-        fetch_every_step: fetch ``fetches`` on every step (not only logging steps),
-            for ``step_hook`` (a scalar fetch per step; costs a device sync on GPU).
-        step_hook: ``f(trainer, step, batch, values)`` called after every step
-            (rank 0 and the others); values: {name: float} of the fetches when
-            they were fetched this step, else None.
-        extra_state_fn: ``f() -> JSON-able``, saved as ``"extra"`` in
-            ``train_state.json`` (``load_checkpoint`` returns the whole state).
-        vdl_writer: an open VisualDL ``LogWriter`` to use instead of opening one in
-            ``vdl_dir`` (several trainers of one run write one file; the caller closes it).
-        model_config: the ErnieConfig of the program: saved in every checkpoint
-            (``ernie_config.json``) and checked against the saved one when loading.
-        max_nonfinite_steps: stop with NonFiniteLossError after this many consecutive
-            steps whose loss (the fetch named ``loss_name``, or ``<task>/<loss_name>``
-            of a route) is NaN or infinite; such a step is never checkpointed.
-            With float16 dynamic loss scaling non-finite steps are skipped updates
-            (the parameters stay finite) and training goes on.
+        route_fn: ``f(batch) -> StepProgram`` selecting the program of each step (see the module
+            docstring); None: always ``program`` / ``fetches`` / ``optimizer``.
+        step_hook: ``f(trainer, step, batch, values)`` called after every step (rank 0 and the others);
+            values: {name: float} of the fetches when they were fetched this step, else None.
 
-    Rank 0 holds the ``checkpoints`` directory while training
+    Rank 0 holds the checkpoint directory while training
     (``ernie.checkpoint.claim_checkpoint_dir``) unless its caller already claimed it.
     """
 
-    def __init__(self, exe, program, optimizer, fetches, num_train_steps, scope=None, place=None,
-                 skip_steps=10, save_steps=0, checkpoints=None, max_checkpoints=3, validation_steps=0,
-                 eval_fn=None, validate_at_start=False, validate_at_end=True, log_fn=None, vdl_dir=None,
-                 rank=0, nranks=1, random_seed=0, prefetch=4, feed_fn=None, save_final=True,
-                 validate_on_epoch_end=False, route_fn=None, fetch_every_step=False, step_hook=None,
-                 extra_state_fn=None, vdl_writer=None, model_config=None, max_nonfinite_steps=3,
-                 loss_name="loss"):
-        if num_train_steps < 0:
-            raise ValueError("num_train_steps must be >= 0, got %d" % num_train_steps)
+    def __init__(self, exe, program, optimizer: CheckpointedOptimizer, fetches: Mapping[str, Any],
+                 config: TrainerConfig, scope=None, place=None, checkpoint: Optional[CheckpointConfig] = None,
+                 validation: Optional[ValidationConfig] = None, logging: Optional[LoggingConfig] = None,
+                 feed_fn: Optional[Callable[[Any], Dict[str, Any]]] = None,
+                 route_fn: Optional[Callable[[Any], StepProgram]] = None,
+                 step_hook: Optional[Callable[..., None]] = None):
         self.exe = exe
         self.program = program
         self.optimizer = optimizer
         self.scheduler = optimizer.scheduler
         self.fetches = dict(fetches)
-        self.num_train_steps = int(num_train_steps)
+        self.config = config
         self.scope = scope if scope is not None else paddle.static.Scope()
         self.place = place or paddle.CPUPlace()
-        self.skip_steps = int(skip_steps)
-        self.save_steps = int(save_steps)
-        self.checkpoints = checkpoints or None
-        self.max_checkpoints = int(max_checkpoints)
-        self.validation_steps = int(validation_steps)
-        self.eval_fn = eval_fn
-        self.validate_at_start = bool(validate_at_start)
-        self.validate_at_end = bool(validate_at_end)
-        self.log_fn = log_fn or default_log_format
-        self.vdl_dir = vdl_dir or None
-        self.rank = int(rank)
-        self.nranks = int(nranks)
-        self.random_seed = int(random_seed)
-        self.prefetch = int(prefetch)
+        self.checkpointing = checkpoint if checkpoint is not None else CheckpointConfig()
+        self.validation = validation if validation is not None else ValidationConfig()
+        self.logging = logging if logging is not None else LoggingConfig()
         self.feed_fn = feed_fn or default_feed
-        self.save_final = bool(save_final)
-        self.validate_on_epoch_end = bool(validate_on_epoch_end)
         self.route_fn = route_fn
-        self.fetch_every_step = bool(fetch_every_step)
         self.step_hook = step_hook
-        self.extra_state_fn = extra_state_fn
-        self.vdl_writer = vdl_writer
-        self.model_config = model_config
-        self.max_nonfinite_steps = int(max_nonfinite_steps)
-        self.loss_name = loss_name
-        amp = getattr(optimizer, "amp", None)
-        self.skips_nonfinite = bool(amp is not None and getattr(amp, "dtype", None) == "float16"
-                                    and getattr(amp, "use_dynamic_loss_scaling", False))
+        amp = optimizer.amp
+        self.skips_nonfinite = amp is not None and amp.dynamic
 
         self.step = 0                  # optimizer updates done
         self.last_batch = None
@@ -289,6 +405,23 @@ class Trainer:
         self._nonfinite = []           # consecutive steps with a non-finite loss
 
     # ------------------------------------------------------------------ properties
+    @property
+    def rank(self):
+        return self.config.rank
+
+    @property
+    def nranks(self):
+        return self.config.nranks
+
+    @property
+    def num_train_steps(self):
+        return self.config.num_train_steps
+
+    @property
+    def checkpoints(self):
+        """Root directory of the checkpoints (None: no saving)."""
+        return self.checkpointing.directory or None
+
     @property
     def is_main(self):
         return self.rank == 0
@@ -311,18 +444,18 @@ class Trainer:
 
     def run_startup(self, startup_program):
         """Initialise the variables: ``paddle.seed(random_seed)`` then the startup program."""
-        paddle.seed(self.random_seed)
+        paddle.seed(self.config.random_seed)
         self._run(startup_program)
 
     def load_pretraining_params(self, directory):
         """Parameters only (``--init_pretraining_params``): step, schedule and data start fresh."""
         return init_pretraining_params(directory, self.program, scope=self.scope, place=self.place,
-                                       config=self.model_config)
+                                       config=self.checkpointing.model_config)
 
     def load_checkpoint(self, directory):
         """Full resume from ``directory`` (``--init_checkpoint``); returns the saved state."""
         state = init_checkpoint(directory, self.program, scope=self.scope, place=self.place,
-                                config=self.model_config)
+                                config=self.checkpointing.model_config)
         self._resumed_from = directory
         where = os.path.join(directory, STATE_FILE)
         for key in ("step", "scheduler"):
@@ -330,22 +463,24 @@ class Trainer:
                 raise ValueError("%s: no %r entry (not written by ernie.trainer?)" % (where, key))
         self.step = int(state["step"])
         self.scheduler.set_state_dict(state["scheduler"])
-        if int(state.get("random_seed", self.random_seed)) != self.random_seed:
+        if int(state.get("random_seed", self.config.random_seed)) != self.config.random_seed:
             logger.warning("%s was trained with random_seed %s, now %d: dropout and data order differ from "
-                           "the original run", directory, state.get("random_seed"), self.random_seed)
+                           "the original run", directory, state.get("random_seed"), self.config.random_seed)
         saved_nranks = int(state.get("nranks", 1))
-        if saved_nranks != self.nranks:
-            logger.warning("%s was written by %d process(es), now %d", directory, saved_nranks, self.nranks)
+        if saved_nranks != self.config.nranks:
+            logger.warning("%s was written by %d process(es), now %d", directory, saved_nranks,
+                           self.config.nranks)
         reader_state = state.get("reader")
-        if self.rank > 0:
-            path = self._rank_state_path(os.path.dirname(os.path.abspath(directory)), self.step, self.rank)
+        if self.config.rank > 0:
+            path = self._rank_state_path(os.path.dirname(os.path.abspath(directory)), self.step,
+                                         self.config.rank)
             if os.path.isfile(path):
                 with open(path, encoding="utf-8") as f:
                     reader_state = json.load(f)
             else:
                 logger.warning("rank %d: no reader state %s; continuing from rank 0's data position "
                                "(exact only if every rank's epochs have the same number of batches)",
-                               self.rank, path)
+                               self.config.rank, path)
         if reader_state is None:
             logger.warning("%s holds no reader position: the data starts from the beginning", directory)
         self._pending_reader_state = reader_state
@@ -354,10 +489,9 @@ class Trainer:
 
     def broadcast_parameters(self):
         """Copy rank 0's variables to every rank (collective; a no-op with one process)."""
-        if self.nranks <= 1:
+        if self.config.nranks <= 1:
             return []
-        from ernie.distributed import broadcast_parameters
-        return broadcast_parameters(self.exe, self.program, self.nranks, scope=self.scope)
+        return distributed.broadcast_parameters(self.exe, self.program, self.config.nranks, scope=self.scope)
 
     # ------------------------------------------------------------------ checkpoints
     @staticmethod
@@ -366,45 +500,46 @@ class Trainer:
 
     def state_dict(self, reader_state):
         state = {"format": STATE_FORMAT, "step": self.step, "scheduler": self.scheduler.state_dict(),
-                 "reader": reader_state, "random_seed": self.random_seed, "nranks": self.nranks,
+                 "reader": reader_state, "random_seed": self.config.random_seed, "nranks": self.config.nranks,
                  "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-        if self.extra_state_fn is not None:
-            state["extra"] = self.extra_state_fn()
+        if self.checkpointing.extra_state_fn is not None:
+            state["extra"] = self.checkpointing.extra_state_fn()
         return state
 
     def save(self, reader_state):
         """Checkpoint the current step (rank 0: the directory; other ranks: their reader position)."""
-        if not self.checkpoints:
+        if not self.checkpointing.directory:
             return None
-        if self.rank > 0:
-            path = self._rank_state_path(self.checkpoints, self.step, self.rank)
+        if self.config.rank > 0:
+            path = self._rank_state_path(self.checkpointing.directory, self.step, self.config.rank)
             write_json(path, reader_state)
             self._prune_rank_states()
             self._saved_step = self.step
             return path
-        directory = os.path.join(self.checkpoints, "step_%d" % self.step)
+        directory = os.path.join(self.checkpointing.directory, "step_%d" % self.step)
         if self._nonfinite and self._nonfinite[-1] == self.step:
             logger.warning("step %d: the loss is not finite: no checkpoint is saved (and none pruned)", self.step)
             return None
         try:
             save_checkpoint(directory, self.program, self.state_dict(reader_state), scope=self.scope,
-                            config=self.model_config)
+                            config=self.checkpointing.model_config)
         except NonFiniteCheckpointError as e:
             logger.warning("step %d: %s (earlier checkpoints kept)", self.step, e)
             return None
-        removed = prune_checkpoints(self.checkpoints, self.max_checkpoints, protect=[directory])
+        removed = prune_checkpoints(self.checkpointing.directory, self.checkpointing.max_checkpoints,
+                                    protect=[directory])
         logger.info("saved checkpoint %s%s", directory, (" (removed %s)" % ", ".join(removed)) if removed else "")
         self._saved_step = self.step
         return directory
 
     def _prune_rank_states(self):
-        if self.max_checkpoints <= 0:
+        if self.checkpointing.max_checkpoints <= 0:
             return
-        root = os.path.join(self.checkpoints, READER_STATES_DIR)
-        pattern = re.compile(r"step_(\d+)\.rank_%d\.json" % self.rank)
+        root = os.path.join(self.checkpointing.directory, READER_STATES_DIR)
+        pattern = re.compile(r"step_(\d+)\.rank_%d\.json" % self.config.rank)
         found = sorted((int(m.group(1)), name) for name in os.listdir(root)
                        for m in [pattern.fullmatch(name)] if m)
-        for _, name in found[:-self.max_checkpoints]:
+        for _, name in found[:-self.checkpointing.max_checkpoints]:
             try:
                 os.remove(os.path.join(root, name))
             except OSError:
@@ -420,9 +555,9 @@ class Trainer:
 
     def validate(self):
         """Call ``eval_fn`` now (rank 0); returns its scalars (None without eval_fn / on other ranks)."""
-        if self.eval_fn is None or not self.is_main:
+        if self.validation.eval_fn is None or not self.is_main:
             return None
-        scalars = self.eval_fn(self) or {}
+        scalars = self.validation.eval_fn(self) or {}
         self._vdl("valid", scalars, self.step)
         self.last_validation = (self.step, scalars)
         self._validated_step = self.step
@@ -436,7 +571,7 @@ class Trainer:
                 "speed": steps / elapsed if elapsed > 0 else float("nan"),
                 "tokens_per_s": (tokens / elapsed if elapsed > 0 else float("nan")) if tokens is not None else None,
                 "elapsed": elapsed, "batch": batch, "epoch": self.epoch}
-        logger.info(self.log_fn(info))
+        logger.info(self.logging.log_fn(info))
         self.history.append((step, dict(values, lr=lr)))
         scalars = dict(values, lr=lr, speed=info["speed"])
         if info["tokens_per_s"] is not None:
@@ -457,11 +592,11 @@ class Trainer:
             reader.load_state_dict(self._pending_reader_state)
             self._pending_reader_state = None
         own_writer = False
-        if self.is_main and self.vdl_writer is not None:
-            self._writer = self.vdl_writer
-        elif self.is_main and self.vdl_dir:
-            from visualdl import LogWriter
-            self._writer = LogWriter(logdir=self.vdl_dir)
+        if self.is_main and self.logging.vdl_writer is not None:
+            self._writer = self.logging.vdl_writer
+        elif self.is_main and self.logging.vdl_dir:
+            from visualdl import LogWriter     # an optional package: imported only with a vdl_dir
+            self._writer = LogWriter(logdir=self.logging.vdl_dir)
             own_writer = True
         try:
             return self._train(reader)
@@ -476,21 +611,22 @@ class Trainer:
         Ranks must run the program the same number of times: one that stopped
         alone would leave the others blocked in their next gradient all-reduce.
         """
-        if self.nranks <= 1:
+        if self.config.nranks <= 1:
             return batch is not None
-        from ernie.distributed import all_reduce_values
-        have = all_reduce_values([0.0 if batch is None else 1.0], "min", exe=self.exe)
+        have = distributed.all_reduce_values([0.0 if batch is None else 1.0], "min", exe=self.exe)
         if batch is not None and have[0] == 0:
             logger.info("another rank's training data is exhausted: all ranks stop at step %d", self.step)
         return bool(have[0])
 
     def _train(self, reader):
-        if self.step >= self.num_train_steps:
-            logger.info("step %d >= num_train_steps %d: nothing to train", self.step, self.num_train_steps)
+        if self.step >= self.config.num_train_steps:
+            logger.info("step %d >= num_train_steps %d: nothing to train", self.step,
+                        self.config.num_train_steps)
             return 0
         lock = None
-        if self.is_main and self.checkpoints and not holds_checkpoint_dir(self.checkpoints):
-            lock = claim_checkpoint_dir(self.checkpoints, resume_from=self._resumed_from)
+        root = self.checkpointing.directory
+        if self.is_main and root and not holds_checkpoint_dir(root):
+            lock = claim_checkpoint_dir(root, resume_from=self._resumed_from)
         try:
             return self._train_loop(reader)
         finally:
@@ -499,7 +635,7 @@ class Trainer:
 
     def _loss_index(self, names):
         for i, name in enumerate(names):
-            if name == self.loss_name or name.rsplit("/", 1)[-1] == self.loss_name:
+            if name == self.config.loss_name or name.rsplit("/", 1)[-1] == self.config.loss_name:
                 return i
         return None
 
@@ -512,7 +648,7 @@ class Trainer:
         if self.skips_nonfinite:
             return                  # float16 dynamic loss scaling skipped this update
         logger.warning("step %d: the loss is %s", step, value)
-        if self.max_nonfinite_steps > 0 and len(self._nonfinite) >= self.max_nonfinite_steps:
+        if self.config.max_nonfinite_steps > 0 and len(self._nonfinite) >= self.config.max_nonfinite_steps:
             raise NonFiniteLossError(
                 "the training loss is not finite (%s) at steps %d to %d (%d consecutive): training stopped at step "
                 "%d; no checkpoint of a non-finite step was saved. Lower --learning_rate, check the data or use "
@@ -521,7 +657,7 @@ class Trainer:
 
     def _train_loop(self, reader):
         start_step = self.step
-        if self.validate_at_start:
+        if self.validation.at_start:
             self.validate()
         fetch_plans = {}
 
@@ -532,7 +668,7 @@ class Trainer:
                 fetches = self.fetches if route is None else dict(route.fetches)
                 optimizer = self.optimizer if route is None else route.optimizer
                 state_fetches = optimizer.state_fetches()
-                feed = getattr(route, "feed", None) or self.feed_fn
+                feed = self.feed_fn if route is None else route.feed
                 loss_at = self._loss_index(list(fetches))
                 fetch_plans[key] = (self.program if route is None else route.program,
                                     list(fetches) + ["__" + k for k in state_fetches],
@@ -544,7 +680,7 @@ class Trainer:
         t_last, steps_since, tokens_since = time.time(), 0, 0
         has_tokens = True
         source = reader.batches()
-        batches = Prefetcher(source, capacity=self.prefetch) if self.prefetch > 0 else source
+        batches = Prefetcher(source, capacity=self.config.prefetch) if self.config.prefetch > 0 else source
         exhausted = True
         batch_iter = iter(batches)
         try:
@@ -558,12 +694,12 @@ class Trainer:
                 if not self._all_ranks_have(batch):
                     break
                 step = self.step + 1
-                log_now = self.is_main and self.skip_steps > 0 and step % self.skip_steps == 0
+                log_now = self.is_main and self.logging.every_steps > 0 and step % self.logging.every_steps == 0
                 program, names, log_fetch, scheduler, feed_fn, n_values, loss_at = plan(
                     self.route_fn(batch) if self.route_fn is not None else None)
-                paddle.seed(step_seed(self.random_seed, self.rank, step))
+                paddle.seed(step_seed(self.config.random_seed, self.config.rank, step))
                 # the loss is fetched every step (to stop on NaN), with the other scalars: one compiled plan
-                fetch_now = log_now or self.fetch_every_step or loss_at is not None
+                fetch_now = log_now or self.config.fetch_every_step or loss_at is not None
                 out = self._run(program, feed=feed_fn(batch), fetch_list=log_fetch if fetch_now else [])
                 loss = _scalar(out[loss_at]) if loss_at is not None else None
                 scheduler.step()
@@ -586,22 +722,22 @@ class Trainer:
                     t_last, steps_since, tokens_since = now, 0, 0
                 if loss is not None:
                     self._check_loss(step, loss)
-                if self.save_steps > 0 and step % self.save_steps == 0:
+                if self.checkpointing.save_steps > 0 and step % self.checkpointing.save_steps == 0:
                     self.save(reader_state)
-                if (self.validation_steps > 0 and step % self.validation_steps == 0) or \
-                        (self.validate_on_epoch_end and getattr(batch, "end_of_epoch", False)):
+                if (self.validation.every_steps > 0 and step % self.validation.every_steps == 0) or \
+                        (self.validation.on_epoch_end and getattr(batch, "end_of_epoch", False)):
                     self.validate()
-                if step >= self.num_train_steps:
+                if step >= self.config.num_train_steps:
                     exhausted = False
                     break
         finally:
-            if self.prefetch > 0:
+            if self.config.prefetch > 0:
                 batches.close()
         if exhausted:
             logger.info("the training data is exhausted after step %d (num_train_steps %d)", self.step,
-                        self.num_train_steps)
-        if self.save_final and self.step > start_step and self._saved_step != self.step:
+                        self.config.num_train_steps)
+        if self.checkpointing.save_final and self.step > start_step and self._saved_step != self.step:
             self.save(reader_state)
-        if self.validate_at_end and self._validated_step != self.step:
+        if self.validation.at_end and self._validated_step != self.step:
             self.validate()
         return self.step - start_step

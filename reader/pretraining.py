@@ -44,16 +44,19 @@ Differences from the original reader (on purpose):
   does not divide by zero on an empty file.
 """
 import collections
+import dataclasses
 import gzip
 import json
 import logging
 import os
 import zlib
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from reader.files import check_input_file
-from reader.batching import FEED_NAMES, Batch, Prefetcher, batch_samples, prepare_batch  # noqa: F401
+from reader.batching import batch_samples, prepare_batch
 from reader.vocab import SPECIAL_TOKENS, load_vocab, special_ids
 
 logger = logging.getLogger(__name__)
@@ -322,38 +325,76 @@ class _PassStats:
                 "dropped_batches": self.dropped_batches}
 
 
+@dataclass
+class PretrainingReaderConfig:
+    """The settings of a :class:`PretrainingReader`.
+
+    batch_size: token budget of the padded batch (in_tokens) or samples per batch.
+    max_seq_len: longest sample (longer lines are counted and skipped).
+    shuffle_files: shuffle the file order of each epoch (never with is_test).
+    random_seed: the only source of randomness (None: drawn and logged).
+    epoch: passes over the data (1 with is_test).
+    voc_size: embedding rows (``vocab_size`` of the model config); 0 = largest vocabulary id + 1.  Token
+        ids must be in ``[0, voc_size)``.
+    is_test: one epoch, files as listed, no shuffling, no negative generation; the masks are still seeded,
+        so validation loss is reproducible.
+    generate_neg_sample: add next-sentence negatives made from the positives.
+    trainer_id / trainer_num: default from PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM.
+    max_bad_line_ratio: raise :class:`BadDataError` once more than this fraction of the lines read in a
+        pass (checked from ``min_lines_for_ratio`` lines on) is bad.
+    shard: split the data across trainers (default: ``not is_test``; with ``False`` every trainer reads
+        everything with the same masks).
+    shuffle_buffer: training samples are shuffled through a buffer of this size per file (as the
+        original's later repro branch did; its v2.0 release read every file in order).
+    max_warnings_per_file: bad lines of one file reported one by one before only counting.
+    shuffle_samples: False reads the samples of each file in file order, as the v2.0 release did (file
+        order is still shuffled per epoch; ``generate_neg_sample`` still pairs within shuffled buffers, as
+        both originals did).
+    max_position, sent_vocab_size: the model's embedding-table sizes the parsed ids must fit (0: unchecked).
+    """
+
+    batch_size: int = 8192
+    in_tokens: bool = True
+    max_seq_len: int = 512
+    shuffle_files: bool = True
+    random_seed: Optional[int] = 1
+    epoch: int = 100
+    voc_size: int = 0
+    is_test: bool = False
+    generate_neg_sample: bool = False
+    trainer_id: Optional[int] = None
+    trainer_num: Optional[int] = None
+    max_bad_line_ratio: float = 0.01
+    shard: Optional[bool] = None
+    shuffle_buffer: int = 1000
+    min_lines_for_ratio: int = 100
+    max_warnings_per_file: int = 5
+    shuffle_samples: bool = True
+    max_position: int = 0
+    sent_vocab_size: int = 0
+
+
 class PretrainingReader:
     """Batches of the pre-training data; see the module docstring for the rules.
 
     filelist: path of a file list; vocab_path: vocabulary (``reader.vocab``) or
     None (then voc_size is required, special ids default to PAD 0, CLS 1, SEP 2,
     MASK 3 and replacement ids come from ``[1, voc_size)`` as the original).
-    batch_size: token budget of the padded batch (in_tokens) or samples per batch.
-    voc_size: embedding rows (``vocab_size`` of the model config); 0 = largest
-    vocabulary id + 1.  Token ids must be in ``[0, voc_size)``.
-    is_test: one epoch, files as listed, no shuffling, no negative generation; the
-    masks are still seeded, so validation loss is reproducible.
-    trainer_id / trainer_num: default from PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM.
-    shard: split the data across trainers (default: ``not is_test``; with
-    ``False`` every trainer reads everything with the same masks).
-    max_bad_line_ratio: raise :class:`BadDataError` once more than this fraction of
-    the lines read in a pass (checked from ``min_lines_for_ratio`` lines on) is bad.
-    shuffle_buffer: training samples are shuffled through a buffer of this size per file
-        (as the original's later repro branch did; its v2.0 release read every file in order).
-    shuffle_samples: False reads the samples of each file in file order, as the v2.0 release
-        did (file order is still shuffled per epoch; ``generate_neg_sample`` still pairs within
-        shuffled buffers, as both originals did).
+    config: a :class:`PretrainingReaderConfig`; keyword arguments named as its
+    fields override single settings (``PretrainingReader(f, v, batch_size=256)``).
+    line_parser: the :class:`LineParser` of the lines (default: the five-field format).
 
     Use :meth:`batches` (a generator of :class:`reader.batching.Batch`); each batch
     carries ``.state`` (the reader state right after it: save that one when
     batches are prefetched), ``.progress``, ``.epoch``, ``.index``, ``.num_tokens``.
     """
 
-    def __init__(self, filelist, vocab_path, batch_size=8192, in_tokens=True, max_seq_len=512,
-                 shuffle_files=True, random_seed=1, epoch=100, voc_size=0, is_test=False,
-                 generate_neg_sample=False, trainer_id=None, trainer_num=None, max_bad_line_ratio=0.01,
-                 shard=None, shuffle_buffer=1000, min_lines_for_ratio=100, max_warnings_per_file=5,
-                 line_parser=None, shuffle_samples=True, max_position=0, sent_vocab_size=0):
+    def __init__(self, filelist, vocab_path, config=None, line_parser=None, **settings):
+        config = dataclasses.replace(config or PretrainingReaderConfig(), **settings)
+        self.config = config
+        (batch_size, in_tokens, max_seq_len, random_seed, voc_size, trainer_id, trainer_num) = (
+            config.batch_size, config.in_tokens, config.max_seq_len, config.random_seed, config.voc_size,
+            config.trainer_id, config.trainer_num)
         if trainer_id is None:
             trainer_id = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
         if trainer_num is None:
@@ -377,19 +418,19 @@ class PretrainingReader:
         self.batch_size = int(batch_size)
         self.in_tokens = bool(in_tokens)
         self.max_seq_len = int(max_seq_len)
-        self.is_test = bool(is_test)
-        self.shuffle_files = bool(shuffle_files) and not self.is_test
+        self.is_test = bool(config.is_test)
+        self.shuffle_files = bool(config.shuffle_files) and not self.is_test
         self.random_seed = int(random_seed)
-        self.epochs = 1 if self.is_test else int(epoch)
-        self.generate_neg_sample = bool(generate_neg_sample) and not self.is_test
+        self.epochs = 1 if self.is_test else int(config.epoch)
+        self.generate_neg_sample = bool(config.generate_neg_sample) and not self.is_test
         self.trainer_id, self.trainer_num = int(trainer_id), int(trainer_num)
-        self.shard = (not self.is_test if shard is None else bool(shard)) and self.trainer_num > 1
+        self.shard = (not self.is_test if config.shard is None else bool(config.shard)) and self.trainer_num > 1
         self.rank = self.trainer_id if self.shard else 0
-        self.max_bad_line_ratio = float(max_bad_line_ratio)
-        self.shuffle_buffer = int(shuffle_buffer)
-        self.shuffle_samples = bool(shuffle_samples)
-        self.min_lines_for_ratio = int(min_lines_for_ratio)
-        self.max_warnings_per_file = int(max_warnings_per_file)
+        self.max_bad_line_ratio = float(config.max_bad_line_ratio)
+        self.shuffle_buffer = int(config.shuffle_buffer)
+        self.shuffle_samples = bool(config.shuffle_samples)
+        self.min_lines_for_ratio = int(config.min_lines_for_ratio)
+        self.max_warnings_per_file = int(config.max_warnings_per_file)
 
         if vocab_path is not None:
             vocab = load_vocab(vocab_path)
@@ -410,7 +451,7 @@ class PretrainingReader:
         for name in ("[PAD]", "[CLS]", "[SEP]", "[MASK]"):
             if not 0 <= sp[name] < self.voc_size:
                 raise ValueError("special token %s has id %d outside voc_size %d" % (name, sp[name], self.voc_size))
-        self.max_position, self.sent_vocab_size = int(max_position), int(sent_vocab_size)
+        self.max_position, self.sent_vocab_size = int(config.max_position), int(config.sent_vocab_size)
         self.parser = self._bounded(line_parser or LineParser(self.max_seq_len, self.voc_size))
 
         n, t = len(self.files), self.trainer_num

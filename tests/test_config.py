@@ -93,3 +93,21 @@ def test_extension_keys(tmp_path):
     assert cfg.layer_norm_eps == 1e-12 and cfg.ffn_size == 20
     cfg.save(str(tmp_path / "again.json"))
     assert ErnieConfig.from_json(str(tmp_path / "again.json")).to_dict() == cfg.to_dict()
+
+
+def test_check_inputs_names_the_flag_the_limit_and_the_files(tmp_path, caplog):
+    cfg = ErnieConfig.from_json(os.path.join(REPO, SHIPPED[0]))          # 513 positions, 18000 ids
+    cfg.check_inputs(513, os.path.join(REPO, "config", "vocab.txt"))
+    with pytest.raises(ConfigError, match="--max_seq_len 514 exceeds max_position_embeddings 513 of .*ernie_config"):
+        cfg.check_inputs(514)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join("t%d\t%d\n" % (i, i) for i in (0, 18000)), encoding="utf-8")
+    with pytest.raises(ConfigError, match="vocabulary .*vocab.txt has ids up to 18000 but vocab_size in .* is 18000"):
+        cfg.check_inputs(128, str(vocab))
+    with_task = cfg.replace(use_task_id=True, task_type_vocab_size=3)
+    with_task.check_inputs(128, task_id=2)
+    with pytest.raises(ConfigError, match=r"--task_id 3 is outside \[0, task_type_vocab_size=3\)"):
+        with_task.check_inputs(128, task_id=3)
+    with caplog.at_level("INFO", logger="ernie.config"):
+        cfg.check_inputs(128, task_id=1)
+    assert "--task_id 1 has no effect" in caplog.text

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO, random_encoder_feed, tiny_config
 from ernie import optimization as O
+from ernie.args import add_mixed_precision_flags
+from ernie.cli.pretrain import parse_args
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 
 LABELS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
@@ -324,3 +326,15 @@ def test_train_py_fp16_on_cpu_is_a_clear_error(tmp_path):
     assert last.startswith("train.py: error: float16 mixed precision (--use_fp16 true) needs a GPU"), last
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_amp_config_from_flags():
+    assert O.AmpConfig.from_flags(parse_args([])) is None
+    assert O.AmpConfig.from_flags(parse_args(["--use_bf16", "true"])).dtype == "bfloat16"
+    amp = O.AmpConfig.from_flags(parse_args(["--use_fp16", "true", "--init_loss_scaling", "8", "--incr_ratio", "3",
+                                             "--use_dynamic_loss_scaling", "false"]))
+    assert (amp.dtype, amp.init_loss_scaling, amp.incr_ratio, amp.dynamic) == ("float16", 8.0, 3.0, False)
+    declared = []
+    add_mixed_precision_flags(lambda name, *a, **k: declared.append(name))
+    assert set(declared) == {"use_fp16", "use_bf16", "use_dynamic_loss_scaling", "init_loss_scaling",
+                             "incr_every_n_steps", "decr_every_n_nan_or_inf", "incr_ratio", "decr_ratio"}

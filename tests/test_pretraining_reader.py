@@ -14,7 +14,7 @@ from reader.batching import (FEED_NAMES, KIND_KEEP, KIND_MASK, KIND_RANDOM, Pref
                              prepare_batch)
 from reader.pretraining import (FIELD_COUNT, ID_OUT_OF_VOCAB, LENGTH_MISMATCH, NEGATIVE_ID, NOT_INTEGER, NOT_UTF8,
                                 TOO_LONG, BAD_LABEL, BadDataError, BadLine, DataFileError, LineParser,
-                                PretrainingReader, Sample, generate_neg_samples, parse_line)
+                                PretrainingReader, PretrainingReaderConfig, Sample, generate_neg_samples, parse_line)
 from conftest import original_path
 
 PAD, CLS, SEP, MASK, UNK = 0, 1, 2, 3, 4
@@ -720,3 +720,17 @@ def test_prepare_batch_is_pure():
     b = prepare_batch(samples, np.random.RandomState(5), CLS, SEP, MASK, vocab_size=VOCAB_SIZE)
     assert [s.token_ids for s in samples] == before
     assert_batches_equal([a], [b])
+
+
+def test_settings_come_as_one_config_object(synth):
+    """``PretrainingReaderConfig`` holds every setting; keyword arguments override single fields; an unknown
+    setting is refused (a misspelt one would otherwise be ignored)."""
+    config = PretrainingReaderConfig(batch_size=256, max_seq_len=128, trainer_id=0, trainer_num=1, random_seed=3)
+    a = PretrainingReader(synth["filelist"], synth["vocab"], config)
+    b = reader_for(synth["filelist"], synth["vocab"], random_seed=3)
+    assert a.state_dict() == b.state_dict()
+    assert_batches_equal(list(a.batches()), list(b.batches()))
+    c = PretrainingReader(synth["filelist"], synth["vocab"], config, random_seed=4)
+    assert c.random_seed == 4 and config.random_seed == 3          # the override does not change the object
+    with pytest.raises(TypeError, match="batch_sise"):
+        PretrainingReader(synth["filelist"], synth["vocab"], config, batch_sise=64)

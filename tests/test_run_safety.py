@@ -1,6 +1,5 @@
 """Issue 12: a checkpoint directory belongs to one run, checkpoints are complete or absent, NaN stops
 training, the model config travels with the checkpoint.  Through train.py's run() with a tiny config."""
-import gzip
 import json
 import os
 import signal
@@ -15,7 +14,8 @@ from conftest import REPO
 
 import ernie.checkpoint as checkpoint
 from ernie.cli.pretrain import main, parse_args, run
-from ernie.trainer import NonFiniteLossError, Trainer
+from ernie.optimization import AmpConfig
+from ernie.trainer import NonFiniteLossError, RoutedOptimizers, Trainer, TrainerConfig
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import kill_during_training  # noqa: E402
@@ -174,13 +174,10 @@ def test_nan_loss_stops_training_and_is_never_checkpointed(data, tmp_path, caplo
 
 
 def test_float16_dynamic_loss_scaling_keeps_skipping():
-    class Amp:
-        dtype, use_dynamic_loss_scaling = "float16", True
-    opt = type("Opt", (), {"amp": Amp(), "scheduler": None})()
-    t = Trainer(None, None, opt, {}, 10)
+    t = Trainer(None, None, RoutedOptimizers(scheduler=None, amp=AmpConfig("float16")), {}, TrainerConfig(10))
     for step in range(1, 10):
         t._check_loss(step, float("inf"))           # skipped updates: no error
-    plain = Trainer(None, None, type("Opt", (), {"amp": None, "scheduler": None})(), {}, 10)
+    plain = Trainer(None, None, RoutedOptimizers(scheduler=None), {}, TrainerConfig(10))
     plain._check_loss(1, float("nan"))
     plain._check_loss(2, 1.0)                       # finite again: the count restarts
     plain._check_loss(3, float("nan"))

@@ -243,8 +243,9 @@ def test_ir_one_label_per_input(zh_analyzer):
 
 def _build(tmp_path, docs, lang, vocab_path, analyzer, tasks, **kw):
     explicit, ts = btd.resolve_tasks(",".join(tasks), {}, {})
-    return btd.build_all(docs, lang, analyzer, load_vocab(vocab_path), ts, explicit, str(tmp_path), max_seq_len=64,
-                         log=lambda m: None, **kw)
+    return btd.build_all(docs, analyzer, load_vocab(vocab_path), ts,
+                         btd.BuildConfig(str(tmp_path), lang, explicit=explicit, max_seq_len=64, **kw),
+                         log=lambda m: None)
 
 
 def test_no_validation_input_repeats_a_training_input(tmp_path, en_analyzer):

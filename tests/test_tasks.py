@@ -627,7 +627,7 @@ def built_zh(tmp_path_factory, zh_analyzer, zh_vocab):
     out = str(tmp_path_factory.mktemp("tasks_zh"))
     docs = load_corpus(SANGUO, "sanguo_json", "zh")
     _, ts = btd.resolve_tasks("all", {"discourse_relation": {"markers": "extended"}}, {})
-    stats = btd.build_all(docs, "zh", zh_analyzer, zh_vocab, ts, False, out, max_seq_len=64, valid_docs=1,
+    stats = btd.build_all(docs, zh_analyzer, zh_vocab, ts, btd.BuildConfig(out, "zh", max_seq_len=64, valid_docs=1),
                           log=lambda m: None)
     return out, stats
 

@@ -92,22 +92,6 @@ def build_encoder_program(config):
     return main, startup, names, pooled, sequence
 
 
-def _check_compatible(config, reader, max_seq_len, task_id):
-    if max_seq_len > config.max_position_embeddings:
-        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
-                          % (max_seq_len, config.max_position_embeddings, config.source))
-    top_id = max(reader.vocab.values())
-    if top_id >= config.vocab_size:
-        raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
-                          % (reader.vocab_path, top_id, config.source, config.vocab_size))
-    if config.use_task_id:
-        if not 0 <= task_id < config.task_type_vocab_size:
-            raise ConfigError("--task_id %d is outside [0, task_type_vocab_size=%d)"
-                              % (task_id, config.task_type_vocab_size))
-    elif task_id != 0:
-        logger.warning("--task_id %d has no effect: %s has no use_task_id", task_id, config.source)
-
-
 def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512, batch_size=32,
                        do_lower_case=True, task_id=0, use_cuda=False, progress=True):
     """Encode every example of ``data_set``; returns (cls_emb, top_layer_emb, seq_lens) as described
@@ -119,7 +103,7 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
         raise ValueError("--batch_size must be positive, got %d" % batch_size)
     reader = ExtractEmbeddingReader(vocab_path, max_seq_len=max_seq_len, do_lower_case=do_lower_case,
                                     task_id=task_id)
-    _check_compatible(config, reader, max_seq_len, task_id)
+    config.check_inputs(max_seq_len, reader.vocab_path, vocab=reader.vocab, task_id=task_id)
     generator = reader.data_generator(data_set, batch_size, epoch=1, shuffle=False, phase="encode")
     num_examples = reader.get_num_examples(data_set)
     if num_examples == 0:
@@ -171,8 +155,10 @@ def main(argv=None):
     parser = build_parser(cuda_default=cuda_available())
     args = parser.parse_args(argv)
     init_logging()
-    for flag in ("ernie_config_path", "init_pretraining_params", "data_set", "vocab_path"):
-        if not getattr(args, flag):
+    for flag, value in (("ernie_config_path", args.ernie_config_path),
+                        ("init_pretraining_params", args.init_pretraining_params), ("data_set", args.data_set),
+                        ("vocab_path", args.vocab_path)):
+        if not value:
             parser.error("--%s is required" % flag)
     print_arguments(args, logger)
     paddle.enable_static()

@@ -45,7 +45,7 @@ from ernie.cli.finetune import predict
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import ClassifierTask
 from ernie.cli.finetune.predict import head_width
-from ernie.cli.finetune.run import build_program, check_config
+from ernie.cli.finetune.run import build_program
 from ernie.config import ConfigError, ErnieConfig
 from reader.vocab import VocabError
 
@@ -102,7 +102,7 @@ def export_classifier(args, output_dir, overwrite=False):
     args.metric, args.in_tokens, args.tokenizer, args.use_bf16, args.use_fp16 = (
         "simple_accuracy", False, "FullTokenizer", False, False)
     config = ErnieConfig.from_json(args.ernie_config_path)
-    check_config(config, args)
+    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
     paddle.enable_static()
     task = ClassifierTask()
     program = build_program(config, task, args, is_training=False)
@@ -136,9 +136,7 @@ def export_encoder(config, params_dir, vocab_path, output_dir, max_seq_len=512, 
                    overwrite=False):
     """Export the encoder (pooled and sequence outputs) of ``params_dir``; returns the written config dict."""
 
-    if max_seq_len > config.max_position_embeddings:
-        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
-                          % (max_seq_len, config.max_position_embeddings, config.source))
+    config.check_inputs(max_seq_len)
     paddle.enable_static()
     main, startup, feed_names, pooled, sequence = build_encoder_program(config)
     exe = paddle.static.Executor(paddle.CPUPlace())
@@ -191,8 +189,8 @@ def main(argv=None):
                 task_id=args.task_id)
             values = export_classifier(settings, args.output_dir, overwrite=args.overwrite)
         else:
-            for flag in ("ernie_config_path", "vocab_path"):
-                if not getattr(args, flag):
+            for flag, value in (("ernie_config_path", args.ernie_config_path), ("vocab_path", args.vocab_path)):
+                if not value:
                     parser.error("--%s is required with --init_pretraining_params" % flag)
             config = ErnieConfig.from_json(args.ernie_config_path)
             values = export_encoder(config, args.init_pretraining_params, args.vocab_path, args.output_dir,

@@ -56,13 +56,13 @@ import os
 import sys
 import time
 from contextlib import nullcontext
-from types import SimpleNamespace
 
 import numpy as np
 import paddle
 from paddle.static.pir_io import get_pir_parameters
 
-from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
+from ernie.args import (ArgumentGroup, DeviceError, add_adam_flags, add_mixed_precision_flags, check_cuda,
+                        cuda_available, init_logging, optimizer_options, print_arguments)
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
@@ -74,9 +74,10 @@ from ernie.runtime import create_executor
 from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule, format_table,
                              make_stream_reader)
 from ernie.tasks import TaskError, import_user_dir
-from ernie.trainer import NonFiniteLossError, Trainer, run_evaluation
-from reader.pretraining import DataFileError, read_filelist
-from reader.vocab import VocabError, load_vocab
+from ernie.trainer import (CheckpointConfig, LoggingConfig, NonFiniteLossError, RoutedOptimizers, Trainer,
+                           TrainerConfig, ValidationConfig, run_evaluation)
+from reader.pretraining import DataFileError, PretrainingReaderConfig, read_filelist
+from reader.vocab import VocabError
 
 logger = logging.getLogger(__name__)
 
@@ -118,27 +119,16 @@ def build_parser(cuda_default=False):
     train_g.add_arg("warmup_steps", int, 5000, "Total steps to perform warmup when pretraining.", min=0)
     train_g.add_arg("save_steps", int, 10000, "The steps interval to save checkpoints.", min=0)
     train_g.add_arg("validation_steps", int, 1000, "The steps interval to evaluate model performance.", min=0)
-    train_g.add_arg("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
-    train_g.add_arg("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
-    train_g.add_arg("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
-    train_g.add_arg("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps with finite gradients.", min=1)
-    train_g.add_arg("decr_every_n_nan_or_inf", int, 2, "Decreases loss scaling every n accumulated steps with nan or inf gradients.", min=1)
-    train_g.add_arg("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
-    train_g.add_arg("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing the loss scaling.", min=0, max=1)
-    train_g.add_arg("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
-    train_g.add_arg("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
-    train_g.add_arg("adam_beta2", float, 0.98, "new: Adam beta2 (ERNIE 2.0 paper; the original used 0.999).", min=0, max=1)
-    train_g.add_arg("adam_epsilon", float, 1e-6, "new: Adam epsilon (the original used 1e-8).", min=0)
-    train_g.add_arg("adam_epsilon_as_paddle15", bool, False,
-                    "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
-                    "sqrt(1 - beta2^t).")
     train_g.add_arg("shuffle_samples", bool, True,
                     "new: false reads each data file's samples in order, as the v2.0 release did (the repro "
                     "branch, and the default here, shuffle them in blocks of 1,000).")
-    train_g.add_arg("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original fixed 1.0).")
     train_g.add_arg("max_checkpoints", int, 3, "new: number of step_<N> checkpoints kept (<= 0: all).")
     train_g.add_arg("random_seed", int, 1, "new: seed of parameter initialisation, dropout and data order/masking.", min=0)
     train_g.add_arg("validate_at_start", bool, False, "new: also validate before the first step.")
+    add_adam_flags(train_g.add_arg,
+                   beta2=0.98, beta2_help="new: Adam beta2 (ERNIE 2.0 paper; the original used 0.999).",
+                   epsilon=1e-6, epsilon_help="new: Adam epsilon (the original used 1e-8).")
+    add_mixed_precision_flags(ArgumentGroup(parser, "mixed precision", "float16 / bfloat16 training (GPU)").add_arg)
 
     log_g = ArgumentGroup(parser, "logging", "logging related.")
     log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.", min=0)
@@ -198,7 +188,9 @@ def check_args(args):
         if args.do_test:
             raise UsageError("--do_test is not supported with --task_config (each task's valid_filelist is "
                              "evaluated during training)")
-        given = [f for f in ("train_filelist", "valid_filelist", "test_filelist") if getattr(args, f)]
+        given = [flag for flag, value in (("train_filelist", args.train_filelist),
+                                          ("valid_filelist", args.valid_filelist),
+                                          ("test_filelist", args.test_filelist)) if value]
         if given:
             raise UsageError("--%s is not used with --task_config: each task names its own data in %s"
                              % (", --".join(given), args.task_config))
@@ -210,9 +202,10 @@ def check_args(args):
                              "to evaluate)")
     elif not args.train_filelist:
         raise UsageError("--train_filelist is required for training")
-    for flag in ("skip_steps", "save_steps", "validation_steps", "num_train_steps"):
-        if getattr(args, flag) < 0:
-            raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
+    for flag, value in (("skip_steps", args.skip_steps), ("save_steps", args.save_steps),
+                        ("validation_steps", args.validation_steps), ("num_train_steps", args.num_train_steps)):
+        if value < 0:
+            raise UsageError("--%s must be >= 0, got %d" % (flag, value))
 
 
 # --------------------------------------------------------------------------- the pre-training configuration
@@ -273,27 +266,6 @@ def load_task_config(args):
 
 
 # --------------------------------------------------------------------------- setup
-def make_amp(args):
-    if args.use_fp16:
-        return AmpConfig("float16", init_loss_scaling=args.init_loss_scaling,
-                         incr_every_n_steps=args.incr_every_n_steps,
-                         decr_every_n_nan_or_inf=args.decr_every_n_nan_or_inf, incr_ratio=args.incr_ratio,
-                         decr_ratio=args.decr_ratio, use_dynamic_loss_scaling=args.use_dynamic_loss_scaling)
-    if args.use_bf16:
-        return AmpConfig("bfloat16")
-    return None
-
-
-def _check_config(config, args):
-    if args.max_seq_len > config.max_position_embeddings:
-        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
-                          % (args.max_seq_len, config.max_position_embeddings, config.source))
-    top = max(load_vocab(args.vocab_path).values())
-    if top >= config.vocab_size:
-        raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
-                          % (args.vocab_path, top, config.source, config.vocab_size))
-
-
 def _distributed(args):
     """(rank, nranks); joins the process group when launched with several processes."""
     nranks_env = os.environ.get("PADDLE_TRAINERS_NUM", "1").strip() or "1"
@@ -307,12 +279,12 @@ def _static_setup(args, rank):
     place, a CPU-aware executor and a fresh scope: ``(amp, config, place, exe, scope)``."""
     paddle.enable_static()
     check_cuda(args.use_cuda)
-    amp = make_amp(args)
+    amp = AmpConfig.from_flags(args)
     check_amp_device(amp, args.use_cuda)
     config = ErnieConfig.from_json(args.ernie_config_path)
     if rank == 0:
         config.print_config()
-    _check_config(config, args)
+    config.check_inputs(args.max_seq_len, args.vocab_path)
     params_dir = args.init_checkpoint or args.init_pretraining_params
     if params_dir:
         check_params_fit_config(params_dir, config)
@@ -326,18 +298,18 @@ def claim_checkpoints(args, rank, training=True):
     if rank != 0 or not training or not args.checkpoints:
         return nullcontext()
     return claim_checkpoint_dir(args.checkpoints, resume_from=args.init_checkpoint,
-                                overwrite=getattr(args, "overwrite_checkpoints", False))
+                                overwrite=args.overwrite_checkpoints)
 
 
 def make_reader(args, config, taskset, entry, filelist, is_test):
     """The ``TaskPretrainingReader`` of a stream's data (one pass; ``ScheduledReader`` drives the passes)."""
     neg = args.generate_neg_sample and not is_test and any(t.v1_label for t in taskset)
-    return make_stream_reader(taskset, filelist, args.vocab_path, entry.id, batch_size=args.batch_size,
-                              in_tokens=args.in_tokens, max_seq_len=args.max_seq_len, shuffle_files=True,
-                              random_seed=args.random_seed, epoch=1, voc_size=config.vocab_size, is_test=is_test,
-                              generate_neg_sample=neg, max_bad_line_ratio=args.max_bad_line_ratio,
-                              max_position=config.max_position_embeddings, sent_vocab_size=config.sent_vocab_size,
-                              shuffle_samples=args.shuffle_samples)
+    settings = PretrainingReaderConfig(
+        batch_size=args.batch_size, in_tokens=args.in_tokens, max_seq_len=args.max_seq_len, shuffle_files=True,
+        random_seed=args.random_seed, epoch=1, voc_size=config.vocab_size, is_test=is_test, generate_neg_sample=neg,
+        max_bad_line_ratio=args.max_bad_line_ratio, max_position=config.max_position_embeddings,
+        sent_vocab_size=config.sent_vocab_size, shuffle_samples=args.shuffle_samples)
+    return make_stream_reader(taskset, filelist, args.vocab_path, entry.id, config=settings)
 
 
 # --------------------------------------------------------------------------- programs
@@ -692,10 +664,7 @@ class Pretraining:
         return allreduce_gradients(params_grads, self.nranks)
 
     def optimizer_args(self, task):
-        a = self.args
-        return dict(scheduler=self.lrs[task], weight_decay=a.weight_decay, grad_clip_norm=a.grad_clip_norm,
-                    beta1=a.adam_beta1, beta2=a.adam_beta2, epsilon=a.adam_epsilon,
-                    epsilon_as_paddle15=a.adam_epsilon_as_paddle15)
+        return dict(optimizer_options(self.args), scheduler=self.lrs[task])
 
     def read_resume_state(self):
         """(stage to start at, train_state.json of --init_checkpoint or None); checked against the schedule."""
@@ -784,16 +753,22 @@ class Pretraining:
         validated = any(self.tc[t].valid_filelist for t in plan.tasks)
         trainer = Trainer(
             self.exe, ProgramUnion([routes[t].program for t in plan.tasks]),
-            SimpleNamespace(scheduler=self.lrs, amp=self.amp), {}, min(plan.end, self.stop_at), scope=self.scope,
-            place=self.place, skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
-            max_checkpoints=args.max_checkpoints, validation_steps=args.validation_steps,
-            eval_fn=functools.partial(self.validate, plan) if validated else None,
-            # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
-            validate_at_start=args.validate_at_start and first and (not resumed or self.ernie1),
-            log_fn=ernie1_train_line(self.ernie1_heads) if self.ernie1 else stage_train_line(S), vdl_writer=vdl_writer,
-            rank=self.rank, nranks=self.nranks, random_seed=args.random_seed,
-            route_fn=functools.partial(route_of, routes), fetch_every_step=True, step_hook=stats.hook,
-            extra_state_fn=stats.state, model_config=self.config)
+            RoutedOptimizers(scheduler=self.lrs, amp=self.amp), {},
+            TrainerConfig(num_train_steps=min(plan.end, self.stop_at), random_seed=args.random_seed, rank=self.rank,
+                          nranks=self.nranks, fetch_every_step=True),
+            scope=self.scope, place=self.place,
+            checkpoint=CheckpointConfig(directory=args.checkpoints, save_steps=args.save_steps,
+                                        max_checkpoints=args.max_checkpoints, model_config=self.config,
+                                        extra_state_fn=stats.state),
+            validation=ValidationConfig(
+                eval_fn=functools.partial(self.validate, plan) if validated else None,
+                every_steps=args.validation_steps,
+                # ERNIE 1.0 also validates before the first step of a resumed run, as it always did
+                at_start=args.validate_at_start and first and (not resumed or self.ernie1)),
+            logging=LoggingConfig(every_steps=args.skip_steps,
+                                  log_fn=ernie1_train_line(self.ernie1_heads) if self.ernie1 else stage_train_line(S),
+                                  vdl_writer=vdl_writer),
+            route_fn=functools.partial(route_of, routes), step_hook=stats.hook)
         return trainer, stats
 
     def train(self, on_stage=None):

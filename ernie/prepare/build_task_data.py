@@ -69,6 +69,8 @@ import subprocess
 import sys
 import tarfile
 import zlib
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
 
 from ernie.args import number_type, str2bool
 from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod
@@ -570,21 +572,51 @@ def split_documents(n_docs, valid_docs, how="last"):
     return [i for i in range(n_docs) if i not in chosen], valid
 
 
-def build_all(docs, lang, analyzer, vocab, taskset, explicit, output_dir, max_seq_len=512, valid_docs=0,
-              max_samples=0, max_valid_samples=0, random_seed=1, attach_token_labels=True, num_sent_types=2,
-              mask_word_prob=1.0, inputs=None, do_lower_case=True, task_limits=None,
-              log=print, valid_split="last", dupe_factor=1):
-    """Build every task's files; returns the stats dict (also written to ``stats.json``).
+@dataclass
+class BuildConfig:
+    """The settings of :func:`build_all` (``build_task_data.py``'s flags).
 
-    ``dupe_factor``: the training split's samples are constructed this many times, each pass with its
-    own random stream (BERT's ``dupe_factor``): tasks whose construction draws (the cuts and the
-    permutation of sentence_reordering, the partner of sentence_distance, ir_relevance's negatives)
-    get new samples in every pass, deterministic ones (token_document_relation, capitalization, the
-    knowledge-masking text, whose masks are drawn by the reader) repeat theirs.  Validation: one pass.
-
-    ``task_limits``: {task: (train limit, valid limit or None)} overriding ``max_samples`` /
-    ``max_valid_samples`` for that task.  ``valid_split``: see :func:`split_documents`.
+    output_dir: where the task files, ``tasks.json`` and ``stats.json`` go.  lang: "zh" or "en".
+    explicit: the tasks were named explicitly, so one that cannot be built is an error (else it is skipped
+    and reported).  valid_docs / valid_split: the documents held out for the validation files (see
+    :func:`split_documents`).  max_samples / max_valid_samples: per task and split (0: no limit);
+    task_limits: {task: (train limit, valid limit or None)} overriding them for that task.
+    attach_token_labels: put the token-level tasks' labels on every line that can carry them.
+    mask_word_prob: written into each file list.  dupe_factor: the training split's samples are
+    constructed this many times, each pass with its own random stream (BERT's ``dupe_factor``): tasks
+    whose construction draws (the cuts and the permutation of sentence_reordering, the partner of
+    sentence_distance, ir_relevance's negatives) get new samples in every pass, deterministic ones
+    (token_document_relation, capitalization, the knowledge-masking text, whose masks are drawn by the
+    reader) repeat theirs.  Validation: one pass.
     """
+
+    output_dir: str
+    lang: str
+    explicit: bool = False
+    max_seq_len: int = 512
+    valid_docs: int = 0
+    valid_split: str = "last"
+    max_samples: int = 0
+    max_valid_samples: int = 0
+    task_limits: Optional[Dict[str, Tuple[int, Optional[int]]]] = None
+    random_seed: int = 1
+    attach_token_labels: bool = True
+    num_sent_types: int = 2
+    mask_word_prob: float = 1.0
+    do_lower_case: bool = True
+    dupe_factor: int = 1
+
+
+def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
+    """Build every task's files as ``config`` (a :class:`BuildConfig`) says; returns the stats dict (also
+    written to ``stats.json``).  inputs: {split: {name: data}}, what tasks read from their own flags
+    (:func:`task_inputs`); log: ``f(message)``."""
+    (lang, explicit, output_dir, max_seq_len, valid_docs, valid_split, max_samples, max_valid_samples,
+     random_seed, attach_token_labels, num_sent_types, mask_word_prob, do_lower_case, task_limits,
+     dupe_factor) = (config.lang, config.explicit, config.output_dir, config.max_seq_len, config.valid_docs,
+                     config.valid_split, config.max_samples, config.max_valid_samples, config.random_seed,
+                     config.attach_token_labels, config.num_sent_types, config.mask_word_prob,
+                     config.do_lower_case, config.task_limits, config.dupe_factor)
     if dupe_factor < 1:
         raise BuildError("--dupe_factor must be >= 1, got %d" % dupe_factor)
     task_limits = dict(task_limits or {})
@@ -801,15 +833,15 @@ def main(argv=None):
             missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in vocab]
             if missing:
                 raise VocabError("vocabulary %s lacks %s" % (args.vocab_path or args.build_vocab, ", ".join(missing)))
-            stats = build_all(docs, args.lang, analyzer, vocab, taskset, explicit, args.output_dir,
-                              max_seq_len=args.max_seq_len, valid_docs=args.num_valid_docs,
-                              max_samples=args.max_samples, max_valid_samples=args.max_valid_samples,
-                              random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
-                              num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
-                              inputs=inputs, do_lower_case=args.do_lower_case,
-                              task_limits=parse_task_limits(args.task_max_samples),
-                              log=lambda msg: logger.info("%s", msg), valid_split=args.valid_split,
-                              dupe_factor=args.dupe_factor)
+            config = BuildConfig(
+                args.output_dir, args.lang, explicit=explicit, max_seq_len=args.max_seq_len,
+                valid_docs=args.num_valid_docs, valid_split=args.valid_split, max_samples=args.max_samples,
+                max_valid_samples=args.max_valid_samples, task_limits=parse_task_limits(args.task_max_samples),
+                random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
+                num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
+                do_lower_case=args.do_lower_case, dupe_factor=args.dupe_factor)
+            stats = build_all(docs, analyzer, vocab, taskset, config, inputs=inputs,
+                              log=lambda msg: logger.info("%s", msg))
         except TaskError as e:
             raise BuildError(str(e)) from None
         print(json.dumps({k: {"lines": v["lines"], "bytes": v["bytes"], "chance_level": v.get("chance_level")}

@@ -20,7 +20,7 @@ Deliberate differences (see each driver's docstring for its own):
 """
 import argparse
 
-from ernie.args import ArgumentGroup
+from ernie.args import ArgumentGroup, add_adam_flags, add_mixed_precision_flags
 from reader.files import check_output_file
 from reader.vocab import chinese_token_fraction, load_vocab
 
@@ -147,26 +147,10 @@ def build_parser(description, cuda_default=False, task=None):
     train("result_file", str, None,
           "new: JSON summary of the run (every evaluation, the best dev one and the test results at "
           "that point). Default: <checkpoints>/result.json.")
-    train("adam_beta1", float, 0.9, "new: Adam beta1.", min=0, max=1)
-    train("adam_beta2", float, 0.999, "new: Adam beta2 (the original's fine-tuning value).", min=0, max=1)
-    train("adam_epsilon", float, 1e-8, "new: Adam epsilon (the original's fine-tuning value).", min=0)
-    train("adam_epsilon_as_paddle15", bool, False,
-          "new: add epsilon as Paddle 1.5 (the original's) Adam did; Paddle >= 2.0 scales it by "
-          "sqrt(1 - beta2^t).")
-    train("grad_clip_norm", float, 1.0, "new: global gradient-norm clip (<= 0 disables; the original "
-                                        "fixed 1.0).")
+    add_adam_flags(train, beta2=0.999, beta2_help="new: Adam beta2 (the original's fine-tuning value).",
+                   epsilon=1e-8, epsilon_help="new: Adam epsilon (the original's fine-tuning value).")
 
-    precision = group("mixed precision", "float16 / bfloat16 training (GPU)")
-    precision("use_fp16", bool, False, "Whether to use fp16 mixed precision training (needs a GPU).")
-    precision("use_bf16", bool, False, "new: bfloat16 mixed precision (no loss scaling).")
-    precision("use_dynamic_loss_scaling", bool, True, "Whether to use dynamic loss scaling.")
-    precision("init_loss_scaling", float, 102400, "Loss scaling factor for mixed precision training.", min=0)
-    precision("incr_every_n_steps", int, 100, "Increases loss scaling every n consecutive steps without "
-                                              "nan or inf gradients.", min=1)
-    precision("decr_every_n_nan_or_inf", int, 2,
-              "Decreases loss scaling every n accumulated steps with nan or inf gradients.", min=1)
-    precision("incr_ratio", float, 2.0, "The multiplier to use when increasing the loss scaling.", min=1)
-    precision("decr_ratio", float, 0.8, "The less-than-one-multiplier to use when decreasing.", min=0, max=1)
+    add_mixed_precision_flags(group("mixed precision", "float16 / bfloat16 training (GPU)"))
 
     log = group("logging", "logging related")
     log("skip_steps", int, 10, "The steps interval to print loss.", min=0)
@@ -196,13 +180,12 @@ def build_parser(description, cuda_default=False, task=None):
 
 def unused_flag_values(args):
     """Names of the flags hidden from this driver's --help (another driver's) given a non-default value."""
-    return sorted(name for name, default in getattr(args, "_hidden_flags", {}).items()
-                  if getattr(args, name, default) != default)
+    return sorted(name for name, default in args._hidden_flags.items() if getattr(args, name) != default)
 
 
 def resolve_for_cn(args, log=None):
     """``--for_cn`` not given: true when most tokens of ``--vocab_path`` are Chinese characters (logged)."""
-    if getattr(args, "for_cn", True) is not None:
+    if args.for_cn is not None:
         return
     fraction = chinese_token_fraction(load_vocab(args.vocab_path))
     args.for_cn = fraction >= CHINESE_VOCAB_FRACTION
@@ -229,8 +212,8 @@ def check_common_args(args):
     if args.tokenizer not in (None, "", "FullTokenizer"):
         raise UsageError("--tokenizer %s: only FullTokenizer exists (the original ignored the flag)"
                          % args.tokenizer)
-    for flag in ("ernie_config_path", "vocab_path"):
-        if not getattr(args, flag):
+    for flag, value in (("ernie_config_path", args.ernie_config_path), ("vocab_path", args.vocab_path)):
+        if not value:
             raise UsageError("--%s is required" % flag)
     if args.do_train and not args.train_set:
         raise UsageError("--do_train true needs --train_set")
@@ -249,14 +232,15 @@ def check_common_args(args):
                          "checkpoint to evaluate")
     if args.use_fp16 and args.use_bf16:
         raise UsageError("--use_fp16 and --use_bf16 are mutually exclusive")
-    for flag in ("epoch", "batch_size"):
-        if getattr(args, flag) <= 0:
-            raise UsageError("--%s must be positive, got %d" % (flag, getattr(args, flag)))
+    for flag, value in (("epoch", args.epoch), ("batch_size", args.batch_size)):
+        if value <= 0:
+            raise UsageError("--%s must be positive, got %d" % (flag, value))
     if args.predict_batch_size is not None and args.predict_batch_size <= 0:
         raise UsageError("--predict_batch_size must be positive, got %d" % args.predict_batch_size)
-    for flag in ("skip_steps", "save_steps", "validation_steps", "max_steps"):
-        if getattr(args, flag) < 0:
-            raise UsageError("--%s must be >= 0, got %d" % (flag, getattr(args, flag)))
+    for flag, value in (("skip_steps", args.skip_steps), ("save_steps", args.save_steps),
+                        ("validation_steps", args.validation_steps), ("max_steps", args.max_steps)):
+        if value < 0:
+            raise UsageError("--%s must be >= 0, got %d" % (flag, value))
     if not 0.0 <= args.warmup_proportion <= 1.0:
         raise UsageError("--warmup_proportion must be in [0, 1], got %g" % args.warmup_proportion)
     if args.learning_rate < 0 or args.weight_decay < 0:
@@ -264,7 +248,8 @@ def check_common_args(args):
     if args.max_seq_len < 3:
         raise UsageError("--max_seq_len must be at least 3, got %d" % args.max_seq_len)
     outputs = [(p + ".x", "--test_save prefix") for p in split_list(args.test_save)] if args.do_test else []
-    outputs += [(getattr(args, f), "--" + f) for f in ("result_file", "diagnostic_save") if getattr(args, f, None)]
+    outputs += [(path, flag) for path, flag in ((args.result_file, "--result_file"),
+                                                (args.diagnostic_save, "--diagnostic_save")) if path]
     for path, what in outputs:                  # before any compute
         check_output_file(path, what, UsageError)
     if args.in_tokens and args.batch_size < args.max_seq_len:

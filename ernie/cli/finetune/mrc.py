@@ -205,7 +205,7 @@ def final_text(pred_text, orig_text, do_lower_case):
 
 # --------------------------------------------------------------------------- metrics
 def mrc_metric_name(args):
-    metric = getattr(args, "mrc_metric", "auto")
+    metric = args.mrc_metric
     if metric == "auto":
         return "cmrc2018" if args.for_cn else "squad"
     return metric
@@ -287,9 +287,10 @@ class MRCTask(FinetuneTask):
         if args.max_seq_len - args.max_query_length - 3 < 1:
             raise UsageError("--max_seq_len %d leaves no room for the document after --max_query_length %d "
                              "and [CLS]/[SEP]/[SEP]" % (args.max_seq_len, args.max_query_length))
-        for flag in ("doc_stride", "max_query_length", "max_answer_length", "n_best_size"):
-            if getattr(args, flag) <= 0:
-                raise UsageError("--%s must be positive, got %d" % (flag, getattr(args, flag)))
+        for flag, value in (("doc_stride", args.doc_stride), ("max_query_length", args.max_query_length),
+                            ("max_answer_length", args.max_answer_length), ("n_best_size", args.n_best_size)):
+            if value <= 0:
+                raise UsageError("--%s must be positive, got %d" % (flag, value))
         if args.best_metric not in BEST_METRICS:
             raise UsageError("--best_metric %s: reading comprehension computes em, f1 and avg (or auto = f1)"
                              % args.best_metric)
@@ -363,7 +364,7 @@ class MRCTask(FinetuneTask):
         examples, features, results = self.collect(ctx, path, purpose)
         predictions, nbest, _ = compute_predictions(
             examples, features, results, args.n_best_size, args.max_answer_length, args.do_lower_case,
-            getattr(args, "version_2_with_negative", False), getattr(args, "null_score_diff_threshold", 0.0))
+            args.version_2_with_negative, args.null_score_diff_threshold)
         logger.info("Writing predictions to: %s", pred_file)
         write_json_file(pred_file, predictions)
         logger.info("Writing nbest to: %s", nbest_file)

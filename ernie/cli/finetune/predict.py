@@ -52,10 +52,10 @@ from ernie.atomic_write import write_text
 from ernie.checkpoint import STATE_FILE, CheckpointError, init_pretraining_params, read_train_state
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import ClassifierTask, head_param_names
-from ernie.cli.finetune.run import EvalContext, build_program, check_config, make_amp
+from ernie.cli.finetune.run import EvalContext, build_program
 from ernie.config import ConfigError, ErnieConfig
 from ernie.distributed import device_place
-from ernie.optimization import AmpDeviceError, check_amp_device
+from ernie.optimization import AmpConfig, AmpDeviceError, check_amp_device
 from ernie.runtime import create_executor
 from ernie.tensor_file import TensorFileError, read_header
 from reader.files import check_output_file
@@ -152,8 +152,8 @@ def resolve_settings(args):
         elif name in FALLBACK:
             setattr(args, name, FALLBACK[name])
             logger.info("--%s %s (default; no run record at %s)", name, FALLBACK[name], path)
-    for name in ("ernie_config_path", "vocab_path"):
-        if not getattr(args, name):
+    for name, value in (("ernie_config_path", args.ernie_config_path), ("vocab_path", args.vocab_path)):
+        if not value:
             raise UsageError("--%s is required (no run record at %s to take it from)" % (name, path))
     args.for_cn, args.do_lower_case = str2bool(args.for_cn), str2bool(args.do_lower_case)
     args.is_regression = str2bool(args.is_regression)
@@ -194,10 +194,10 @@ def predict(args):
 
     paddle.enable_static()
     check_cuda(args.use_cuda)
-    amp = make_amp(args)
+    amp = AmpConfig.from_flags(args)
     check_amp_device(amp, args.use_cuda)
     config = ErnieConfig.from_json(args.ernie_config_path)
-    check_config(config, args)
+    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
     task = ClassifierTask()
     program = build_program(config, task, args, is_training=False, amp=amp)
     if args.use_cuda:

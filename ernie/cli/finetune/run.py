@@ -9,7 +9,7 @@ evaluates / predicts a file.  Everything else is generic and lives here:
   the training program has dropout and the label feeds, the evaluation
   program has neither (GLUE test files carry dummy ``-1`` labels that modern
   Paddle's losses reject) and shares the parameters through the scope by name;
-* :class:`TrainData`: the ``ernie.trainer`` reader protocol over a task
+* :class:`TrainData`: an ``ernie.trainer.BatchSource`` over a task
   reader's ``data_generator`` (epoch, progress, end-of-epoch mark, resumable
   position, one shard per process);
 * :func:`max_train_steps`: the original's step estimate behind the schedule;
@@ -66,11 +66,13 @@ import secrets
 import shutil
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
 import paddle
 
-from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
+from ernie.args import DeviceError, check_cuda, init_logging, optimizer_options, print_arguments
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
@@ -81,9 +83,10 @@ from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gr
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device, lr_scheduler
 from ernie.runtime import create_executor
-from ernie.trainer import NonFiniteLossError, Trainer
+from ernie.trainer import (CheckpointConfig, LoggingConfig, NonFiniteLossError, Trainer, TrainerConfig,
+                           ValidationConfig)
 from reader.task_reader import DataError
-from reader.vocab import VocabError, load_vocab
+from reader.vocab import VocabError
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +254,7 @@ class Batch(dict):
 
 
 class TrainData:
-    """The ``ernie.trainer`` reader protocol over ``reader.data_generator`` (a ``reader.task_reader`` reader).
+    """An ``ernie.trainer.BatchSource`` over ``reader.data_generator`` (a ``reader.task_reader`` reader).
 
     All processes build the same seeded stream of batches (the reader's own
     ``RandomState``; each epoch reshuffles the previous order, as the
@@ -527,49 +530,16 @@ def _resolve_seed(args, nranks):
     return seed
 
 
-def make_amp(args):
-    if args.use_fp16:
-        return AmpConfig("float16", init_loss_scaling=args.init_loss_scaling,
-                         incr_every_n_steps=args.incr_every_n_steps,
-                         decr_every_n_nan_or_inf=args.decr_every_n_nan_or_inf, incr_ratio=args.incr_ratio,
-                         decr_ratio=args.decr_ratio, use_dynamic_loss_scaling=args.use_dynamic_loss_scaling)
-    if args.use_bf16:
-        return AmpConfig("bfloat16")
-    return None
-
-
-def check_config(config, args):
-    """The model config against the flags and the vocabulary (ConfigError)."""
-    if args.max_seq_len > config.max_position_embeddings:
-        raise ConfigError("--max_seq_len %d exceeds max_position_embeddings %d of %s"
-                          % (args.max_seq_len, config.max_position_embeddings, config.source))
-    top = max(load_vocab(args.vocab_path).values())
-    if top >= config.vocab_size:
-        raise ConfigError("vocabulary %s has ids up to %d but vocab_size in %s is %d"
-                          % (args.vocab_path, top, config.source, config.vocab_size))
-    if config.use_task_id:
-        if not 0 <= args.task_id < config.task_type_vocab_size:
-            raise ConfigError("--task_id %d is outside [0, task_type_vocab_size=%d) of %s"
-                              % (args.task_id, config.task_type_vocab_size, config.source))
-    elif args.task_id:
-        logger.info("--task_id %d has no effect: %s has no use_task_id (as the original)", args.task_id,
-                    config.source)
-
-
 # The preprocessing a fine-tuned checkpoint was trained with, saved in its train_state.json ("extra") so that
 # predict_classifier.py takes it from the checkpoint itself, not from whatever run record lies beside it.
-CHECKPOINT_SETTINGS = ("ernie_config_path", "vocab_path", "for_cn", "do_lower_case", "max_seq_len",
-                       "label_map_config", "is_regression", "task_id")
-
-
 def checkpoint_settings(args):
-    out = {}
-    for name in CHECKPOINT_SETTINGS:
-        value = getattr(args, name, None)
-        if name in ("ernie_config_path", "vocab_path", "label_map_config") and value:
-            value = os.path.abspath(value)
-        out[name] = value
-    return out
+    """The preprocessing flags a fine-tuned checkpoint keeps (file paths made absolute)."""
+    def absolute(path):
+        return os.path.abspath(path) if path else path
+    return {"ernie_config_path": absolute(args.ernie_config_path), "vocab_path": absolute(args.vocab_path),
+            "for_cn": args.for_cn, "do_lower_case": args.do_lower_case, "max_seq_len": args.max_seq_len,
+            "label_map_config": absolute(args.label_map_config), "is_regression": args.is_regression,
+            "task_id": args.task_id}
 
 
 def result_path(args):
@@ -625,12 +595,23 @@ def run(args, task):
         return _run(args, task, rank, nranks)
 
 
-def _run(args, task, rank, nranks):
-    seed = _resolve_seed(args, nranks)
+@dataclass
+class Runtime:
+    """The static-mode setup of a run: AMP setting (None: float32), model config, place, executor and scope."""
 
+    amp: Optional[AmpConfig]
+    config: ErnieConfig
+    place: Any
+    exe: paddle.static.Executor
+    scope: paddle.static.Scope
+
+
+def static_setup(args, task, rank):
+    """Static mode, the device and precision checks, the model config (printed by rank 0, checked against the
+    flags, the task and the parameters to load), the place, a CPU-aware executor and a fresh scope."""
     paddle.enable_static()
     check_cuda(args.use_cuda)
-    amp = make_amp(args)
+    amp = AmpConfig.from_flags(args)
     check_amp_device(amp, args.use_cuda)
     for flag in ("is_distributed", "use_fast_executor", "use_multi_gpu_test", "enable_ce"):
         if getattr(args, flag, False):
@@ -638,22 +619,126 @@ def _run(args, task, rank, nranks):
     config = ErnieConfig.from_json(args.ernie_config_path)
     if rank == 0:
         config.print_config()
-    check_config(config, args)
+    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
     task.check_config(args, config)
     params_dir = args.init_checkpoint or args.init_pretraining_params
     if params_dir:
         check_params_fit_config(params_dir, config)
-    if args.use_cuda:
-        place = device_place(True)
-    else:
-        place = paddle.CPUPlace()
-    exe = create_executor(place)
-    scope = paddle.static.Scope()
-    evaluating = rank == 0 and (args.do_val or args.do_test)
+    place = device_place(True) if args.use_cuda else paddle.CPUPlace()
+    return Runtime(amp, config, place, create_executor(place), paddle.static.Scope())
 
-    eval_prog = build_program(config, task, args, is_training=False, amp=amp) \
-        if (evaluating or (rank == 0 and args.diagnostic)) else None
-    ctx = EvalContext(args, config, exe, scope, eval_prog, place)
+
+def evaluation_context(args, task, runtime, needs_program):
+    """The :class:`EvalContext` (with the evaluation program when ``needs_program``)."""
+    program = build_program(runtime.config, task, args, is_training=False, amp=runtime.amp) if needs_program else None
+    return EvalContext(args, runtime.config, runtime.exe, runtime.scope, program, runtime.place)
+
+
+def training_data(args, task, seed, rank, nranks):
+    """The training data of this process (:class:`TrainData`) and the length of the learning-rate schedule
+    (the original's estimate, or ``--max_steps``); logs the original's four lines."""
+    data = TrainData(task.make_reader(args, "train", seed=seed), args.train_set, args.batch_size, args.epoch,
+                     rank, nranks)
+    if data.num_examples == 0:
+        raise DataError("training set %s holds no example (only a header?): nothing to train on" % args.train_set)
+    steps = max_train_steps(data.num_examples, args.epoch, args.batch_size, nranks, args.in_tokens, args.max_seq_len)
+    if args.max_steps and args.max_steps < steps:
+        logger.info("--max_steps %d: training stops after %d of the %d steps of %d epoch(s); the learning-rate "
+                    "schedule is fitted to %d steps", args.max_steps, args.max_steps, steps, args.epoch,
+                    args.max_steps)
+        steps = args.max_steps
+    logger.info("Device count: %d", nranks)
+    logger.info("Num train examples: %d", data.num_examples)
+    logger.info("Max train steps: %d", steps)
+    logger.info("Num warmup steps: %d", int(steps * args.warmup_proportion))
+    return data, steps
+
+
+def training_program(args, task, runtime, schedule_steps, nranks):
+    """Encoder + head + AdamW over the original's schedule of ``schedule_steps`` steps (gradients averaged
+    over the processes in the program)."""
+    scheduler = lr_scheduler(args.lr_scheduler, args.learning_rate, int(schedule_steps * args.warmup_proportion),
+                             schedule_steps)
+    grad_hook = None
+    if nranks > 1:
+        grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
+    return build_program(runtime.config, task, args, is_training=True, amp=runtime.amp, grad_hook=grad_hook,
+                         optimizer_args=dict(optimizer_options(args), scheduler=scheduler))
+
+
+def make_trainer(args, task, runtime, program, data, ctx, record, seed, rank, nranks, evaluating):
+    """The ``Trainer`` of the run: until the data end (or ``--max_steps``), evaluating every
+    ``--validation_steps``, after every epoch and at the end when ``evaluating``."""
+    def eval_fn(trainer):
+        epoch = trainer.last_batch.epoch if trainer.last_batch is not None else 0
+        return evaluate_all(task, ctx, record, epoch, trainer.step)
+
+    def log_fn(info):
+        return task.train_log_format(args, info)
+
+    total = data.num_batches()
+    if args.max_steps:
+        total = args.max_steps if total is None else min(total, args.max_steps)
+    return Trainer(
+        runtime.exe, program.main, program.optimizer, program.fetches,
+        TrainerConfig(num_train_steps=total if total is not None else 2 ** 62, random_seed=seed, rank=rank,
+                      nranks=nranks),
+        scope=runtime.scope, place=runtime.place,
+        checkpoint=CheckpointConfig(directory=args.checkpoints, save_steps=args.save_steps,
+                                    max_checkpoints=args.max_checkpoints, model_config=runtime.config,
+                                    extra_state_fn=lambda: {"settings": checkpoint_settings(args)}),
+        validation=ValidationConfig(eval_fn=eval_fn if evaluating else None,
+                                    every_steps=args.validation_steps if evaluating else 0,
+                                    at_end=evaluating, on_epoch_end=evaluating and args.validate_every_epoch),
+        logging=LoggingConfig(every_steps=args.skip_steps, log_fn=log_fn, vdl_dir=args.vdl_dir),
+        feed_fn=make_feed_fn(program.feed_names))
+
+
+def initialise_parameters(trainer, program, args, seed):
+    """Random initialisation (seeded), then ``--init_checkpoint`` (exact resume) or
+    ``--init_pretraining_params`` (encoder only); rank 0's parameters are broadcast to the others."""
+    trainer.run_startup(program.startup)
+    if args.init_checkpoint:
+        if args.init_pretraining_params:
+            logger.warning("both --init_checkpoint and --init_pretraining_params are given: resuming from "
+                           "--init_checkpoint %s (as the original)", args.init_checkpoint)
+        trainer.load_checkpoint(args.init_checkpoint)
+    elif args.init_pretraining_params:
+        trainer.load_pretraining_params(args.init_pretraining_params)
+    else:
+        logger.warning("no --init_pretraining_params: fine-tuning starts from randomly initialised "
+                       "parameters (seed %d)", seed)
+    trainer.broadcast_parameters()
+
+
+def load_finetuned(args, task, runtime, ctx, seed):
+    """Without training: the fine-tuned parameters of ``--init_checkpoint`` into the evaluation program;
+    returns the step they were saved at (0 when unknown)."""
+    with paddle.static.scope_guard(runtime.scope):
+        paddle.seed(seed)
+        runtime.exe.run(ctx.program.startup)
+    loaded = init_pretraining_params(args.init_checkpoint, ctx.program.main, scope=runtime.scope,
+                                     place=runtime.place, config=runtime.config)
+    missing = [p for p in task.required_params() if p not in loaded]
+    if missing:
+        raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
+                              % (args.init_checkpoint, task.name, ", ".join(missing)))
+    if os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
+        return int(read_train_state(args.init_checkpoint).get("step", 0))
+    return 0
+
+
+def run_diagnostic(task, ctx, args):
+    logger.info("Final diagnostic")
+    task.diagnostic(ctx, args.diagnostic, args.diagnostic_save)
+    logger.info("Done final diagnostic, saving to %s", args.diagnostic_save)
+
+
+def _run(args, task, rank, nranks):
+    seed = _resolve_seed(args, nranks)
+    runtime = static_setup(args, task, rank)
+    evaluating = rank == 0 and (args.do_val or args.do_test)
+    ctx = evaluation_context(args, task, runtime, needs_program=evaluating or (rank == 0 and bool(args.diagnostic)))
     if rank == 0:
         task.prepare_eval_files(ctx)       # every dev / test file checked before training
     record = RunRecord(task.primary_metric(args), {k: v for k, v in vars(args).items() if not k.startswith("_")},
@@ -662,86 +747,18 @@ def _run(args, task, rank, nranks):
 
     trainer = None
     if args.do_train:
-        train_reader = task.make_reader(args, "train", seed=seed)
-        data = TrainData(train_reader, args.train_set, args.batch_size, args.epoch, rank, nranks)
-        if data.num_examples == 0:
-            raise DataError("training set %s holds no example (only a header?): nothing to train on" % args.train_set)
-        steps = max_train_steps(data.num_examples, args.epoch, args.batch_size, nranks, args.in_tokens,
-                                args.max_seq_len)
-        if args.max_steps and args.max_steps < steps:
-            logger.info("--max_steps %d: training stops after %d of the %d steps of %d epoch(s); the learning-rate "
-                        "schedule is fitted to %d steps", args.max_steps, args.max_steps, steps, args.epoch,
-                        args.max_steps)
-            steps = args.max_steps
-        warmup = int(steps * args.warmup_proportion)
-        logger.info("Device count: %d", nranks)
-        logger.info("Num train examples: %d", data.num_examples)
-        logger.info("Max train steps: %d", steps)
-        logger.info("Num warmup steps: %d", warmup)
-        scheduler = lr_scheduler(args.lr_scheduler, args.learning_rate, warmup, steps)
-        grad_hook = None
-        if nranks > 1:
-            grad_hook = lambda params_grads: allreduce_gradients(params_grads, nranks)  # noqa: E731
-        train_prog = build_program(
-            config, task, args, is_training=True, amp=amp, grad_hook=grad_hook,
-            optimizer_args=dict(scheduler=scheduler, weight_decay=args.weight_decay,
-                                grad_clip_norm=args.grad_clip_norm, beta1=args.adam_beta1,
-                                beta2=args.adam_beta2, epsilon=args.adam_epsilon,
-                                epsilon_as_paddle15=args.adam_epsilon_as_paddle15))
-
-        def eval_fn(trainer):
-            epoch = trainer.last_batch.epoch if trainer.last_batch is not None else 0
-            return evaluate_all(task, ctx, record, epoch, trainer.step)
-
-        def log_fn(info):
-            return task.train_log_format(args, info)
-
-        total = data.num_batches()
-        if args.max_steps:
-            total = args.max_steps if total is None else min(total, args.max_steps)
-        trainer = Trainer(exe, train_prog.main, train_prog.optimizer, train_prog.fetches,
-                          total if total is not None else 2 ** 62, scope=scope, place=place,
-                          skip_steps=args.skip_steps, save_steps=args.save_steps, checkpoints=args.checkpoints,
-                          max_checkpoints=args.max_checkpoints,
-                          validation_steps=args.validation_steps if evaluating else 0,
-                          eval_fn=eval_fn if evaluating else None, validate_at_end=evaluating,
-                          validate_on_epoch_end=evaluating and args.validate_every_epoch,
-                          log_fn=log_fn, vdl_dir=args.vdl_dir, rank=rank, nranks=nranks, random_seed=seed,
-                          feed_fn=make_feed_fn(train_prog.feed_names), model_config=config,
-                          extra_state_fn=lambda: {"settings": checkpoint_settings(args)})
-        trainer.run_startup(train_prog.startup)
-        if args.init_checkpoint:
-            if args.init_pretraining_params:
-                logger.warning("both --init_checkpoint and --init_pretraining_params are given: resuming from "
-                               "--init_checkpoint %s (as the original)", args.init_checkpoint)
-            trainer.load_checkpoint(args.init_checkpoint)
-        elif args.init_pretraining_params:
-            trainer.load_pretraining_params(args.init_pretraining_params)
-        else:
-            logger.warning("no --init_pretraining_params: fine-tuning starts from randomly initialised "
-                           "parameters (seed %d)", seed)
-        trainer.broadcast_parameters()
+        data, schedule_steps = training_data(args, task, seed, rank, nranks)
+        program = training_program(args, task, runtime, schedule_steps, nranks)
+        trainer = make_trainer(args, task, runtime, program, data, ctx, record, seed, rank, nranks, evaluating)
+        initialise_parameters(trainer, program, args, seed)
         trainer.train(data)
     elif rank == 0:
-        with paddle.static.scope_guard(scope):
-            paddle.seed(seed)
-            exe.run(eval_prog.startup)
-        loaded = init_pretraining_params(args.init_checkpoint, eval_prog.main, scope=scope, place=place,
-                                         config=config)
-        missing = [p for p in task.required_params() if p not in loaded]
-        if missing:
-            raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
-                                  % (args.init_checkpoint, task.name, ", ".join(missing)))
-        step = 0
-        if os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
-            step = int(read_train_state(args.init_checkpoint).get("step", 0))
+        step = load_finetuned(args, task, runtime, ctx, seed)
         if evaluating:
             evaluate_all(task, ctx, record, 0, step)
 
     if rank == 0 and args.diagnostic:
-        logger.info("Final diagnostic")
-        task.diagnostic(ctx, args.diagnostic, args.diagnostic_save)
-        logger.info("Done final diagnostic, saving to %s", args.diagnostic_save)
+        run_diagnostic(task, ctx, args)
     result = finish_run(task, args, record, rank)
     return {"trainer": trainer, "record": record, "result": result}
 
