@@ -11,6 +11,7 @@
 * ``init_logging``: root logging with the original's line format
   ``[LEVEL] <time> [<file>:<line>]:\\t<message>``.
 * ``print_arguments``: log every parsed flag, sorted.
+* ``UsageError``: flags that contradict each other or are missing (every driver's).
 * ``check_cuda`` / ``get_place``: a clear error for ``--use_cuda true`` on a
   CPU-only Paddle build.
 
@@ -107,6 +108,10 @@ def print_arguments(args, log=None):
         if not key.startswith("_"):                 # internal bookkeeping, not a flag
             log.info("%s: %s", key, value)
     log.info("------------------------------------------------")
+
+
+class UsageError(ValueError):
+    """Flags that contradict each other or are missing."""
 
 
 class DeviceError(RuntimeError):

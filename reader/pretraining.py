@@ -53,7 +53,7 @@ import zlib
 import numpy as np
 
 from reader.files import check_input_file
-from reader.batching import FEED_NAMES, Batch, Prefetcher, batch_samples, prepare_batch  # noqa: F401
+from reader.batching import batch_samples, prepare_batch
 from reader.vocab import SPECIAL_TOKENS, load_vocab, special_ids
 
 logger = logging.getLogger(__name__)
@@ -344,7 +344,7 @@ class PretrainingReader:
         did (file order is still shuffled per epoch; ``generate_neg_sample`` still pairs within
         shuffled buffers, as both originals did).
 
-    Use :meth:`batches` (a generator of :class:`reader.batching.Batch`); each batch
+    Use :meth:`batches` (a generator of :class:`reader.batching.PretrainingBatch`); each batch
     carries ``.state`` (the reader state right after it: save that one when
     batches are prefetched), ``.progress``, ``.epoch``, ``.index``, ``.num_tokens``.
     """
@@ -618,7 +618,7 @@ class PretrainingReader:
             (": " + ", ".join("%s %d" % kv for kv in sorted(st.by_reason.items()))) if skipped else "")
 
     def batches(self):
-        """Generator of :class:`reader.batching.Batch` from the current position to the last epoch."""
+        """Generator of :class:`reader.batching.PretrainingBatch` from the current position to the last epoch."""
         while self._epoch < self.epochs:
             epoch, skip = self._epoch, self._batch_index
             for index, samples in enumerate(batch_samples(self.samples(epoch), self.batch_size, self.in_tokens)):

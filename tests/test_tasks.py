@@ -617,7 +617,7 @@ def test_next_sent_builds_ernie1_lines(zh_ctx):
     for s in samples[:5]:
         line = s.line(7)
         assert line.count(";") == 4
-        bpd.check_fields(bpd.parse_line(line), zh_ctx.cls_id, zh_ctx.sep_id)
+        bpd.check_fields(bpd.parse_sample_fields(line), zh_ctx.cls_id, zh_ctx.sep_id)
 
 
 # --------------------------------------------------------------------------- reader feeds

@@ -62,7 +62,8 @@ import numpy as np
 import paddle
 from paddle.static.pir_io import get_pir_parameters
 
-from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
+from ernie.args import (ArgumentGroup, DeviceError, UsageError, check_cuda, cuda_available, init_logging,
+                        print_arguments)
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
@@ -81,10 +82,6 @@ from reader.vocab import VocabError, load_vocab
 logger = logging.getLogger(__name__)
 
 DEFAULT_VOCAB = "./config/vocab.txt"
-
-
-class UsageError(ValueError):
-    """Flags that contradict each other or are missing."""
 
 
 # --------------------------------------------------------------------------- flags

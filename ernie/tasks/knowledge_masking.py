@@ -58,13 +58,13 @@ class KnowledgeMasking(PretrainTask):
         raise TaskError("knowledge_masking has no written label (its targets come from masking)")
 
     def build_head(self, model, feeds):
-        from ernie.modeling import accuracy
+        from ernie.modeling import graph_accuracy
         paddle, F = _paddle()
         logits = model.mask_lm_logits(feeds["mask_pos"])                          # [M, vocab_size]
         loss = paddle.mean(F.cross_entropy(logits, feeds["mask_label"], reduction="none"))
         count = paddle.cast(paddle.shape(feeds["mask_label"])[0], "float32")
         self.logits = logits
-        return loss, {self.name + "_acc": accuracy(logits, feeds["mask_label"]), self.name + "_count": count}
+        return loss, {self.name + "_acc": graph_accuracy(logits, feeds["mask_label"]), self.name + "_count": count}
 
     def chance_level(self, label_counts):
         """Share of the most frequent target token (label_counts: {token id: count})."""

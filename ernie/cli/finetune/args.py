@@ -20,16 +20,12 @@ Deliberate differences (see each driver's docstring for its own):
 """
 import argparse
 
-from ernie.args import ArgumentGroup
+from ernie.args import ArgumentGroup, UsageError
 from reader.files import check_output_file
 from reader.vocab import chinese_token_fraction, load_vocab
 
 CHUNK_SCHEMES = ("IO", "IOB", "IOE", "IOBES")
 LR_SCHEDULERS = ("linear_warmup_decay", "noam_decay")
-
-
-class UsageError(ValueError):
-    """Flags that contradict each other or are missing."""
 
 
 # Which driver a task-specific flag applies to; every other flag applies to all three.  The others'
