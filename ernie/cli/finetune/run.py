@@ -70,7 +70,7 @@ import time
 import numpy as np
 import paddle
 
-from ernie.args import DeviceError, check_cuda, init_logging, print_arguments
+from ernie.args import DeviceError, check_cuda, init_logging, print_arguments, warn_compat_flags
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
@@ -612,6 +612,7 @@ def run(args, task):
     """Fine-tune / evaluate / predict as the flags say; returns a dict with the ``trainer`` (or None), the
     ``record`` (:class:`RunRecord`) and the ``result`` (rank 0's result dict).  Raises on bad input."""
     check_common_args(args)
+    warn_compat_flags(args, logger)
     resolve_for_cn(args, logger.info)
     task.check_args(args)
     for flag in unused_flag_values(args):
@@ -632,9 +633,6 @@ def _run(args, task, rank, nranks):
     check_cuda(args.use_cuda)
     amp = make_amp(args)
     check_amp_device(amp, args.use_cuda)
-    for flag in ("is_distributed", "use_fast_executor", "use_multi_gpu_test", "enable_ce"):
-        if getattr(args, flag, False):
-            logger.info("--%s is accepted for old command lines and has no effect", flag)
     config = ErnieConfig.from_json(args.ernie_config_path)
     if rank == 0:
         config.print_config()
