@@ -19,6 +19,7 @@ import zlib
 import numpy as np
 
 from ernie import atomic_write
+from ernie.config import ErnieConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +33,6 @@ CONFIG_NAMES = ("tiny", "demo", "base")
 
 def load_config(spec):
     """``tiny`` | ``demo`` | ``base`` | path to an ERNIE JSON config -> ``ernie.config.ErnieConfig``."""
-    from ernie.config import ErnieConfig
     if spec == "tiny":
         return ErnieConfig(TINY, source="<bench tiny>")
     if spec in ("base", "demo"):
@@ -211,6 +211,7 @@ def paddlenlp_name_map(config, pretraining=False):
     decoder weight is the word embedding and has no name of its own).  The mapping is the
     converter's (``ernie.cli.convert_paddlenlp``); both sides store Linear weights as [in, out].
     """
+    # local: ernie.cli.convert_paddlenlp imports paddle, which the benches load only in their workers
     from ernie.cli.convert_paddlenlp import ernie_names, paddlenlp_name
     prefix = "ernie." if pretraining else ""
     pairs = ((paddlenlp_name(name, prefix), name) for name in ernie_names(config, with_heads=pretraining))

@@ -61,13 +61,16 @@ def _batches(cfg, args, n):
 
 
 def _static_build(cfg, args, training):
-    from ernie.runtime import create_executor   # imports paddle: only in the worker
     """Build the static program(s), run startup, load the synthetic weights.
 
     Returns (exe, program, fetch Values, feed names, build_check() -> (check program, fetch Values)).
     """
+    # paddle and the modules that import it load only in the worker process, after the parent set its
+    # CPU threads (cpu_setup) in the environment the worker inherits: a deliberate local import
     import paddle
+
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+    from ernie.runtime import create_executor
 
     specs = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 
@@ -107,11 +110,12 @@ def _static_build(cfg, args, training):
 
 
 def _static_worker(cfg, args, training):
-    from ernie.runtime import create_executor   # imports paddle: only in the worker
     import gc
 
     import numpy as np
-    import paddle
+    import paddle   # only in the worker (see _static_build)
+
+    from ernie.runtime import create_executor
     t0 = time.perf_counter()
     exe, main, fetch, names, build_check = _static_build(cfg, args, training)
     build_s = time.perf_counter() - t0

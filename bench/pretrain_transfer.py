@@ -64,6 +64,8 @@ if REPO not in sys.path:
 from bench._common import machine_info, write_json  # noqa: E402
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
 from ernie.atomic_write import atomic_open  # noqa: E402
+from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
+from reader.tokenization import FullTokenizer  # noqa: E402
 
 ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")
 PRETRAINED_ARMS = ARMS[1:]
@@ -351,7 +353,6 @@ def training_text_docs(args, lang):
         with open(marker, "w", encoding="utf-8") as f:
             f.write("%d documents from %s\n" % (n, path))
     if "sanguo" in lang.corpora and not args.corpus_dirs:
-        from ernie.prepare.corpus import load_sanguo_docs
         dest = corpus_dir(args, "sanguo")
         if not os.path.exists(dest + ".complete"):
             os.makedirs(dest, exist_ok=True)
@@ -402,8 +403,6 @@ def count_tokens(args, lang, text_dirs):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    from ernie.prepare.corpus import load_corpus
-    from reader.tokenization import FullTokenizer
     tokenizer = FullTokenizer(os.path.join(data_dir(args), "vocab.txt"), do_lower_case=True)
     out = {}
     for d in corpus_dirs(args, lang) + text_dirs:

