@@ -84,6 +84,11 @@ def current_rss_mb():
 
 
 # ------------------------------------------------------------------------------------ subprocesses
+def command_flags(pairs):
+    """[(flag, value), ...] -> [flag, value, ...] (a command line's arguments)."""
+    return [word for pair in pairs for word in pair]
+
+
 def run_worker(script, argv, timeout=None, env=None):
     """Run ``python script *argv --result FILE`` in a fresh process and return the JSON it wrote.
 

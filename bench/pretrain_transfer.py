@@ -61,7 +61,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from bench._common import machine_info, write_json  # noqa: E402
+from bench._common import command_flags, machine_info, write_json  # noqa: E402
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
 from ernie.atomic_write import atomic_open  # noqa: E402
 from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
@@ -187,13 +187,6 @@ def parse_args(argv=None):
     if not args.seed_list or not args.lrs:
         p.error("--seeds and --lr_grid need at least one value")
     return args
-
-
-def _flags(pairs):
-    out = []
-    for flag, value in pairs:
-        out += [flag, value]
-    return out
 
 
 def shown(cmd):
@@ -506,7 +499,7 @@ def pretrain_job(args, lang, arm):
                "--ernie_config_path", model_config(args, lang), "--vocab_path", os.path.join(data_dir(args), "vocab.txt"),
                "--checkpoints", out, "--warmup_steps", str(args.warmup_steps),
                "--validation_steps", str(args.validation_steps), "--vdl_dir", os.path.join(args.work, "vdl", arm)]
-        cmd += _flags(PRETRAIN_FLAGS)
+        cmd += command_flags(PRETRAIN_FLAGS)
         if arm in MASK_WORD_PROB:
             cmd += ["--generate_neg_sample", "false"]
         else:
@@ -606,7 +599,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
                "--random_seed", str(seed), "--learning_rate", rate, "--epoch", str(args.finetune_epoch)]
         if ds.name == "msra_ner":
             cmd += ["--label_map_config", os.path.join(d, "label_map.json")]
-        cmd += _flags(FINETUNE_FLAGS) + _flags(ds.flags)
+        cmd += command_flags(FINETUNE_FLAGS) + command_flags(ds.flags)
         if args.finetune_max_steps:
             cmd += ["--max_steps", str(args.finetune_max_steps)]
         if arm != "random_init":

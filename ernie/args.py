@@ -84,9 +84,10 @@ class ArgumentGroup:
         help = help.replace("%", "%%")
         return self._group.add_argument(flag, type=type, default=default, help=help, **kwargs)
 
-    def add_switch(self, name, help):
-        """A ``--name`` flag without a value (``store_true``)."""
-        return self._group.add_argument("--" + name, action="store_true", help=help.replace("%", "%%"))
+    def add_switch(self, name, help, **kwargs):
+        """A ``--name`` flag without a value (``store_true`` unless ``kwargs`` say otherwise)."""
+        kwargs.setdefault("action", "store_true")
+        return self._group.add_argument("--" + name, help=help.replace("%", "%%"), **kwargs)
 
 
 def init_logging(level=logging.INFO, stream=None):
@@ -169,8 +170,7 @@ def add_compat_flags(parser, driver):
             continue
         help = "no effect: %s." % flag.reason
         if flag.type is SWITCH:
-            group._group.add_argument("--" + flag.name, nargs=0, const=True, default=flag.default,
-                                      action=_CompatFlagAction, help=help)
+            group.add_switch(flag.name, help, nargs=0, const=True, default=flag.default, action=_CompatFlagAction)
         else:
             group.add_arg(flag.name, flag.type, flag.default, help, action=_CompatFlagAction)
 

@@ -62,7 +62,6 @@ def build_parser(description, cuda_default=False, task=None):
                 action.help = argparse.SUPPRESS
                 parser.get_default("_hidden_flags")[name] = default
             return action
-        add.switch = g.add_switch
         return add
 
     model = group("model", "model configuration and paths")

@@ -119,9 +119,10 @@ def run_record_args(init_checkpoint):
 
 def checkpoint_settings(init_checkpoint):
     """The preprocessing settings saved in the checkpoint's own ``train_state.json`` (None: none saved)."""
-    if not os.path.isfile(os.path.join(init_checkpoint, STATE_FILE)):
+    state = read_train_state(init_checkpoint, missing_ok=True)
+    if state is None:
         return None
-    extra = read_train_state(init_checkpoint).get("extra")
+    extra = state.get("extra")
     return extra.get("settings") if isinstance(extra, dict) else None
 
 
@@ -136,7 +137,7 @@ def resolve_settings(args):
         raise UsageError("--predict_set is required")
     if args.batch_size <= 0:
         raise UsageError("--batch_size must be positive, got %d" % args.batch_size)
-    recorded, path = checkpoint_settings(args.init_checkpoint), os.path.join(args.init_checkpoint, "train_state.json")
+    recorded, path = checkpoint_settings(args.init_checkpoint), os.path.join(args.init_checkpoint, STATE_FILE)
     if recorded is None:
         recorded, path = run_record_args(args.init_checkpoint)
         if recorded is not None:

@@ -514,8 +514,9 @@ def _resolve_seed(args, nranks):
     """--random_seed, else the checkpoint's seed when resuming, else a fresh one (agreed by all ranks)."""
     if args.random_seed is not None:
         return int(args.random_seed)
-    if args.init_checkpoint and os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
-        seed = read_train_state(args.init_checkpoint).get("random_seed")
+    state = read_train_state(args.init_checkpoint, missing_ok=True) if args.init_checkpoint else None
+    if state is not None:
+        seed = state.get("random_seed")
         if seed is not None:
             logger.info("--random_seed not given: using the seed %s of %s", seed,
                         os.path.join(args.init_checkpoint, STATE_FILE))
@@ -730,9 +731,8 @@ def _run(args, task, rank, nranks):
         if missing:
             raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
                                   % (args.init_checkpoint, task.name, ", ".join(missing)))
-        step = 0
-        if os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
-            step = int(read_train_state(args.init_checkpoint).get("step", 0))
+        state = read_train_state(args.init_checkpoint, missing_ok=True)
+        step = int(state.get("step", 0)) if state is not None else 0
         if evaluating:
             evaluate_all(task, ctx, record, 0, step)
 
