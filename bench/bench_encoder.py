@@ -8,7 +8,7 @@ Four variants, each in its own subprocess (so the peak RSS is that variant's own
   static fwd     ernie.modeling.ErnieModel built with is_training=False (no dropout), Executor.run
                  fetching the sequence and pooled outputs;
   dygraph fwd    paddlenlp.transformers.ErnieModel in eval() under paddle.no_grad(), outputs to numpy;
-  static train   ErnieModel(is_training=True) + get_pretraining_output (MLM + NSP) + AdamW.minimize,
+  static train   ErnieModel(is_training=True) + the ERNIE 1.0 heads (knowledge_masking + next_sent tasks: MLM + NSP) + AdamW.minimize,
                  one Executor.run per step fetching the loss;
   dygraph train  paddlenlp ErnieForPretraining + ErniePretrainingCriterion, loss.backward(),
                  AdamW.step(), clear_grad(), loss to a Python float.
@@ -71,6 +71,7 @@ def _static_build(cfg, args, training):
 
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
     from ernie.runtime import create_executor
+    from ernie.tasks import TaskSet
 
     specs = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 
@@ -82,8 +83,8 @@ def _static_build(cfg, args, training):
             inputs = create_inputs(names, specs)
             model = ErnieModel(inputs, cfg, is_training=is_training)
             if with_loss:
-                _, lm_loss, loss = model.get_pretraining_output(inputs["mask_label"], inputs["mask_pos"],
-                                                                inputs["labels"])
+                loss, metrics = TaskSet(["knowledge_masking", "next_sent"]).build_heads(model, inputs)
+                lm_loss = metrics["knowledge_masking_loss"]
                 fetch = [loss, lm_loss]
                 if is_training:
                     opt = paddle.optimizer.AdamW(

@@ -11,7 +11,7 @@ Feeds: ``mask_label`` int64 [M, 1], ``mask_pos`` int64 [M, 1] (the reader's).
 Head: ``ErnieModel.mask_lm_logits`` -- parameters ``mask_lm_trans_fc``,
 ``mask_lm_trans`` layer norm, ``mask_lm_out_fc.b_0``, output tied to
 ``word_embedding`` -- so it is the ERNIE 1.0 head, parameter for parameter.
-Loss: mean cross-entropy over the M masked tokens (``get_lm_output``);
+Loss: mean cross-entropy over the M masked tokens (the ERNIE 1.0 masked-LM loss);
 metric: accuracy over them.
 """
 
