@@ -2,8 +2,8 @@
 
 A directory gives ``IsADirectoryError`` deep inside a reader, and a FIFO, a
 socket or a device blocks the open or never ends, so inputs are refused with a
-message naming the file before they are opened.  ``read_json`` reads a JSON
-file with the same checks.
+message naming the file before they are opened.  ``read_json`` and
+``read_text_lines`` read a JSON / text file with the same checks.
 """
 import json
 import os
@@ -24,6 +24,26 @@ def check_input_file(path, what="input file", error=ValueError):
         raise error("%s %s is not a regular file (a FIFO, socket or device is refused: reading it could block "
                     "forever)" % (what, path))
     return path
+
+
+def read_text_lines(path, what="input file", error=ValueError):
+    """The lines of the UTF-8 text file ``path`` without their line ends.
+
+    Lines end at LF; a CR right before it goes too (CRLF files), a CR elsewhere stays in its line; the final
+    line end does not start another line.  Raises ``error(message)`` naming the file and the reason when it
+    is missing, not a regular file, unreadable or not UTF-8."""
+    check_input_file(path, what, error)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            data = f.read()
+    except OSError as e:
+        raise error("cannot read %s %s: %s" % (what, path, e.strerror or e)) from None
+    except UnicodeDecodeError as e:
+        raise error("%s %s: not UTF-8 text (%s)" % (what, path, e)) from None
+    lines = data.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 JSON_KINDS = {dict: "a JSON object", list: "a JSON list"}
