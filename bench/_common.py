@@ -67,6 +67,17 @@ def time_steps(step, warmup, steps):
 
 
 # ------------------------------------------------------------------------------------------ memory
+def measure_steps(out, step, warmup, steps, build_s, training):
+    """``out`` updated with the RSS after the build, ``step``'s timing (``time_steps``), ``build_s`` and, when
+    ``training``, the losses ``step`` returned."""
+    rss_build = current_rss_mb()
+    timing, results = time_steps(step, warmup, steps)
+    out.update(timing=timing, build_s=build_s, rss_after_build_mb=rss_build)
+    if training:
+        out["losses"] = results
+    return out
+
+
 def peak_rss_mb():
     """High-water resident set size of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

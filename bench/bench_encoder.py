@@ -145,12 +145,7 @@ def _static_worker(cfg, args, training):
 
         def step(i):
             exe.run(main, feed=feeds[i], fetch_list=fetch)
-    rss_build = _common.current_rss_mb()
-    timing, results = _common.time_steps(step, args.warmup, args.steps)
-    out.update(timing=timing, build_s=build_s, rss_after_build_mb=rss_build)
-    if training:
-        out["losses"] = results
-    return out
+    return _common.measure_steps(out, step, args.warmup, args.steps, build_s, training)
 
 
 def _paddlenlp_config(cfg, training):
@@ -253,12 +248,7 @@ def _dygraph_worker(cfg, args, training):
 
         def step(i):
             forward(feeds[i])
-    rss_build = _common.current_rss_mb()
-    timing, results = _common.time_steps(step, args.warmup, args.steps)
-    out.update(timing=timing, build_s=build_s, rss_after_build_mb=rss_build)
-    if training:
-        out["losses"] = results
-    return out
+    return _common.measure_steps(out, step, args.warmup, args.steps, build_s, training)
 
 
 def run_variant(args):
