@@ -114,20 +114,26 @@ def strip_accents(text):
                    if unicodedata.category(ch) != "Mn")
 
 
-def split_on_punctuation(text):
-    """'a,b!' -> ['a', ',', 'b', '!']: every punctuation char is its own piece."""
-    pieces, current = [], []
+def split_keeping(text, is_single):
+    """``text`` cut into pieces: each character with ``is_single(ch)`` alone, maximal runs of the others
+    together (``''.join(pieces) == text``)."""
+    pieces, run = [], []
     for ch in text:
-        if is_punctuation(ch):
-            if current:
-                pieces.append("".join(current))
-                current = []
+        if is_single(ch):
+            if run:
+                pieces.append("".join(run))
+                run = []
             pieces.append(ch)
         else:
-            current.append(ch)
-    if current:
-        pieces.append("".join(current))
+            run.append(ch)
+    if run:
+        pieces.append("".join(run))
     return pieces
+
+
+def split_on_punctuation(text):
+    """'a,b!' -> ['a', ',', 'b', '!']: every punctuation char is its own piece."""
+    return split_keeping(text, is_punctuation)
 
 
 class WordpieceTokenizer:
@@ -210,16 +216,4 @@ def tokenize_chinese_chars(text):
     tab, CR, LF, U+202F) is its own element; maximal runs of all other
     characters are one element.  ``''.join(result) == text`` always holds.
     """
-    text = to_text(text)
-    out, run = [], []
-    for ch in text:
-        if is_cjk_char(ch) or ch in MRC_WHITESPACE:
-            if run:
-                out.append("".join(run))
-                run = []
-            out.append(ch)
-        else:
-            run.append(ch)
-    if run:
-        out.append("".join(run))
-    return out
+    return split_keeping(to_text(text), lambda ch: is_cjk_char(ch) or ch in MRC_WHITESPACE)

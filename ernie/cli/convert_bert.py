@@ -450,6 +450,13 @@ def verify_release(output_dir, expected=None):
 
 
 @contextlib.contextmanager
+def log_written(log, report, kind, count):
+    """The closing lines of an export: where it wrote what (``count``, e.g. "206 tensors") and what it left out."""
+    log.info("wrote %s (%s, %s)", report["output_dir"], kind, count)
+    if report["left_out"]:
+        log.info("not carried over: %s", ", ".join(report["left_out"]))
+
+
 def atomic_output_dir(output_dir, overwrite=False):
     """``ernie.atomic_write.atomic_directory`` for a converter's or exporter's output: an
     existing non-empty ``output_dir`` is an error unless ``overwrite``."""
