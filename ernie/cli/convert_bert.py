@@ -449,7 +449,6 @@ def verify_release(output_dir, expected=None):
     return present
 
 
-@contextlib.contextmanager
 def log_written(log, report, kind, count):
     """The closing lines of an export: where it wrote what (``count``, e.g. "206 tensors") and what it left out."""
     log.info("wrote %s (%s, %s)", report["output_dir"], kind, count)
@@ -457,6 +456,7 @@ def log_written(log, report, kind, count):
         log.info("not carried over: %s", ", ".join(report["left_out"]))
 
 
+@contextlib.contextmanager
 def atomic_output_dir(output_dir, overwrite=False):
     """``ernie.atomic_write.atomic_directory`` for a converter's or exporter's output: an
     existing non-empty ``output_dir`` is an error unless ``overwrite``."""
