@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _common  # noqa: E402
 from ernie import cpu_setup  # noqa: E402  (no paddle import; sets the CPU kernel/thread defaults)
+from ernie.tasks import TaskSet  # noqa: E402  (does not import paddle either)
 
 VARIANTS = ("static-fwd", "dygraph-fwd", "static-train", "dygraph-train")
 LEARNING_RATE = 1e-4
@@ -71,7 +72,6 @@ def _static_build(cfg, args, training):
 
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
     from ernie.runtime import create_executor
-    from ernie.tasks import TaskSet
 
     specs = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 

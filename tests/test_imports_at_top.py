@@ -1,12 +1,12 @@
 """The project's own modules are imported at module top, where a reader sees a module's dependencies: an
 ``import ernie...`` / ``from reader... import`` inside a function or class of ernie/, reader/ or bench/ is
-an error unless ALLOWED lists it with its reason."""
+an error unless ALLOWED lists it with its reason (the entry scripts at the root and script/ are checked too)."""
 import ast
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = ("ernie", "reader")
-SCANNED = ("ernie", "reader", "bench")
+SCANNED = ("ernie", "reader", "bench", "script")
 
 PADDLE_IN_WORKER = ("the benchmark loads paddle (and the modules importing it) only in its worker process, whose "
                     "environment carries the CPU thread settings the parent chose")
@@ -67,6 +67,7 @@ def local_project_imports(path):
 
 
 def scanned_files():
+    yield from sorted(name for name in os.listdir(REPO) if name.endswith(".py"))    # train.py, run_*.py, ...
     for top in SCANNED:
         for root, _, files in os.walk(os.path.join(REPO, top)):
             for name in sorted(files):
