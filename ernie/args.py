@@ -197,6 +197,8 @@ class DeviceError(RuntimeError):
     """The requested device cannot be used with the installed Paddle build."""
 
 
+# cuda_available / check_cuda import paddle inside: this module is imported by tools that never need Paddle
+# (the data preparation commands), and must not load it before ernie has set Paddle's environment.
 def cuda_available():
     import paddle
     return bool(paddle.is_compiled_with_cuda()) and paddle.device.cuda.device_count() > 0
