@@ -19,6 +19,7 @@ import zlib
 import numpy as np
 
 from ernie import atomic_write
+from ernie.config import ErnieConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +33,6 @@ CONFIG_NAMES = ("tiny", "demo", "base")
 
 def load_config(spec):
     """``tiny`` | ``demo`` | ``base`` | path to an ERNIE JSON config -> ``ernie.config.ErnieConfig``."""
-    from ernie.config import ErnieConfig
     if spec == "tiny":
         return ErnieConfig(TINY, source="<bench tiny>")
     if spec in ("base", "demo"):
@@ -67,6 +67,17 @@ def time_steps(step, warmup, steps):
 
 
 # ------------------------------------------------------------------------------------------ memory
+def measure_steps(out, step, warmup, steps, build_s, training):
+    """``out`` updated with the RSS after the build, ``step``'s timing (``time_steps``), ``build_s`` and, when
+    ``training``, the losses ``step`` returned."""
+    rss_build = current_rss_mb()
+    timing, results = time_steps(step, warmup, steps)
+    out.update(timing=timing, build_s=build_s, rss_after_build_mb=rss_build)
+    if training:
+        out["losses"] = results
+    return out
+
+
 def peak_rss_mb():
     """High-water resident set size of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -84,6 +95,11 @@ def current_rss_mb():
 
 
 # ------------------------------------------------------------------------------------ subprocesses
+def command_flags(pairs):
+    """[(flag, value), ...] -> [flag, value, ...] (a command line's arguments)."""
+    return [word for pair in pairs for word in pair]
+
+
 def run_worker(script, argv, timeout=None, env=None):
     """Run ``python script *argv --result FILE`` in a fresh process and return the JSON it wrote.
 
@@ -211,6 +227,7 @@ def paddlenlp_name_map(config, pretraining=False):
     decoder weight is the word embedding and has no name of its own).  The mapping is the
     converter's (``ernie.cli.convert_paddlenlp``); both sides store Linear weights as [in, out].
     """
+    # local: ernie.cli.convert_paddlenlp imports paddle, which the benches load only in their workers
     from ernie.cli.convert_paddlenlp import ernie_names, paddlenlp_name
     prefix = "ernie." if pretraining else ""
     pairs = ((paddlenlp_name(name, prefix), name) for name in ernie_names(config, with_heads=pretraining))

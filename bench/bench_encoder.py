@@ -8,7 +8,7 @@ Four variants, each in its own subprocess (so the peak RSS is that variant's own
   static fwd     ernie.modeling.ErnieModel built with is_training=False (no dropout), Executor.run
                  fetching the sequence and pooled outputs;
   dygraph fwd    paddlenlp.transformers.ErnieModel in eval() under paddle.no_grad(), outputs to numpy;
-  static train   ErnieModel(is_training=True) + get_pretraining_output (MLM + NSP) + AdamW.minimize,
+  static train   ErnieModel(is_training=True) + the ERNIE 1.0 heads (knowledge_masking + next_sent tasks: MLM + NSP) + AdamW.minimize,
                  one Executor.run per step fetching the loss;
   dygraph train  paddlenlp ErnieForPretraining + ErniePretrainingCriterion, loss.backward(),
                  AdamW.step(), clear_grad(), loss to a Python float.
@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _common  # noqa: E402
 from ernie import cpu_setup  # noqa: E402  (no paddle import; sets the CPU kernel/thread defaults)
+from ernie.tasks import TaskSet  # noqa: E402  (does not import paddle either)
 
 VARIANTS = ("static-fwd", "dygraph-fwd", "static-train", "dygraph-train")
 LEARNING_RATE = 1e-4
@@ -61,13 +62,16 @@ def _batches(cfg, args, n):
 
 
 def _static_build(cfg, args, training):
-    from ernie.runtime import create_executor   # imports paddle: only in the worker
     """Build the static program(s), run startup, load the synthetic weights.
 
     Returns (exe, program, fetch Values, feed names, build_check() -> (check program, fetch Values)).
     """
+    # paddle and the modules that import it load only in the worker process, after the parent set its
+    # CPU threads (cpu_setup) in the environment the worker inherits: a deliberate local import
     import paddle
+
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+    from ernie.runtime import create_executor
 
     specs = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 
@@ -79,8 +83,8 @@ def _static_build(cfg, args, training):
             inputs = create_inputs(names, specs)
             model = ErnieModel(inputs, cfg, is_training=is_training)
             if with_loss:
-                _, lm_loss, loss = model.get_pretraining_output(inputs["mask_label"], inputs["mask_pos"],
-                                                                inputs["labels"])
+                loss, metrics = TaskSet(["knowledge_masking", "next_sent"]).build_heads(model, inputs)
+                lm_loss = metrics["knowledge_masking_loss"]
                 fetch = [loss, lm_loss]
                 if is_training:
                     opt = paddle.optimizer.AdamW(
@@ -107,11 +111,12 @@ def _static_build(cfg, args, training):
 
 
 def _static_worker(cfg, args, training):
-    from ernie.runtime import create_executor   # imports paddle: only in the worker
     import gc
 
     import numpy as np
-    import paddle
+    import paddle   # only in the worker (see _static_build)
+
+    from ernie.runtime import create_executor
     t0 = time.perf_counter()
     exe, main, fetch, names, build_check = _static_build(cfg, args, training)
     build_s = time.perf_counter() - t0
@@ -140,12 +145,7 @@ def _static_worker(cfg, args, training):
 
         def step(i):
             exe.run(main, feed=feeds[i], fetch_list=fetch)
-    rss_build = _common.current_rss_mb()
-    timing, results = _common.time_steps(step, args.warmup, args.steps)
-    out.update(timing=timing, build_s=build_s, rss_after_build_mb=rss_build)
-    if training:
-        out["losses"] = results
-    return out
+    return _common.measure_steps(out, step, args.warmup, args.steps, build_s, training)
 
 
 def _paddlenlp_config(cfg, training):
@@ -248,12 +248,7 @@ def _dygraph_worker(cfg, args, training):
 
         def step(i):
             forward(feeds[i])
-    rss_build = _common.current_rss_mb()
-    timing, results = _common.time_steps(step, args.warmup, args.steps)
-    out.update(timing=timing, build_s=build_s, rss_after_build_mb=rss_build)
-    if training:
-        out["losses"] = results
-    return out
+    return _common.measure_steps(out, step, args.warmup, args.steps, build_s, training)
 
 
 def run_variant(args):

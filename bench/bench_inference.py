@@ -18,7 +18,6 @@ Each variant's pooled and sequence outputs on the first batch are compared with 
 WRONG and its speed is not a candidate.  2 untimed batches, then ``--batches`` - 2 timed.
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -48,6 +47,8 @@ def synthetic_batches(config, batch_size, seq_len, n, names, seed=0):
 
 
 def worker(args):
+    # paddle and the modules that import it load only in the worker process, whose environment carries the
+    # CPU thread settings the parent chose: a deliberate local import
     import numpy as np
     import paddle
 

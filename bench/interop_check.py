@@ -25,6 +25,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+from ernie.cli.convert_bert import expected_shapes, head_shapes, write_release  # noqa: E402
+from ernie.cli.convert_paddlenlp import dynamic_mode, export_paddlenlp, import_paddlenlp  # noqa: E402
+from ernie.cli.export_bert import export_bert  # noqa: E402
+from ernie.config import ErnieConfig  # noqa: E402
+from ernie.tensor_file import read_tensor  # noqa: E402
+
 # The model shapes of the released checkpoints (random weights: no real weights are obtainable here).
 MODELS = {
     "ernie-1.0-zh-base": dict(
@@ -44,8 +50,6 @@ MODELS = {
 
 
 def random_release(path, values, vocab, heads, seed):
-    from ernie.cli.convert_bert import expected_shapes, head_shapes, write_release
-    from ernie.config import ErnieConfig
     config = ErnieConfig(values)
     shapes = expected_shapes(config)
     if config.use_task_id:
@@ -71,10 +75,6 @@ def close(a, b):
 def check_model(name, spec, work):
     import reference_bert
     from interop_helpers import encoder_outputs, write_texts
-
-    from ernie.cli.convert_paddlenlp import dynamic_mode, export_paddlenlp, import_paddlenlp
-    from ernie.cli.export_bert import export_bert
-    from ernie.tensor_file import read_tensor
 
     out = {"model": name}
     t0 = time.time()

@@ -61,9 +61,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from bench._common import machine_info, write_json  # noqa: E402
+from bench._common import command_flags, machine_info, write_json  # noqa: E402
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
 from ernie.atomic_write import atomic_open  # noqa: E402
+from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
+from reader.tokenization import FullTokenizer  # noqa: E402
 
 ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")
 PRETRAINED_ARMS = ARMS[1:]
@@ -185,13 +187,6 @@ def parse_args(argv=None):
     if not args.seed_list or not args.lrs:
         p.error("--seeds and --lr_grid need at least one value")
     return args
-
-
-def _flags(pairs):
-    out = []
-    for flag, value in pairs:
-        out += [flag, value]
-    return out
 
 
 def shown(cmd):
@@ -351,7 +346,6 @@ def training_text_docs(args, lang):
         with open(marker, "w", encoding="utf-8") as f:
             f.write("%d documents from %s\n" % (n, path))
     if "sanguo" in lang.corpora and not args.corpus_dirs:
-        from ernie.prepare.corpus import load_sanguo_docs
         dest = corpus_dir(args, "sanguo")
         if not os.path.exists(dest + ".complete"):
             os.makedirs(dest, exist_ok=True)
@@ -402,8 +396,6 @@ def count_tokens(args, lang, text_dirs):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    from ernie.prepare.corpus import load_corpus
-    from reader.tokenization import FullTokenizer
     tokenizer = FullTokenizer(os.path.join(data_dir(args), "vocab.txt"), do_lower_case=True)
     out = {}
     for d in corpus_dirs(args, lang) + text_dirs:
@@ -507,7 +499,7 @@ def pretrain_job(args, lang, arm):
                "--ernie_config_path", model_config(args, lang), "--vocab_path", os.path.join(data_dir(args), "vocab.txt"),
                "--checkpoints", out, "--warmup_steps", str(args.warmup_steps),
                "--validation_steps", str(args.validation_steps), "--vdl_dir", os.path.join(args.work, "vdl", arm)]
-        cmd += _flags(PRETRAIN_FLAGS)
+        cmd += command_flags(PRETRAIN_FLAGS)
         if arm in MASK_WORD_PROB:
             cmd += ["--generate_neg_sample", "false"]
         else:
@@ -607,7 +599,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
                "--random_seed", str(seed), "--learning_rate", rate, "--epoch", str(args.finetune_epoch)]
         if ds.name == "msra_ner":
             cmd += ["--label_map_config", os.path.join(d, "label_map.json")]
-        cmd += _flags(FINETUNE_FLAGS) + _flags(ds.flags)
+        cmd += command_flags(FINETUNE_FLAGS) + command_flags(ds.flags)
         if args.finetune_max_steps:
             cmd += ["--max_steps", str(args.finetune_max_steps)]
         if arm != "random_init":

@@ -36,6 +36,10 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from bench._common import command_flags  # noqa: E402
 
 STRATEGIES = ("continual", "multitask", "continual_multitask")
 STRATEGY_NAMES = {"continual": "continual learning", "multitask": "multi-task learning",
@@ -88,13 +92,6 @@ def parse_args(argv=None):
     return args
 
 
-def _flags(pairs):
-    out = []
-    for flag, value in pairs:
-        out += [flag, value]
-    return out
-
-
 def run_logged(cmd, log_path, dry_run):
     shown = " ".join(shlex.quote(c) for c in ["python"] + cmd[1:])
     print("$ %s > %s" % (shown, log_path), flush=True)
@@ -120,7 +117,7 @@ def pretrain(args, strategy, model_config):
     out = os.path.join(args.work, "pretrain", strategy)
     cmd = [args.python, "train.py", "--task_config", TASK_CONFIG, "--strategy", strategy,
            "--iterations_scale", repr(args.iterations_scale), "--ernie_config_path", model_config,
-           "--vocab_path", VOCAB, "--checkpoints", out] + _flags(PRETRAIN_FLAGS)
+           "--vocab_path", VOCAB, "--checkpoints", out] + command_flags(PRETRAIN_FLAGS)
     if not args.dry_run:
         os.makedirs(out, exist_ok=True)
     wall = run_logged(cmd, os.path.join(args.work, "log", "pretrain_%s.log" % strategy), args.dry_run)
@@ -146,7 +143,7 @@ def finetune(args, name, seed, model_config, data_dir, params):
            "--train_set", os.path.join(data_dir, "train.tsv"), "--dev_set", os.path.join(data_dir, "dev.tsv"),
            "--test_set", os.path.join(data_dir, "test.tsv"), "--test_save", os.path.join(out, "test_out.tsv"),
            "--checkpoints", os.path.join(out, "ckpt"), "--random_seed", str(seed)]
-    cmd += _flags(finetune_flags(args.finetune_lr, args.finetune_epoch))
+    cmd += command_flags(finetune_flags(args.finetune_lr, args.finetune_epoch))
     if params:
         cmd += ["--init_pretraining_params", params]
     if not args.dry_run:

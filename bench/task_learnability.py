@@ -56,6 +56,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from ernie.tasks import TaskSet  # noqa: E402
+
 SINGLE = os.path.join("data", "tasks", "single_task")
 
 # train.py flags of every run (the recipe of docs/task_results.md)
@@ -190,7 +192,6 @@ def baselines(task, train, valid):
 
 def task_baselines(config, model_config):
     """(baselines dict, number of validation items) of the run configuration's single task."""
-    from ernie.tasks import TaskSet
     (spec,) = config["tasks"]
     taskset = TaskSet([dict(spec.get("options", {}), name=spec["name"], id=spec["id"])])
     voc_size = model_config["vocab_size"]

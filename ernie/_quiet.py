@@ -91,6 +91,8 @@ def absorb_first_out_tensor_warning():
     if _absorbed or not enabled():
         return
     _absorbed = True
+    # here, not at the top: this module runs before Paddle is imported and sets the environment Paddle
+    # reads at import (GLOG_minloglevel, the warning filters); importing paddle above would defeat that
     import paddle
 
     def build_one_add():

@@ -14,6 +14,10 @@
 * ``add_mixed_precision_flags`` / ``add_adam_flags``: the float16 / bfloat16 and the Adam / gradient-clip
   flags, declared once for ``train.py`` and the fine-tuning drivers (``ernie.optimization.AmpConfig.from_flags``
   reads the first group back).
+* ``UsageError``: flags that contradict each other or are missing (every driver's).
+* ``COMPAT_NOOP_FLAGS``: the original's flags accepted so that old command lines
+  run, with no effect here; ``add_compat_flags`` registers a driver's,
+  ``warn_compat_flags`` logs once per run the ones given on the command line.
 * ``check_cuda`` / ``get_place``: a clear error for ``--use_cuda true`` on a
   CPU-only Paddle build.
 
@@ -23,6 +27,8 @@ import argparse
 import logging
 import math
 import sys
+from dataclasses import dataclass
+from typing import Tuple
 
 LOG_FORMAT = "[%(levelname)s] %(asctime)s [%(filename)s:%(lineno)d]:\t%(message)s"
 
@@ -81,9 +87,10 @@ class ArgumentGroup:
         help = help.replace("%", "%%")
         return self._group.add_argument(flag, type=type, default=default, help=help, **kwargs)
 
-    def add_switch(self, name, help):
-        """A ``--name`` flag without a value (``store_true``)."""
-        return self._group.add_argument("--" + name, action="store_true", help=help.replace("%", "%%"))
+    def add_switch(self, name, help, **kwargs):
+        """A ``--name`` flag without a value (``store_true`` unless ``kwargs`` say otherwise)."""
+        kwargs.setdefault("action", "store_true")
+        return self._group.add_argument("--" + name, help=help.replace("%", "%%"), **kwargs)
 
 
 def add_mixed_precision_flags(add):
@@ -146,10 +153,89 @@ def print_arguments(args, log=None):
     log.info("------------------------------------------------")
 
 
+# --------------------------------------------------------------------------- no-op flags of the original
+PRETRAIN, FINETUNE, PREDICT = "pretrain", "finetune", "predict"     # train.py; run_*.py; predict_classifier.py
+SWITCH = "switch"       # CompatFlag.type of a flag without a value (store_true)
+
+
+@dataclass(frozen=True)
+class CompatFlag:
+    """A flag of the original toolkit that is accepted, so that its command lines run, and has no effect."""
+    name: str
+    type: object            # bool, int, str or SWITCH
+    default: object
+    drivers: Tuple[str, ...]
+    reason: str             # why it has no effect here (shown in --help and in the warning)
+
+
+COMPAT_NOOP_FLAGS = (
+    CompatFlag("use_fast_executor", bool, False, (PRETRAIN, FINETUNE), "Paddle 3 has one executor"),
+    CompatFlag("verbose", bool, False, (PRETRAIN,), "the original's pre-training did not read it either"),
+    CompatFlag("is_distributed", bool, False, (FINETUNE,),
+               "several processes are detected from the environment of paddle.distributed.launch"),
+    CompatFlag("num_iteration_per_drop_scope", int, 10, (FINETUNE,), "Paddle 3 frees memory itself"),
+    CompatFlag("use_multi_gpu_test", bool, False, (FINETUNE,), "the original did not use it either"),
+    CompatFlag("metrics", bool, True, (FINETUNE,), "the original did not read it either"),
+    CompatFlag("shuffle", bool, True, (FINETUNE,), "the training data are always shuffled, as in the original"),
+    CompatFlag("enable_ce", SWITCH, False, (FINETUNE,), "runs are always seeded"),
+    CompatFlag("tokenizer", str, "FullTokenizer", (FINETUNE,),
+               "only FullTokenizer exists (the original ignored the flag; another value is refused)"),
+    CompatFlag("ernie_version", str, "2.0", (PREDICT,), "task_ids are fed when the model config has use_task_id"),
+    CompatFlag("do_prediction", bool, True, (PREDICT,), "predict_classifier.py always predicts"),
+)
+
+COMPAT_GIVEN = "_compat_flags_given"    # Namespace attribute: names of the no-op flags on the command line
+
+
+class _CompatFlagAction(argparse.Action):
+    """Stores the value like ``store`` (``store_true`` for a switch) and notes that the flag was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        given = getattr(namespace, COMPAT_GIVEN, ())
+        if self.dest not in given:
+            setattr(namespace, COMPAT_GIVEN, given + (self.dest,))
+
+
+def add_compat_flags(parser, driver):
+    """Register the ``COMPAT_NOOP_FLAGS`` of ``driver`` (PRETRAIN, FINETUNE or PREDICT) on ``parser``."""
+    group = ArgumentGroup(parser, "accepted for old command lines", "flags of the original that have no effect "
+                          "here (a warning names those given)")
+    parser.set_defaults(**{COMPAT_GIVEN: ()})
+    for flag in COMPAT_NOOP_FLAGS:
+        if driver not in flag.drivers:
+            continue
+        help = "no effect: %s." % flag.reason
+        if flag.type is SWITCH:
+            group.add_switch(flag.name, help, nargs=0, const=True, default=flag.default, action=_CompatFlagAction)
+        else:
+            group.add_arg(flag.name, flag.type, flag.default, help, action=_CompatFlagAction)
+
+
+def warn_compat_flags(args, log=None):
+    """Log one warning naming the no-op flags given on the command line (none given: nothing).
+
+    Returns the names of the flags given."""
+    given = vars(args).get(COMPAT_GIVEN, ())
+    if given:
+        reasons = {flag.name: flag.reason for flag in COMPAT_NOOP_FLAGS}
+        (log or logging.getLogger("ernie")).warning(
+            "flags of the original toolkit accepted with no effect: %s",
+            "; ".join("--%s (%s)" % (name, reasons[name]) for name in given))
+    return list(given)
+
+
+# --------------------------------------------------------------------------- errors
+class UsageError(ValueError):
+    """Flags that contradict each other or are missing."""
+
+
 class DeviceError(RuntimeError):
     """The requested device cannot be used with the installed Paddle build."""
 
 
+# cuda_available / check_cuda import paddle inside: this module is imported by tools that never need Paddle
+# (the data preparation commands), and must not load it before ernie has set Paddle's environment.
 def cuda_available():
     import paddle
     return bool(paddle.is_compiled_with_cuda()) and paddle.device.cuda.device_count() > 0

@@ -157,10 +157,13 @@ def is_complete(directory):
     return incomplete_reason(directory) is None
 
 
-def read_train_state(directory):
-    """``directory/train_state.json`` as a dict (CheckpointError naming the file otherwise)."""
+def read_train_state(directory, missing_ok=False):
+    """``directory/train_state.json`` as a dict (CheckpointError naming the file otherwise; the one reader of
+    the file).  ``missing_ok``: None when the file does not exist (a parameters-only directory)."""
     path = os.path.join(directory, STATE_FILE)
     if not os.path.isfile(path):
+        if missing_ok:
+            return None
         raise CheckpointError("%s is not a training checkpoint: %s is missing (to start from parameters "
                               "only, use --init_pretraining_params)" % (directory, path))
     try:

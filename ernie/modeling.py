@@ -253,26 +253,9 @@ class ErnieModel:
         w = self.params.get("mask_lm_out_fc.w_0", [cfg.hidden_size, cfg.vocab_size], self._init)
         return paddle.matmul(trans, w) + out_bias
 
-    def get_lm_output(self, mask_label, mask_pos):
-        """Mean softmax cross-entropy over all M masked tokens of the batch (scalar)."""
-        logits = self.mask_lm_logits(mask_pos)
-        return paddle.mean(F.cross_entropy(logits, mask_label, reduction="none"))
 
-    def get_pretraining_output(self, mask_label, mask_pos, labels):
-        """ERNIE 1.0 pre-training heads.
-
-        Returns (next_sent_acc, mean_mask_lm_loss, total_loss) as scalars;
-        total = masked-LM loss + next-sentence loss, unweighted.
-        """
-        mean_mask_lm_loss = self.get_lm_output(mask_label, mask_pos)
-        ns_logits = self.fc(self.get_pooled_output(), 2, "next_sent_fc")
-        mean_next_sent_loss = paddle.mean(F.cross_entropy(ns_logits, labels, reduction="none"))
-        next_sent_acc = accuracy(ns_logits, labels)
-        return next_sent_acc, mean_mask_lm_loss, mean_next_sent_loss + mean_mask_lm_loss
-
-
-def accuracy(logits, labels):
-    """Top-1 accuracy (scalar float32) of ``logits`` [N, C] against int64 ``labels`` [N, 1]."""
+def graph_accuracy(logits, labels):
+    """Top-1 accuracy in the static graph (scalar float32 Value; numpy: ``ernie.metrics.accuracy``) of ``logits`` [N, C] against int64 ``labels`` [N, 1]."""
     pred = paddle.argmax(logits, axis=-1)
     hit = paddle.cast(paddle.equal(pred, paddle.reshape(labels, [-1])), "float32")
     return paddle.mean(hit)

@@ -19,7 +19,9 @@ also serves the serial mode; ``ernie._quiet`` drops it).
 import logging
 import os
 
-from ernie import _quiet, cpu_setup  # before paddle: environment settings Paddle reads at import
+# before paddle (a deliberate order, not an import to sort): _quiet and cpu_setup put into the environment
+# the settings Paddle reads once, at its import (log level, CPU kernels and threads)
+from ernie import _quiet, cpu_setup
 
 import paddle
 

@@ -184,7 +184,7 @@ def batch_samples(samples, batch_size, in_tokens=True):
         yield batch
 
 
-class Batch(dict):
+class PretrainingBatch(dict):
     """One model batch: the dict items are exactly the feeds (``FEED_NAMES``).
 
     Feeds (B samples, L longest sample, M masked positions):
@@ -210,7 +210,7 @@ class Batch(dict):
 
 
 def prepare_batch(samples, rng, cls_id, sep_id, mask_id, pad_id=0, vocab_size=None, replace_pool=None):
-    """Pad and mask a list of samples into a :class:`Batch`.
+    """Pad and mask a list of samples into a :class:`PretrainingBatch`.
 
     Each sample has ``token_ids``, ``sent_ids``, ``pos_ids``, ``seg_labels``
     (int lists of one length), ``label`` (int) and ``mask_word`` (bool).
@@ -223,7 +223,7 @@ def prepare_batch(samples, rng, cls_id, sep_id, mask_id, pad_id=0, vocab_size=No
     seg = pad_batch([s.seg_labels for s in samples], 1, L)
     m = mask(src, seg, lens, [bool(s.mask_word) for s in samples], rng, cls_id, sep_id, mask_id,
              vocab_size=vocab_size, replace_pool=replace_pool)
-    batch = Batch(
+    batch = PretrainingBatch(
         src_ids=m.src_ids,
         pos_ids=pad_batch([s.pos_ids for s in samples], pad_id, L),
         sent_ids=pad_batch([s.sent_ids for s in samples], pad_id, L),

@@ -2,8 +2,10 @@
 
 A directory gives ``IsADirectoryError`` deep inside a reader, and a FIFO, a
 socket or a device blocks the open or never ends, so inputs are refused with a
-message naming the file before they are opened.
+message naming the file before they are opened.  ``read_json`` and
+``read_text_lines`` read a JSON / text file with the same checks.
 """
+import json
 import os
 import stat
 
@@ -22,6 +24,50 @@ def check_input_file(path, what="input file", error=ValueError):
         raise error("%s %s is not a regular file (a FIFO, socket or device is refused: reading it could block "
                     "forever)" % (what, path))
     return path
+
+
+def read_text_lines(path, what="input file", error=ValueError):
+    """The lines of the UTF-8 text file ``path`` without their line ends.
+
+    Lines end at LF; a CR right before it goes too (CRLF files), a CR elsewhere stays in its line; the final
+    line end does not start another line.  Raises ``error(message)`` naming the file and the reason when it
+    is missing, not a regular file, unreadable or not UTF-8."""
+    check_input_file(path, what, error)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            data = f.read()
+    except OSError as e:
+        raise error("cannot read %s %s: %s" % (what, path, e.strerror or e)) from None
+    except UnicodeDecodeError as e:
+        raise error("%s %s: not UTF-8 text (%s)" % (what, path, e)) from None
+    lines = data.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+JSON_KINDS = {dict: "a JSON object", list: "a JSON list"}
+
+
+def read_json(path, what="JSON file", error=ValueError, missing_hint=None, expect=None):
+    """The parsed content of the UTF-8 JSON file ``path``.
+
+    Raises ``error(message)`` naming ``what`` and ``path`` when the file is missing (``missing_hint``, e.g.
+    where it comes from, is added in parentheses), is not a regular file, cannot be read, is not UTF-8 JSON,
+    or (``expect``: dict or list) does not hold a JSON object / list."""
+    if missing_hint and not os.path.lexists(path):
+        raise error("%s %s does not exist (%s)" % (what, path, missing_hint))
+    check_input_file(path, what, error)
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except OSError as e:
+        raise error("cannot read %s %s: %s" % (what, path, e.strerror or e)) from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise error("%s %s is not valid UTF-8 JSON: %s" % (what, path, e)) from None
+    if expect is not None and not isinstance(value, expect):
+        raise error("%s %s must hold %s, got %s" % (what, path, JSON_KINDS[expect], type(value).__name__))
+    return value
 
 
 def check_output_file(path, what="output file", error=ValueError):

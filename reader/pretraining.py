@@ -384,7 +384,7 @@ class PretrainingReader:
     fields override single settings (``PretrainingReader(f, v, batch_size=256)``).
     line_parser: the :class:`LineParser` of the lines (default: the five-field format).
 
-    Use :meth:`batches` (a generator of :class:`reader.batching.Batch`); each batch
+    Use :meth:`batches` (a generator of :class:`reader.batching.PretrainingBatch`); each batch
     carries ``.state`` (the reader state right after it: save that one when
     batches are prefetched), ``.progress``, ``.epoch``, ``.index``, ``.num_tokens``.
     """
@@ -659,7 +659,7 @@ class PretrainingReader:
             (": " + ", ".join("%s %d" % kv for kv in sorted(st.by_reason.items()))) if skipped else "")
 
     def batches(self):
-        """Generator of :class:`reader.batching.Batch` from the current position to the last epoch."""
+        """Generator of :class:`reader.batching.PretrainingBatch` from the current position to the last epoch."""
         while self._epoch < self.epochs:
             epoch, skip = self._epoch, self._batch_index
             for index, samples in enumerate(batch_samples(self.samples(epoch), self.batch_size, self.in_tokens)):

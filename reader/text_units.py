@@ -28,8 +28,10 @@ ENTITY_TAGS = ("nr", "ns", "nt")          # prefixes: nr also covers nrfg / nrt
 EN_TITLE_ABBREVIATIONS = frozenset("Mr Mrs Ms Messrs Dr St Col Capt Gen Lt Sgt Rev Hon Prof Sir".split())
 
 
-class DataError(ValueError):
-    """Bad input or a malformed sample line (the message names file, line and reason)."""
+class PretrainDataError(ValueError):
+    """Bad input for building pre-training samples (corpus, vocabulary, options) or a malformed
+    sample line; the message names file, line and reason.  Fine-tuning data errors are
+    ``reader.task_reader.DataError``."""
 
 
 # --------------------------------------------------------------------------- units
@@ -188,9 +190,9 @@ def make_analyzer(lang, do_lower_case=True, entities=None, hmm=False):
         return ZhUnitAnalyzer(do_lower_case=do_lower_case, entities=entities, hmm=hmm)
     if lang == "en":
         if entities:
-            raise DataError("--entity_dict is only used for Chinese (--lang zh)")
+            raise PretrainDataError("--entity_dict is only used for Chinese (--lang zh)")
         return EnUnitAnalyzer(do_lower_case=do_lower_case)
-    raise DataError("unknown language %r (expected zh or en)" % lang)
+    raise PretrainDataError("unknown language %r (expected zh or en)" % lang)
 
 
 # --------------------------------------------------------------------------- documents
@@ -261,7 +263,7 @@ def tokenize_documents(docs, analyzed, vocab):
 # --------------------------------------------------------------------------- samples
 
 @dataclass
-class Sample:
+class SentencePairSample:
     """A sentence pair.  ``a_*``/``b_*``: ids and seg labels of the segments (no specials).
 
     Provenance for checks: ``doc`` (index of A's document), ``b_doc``, and
@@ -334,13 +336,13 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
     ``dropped_too_long`` (a single unit longer than the budget).
     """
     if max_seq_len < MIN_SEQ_LEN:
-        raise DataError("max_seq_len must be at least %d ([CLS] a [SEP] b [SEP]), got %d" % (MIN_SEQ_LEN, max_seq_len))
+        raise PretrainDataError("max_seq_len must be at least %d ([CLS] a [SEP] b [SEP]), got %d" % (MIN_SEQ_LEN, max_seq_len))
     if not 0.0 <= positive_ratio <= 1.0:
-        raise DataError("positive_ratio must be in [0, 1], got %r" % positive_ratio)
+        raise PretrainDataError("positive_ratio must be in [0, 1], got %r" % positive_ratio)
     if not 0.0 <= short_seq_prob <= 1.0:
-        raise DataError("short_seq_prob must be in [0, 1], got %r" % short_seq_prob)
+        raise PretrainDataError("short_seq_prob must be in [0, 1], got %r" % short_seq_prob)
     if dupe_factor < 1:
-        raise DataError("dupe_factor must be >= 1, got %r" % dupe_factor)
+        raise PretrainDataError("dupe_factor must be >= 1, got %r" % dupe_factor)
     rng = rng or random.Random(1)
     max_tokens = max_seq_len - 3
     sents = [d.sentences() for d in docs]
@@ -391,7 +393,7 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
                 if cut is None:
                     stats["dropped_too_long"] += 1
                 else:
-                    samples.append(Sample(*cut, label=label, doc=d, b_doc=b_doc,
+                    samples.append(SentencePairSample(*cut, label=label, doc=d, b_doc=b_doc,
                                           a_sents=(i, a_end), b_sents=b_range))
                 i = next_i
     if shuffle:

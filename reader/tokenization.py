@@ -114,16 +114,12 @@ def strip_accents(text):
                    if unicodedata.category(ch) != "Mn")
 
 
-def split_on_punctuation(text):
-    """'a,b!' -> ['a', ',', 'b', '!']: every punctuation char is its own piece."""
-    return split_runs(text, is_punctuation)
-
-
-def split_runs(text, stands_alone):
-    """Maximal runs of characters, except that each character with ``stands_alone(ch)`` is its own piece."""
+def split_keeping(text, is_single):
+    """``text`` cut into pieces: each character with ``is_single(ch)`` alone, maximal runs of the others
+    together (``''.join(pieces) == text``)."""
     pieces, run = [], []
     for ch in text:
-        if stands_alone(ch):
+        if is_single(ch):
             if run:
                 pieces.append("".join(run))
                 run = []
@@ -133,6 +129,11 @@ def split_runs(text, stands_alone):
     if run:
         pieces.append("".join(run))
     return pieces
+
+
+def split_on_punctuation(text):
+    """'a,b!' -> ['a', ',', 'b', '!']: every punctuation char is its own piece."""
+    return split_keeping(text, is_punctuation)
 
 
 class WordpieceTokenizer:
@@ -215,4 +216,4 @@ def tokenize_chinese_chars(text):
     tab, CR, LF, U+202F) is its own element; maximal runs of all other
     characters are one element.  ``''.join(result) == text`` always holds.
     """
-    return split_runs(to_text(text), lambda ch: is_cjk_char(ch) or ch in MRC_WHITESPACE)
+    return split_keeping(to_text(text), lambda ch: is_cjk_char(ch) or ch in MRC_WHITESPACE)

@@ -122,6 +122,7 @@ def make_optimizer(nranks, fuse_mb, captured, amp16=False):
 def build(config, nranks, seed, fuse_mb, amp16=False):
     """(main, startup, loss, [(param name, applied gradient)], lr scheduler or None, optimizer kind)."""
     from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+    from ernie.tasks import TaskSet
     main, startup = paddle.static.Program(), paddle.static.Program()
     main.random_seed = 1          # no dropout: the main program draws nothing
     startup.random_seed = seed
@@ -132,7 +133,7 @@ def build(config, nranks, seed, fuse_mb, amp16=False):
         extra = create_inputs(list(PRETRAIN_SPECS), PRETRAIN_SPECS)
         with amp_guard(amp) if amp_guard else contextlib.nullcontext():
             model = ErnieModel(inputs, config, is_training=True)
-            _, _, loss = model.get_pretraining_output(extra["mask_label"], extra["mask_pos"], extra["labels"])
+            loss, _ = TaskSet(["knowledge_masking", "next_sent"]).build_heads(model, extra)   # ERNIE 1.0's heads
         sched = build_opt(loss)
     return main, startup, loss, grads, sched, kind
 

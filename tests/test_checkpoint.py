@@ -13,6 +13,7 @@ from ernie.checkpoint import CheckpointError, check_params_fit_config
 from ernie.cli.pretrain import main as pretrain_main
 from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.tasks import TaskSet
 
 SPECS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 
@@ -24,7 +25,7 @@ def build(cfg, seed, with_optimizer=False):
         inputs = create_inputs(encoder_input_names(cfg))
         extra = create_inputs(list(SPECS), SPECS)
         model = ErnieModel(inputs, cfg, is_training=False)
-        _, _, loss = model.get_pretraining_output(extra["mask_label"], extra["mask_pos"], extra["labels"])
+        loss, _ = TaskSet(["knowledge_masking", "next_sent"]).build_heads(model, extra)   # ERNIE 1.0's heads
         if with_optimizer:
             paddle.optimizer.AdamW(1e-2).minimize(loss)
     exe = paddle.static.Executor(paddle.CPUPlace())

@@ -10,6 +10,7 @@ from conftest import REPO, random_encoder_feed, tiny_config
 from ernie import checkpoint
 from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.tasks import TaskSet
 from ernie.tensor_file import write_tensor
 
 PRETRAIN_SPECS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
@@ -25,8 +26,9 @@ def build(config, is_training=False, pretraining=False, weight_sharing=True, see
                "bias": model.attention_bias}
         if pretraining:
             extra = create_inputs(list(PRETRAIN_SPECS), PRETRAIN_SPECS)
-            out["acc"], out["lm"], out["loss"] = model.get_pretraining_output(
-                extra["mask_label"], extra["mask_pos"], extra["labels"])
+            # ERNIE 1.0's heads as train.py builds them (the released checkpoints' parameter names)
+            out["loss"], metrics = TaskSet(["knowledge_masking", "next_sent"]).build_heads(model, extra)
+            out["acc"], out["lm"] = metrics["next_sent_acc"], metrics["knowledge_masking_loss"]
     return main, startup, model, out
 
 

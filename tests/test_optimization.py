@@ -13,6 +13,7 @@ from ernie import optimization as O
 from ernie.args import add_mixed_precision_flags
 from ernie.cli.pretrain import parse_args
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
+from ernie.tasks import TaskSet
 
 LABELS = {"mask_label": ([-1, 1], "int64"), "mask_pos": ([-1, 1], "int64"), "labels": ([-1, 1], "int64")}
 
@@ -199,7 +200,7 @@ def _ernie(amp, sched, big_input=True):
         with O.amp_guard(amp):
             inp = create_inputs(encoder_input_names(cfg) + list(LABELS), LABELS)
             model = ErnieModel(inp, cfg)
-            _, _, total = model.get_pretraining_output(inp["mask_label"], inp["mask_pos"], inp["labels"])
+            total, _ = TaskSet(["knowledge_masking", "next_sent"]).build_heads(model, inp)   # ERNIE 1.0's heads
             big = paddle.static.data("big", [1], "float32")
             # big = inf makes the loss and every gradient of the encoder non-finite
             total = total + paddle.sum(big * paddle.mean(model.get_sequence_output()))

@@ -12,6 +12,7 @@ from conftest import REPO, tiny_config
 from ernie.cli.pretrain import parse_args, run
 from ernie.config import ConfigError, ErnieConfig
 from ernie.scheduler import ScheduleError
+from reader.files import read_json, read_text_lines
 from reader.pretraining import DataFileError, read_filelist
 from reader.task_reader import DataError, load_label_map, read_tsv
 from reader.vocab import VocabError, load_vocab
@@ -262,3 +263,35 @@ def test_mrc_reader_refuses_directories_and_fifos(tmp_path):
         assert isinstance(error, DataError) and "data file %s is not a regular file" % fifo in str(error), error
     with pytest.raises(DataError, match="data file %s is a directory" % tmp_path):
         read_squad_file(str(tmp_path))
+
+
+def test_json_files_are_read_with_errors_naming_file_and_reason(tmp_path):
+    """reader.files.read_json, the one reader of the JSON inputs of the conversion, inference and corpus tools."""
+    (tmp_path / "ok.json").write_text('{"a": 1}')
+    assert read_json(str(tmp_path / "ok.json"), expect=dict) == {"a": 1}
+    with pytest.raises(ConfigError, match=r"model config .*absent.json does not exist \(run the fetch first\)"):
+        read_json(str(tmp_path / "absent.json"), "model config", ConfigError, missing_hint="run the fetch first")
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_json(str(tmp_path), "model config", ConfigError)
+    (tmp_path / "bad.json").write_text('{"a": ')
+    with pytest.raises(ConfigError, match="bad.json is not valid UTF-8 JSON"):
+        read_json(str(tmp_path / "bad.json"), "model config", ConfigError)
+    (tmp_path / "latin1.json").write_bytes('"caf\xe9"'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin1.json is not valid UTF-8 JSON"):
+        read_json(str(tmp_path / "latin1.json"), "model config", ConfigError)
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(ConfigError, match="list.json must hold a JSON object, got list"):
+        read_json(str(tmp_path / "list.json"), "model config", ConfigError, expect=dict)
+
+
+def test_text_lines_are_read_with_errors_naming_file_and_reason(tmp_path):
+    """reader.files.read_text_lines, the one line reader of the preparation tools' text inputs."""
+    (tmp_path / "t.txt").write_bytes(b"a\r\nb\rc\n\nd\n")
+    assert read_text_lines(str(tmp_path / "t.txt")) == ["a", "b\rc", "", "d"]   # CRLF ends, a lone CR stays
+    (tmp_path / "u.txt").write_bytes(b"x")
+    assert read_text_lines(str(tmp_path / "u.txt")) == ["x"]
+    with pytest.raises(DataError, match=r"source file .*absent.txt does not exist"):
+        read_text_lines(str(tmp_path / "absent.txt"), "source file", DataError)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(DataError, match="latin1.txt: not UTF-8 text"):
+        read_text_lines(str(tmp_path / "latin1.txt"), "source file", DataError)

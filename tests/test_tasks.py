@@ -18,7 +18,6 @@ import pytest
 from conftest import REPO, tiny_config
 
 from ernie import tasks as T
-from ernie.modeling import ErnieModel
 from ernie.prepare import build_pretrain_data as bpd, build_task_data as btd
 from ernie.prepare.corpus import Document, load_corpus, load_sanguo_entities
 from ernie.tasks.base import _REGISTRY, Segment
@@ -617,7 +616,7 @@ def test_next_sent_builds_ernie1_lines(zh_ctx):
     for s in samples[:5]:
         line = s.line(7)
         assert line.count(";") == 4
-        bpd.check_fields(bpd.parse_line(line), zh_ctx.cls_id, zh_ctx.sep_id)
+        bpd.check_fields(bpd.parse_sample_fields(line), zh_ctx.cls_id, zh_ctx.sep_id)
 
 
 # --------------------------------------------------------------------------- reader feeds
@@ -757,30 +756,6 @@ def test_total_loss_is_the_sum_and_unlabelled_rows_cost_nothing(static_mode):
     feed["sentence_distance_label"][:] = -1
     out = exe.run(main, feed=feed, fetch_list=[metrics["sentence_distance_loss"], metrics["sentence_distance_count"]])
     assert float(out[0]) == 0.0 and float(out[1]) == 0.0
-
-
-def test_mlm_plus_nsp_equals_the_ernie1_pretraining_head(static_mode):
-    """knowledge_masking + next_sent on ERNIE 1.0 data = ErnieModel.get_pretraining_output."""
-    cfg = tiny_config(vocab_size=4000, max_position_embeddings=130, hidden_dropout_prob=0.0,
-                      attention_probs_dropout_prob=0.0)
-    ts = T.TaskSet(["knowledge_masking", "next_sent"])
-    main, startup = paddle.static.Program(), paddle.static.Program()
-    with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
-        inputs = ts.create_inputs(cfg)
-        model = ErnieModel(inputs, cfg, is_training=False)
-        total, metrics = ts.build_heads(model, inputs)
-        acc1, lm1, loss1 = model.get_pretraining_output(inputs["mask_label"], inputs["mask_pos"], inputs["labels"])
-    assert len(model.params.params) == len({p.name for p in main.global_block().all_parameters()})
-    exe = paddle.static.Executor(paddle.CPUPlace())
-    exe.run(startup)
-    reader = ts.reader(os.path.join(REPO, "data", "valid_filelist"), ZH_VOCAB, batch_size=8, in_tokens=False,
-                       max_seq_len=128, epoch=1, is_test=True, voc_size=4000)
-    batch = next(reader.batches())
-    out = exe.run(main, feed=ts.feed(batch, cfg), fetch_list=[total, metrics["knowledge_masking_loss"],
-                                                              metrics["next_sent_acc"], loss1, lm1, acc1])
-    assert float(out[0]) == pytest.approx(float(out[3]), rel=1e-6)
-    assert float(out[1]) == pytest.approx(float(out[4]), rel=1e-6)
-    assert float(out[2]) == float(out[5])
 
 
 def test_token_feed_rejects_out_of_range_labels():

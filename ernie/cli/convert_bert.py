@@ -45,6 +45,7 @@ from ernie.atomic_write import atomic_directory
 from ernie.config import ConfigError, ErnieConfig
 from ernie.prepare.fetch import FetchError, fetch_and_extract
 from ernie.tensor_file import TensorFileError, read_header, read_tensor, tensor_bytes
+from reader.files import read_json
 from reader.vocab import VocabError, load_vocab, special_ids
 
 logger = logging.getLogger(__name__)
@@ -448,6 +449,13 @@ def verify_release(output_dir, expected=None):
     return present
 
 
+def log_written(log, report, kind, count):
+    """The closing lines of an export: where it wrote what (``count``, e.g. "206 tensors") and what it left out."""
+    log.info("wrote %s (%s, %s)", report["output_dir"], kind, count)
+    if report["left_out"]:
+        log.info("not carried over: %s", ", ".join(report["left_out"]))
+
+
 @contextlib.contextmanager
 def atomic_output_dir(output_dir, overwrite=False):
     """``ernie.atomic_write.atomic_directory`` for a converter's or exporter's output: an
@@ -500,15 +508,8 @@ def convert(hf_dir, output_dir, overwrite=False, require_pooler=True, vocab_path
     """
     start = time.time()
     config_path = os.path.join(hf_dir, "config.json")
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            hf_config = json.load(f)
-    except FileNotFoundError:
-        raise ConversionError("%s does not exist (not a Hugging Face checkpoint directory?)" % config_path) from None
-    except (OSError, ValueError) as e:
-        raise ConversionError("cannot read %s: %s" % (config_path, e)) from None
-    if not isinstance(hf_config, dict):
-        raise ConversionError("%s must hold a JSON object" % config_path)
+    hf_config = read_json(config_path, "model config", ConversionError, expect=dict,
+                          missing_hint="not a Hugging Face checkpoint directory?")
     values, defaults = ernie_config_from_hf(hf_config, config_path)
     config = ErnieConfig(values, source=config_path)
     vocab_path = vocab_path or os.path.join(hf_dir, "vocab.txt")

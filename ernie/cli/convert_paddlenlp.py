@@ -80,7 +80,7 @@ import paddle
 
 from ernie.args import number_type, str2bool
 from ernie.cli.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
-                                    write_release)
+                                    log_written, write_release)
 from ernie.config import FIELDS, ConfigError, ErnieConfig
 from ernie.tensor_file import TensorFileError, read_tensor
 from reader.vocab import load_vocab
@@ -498,9 +498,7 @@ def main(argv=None):
     except (ConversionError, ConfigError) as e:
         logger.error("%s", e)
         return 1
-    logger.info("wrote %s (%s, %d parameters)", report["output_dir"], report["class"], report["params"])
-    if report["left_out"]:
-        logger.info("not carried over: %s", ", ".join(report["left_out"]))
+    log_written(logger, report, report["class"], "%d parameters" % report["params"])
     return 0
 
 

@@ -48,7 +48,7 @@ import sys
 import numpy as np
 
 from ernie.args import number_type, str2bool
-from ernie.cli.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors
+from ernie.cli.convert_bert import ConversionError, atomic_output_dir, check_vocab, log_written, read_safetensors
 from ernie.cli.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
 from ernie.config import ConfigError, ErnieConfig
 from reader.vocab import load_vocab
@@ -244,9 +244,7 @@ def main(argv=None):
     except (ConversionError, ConfigError) as e:
         logger.error("%s", e)
         return 1
-    logger.info("wrote %s (%s, %d tensors)", report["output_dir"], report["architecture"], report["tensors"])
-    if report["left_out"]:
-        logger.info("not carried over: %s", ", ".join(report["left_out"]))
+    log_written(logger, report, report["architecture"], "%d tensors" % report["tensors"])
     return 0
 
 

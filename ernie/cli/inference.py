@@ -25,7 +25,6 @@ A C++ or Python service can use the directory without this package: ``model.json
 ``input_mask`` ``[B, L, 1]``, built with the WordPiece tokenizer over ``vocab.txt``.
 """
 import argparse
-import json
 import logging
 import os
 import sys
@@ -39,6 +38,7 @@ from ernie.args import init_logging, number_type, str2bool
 from ernie.atomic_write import write_text
 from ernie.cli.embed import write_embeddings
 from ernie.cli.finetune.predict import prediction_rows
+from reader.files import read_json
 from reader.task_reader import ClassifyReader, DataError, ExtractEmbeddingReader
 from reader.vocab import VocabError
 
@@ -54,13 +54,8 @@ class InferenceError(ValueError):
 
 def read_inference_config(model_dir):
     path = os.path.join(model_dir, CONFIG_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except FileNotFoundError:
-        raise InferenceError("%s does not exist (not a directory written by ernie.cli.export_inference?)" % path) from None
-    except (OSError, ValueError) as e:
-        raise InferenceError("cannot read %s: %s" % (path, e)) from None
+    values = read_json(path, "inference config", InferenceError, expect=dict,
+                       missing_hint="not a directory written by ernie.cli.export_inference?")
     for key in ("kind", "feeds", "fetches", "max_seq_len", "do_lower_case", "for_cn", "task_id", "vocab"):
         if key not in values:
             raise InferenceError("%s: key %r is missing" % (path, key))

@@ -61,8 +61,9 @@ import numpy as np
 import paddle
 from paddle.static.pir_io import get_pir_parameters
 
-from ernie.args import (ArgumentGroup, DeviceError, add_adam_flags, add_mixed_precision_flags, check_cuda,
-                        cuda_available, init_logging, optimizer_options, print_arguments)
+from ernie.args import (PRETRAIN, ArgumentGroup, DeviceError, UsageError, add_adam_flags, add_compat_flags,
+                        add_mixed_precision_flags, check_cuda, cuda_available, init_logging, optimizer_options,
+                        print_arguments, warn_compat_flags)
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
@@ -85,10 +86,6 @@ DEFAULT_VOCAB = "./config/vocab.txt"
 # ERNIE 1.0 pre-training (train.py without --task_config) trains this configuration
 ERNIE1_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "config",
                              "ernie1_pretrain.json")
-
-
-class UsageError(ValueError):
-    """Flags that contradict each other or are missing."""
 
 
 # --------------------------------------------------------------------------- flags
@@ -132,7 +129,6 @@ def build_parser(cuda_default=False):
 
     log_g = ArgumentGroup(parser, "logging", "logging related.")
     log_g.add_arg("skip_steps", int, 10, "The steps interval to print loss.", min=0)
-    log_g.add_arg("verbose", bool, False, "Whether to output verbose log (unused, as the original).")
     log_g.add_arg("vdl_dir", str, None, "new: VisualDL log directory (train/* and valid/* scalars).")
 
     data_g = ArgumentGroup(parser, "data", "Data paths, vocab paths and data processing options")
@@ -150,7 +146,6 @@ def build_parser(cuda_default=False):
                        "launched by paddle.distributed.launch with several processes).")
     run_type_g.add_arg("use_cuda", bool, cuda_default, "If set, use GPU for training (default: whether a CUDA "
                        "build and device are present).")
-    run_type_g.add_arg("use_fast_executor", bool, False, "Accepted for compatibility; no effect (Paddle 3 has one executor).")
     run_type_g.add_arg("do_test", bool, False, "Whether to perform evaluation on test data set.")
 
     task_g = ArgumentGroup(parser, "multi-task", "new: ERNIE 2.0 continual multi-task pre-training "
@@ -168,6 +163,7 @@ def build_parser(cuda_default=False):
     task_g.add_arg("iterations_scale", float, 1.0,
                    "new: multiply every task's budget (and explicit stage allocation) of the configuration, rounded, "
                    "at least 1 (e.g. 0.001 for a short demo of a paper-scale file).", min=0)
+    add_compat_flags(parser, PRETRAIN)
     return parser
 
 
@@ -588,8 +584,7 @@ def run(args, on_stage=None):
     initialised / loaded, before its first step) and "end" (after its last step and validation).
     """
     check_args(args)
-    if args.use_fast_executor:
-        logger.info("--use_fast_executor has no effect on Paddle 3")
+    warn_compat_flags(args, logger)
     if args.user_dir:
         import_user_dir(args.user_dir)
     tc = load_task_config(args) if args.task_config else ernie1_task_config(args)

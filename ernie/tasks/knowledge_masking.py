@@ -11,7 +11,7 @@ Feeds: ``mask_label`` int64 [M, 1], ``mask_pos`` int64 [M, 1] (the reader's).
 Head: ``ErnieModel.mask_lm_logits`` -- parameters ``mask_lm_trans_fc``,
 ``mask_lm_trans`` layer norm, ``mask_lm_out_fc.b_0``, output tied to
 ``word_embedding`` -- so it is the ERNIE 1.0 head, parameter for parameter.
-Loss: mean cross-entropy over the M masked tokens (``get_lm_output``);
+Loss: mean cross-entropy over the M masked tokens (the ERNIE 1.0 masked-LM loss);
 metric: accuracy over them.
 """
 
@@ -20,7 +20,7 @@ import collections
 import paddle
 import paddle.nn.functional as F
 
-from ernie.modeling import accuracy
+from ernie.modeling import graph_accuracy
 from ernie.tasks.base import PretrainTask, TaskError, register_task
 
 
@@ -67,7 +67,7 @@ class KnowledgeMasking(PretrainTask):
         loss = paddle.mean(F.cross_entropy(logits, feeds["mask_label"], reduction="none"))
         count = paddle.cast(paddle.shape(feeds["mask_label"])[0], "float32")
         self.logits = logits
-        return loss, {self.name + "_acc": accuracy(logits, feeds["mask_label"]), self.name + "_count": count}
+        return loss, {self.name + "_acc": graph_accuracy(logits, feeds["mask_label"]), self.name + "_count": count}
 
     def chance_level(self, label_counts):
         """Share of the most frequent target token (label_counts: {token id: count})."""

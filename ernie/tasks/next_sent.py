@@ -7,8 +7,8 @@ whose primary task is ``next_sent``.  Label: 1 if segment B directly follows
 A in the text, 0 if B comes from another document.
 
 Feed: ``labels`` int64 [B, 1] (the ERNIE 1.0 name; -1 for rows of other
-tasks).  Head: ``next_sent_fc`` on the pooled output, 2 classes; loss and
-accuracy as ``ErnieModel.get_pretraining_output``.
+tasks).  Head: ``next_sent_fc`` on the pooled output, 2 classes (the ERNIE 1.0
+head, parameter for parameter); loss and accuracy over the labelled rows.
 """
 import collections
 from dataclasses import dataclass

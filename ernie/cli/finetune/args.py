@@ -5,8 +5,9 @@ keeps its name, type, default and meaning; booleans are parsed with
 ``str2bool`` (``--flag false`` as in the original scripts) and argparse
 prefixes are accepted (the scripts' ``--label_map`` means
 ``--label_map_config``).  Flags marked "new" in ``--help`` did not exist in
-the original; flags marked "no effect" are accepted so that old command
-lines keep working.
+the original; the original's flags that have no effect here are accepted so
+that old command lines keep working (``ernie.args.COMPAT_NOOP_FLAGS``; a
+warning names those given).
 
 Deliberate differences (see each driver's docstring for its own):
 
@@ -20,16 +21,12 @@ Deliberate differences (see each driver's docstring for its own):
 """
 import argparse
 
-from ernie.args import ArgumentGroup, add_adam_flags, add_mixed_precision_flags
+from ernie.args import FINETUNE, ArgumentGroup, UsageError, add_adam_flags, add_compat_flags, add_mixed_precision_flags
 from reader.files import check_output_file
 from reader.vocab import chinese_token_fraction, load_vocab
 
 CHUNK_SCHEMES = ("IO", "IOB", "IOE", "IOBES")
 LR_SCHEDULERS = ("linear_warmup_decay", "noam_decay")
-
-
-class UsageError(ValueError):
-    """Flags that contradict each other or are missing."""
 
 
 # Which driver a task-specific flag applies to; every other flag applies to all three.  The others'
@@ -65,7 +62,6 @@ def build_parser(description, cuda_default=False, task=None):
                 action.help = argparse.SUPPRESS
                 parser.get_default("_hidden_flags")[name] = default
             return action
-        add.switch = g.add_switch
         return add
 
     model = group("model", "model configuration and paths")
@@ -164,17 +160,7 @@ def build_parser(description, cuda_default=False, task=None):
     run_type("use_cuda", bool, cuda_default, "If set, use GPU for training (default: true when a CUDA "
              "build and device are present; here %s)." % ("true" if cuda_default else "false"))
 
-    old = group("accepted for old command lines", "these flags of the original have no effect")
-    old("tokenizer", str, "FullTokenizer", "no effect beyond checking: only FullTokenizer exists "
-                                           "(the original ignored other values).")
-    old("is_distributed", bool, False, "no effect: several processes are detected from the "
-                                       "environment of python -m paddle.distributed.launch.")
-    old("use_fast_executor", bool, False, "no effect (Paddle 3 has one executor).")
-    old("num_iteration_per_drop_scope", int, 10, "no effect (Paddle 3 frees memory itself).", min=0)
-    old("use_multi_gpu_test", bool, False, "no effect (unused by the original too).")
-    old("metrics", bool, True, "no effect (unused by the original too).")
-    old("shuffle", bool, True, "no effect: the training data are always shuffled (as the original).")
-    old.switch("enable_ce", "no effect: runs are always seeded.")
+    add_compat_flags(parser, FINETUNE)
     return parser
 
 

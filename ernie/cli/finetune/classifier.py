@@ -81,7 +81,7 @@ from ernie.atomic_write import atomic_open
 from ernie.cli.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
 from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
 from ernie.metrics import classify_eval_line, evaluate_classification, evaluate_regression, regression_eval_line
-from ernie.modeling import accuracy, truncated_normal
+from ernie.modeling import graph_accuracy, truncated_normal
 from reader.task_reader import ClassifyReader, DataError, read_tsv
 
 logger = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class ClassifierTask(FinetuneTask):
             loss = paddle.mean(F.square_error_cost(out, labels))
             return HeadOutputs(loss, {"loss": loss}, outputs)
         loss = paddle.mean(F.cross_entropy(out, labels, reduction="none"))
-        return HeadOutputs(loss, {"loss": loss, "acc": accuracy(out, labels)}, outputs)
+        return HeadOutputs(loss, {"loss": loss, "acc": graph_accuracy(out, labels)}, outputs)
 
     # ------------------------------------------------------------------ data
     def make_reader(self, args, purpose, seed=None):

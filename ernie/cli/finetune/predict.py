@@ -34,8 +34,9 @@ Paddle inference model ``DIR/<checkpoint name>_inference_model/model.json`` +
 the regression output), as the original did.  Logs ``qps`` at the end.
 
 Flags of the original kept for old command lines: ``--use_fp16`` (GPU float16
-inference), ``--do_prediction`` and ``--ernie_version`` (no effect: the task
-embedding is fed when the model config has ``use_task_id``).
+inference), ``--do_prediction`` and ``--ernie_version`` (no effect, see
+``ernie.args.COMPAT_NOOP_FLAGS``: the task embedding is fed when the model
+config has ``use_task_id``).
 """
 import argparse
 import json
@@ -47,7 +48,8 @@ import time
 import numpy as np
 import paddle
 
-from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments, str2bool
+from ernie.args import (PREDICT, ArgumentGroup, DeviceError, add_compat_flags, check_cuda, cuda_available, init_logging,
+                        print_arguments, str2bool, warn_compat_flags)
 from ernie.atomic_write import write_text
 from ernie.checkpoint import STATE_FILE, CheckpointError, init_pretraining_params, read_train_state
 from ernie.cli.finetune.args import UsageError
@@ -80,7 +82,6 @@ def build_parser(cuda_default=False):
                     "'inference_model').")
     model_g.add_arg("use_fp16", bool, False, "float16 inference (GPU only).")
     model_g.add_arg("num_labels", int, None, "Number of classes (default: read from the checkpoint).", min=1)
-    model_g.add_arg("ernie_version", str, "2.0", "no effect: task_ids are fed when the config has use_task_id.")
     model_g.add_arg("task_id", int, None, "Value fed as task_ids (default: the run's, else 0).", min=0)
     data_g = ArgumentGroup(parser, "data", "input data")
     data_g.add_arg("predict_set", str, None, "TSV file with a header and text_a (text_b, qid optional).")
@@ -95,7 +96,7 @@ def build_parser(cuda_default=False):
     data_g.add_arg("output", str, None, "Where to write the predictions (default: stdout).")
     run_g = ArgumentGroup(parser, "run_type", "running options")
     run_g.add_arg("use_cuda", bool, cuda_default, "Run on the GPU.")
-    run_g.add_arg("do_prediction", bool, True, "no effect (as the original).")
+    add_compat_flags(parser, PREDICT)
     return parser
 
 
@@ -118,9 +119,10 @@ def run_record_args(init_checkpoint):
 
 def checkpoint_settings(init_checkpoint):
     """The preprocessing settings saved in the checkpoint's own ``train_state.json`` (None: none saved)."""
-    if not os.path.isfile(os.path.join(init_checkpoint, STATE_FILE)):
+    state = read_train_state(init_checkpoint, missing_ok=True)
+    if state is None:
         return None
-    extra = read_train_state(init_checkpoint).get("extra")
+    extra = state.get("extra")
     return extra.get("settings") if isinstance(extra, dict) else None
 
 
@@ -135,7 +137,7 @@ def resolve_settings(args):
         raise UsageError("--predict_set is required")
     if args.batch_size <= 0:
         raise UsageError("--batch_size must be positive, got %d" % args.batch_size)
-    recorded, path = checkpoint_settings(args.init_checkpoint), os.path.join(args.init_checkpoint, "train_state.json")
+    recorded, path = checkpoint_settings(args.init_checkpoint), os.path.join(args.init_checkpoint, STATE_FILE)
     if recorded is None:
         recorded, path = run_record_args(args.init_checkpoint)
         if recorded is not None:
@@ -270,6 +272,7 @@ def main(argv=None):
     args = parse_args(argv)
     init_logging()
     print_arguments(args, logger)
+    warn_compat_flags(args, logger)
     try:
         if args.output:
             check_output_file(args.output, "--output", UsageError)      # before any compute

@@ -72,7 +72,7 @@ from typing import Any, Optional
 import numpy as np
 import paddle
 
-from ernie.args import DeviceError, check_cuda, init_logging, optimizer_options, print_arguments
+from ernie.args import DeviceError, check_cuda, init_logging, optimizer_options, print_arguments, warn_compat_flags
 from ernie.atomic_write import write_json
 from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
                               init_pretraining_params, read_train_state)
@@ -517,8 +517,9 @@ def _resolve_seed(args, nranks):
     """--random_seed, else the checkpoint's seed when resuming, else a fresh one (agreed by all ranks)."""
     if args.random_seed is not None:
         return int(args.random_seed)
-    if args.init_checkpoint and os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
-        seed = read_train_state(args.init_checkpoint).get("random_seed")
+    state = read_train_state(args.init_checkpoint, missing_ok=True) if args.init_checkpoint else None
+    if state is not None:
+        seed = state.get("random_seed")
         if seed is not None:
             logger.info("--random_seed not given: using the seed %s of %s", seed,
                         os.path.join(args.init_checkpoint, STATE_FILE))
@@ -582,6 +583,7 @@ def run(args, task):
     """Fine-tune / evaluate / predict as the flags say; returns a dict with the ``trainer`` (or None), the
     ``record`` (:class:`RunRecord`) and the ``result`` (rank 0's result dict).  Raises on bad input."""
     check_common_args(args)
+    warn_compat_flags(args, logger)
     resolve_for_cn(args, logger.info)
     task.check_args(args)
     for flag in unused_flag_values(args):
@@ -613,9 +615,6 @@ def static_setup(args, task, rank):
     check_cuda(args.use_cuda)
     amp = AmpConfig.from_flags(args)
     check_amp_device(amp, args.use_cuda)
-    for flag in ("is_distributed", "use_fast_executor", "use_multi_gpu_test", "enable_ce"):
-        if getattr(args, flag, False):
-            logger.info("--%s is accepted for old command lines and has no effect", flag)
     config = ErnieConfig.from_json(args.ernie_config_path)
     if rank == 0:
         config.print_config()
@@ -723,9 +722,8 @@ def load_finetuned(args, task, runtime, ctx, seed):
     if missing:
         raise CheckpointError("%s holds no %s (%s): it is not a fine-tuned checkpoint of this task"
                               % (args.init_checkpoint, task.name, ", ".join(missing)))
-    if os.path.isfile(os.path.join(args.init_checkpoint, STATE_FILE)):
-        return int(read_train_state(args.init_checkpoint).get("step", 0))
-    return 0
+    state = read_train_state(args.init_checkpoint, missing_ok=True)
+    return int(state.get("step", 0)) if state is not None else 0
 
 
 def run_diagnostic(task, ctx, args):

@@ -47,6 +47,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
 from ernie.atomic_write import atomic_open  # noqa: E402  (the repository root is on the path above)
+from reader.files import read_text_lines  # noqa: E402
 
 MNLI_LABELS = {"contradiction": "0", "neutral": "1", "entailment": "2"}
 NLI2_LABELS = {"entailment": "1", "not_entailment": "0"}
@@ -59,17 +60,7 @@ class GlueError(ValueError):
 
 def read_rows(path):
     """Lines of a GLUE TSV split on TAB -> [(lineno, fields)] (1-based; line ends and a final CR removed)."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            data = f.read()
-    except OSError as e:
-        raise GlueError("cannot read %s: %s" % (path, e.strerror or e)) from None
-    except UnicodeDecodeError as e:
-        raise GlueError("%s: not UTF-8 text (%s)" % (path, e)) from None
-    lines = data.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [(i, (l[:-1] if l.endswith("\r") else l).split("\t")) for i, l in enumerate(lines, start=1)]
+    return [(i, line.split("\t")) for i, line in enumerate(read_text_lines(path, "GLUE file", GlueError), start=1)]
 
 
 class Conversion:
