@@ -52,6 +52,15 @@ def pytest_terminal_summary(terminalreporter):
             % (len(skipped), os.path.normpath(ORIGINAL)))
 
 
+@pytest.fixture(autouse=True)
+def dynamic_mode_after_each_test():
+    """Drivers (train.py's run, the fine-tuning runs) switch Paddle to static mode and leave it there, as a
+    process would; tests share one process, so each test ends back in dynamic mode, Paddle's default."""
+    yield
+    if not paddle.in_dynamic_mode():
+        paddle.disable_static()
+
+
 @pytest.fixture
 def static_mode():
     """Run the test in static-graph mode with a fresh global scope."""
