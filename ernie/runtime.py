@@ -18,12 +18,20 @@ also serves the serial mode; ``ernie._quiet`` drops it).
 """
 import logging
 import os
+from dataclasses import dataclass
+from typing import Any, Optional
 
 # before paddle (a deliberate order, not an import to sort): _quiet and cpu_setup put into the environment
 # the settings Paddle reads once, at its import (log level, CPU kernels and threads)
 from ernie import _quiet, cpu_setup
 
 import paddle
+
+from ernie.args import check_cuda
+from ernie.checkpoint import check_params_fit_config
+from ernie.config import ErnieConfig
+from ernie.distributed import device_place
+from ernie.optimization import AmpConfig, check_amp_device
 
 SERIAL_FLAG = "FLAGS_new_executor_serial_run"
 
@@ -59,3 +67,37 @@ def apply_thread_setting():
     decided = cpu_setup.applied()
     if decided and "FLAGS_paddle_num_threads" in decided["set_by_ernie"]:
         paddle.set_flags({"FLAGS_paddle_num_threads": int(decided["set_by_ernie"]["FLAGS_paddle_num_threads"])})
+
+
+@dataclass
+class StaticRuntime:
+    """The static-mode setup of a run: AMP setting (None: float32), model config, place, executor and scope."""
+
+    amp: Optional[AmpConfig]
+    config: ErnieConfig
+    place: Any
+    exe: paddle.static.Executor
+    scope: paddle.static.Scope
+
+
+def static_runtime(args, rank, task_id=None, check_config=None):
+    """Static mode; the device and precision checks; the model config of ``--ernie_config_path`` (printed by
+    rank 0) checked against ``--max_seq_len``, the vocabulary and ``task_id``, then by ``check_config(config)``
+    when given, and against the parameters to load; the place, a CPU-aware executor and a fresh scope.
+    ``args``: the parsed flags of ``train.py`` or a fine-tuning driver."""
+    paddle.enable_static()
+    check_cuda(args.use_cuda)
+    amp = AmpConfig.from_flags(args)
+    check_amp_device(amp, args.use_cuda)
+    config = ErnieConfig.from_json(args.ernie_config_path)
+    if rank == 0:
+        config.print_config()
+    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=task_id)
+    if check_config is not None:
+        check_config(config)
+    params_dir = args.init_checkpoint or args.init_pretraining_params
+    if params_dir:
+        check_params_fit_config(params_dir, config)
+    place = device_place(True) if args.use_cuda else paddle.CPUPlace()
+    return StaticRuntime(amp, config, place, create_executor(place), paddle.static.Scope())
+

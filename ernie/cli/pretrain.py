@@ -62,16 +62,15 @@ import paddle
 from paddle.static.pir_io import get_pir_parameters
 
 from ernie.args import (PRETRAIN, ArgumentGroup, DeviceError, UsageError, add_adam_flags, add_compat_flags,
-                        add_mixed_precision_flags, check_cuda, cuda_available, init_logging, optimizer_options,
-                        print_arguments, warn_compat_flags)
+                        add_mixed_precision_flags, cuda_available, init_logging, optimizer_options, print_arguments,
+                        warn_compat_flags)
 from ernie.atomic_write import write_json
-from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
-                              init_pretraining_params, read_train_state)
-from ernie.config import ConfigError, ErnieConfig
-from ernie.distributed import (DistributedError, allreduce_gradients, device_place, init_distributed,
-                               rank_failures_reported)
-from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device
-from ernie.runtime import create_executor
+from ernie.checkpoint import (STATE_FILE, CheckpointError, claim_checkpoint_dir, init_pretraining_params,
+                              read_train_state)
+from ernie.config import ConfigError
+from ernie.distributed import DistributedError, allreduce_gradients, init_distributed, rank_failures_reported
+from ernie.optimization import AmpDeviceError, amp_guard, build_optimizer
+from ernie.runtime import static_runtime
 from ernie.scheduler import (LRSchedules, ProgramUnion, ScheduledReader, TaskConfig, build_schedule, format_table,
                              make_stream_reader)
 from ernie.tasks import TaskError, import_user_dir
@@ -268,24 +267,6 @@ def _distributed(args):
     if not args.is_distributed and int(nranks_env) <= 1:
         return 0, 1
     return init_distributed()
-
-
-def _static_setup(args, rank):
-    """Static mode, device checks, the model config (printed by rank 0, checked against the flags), the
-    place, a CPU-aware executor and a fresh scope: ``(amp, config, place, exe, scope)``."""
-    paddle.enable_static()
-    check_cuda(args.use_cuda)
-    amp = AmpConfig.from_flags(args)
-    check_amp_device(amp, args.use_cuda)
-    config = ErnieConfig.from_json(args.ernie_config_path)
-    if rank == 0:
-        config.print_config()
-    config.check_inputs(args.max_seq_len, args.vocab_path)
-    params_dir = args.init_checkpoint or args.init_pretraining_params
-    if params_dir:
-        check_params_fit_config(params_dir, config)
-    place = device_place(True) if args.use_cuda else paddle.CPUPlace()
-    return amp, config, place, create_executor(place), paddle.static.Scope()
 
 
 def claim_checkpoints(args, rank, training=True):
@@ -598,7 +579,8 @@ def run(args, on_stage=None):
 
 def _test(args, tc, rank):
     """--do_test: the ERNIE 1.0 metrics of the given parameters on --test_filelist."""
-    amp, config, place, exe, scope = _static_setup(args, rank)
+    rt = static_runtime(args, rank)
+    amp, config, place, exe, scope = rt.amp, rt.config, rt.place, rt.exe, rt.scope
     (entry,) = tc.tasks
     taskset = tc.stream_taskset(entry)
     stream = build_stream_program(entry.name, taskset, config, False, args.weight_sharing, amp)
@@ -636,7 +618,8 @@ class Pretraining:
         self.args, self.tc, self.schedule, self.rank, self.nranks = args, tc, schedule, rank, nranks
         self.ernie1 = not args.task_config
         self.ernie1_heads = ernie1_heads(tc) if self.ernie1 else None
-        self.amp, self.config, self.place, self.exe, self.scope = _static_setup(args, rank)
+        rt = static_runtime(args, rank)
+        self.amp, self.config, self.place, self.exe, self.scope = rt.amp, rt.config, rt.place, rt.exe, rt.scope
         tc.check_model_config(self.config)
         self.stop_at = min(schedule.total, args.num_train_steps)
         self.lrs = LRSchedules(tc.lr_schedule, args.lr_scheduler, args.learning_rate, args.warmup_steps,

@@ -79,7 +79,7 @@ from paddle.nn.initializer import Constant
 from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
 from ernie.cli.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
-from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.cli.finetune.run import Driver, FinetuneTask, HeadOutputs
 from ernie.metrics import classify_eval_line, evaluate_classification, evaluate_regression, regression_eval_line
 from ernie.modeling import graph_accuracy, truncated_normal
 from reader.task_reader import ClassifyReader, DataError, read_tsv
@@ -331,16 +331,7 @@ class ClassifierTask(FinetuneTask):
         return head + "ave acc: %f, speed: %f steps/s" % (v["acc"], info["speed"])
 
 
-def parse_args(argv=None):
-    parser = build_parser("Fine-tune ERNIE for sentence(-pair) classification, regression or ranking.",
-                          cuda_default=cuda_available(), task=CLASSIFIER)
-    return parser.parse_args(argv)
-
-
-def run(args):
-    """Run with parsed flags (see ``ernie.cli.finetune.run.run``)."""
-    return run_task(args, ClassifierTask())
-
-
-def main(argv=None):
-    return run_main(ClassifierTask(), parse_args, "run_classifier.py", argv)
+DRIVER = Driver(ClassifierTask, "run_classifier.py", lambda: build_parser(
+    "Fine-tune ERNIE for sentence(-pair) classification, regression or ranking.", cuda_default=cuda_available(),
+    task=CLASSIFIER))
+parse_args, run, main = DRIVER.parse_args, DRIVER.run, DRIVER.main

@@ -82,7 +82,7 @@ from paddle.nn.initializer import Constant
 from ernie.args import ArgumentGroup, cuda_available
 from ernie.atomic_write import write_json
 from ernie.cli.finetune.args import MRC, UsageError, build_parser, split_list
-from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.cli.finetune.run import Driver, FinetuneTask, HeadOutputs
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
 from ernie.modeling import truncated_normal
 from reader.files import check_input_file
@@ -437,14 +437,5 @@ def build_mrc_parser(cuda_default=False):
     return parser
 
 
-def parse_args(argv=None):
-    return build_mrc_parser(cuda_default=cuda_available()).parse_args(argv)
-
-
-def run(args):
-    """Run with parsed flags (see ``ernie.cli.finetune.run.run``)."""
-    return run_task(args, MRCTask())
-
-
-def main(argv=None):
-    return run_main(MRCTask(), parse_args, "run_mrc.py", argv)
+DRIVER = Driver(MRCTask, "run_mrc.py", lambda: build_mrc_parser(cuda_default=cuda_available()))
+parse_args, run, main = DRIVER.parse_args, DRIVER.run, DRIVER.main

@@ -55,6 +55,7 @@ an epoch is one pass over the data and the effective batch is n x
 ``--batch_size``); gradients are averaged in the program and rank 0's
 parameters are broadcast at the start.  Only rank 0 logs, evaluates and saves.
 """
+import argparse
 import contextlib
 import glob
 import json
@@ -67,24 +68,23 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Callable
 
 import numpy as np
 import paddle
 
-from ernie.args import DeviceError, check_cuda, init_logging, optimizer_options, print_arguments, warn_compat_flags
+from ernie.args import DeviceError, init_logging, optimizer_options, print_arguments, warn_compat_flags
 from ernie.atomic_write import write_json
-from ernie.checkpoint import (STATE_FILE, CheckpointError, check_params_fit_config, claim_checkpoint_dir,
-                              init_pretraining_params, read_train_state)
+from ernie.checkpoint import (STATE_FILE, CheckpointError, claim_checkpoint_dir, init_pretraining_params,
+                              read_train_state)
 from ernie.cli.finetune.args import UsageError, check_common_args, resolve_for_cn, split_list, unused_flag_values
-from ernie.config import ConfigError, ErnieConfig
-from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gradients, device_place,
-                               env_rank_and_size, init_distributed, rank_failures_reported)
+from ernie.config import ConfigError
+from ernie.distributed import (DistributedError, all_reduce_values, allreduce_gradients, env_rank_and_size,
+                               init_distributed, rank_failures_reported)
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
-from ernie.optimization import AmpConfig, AmpDeviceError, amp_guard, build_optimizer, check_amp_device, lr_scheduler
-from ernie.runtime import create_executor
-from ernie.trainer import (CheckpointConfig, LoggingConfig, NonFiniteLossError, Trainer, TrainerConfig,
-                           ValidationConfig)
+from ernie.optimization import AmpDeviceError, amp_guard, build_optimizer, lr_scheduler
+from ernie.runtime import static_runtime
+from ernie.trainer import CheckpointConfig, LoggingConfig, NonFiniteLossError, Trainer, TrainerConfig, ValidationConfig
 from reader.task_reader import DataError
 from reader.vocab import VocabError
 
@@ -597,36 +597,6 @@ def run(args, task):
         return _run(args, task, rank, nranks)
 
 
-@dataclass
-class Runtime:
-    """The static-mode setup of a run: AMP setting (None: float32), model config, place, executor and scope."""
-
-    amp: Optional[AmpConfig]
-    config: ErnieConfig
-    place: Any
-    exe: paddle.static.Executor
-    scope: paddle.static.Scope
-
-
-def static_setup(args, task, rank):
-    """Static mode, the device and precision checks, the model config (printed by rank 0, checked against the
-    flags, the task and the parameters to load), the place, a CPU-aware executor and a fresh scope."""
-    paddle.enable_static()
-    check_cuda(args.use_cuda)
-    amp = AmpConfig.from_flags(args)
-    check_amp_device(amp, args.use_cuda)
-    config = ErnieConfig.from_json(args.ernie_config_path)
-    if rank == 0:
-        config.print_config()
-    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
-    task.check_config(args, config)
-    params_dir = args.init_checkpoint or args.init_pretraining_params
-    if params_dir:
-        check_params_fit_config(params_dir, config)
-    place = device_place(True) if args.use_cuda else paddle.CPUPlace()
-    return Runtime(amp, config, place, create_executor(place), paddle.static.Scope())
-
-
 def evaluation_context(args, task, runtime, needs_program):
     """The :class:`EvalContext` (with the evaluation program when ``needs_program``)."""
     program = build_program(runtime.config, task, args, is_training=False, amp=runtime.amp) if needs_program else None
@@ -734,7 +704,7 @@ def run_diagnostic(task, ctx, args):
 
 def _run(args, task, rank, nranks):
     seed = _resolve_seed(args, nranks)
-    runtime = static_setup(args, task, rank)
+    runtime = static_runtime(args, rank, task_id=args.task_id, check_config=lambda c: task.check_config(args, c))
     evaluating = rank == 0 and (args.do_val or args.do_test)
     ctx = evaluation_context(args, task, runtime, needs_program=evaluating or (rank == 0 and bool(args.diagnostic)))
     if rank == 0:
@@ -774,3 +744,24 @@ def main(task, parse, prog, argv=None):
             DistributedError, NonFiniteLossError, ValueError) as e:
         sys.exit("%s: error: %s" % (prog, e))
     return 0
+
+
+@dataclass(frozen=True)
+class Driver:
+    """The command-line entry points of one fine-tuning task: ``parse_args``, ``run`` (parsed flags) and
+    ``main`` (argv, exit status) of ``run_classifier.py``, ``run_sequence_labeling.py`` or ``run_mrc.py``."""
+
+    task_class: Callable[[], FinetuneTask]
+    script: str
+    make_parser: Callable[[], argparse.ArgumentParser]
+
+    def parse_args(self, argv=None):
+        return self.make_parser().parse_args(argv)
+
+    def run(self, args):
+        """Run with parsed flags (see :func:`run`)."""
+        return run(args, self.task_class())
+
+    def main(self, argv=None):
+        return main(self.task_class(), self.parse_args, self.script, argv)
+

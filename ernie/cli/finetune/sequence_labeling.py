@@ -71,7 +71,7 @@ from paddle.nn.initializer import Constant
 from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
 from ernie.cli.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
-from ernie.cli.finetune.run import FinetuneTask, HeadOutputs, main as run_main, run as run_task
+from ernie.cli.finetune.run import Driver, FinetuneTask, HeadOutputs
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_eval_line, chunk_f1, num_chunk_types
 from ernie.modeling import truncated_normal
 from reader.task_reader import TOKEN_SEP, DataError, SequenceLabelReader, load_label_map, read_tsv
@@ -337,16 +337,7 @@ class SequenceLabelTask(FinetuneTask):
                                       recall, info["speed"])
 
 
-def parse_args(argv=None):
-    parser = build_parser("Fine-tune ERNIE for sequence labelling (named-entity recognition).",
-                          cuda_default=cuda_available(), task=SEQUENCE_LABELING)
-    return parser.parse_args(argv)
-
-
-def run(args):
-    """Run with parsed flags (see ``ernie.cli.finetune.run.run``)."""
-    return run_task(args, SequenceLabelTask())
-
-
-def main(argv=None):
-    return run_main(SequenceLabelTask(), parse_args, "run_sequence_labeling.py", argv)
+DRIVER = Driver(SequenceLabelTask, "run_sequence_labeling.py", lambda: build_parser(
+    "Fine-tune ERNIE for sequence labelling (named-entity recognition).", cuda_default=cuda_available(),
+    task=SEQUENCE_LABELING))
+parse_args, run, main = DRIVER.parse_args, DRIVER.run, DRIVER.main
