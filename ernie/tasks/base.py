@@ -595,6 +595,27 @@ class PretrainTask:
         total = sum(label_counts.values())
         return max(label_counts.values()) / total if total else 0.0
 
+    def chunk_samples(self, ctx, rng, stats, need_rest=False):
+        """Single-segment samples ``[CLS] chunk [SEP]`` over every document (see ``BuildContext.chunks``).
+
+        need_rest: skip a chunk that is the whole document (counted as ``doc_single_chunk``).
+        """
+        samples = []
+        for d in range(len(ctx.tok_docs)):
+            chunks = ctx.chunks(d, ctx.max_seq_len - 2)
+            if not chunks:
+                stats["empty_docs"] += 1
+                continue
+            stats["docs_used"] += 1
+            for first, end, seg in chunks:
+                if need_rest and first == 0 and end == len(ctx.sentences(d)):
+                    stats["doc_single_chunk"] += 1
+                    continue
+                own = self if self.in_line else None
+                samples.append(ctx.assemble([seg], self.name, own_labels=own,
+                                            meta={"docs": [d], "spans": [(first, end)]}))
+        return samples
+
 
 def _labels_of(sample):
     extra = sample.extra or {}
@@ -639,27 +660,6 @@ class TokenTask(PretrainTask):
         loss, acc, count = masked_classification(flat, paddle.reshape(feeds[self.feed_name], [-1, 1]))
         self.logits = logits
         return loss, {self.name + "_acc": acc, self.name + "_count": count}
-
-    def chunk_samples(self, ctx, rng, stats, need_rest=False):
-        """Single-segment samples ``[CLS] chunk [SEP]`` over every document (see ``BuildContext.chunks``).
-
-        need_rest: skip a chunk that is the whole document (counted as ``doc_single_chunk``).
-        """
-        samples = []
-        for d in range(len(ctx.tok_docs)):
-            chunks = ctx.chunks(d, ctx.max_seq_len - 2)
-            if not chunks:
-                stats["empty_docs"] += 1
-                continue
-            stats["docs_used"] += 1
-            for first, end, seg in chunks:
-                if need_rest and first == 0 and end == len(ctx.sentences(d)):
-                    stats["doc_single_chunk"] += 1
-                    continue
-                own = self if self.in_line else None
-                samples.append(ctx.assemble([seg], self.name, own_labels=own,
-                                            meta={"docs": [d], "spans": [(first, end)]}))
-        return samples
 
 
 class SentenceTask(PretrainTask):

@@ -48,16 +48,7 @@ class KnowledgeMasking(PretrainTask):
 
     def build_samples(self, ctx, rng):
         stats = collections.Counter()
-        samples = []
-        for d in range(len(ctx.tok_docs)):
-            chunks = ctx.chunks(d, ctx.max_seq_len - 2)
-            if not chunks:
-                stats["empty_docs"] += 1
-                continue
-            stats["docs_used"] += 1
-            for first, end, seg in chunks:
-                samples.append(ctx.assemble([seg], self.name, meta={"docs": [d], "spans": [(first, end)]}))
-        return samples, stats
+        return self.chunk_samples(ctx, rng, stats), stats
 
     def check_label(self, label):
         raise TaskError("knowledge_masking has no written label (its targets come from masking)")

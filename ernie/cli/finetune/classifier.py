@@ -78,7 +78,7 @@ from paddle.nn.initializer import Constant
 
 from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
-from ernie.cli.finetune.args import CLASSIFIER, UsageError, build_parser, split_list
+from ernie.cli.finetune.args import CLASSIFIER, UsageError, build_parser
 from ernie.cli.finetune.run import Driver, FinetuneTask, HeadOutputs
 from ernie.metrics import classify_eval_line, evaluate_classification, evaluate_regression, regression_eval_line
 from ernie.modeling import graph_accuracy, truncated_normal
@@ -213,14 +213,13 @@ class ClassifierTask(FinetuneTask):
                               is_regression=args.is_regression, for_cn=args.for_cn,
                               num_labels=None if args.is_regression else args.num_labels)
 
+    def has_gold(self, path):
+        return labels_are_real(path)
+
     def prepare_eval_files(self, ctx):
         """One reader per dev / test / diagnostic file, every line read and checked now."""
         args = ctx.args
-        files = []
-        if args.do_val:
-            files += [(p, "eval") for p in split_list(args.dev_set)]
-        if args.do_test:
-            files += [(p, "eval" if labels_are_real(p) else "predict") for p in split_list(args.test_set)]
+        files = self.eval_files(args)
         if args.diagnostic:
             files.append((args.diagnostic, "predict"))
         for path, purpose in files:
@@ -320,9 +319,7 @@ class ClassifierTask(FinetuneTask):
     def train_log_format(self, args, info):
         batch = info["batch"]
         v = info["values"]
-        if args.verbose:
-            logger.info("learning rate: %g%s", info["lr"], (", loss scaling: %g" % info["loss_scaling"])
-                        if info.get("loss_scaling") is not None else "")
+        self.log_learning_rate(args, info)
         head = "epoch: %d, progress: %d/%d, step: %d, ave loss: %f, " % (
             getattr(batch, "epoch", 0), getattr(batch, "example", 0), getattr(batch, "num_examples", 0),
             info["step"], v["loss"])

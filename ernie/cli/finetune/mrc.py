@@ -335,14 +335,12 @@ class MRCTask(FinetuneTask):
                          tokenizer=args.tokenizer or "FullTokenizer", for_cn=args.for_cn,
                          doc_stride=args.doc_stride, max_query_length=args.max_query_length, mode=purpose)
 
+    def has_gold(self, path):
+        return file_has_answers(path)
+
     def prepare_eval_files(self, ctx):
         args = ctx.args
-        files = []
-        if args.do_val:
-            files += [(p, "eval") for p in split_list(args.dev_set)]
-        if args.do_test:
-            files += [(p, "eval" if file_has_answers(p) else "predict") for p in split_list(args.test_set)]
-        for path, purpose in files:
+        for path, purpose in self.eval_files(args):
             reader = self.make_reader(args, purpose)
             reader.read_file(path)
             ctx.readers.setdefault(path, {})[purpose] = reader
@@ -412,9 +410,7 @@ class MRCTask(FinetuneTask):
     # ------------------------------------------------------------------ logging
     def train_log_format(self, args, info):
         batch = info["batch"]
-        if args.verbose:
-            logger.info("learning rate: %g%s", info["lr"], (", loss scaling: %g" % info["loss_scaling"])
-                        if info.get("loss_scaling") is not None else "")
+        self.log_learning_rate(args, info)
         return "epoch: %d, progress: %d/%d, step: %d, ave loss: %f, speed: %f steps/s" % (
             getattr(batch, "epoch", 0), getattr(batch, "example", 0), getattr(batch, "num_examples", 0),
             info["step"], info["values"]["loss"], info["speed"])

@@ -148,6 +148,25 @@ class FinetuneTask:
     def prepare_eval_files(self, ctx):
         """Read and check the dev / test files now (before training)."""
 
+    def eval_files(self, args):
+        """[(path, purpose)] of ``--dev_set`` (``--do_val``: evaluated) and ``--test_set`` (``--do_test``:
+        evaluated when :meth:`has_gold` says the file has gold labels/answers, else only predicted)."""
+        files = [(p, "eval") for p in split_list(args.dev_set)] if args.do_val else []
+        if args.do_test:
+            files += [(p, "eval" if self.has_gold(p) else "predict") for p in split_list(args.test_set)]
+        return files
+
+    def has_gold(self, path):
+        """Whether the test file ``path`` carries gold labels / answers."""
+        raise NotImplementedError
+
+    @staticmethod
+    def log_learning_rate(args, info):
+        """``--verbose``: the learning rate (and loss scaling) of a logged step, on its own line."""
+        if args.verbose:
+            logger.info("learning rate: %g%s", info["lr"], (", loss scaling: %g" % info["loss_scaling"])
+                        if info.get("loss_scaling") is not None else "")
+
     def _reader(self, ctx, path, purpose):
         """The reader of ``path`` for ``purpose``, made once per run (``ctx.readers`` caches what
         ``prepare_eval_files`` already read and checked)."""

@@ -70,7 +70,7 @@ from paddle.nn.initializer import Constant
 
 from ernie.args import cuda_available
 from ernie.atomic_write import atomic_open
-from ernie.cli.finetune.args import SEQUENCE_LABELING, UsageError, build_parser, split_list
+from ernie.cli.finetune.args import SEQUENCE_LABELING, UsageError, build_parser
 from ernie.cli.finetune.run import Driver, FinetuneTask, HeadOutputs
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_eval_line, chunk_f1, num_chunk_types
 from ernie.modeling import truncated_normal
@@ -225,18 +225,15 @@ class SequenceLabelTask(FinetuneTask):
                                    in_tokens=args.in_tokens, is_inference=purpose == "predict",
                                    random_seed=seed, task_id=args.task_id, tokenizer=args.tokenizer or "FullTokenizer")
 
+    def has_gold(self, path):
+        header, _ = read_tsv(path)
+        return "label" in header
+
     def prepare_eval_files(self, ctx):
         """One reader per dev / test file, every line read and checked now (a test file without a
         label column is only predicted)."""
         args = ctx.args
-        files = []
-        if args.do_val:
-            files += [(p, "eval") for p in split_list(args.dev_set)]
-        if args.do_test:
-            for p in split_list(args.test_set):
-                header, _ = read_tsv(p)
-                files.append((p, "eval" if "label" in header else "predict"))
-        for path, purpose in files:
+        for path, purpose in self.eval_files(args):
             reader = self.make_reader(args, purpose)
             examples = reader.read_examples(path)
             if not examples:
@@ -327,9 +324,7 @@ class SequenceLabelTask(FinetuneTask):
     def train_log_format(self, args, info):
         batch = info["batch"]
         v = info["values"]
-        if args.verbose:
-            logger.info("learning rate: %g%s", info["lr"], (", loss scaling: %g" % info["loss_scaling"])
-                        if info.get("loss_scaling") is not None else "")
+        self.log_learning_rate(args, info)
         precision, recall, f1 = chunk_f1(v["num_infer"], v["num_label"], v["num_correct"])
         return "epoch: %d, progress: %d/%d, step: %d, loss: %f, f1: %f, precision: %f, recall: %f, " \
                "speed: %f steps/s" % (getattr(batch, "epoch", 0), getattr(batch, "example", 0),
