@@ -65,6 +65,7 @@ import numpy as np
 from ernie.optimization import lr_scheduler
 from ernie.tasks import TaskError, TaskSet, get_task, get_task_class, list_tasks
 from ernie.typed_fields import FieldError, option, read_dataclass
+from reader.files import read_json
 from reader.pretraining import DataFileError, read_filelist
 from reader.pretraining_tasks import TaskPretrainingReader
 
@@ -184,13 +185,7 @@ class TaskConfig:
 
     @classmethod
     def from_json(cls, path, iterations_scale=1.0, check_data=True):
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise ScheduleError("pre-training configuration %s does not exist" % path) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ScheduleError("pre-training configuration %s is not valid JSON: %s" % (path, e)) from None
+        data = read_json(path, "pre-training configuration", ScheduleError)
         return cls(data, source=path, base_dir=os.path.dirname(os.path.abspath(path)),
                    iterations_scale=iterations_scale, check_data=check_data)
 

@@ -33,6 +33,7 @@ Data, in this order of preference:
 import collections
 
 from ernie.tasks.base import Segment, SentenceTask, TaskError, register_task, truncate_pair, word_items
+from reader.files import read_text_lines
 from reader.tokenization import is_cjk_char
 
 STOPWORDS = frozenset("""about above after again against also been before being below between both could does
@@ -45,31 +46,24 @@ yourselves upon much many shall said will""".split())
 def read_relevance_tsv(path):
     """[(query, title, label, 'path:line')] of a ``query<TAB>title<TAB>label`` file (label 0, 1 or 2)."""
     pairs = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.rstrip("\n").rstrip("\r")
-                if not line.strip():
-                    continue
-                where = "%s:%d" % (path, lineno)
-                cols = line.split("\t")
-                if len(cols) != 3:
-                    raise TaskError("%s: expected query<TAB>title<TAB>label, got %d column(s)" % (where, len(cols)))
-                if lineno == 1 and cols[2].strip().lower() == "label":
-                    continue
-                try:
-                    label = int(cols[2])
-                except ValueError:
-                    raise TaskError("%s: label %r is not an integer" % (where, cols[2])) from None
-                if label not in (0, 1, 2):
-                    raise TaskError("%s: label %d outside [0, 3) (0 strong, 1 weak, 2 none)" % (where, label))
-                if not cols[0].strip() or not cols[1].strip():
-                    raise TaskError("%s: empty query or title" % where)
-                pairs.append((cols[0].strip(), cols[1].strip(), label, where))
-    except FileNotFoundError:
-        raise TaskError("relevance file %s does not exist" % path) from None
-    except UnicodeDecodeError as e:
-        raise TaskError("relevance file %s is not UTF-8: %s" % (path, e)) from None
+    for lineno, line in enumerate(read_text_lines(path, "relevance file", TaskError), 1):
+        if not line.strip():
+            continue
+        where = "%s:%d" % (path, lineno)
+        cols = line.split("\t")
+        if len(cols) != 3:
+            raise TaskError("%s: expected query<TAB>title<TAB>label, got %d column(s)" % (where, len(cols)))
+        if lineno == 1 and cols[2].strip().lower() == "label":
+            continue
+        try:
+            label = int(cols[2])
+        except ValueError:
+            raise TaskError("%s: label %r is not an integer" % (where, cols[2])) from None
+        if label not in (0, 1, 2):
+            raise TaskError("%s: label %d outside [0, 3) (0 strong, 1 weak, 2 none)" % (where, label))
+        if not cols[0].strip() or not cols[1].strip():
+            raise TaskError("%s: empty query or title" % where)
+        pairs.append((cols[0].strip(), cols[1].strip(), label, where))
     if not pairs:
         raise TaskError("relevance file %s holds no pair" % path)
     return pairs
