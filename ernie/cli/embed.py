@@ -39,6 +39,7 @@ import sys
 
 import numpy as np
 import paddle
+from tqdm import tqdm
 
 from ernie.args import ArgumentGroup, DeviceError, check_cuda, cuda_available, init_logging, print_arguments
 from ernie.atomic_write import atomic_open
@@ -96,8 +97,6 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
                        do_lower_case=True, task_id=0, use_cuda=False, progress=True):
     """Encode every example of ``data_set``; returns (cls_emb, top_layer_emb, seq_lens) as described
     in the module doc.  Switches Paddle to static-graph mode."""
-    from tqdm import tqdm
-
     check_cuda(use_cuda)
     if batch_size <= 0:
         raise ValueError("--batch_size must be positive, got %d" % batch_size)
