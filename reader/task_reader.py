@@ -45,13 +45,12 @@ the epoch/shuffle generator; a reader for another task overrides
 ``_pad_batch_records`` (and, for non-TSV inputs, ``read_examples``).
 """
 import collections
-import json
 import logging
 import os
 
 import numpy as np
 
-from reader.files import check_input_file
+from reader.files import check_input_file, read_json
 from reader.tokenization import FullTokenizer
 from reader.vocab import special_ids
 
@@ -141,15 +140,7 @@ def read_tsv(path, required=("text_a",)):
 def load_label_map(path):
     """JSON object {label string: integer id} -> dict; errors name the file.  Two labels with one id are
     an error (they would be trained as one class)."""
-    if os.path.exists(path):
-        check_input_file(path, "label map", DataError)
-    try:
-        with open(path, encoding="utf-8") as f:
-            label_map = json.load(f)
-    except OSError as e:
-        raise DataError("cannot open label map %s: %s" % (path, e.strerror or e)) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataError("label map %s is not valid JSON: %s" % (path, e)) from None
+    label_map = read_json(path, "label map", DataError)
     if not isinstance(label_map, dict) or not label_map:
         raise DataError("label map %s must be a non-empty JSON object {label: id}" % path)
     for key, value in label_map.items():

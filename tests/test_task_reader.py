@@ -274,7 +274,7 @@ def test_unknown_label_with_label_map(tmp_path):
 def test_bad_label_map_and_missing_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{neg: 0")
-    with pytest.raises(DataError, match="bad.json is not valid JSON"):
+    with pytest.raises(DataError, match="bad.json is not valid UTF-8 JSON"):
         classify_reader(label_map_config=str(bad))
     bad.write_text(json.dumps({"neg": "zero"}))
     with pytest.raises(DataError, match="ids must be non-negative integers"):

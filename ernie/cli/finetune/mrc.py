@@ -69,7 +69,6 @@ Training log line (every ``--skip_steps``; progress counts features)::
     epoch: %d, progress: %d/%d, step: %d, ave loss: %f, speed: %f steps/s
 """
 import collections
-import json
 import logging
 import os
 import time
@@ -85,7 +84,7 @@ from ernie.cli.finetune.args import MRC, UsageError, build_parser, split_list
 from ernie.cli.finetune.run import Driver, FinetuneTask, HeadOutputs
 from ernie.metrics import cmrc2018_evaluate, mrc_eval_line, squad_evaluate
 from ernie.modeling import truncated_normal
-from reader.files import check_input_file
+from reader.files import read_json
 from reader.mrc_reader import MRCReader, final_text_alignment
 from reader.task_reader import DataError
 
@@ -262,14 +261,7 @@ def write_json_file(path, obj):
 
 def file_has_answers(path):
     """Whether some question of a SQuAD-format file carries gold answers (``answers`` or ``is_impossible``)."""
-    check_input_file(path, "data file", DataError)
-    try:
-        with open(path, encoding="utf-8") as f:
-            dataset = json.load(f)
-    except OSError as e:
-        raise DataError("cannot open data file %s: %s" % (path, e.strerror or e)) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataError("%s: not valid JSON: %s" % (path, e)) from None
+    dataset = read_json(path, "data file", DataError)
     try:
         return any("answers" in qa or "is_impossible" in qa for article in dataset["data"]
                    for para in article["paragraphs"] for qa in para["qas"])
