@@ -46,6 +46,7 @@ import argparse
 import collections
 import json
 import os
+import random
 import re
 import shlex
 import signal
@@ -156,7 +157,7 @@ def parse_args(argv=None):
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
     p.add_argument("--max_finetune_train", type=int, default=0,
-                   help="use only the first N training examples when fine-tuning (0: all); for smoke runs")
+                   help="fine-tune on a seeded sample of N training examples, the same for every arm (0: all)")
     p.add_argument("--model", default=None, help="JSON overriding MODEL keys, e.g. '{\"hidden_size\": 64}'")
     p.add_argument("--valid_docs", type=int, default=40, help="documents of the pre-training validation split")
     p.add_argument("--build_flags", default="", help="extra ernie.prepare.build_task_data flags (e.g. smaller tests)")
@@ -562,16 +563,19 @@ def chosen_lr(args, ds):
 
 
 def train_file(args, ds):
-    """The fine-tuning training file: the prepared one, or (--max_finetune_train) its first N examples."""
+    """The fine-tuning training file: the prepared one, or (--max_finetune_train N) a sample of N of its examples
+    drawn with a fixed seed (0), the same for every arm.  A sample, not the first N lines: a prepared file may
+    be ordered by label (the review sentiment set lists all positive examples first)."""
     src = os.path.join(downstream_dir(args, ds.name), "train.tsv")
     if not args.max_finetune_train:
         return src
-    dest = os.path.join(args.work, "finetune_train_%s_%d.tsv" % (ds.name, args.max_finetune_train))
+    dest = os.path.join(args.work, "finetune_train_%s_sample%d.tsv" % (ds.name, args.max_finetune_train))
     if not os.path.exists(dest):
         with open(src, encoding="utf-8") as f:
-            lines = f.readlines()[:args.max_finetune_train + 1]
+            header, *rows = f.readlines()
+        keep = sorted(random.Random(0).sample(range(len(rows)), min(args.max_finetune_train, len(rows))))
         with atomic_open(dest) as f:
-            f.writelines(lines)
+            f.writelines([header] + [rows[i] for i in keep])
     return dest
 
 

@@ -189,3 +189,21 @@ def test_training_text_never_reads_dev_or_test(tmp_path):
         with open(tmp_path / "ft" / "rotten_tomatoes" / ("%s.tsv" % split), encoding="utf-8") as f:
             held_out = {line.rstrip("\n").split("\t")[1] for line in list(f)[1:]}
         assert not (held_out - train) & texts
+
+
+def test_a_capped_training_file_is_a_seeded_sample_not_the_first_lines(tmp_path):
+    """--max_finetune_train on a training file ordered by label must keep both labels (the first N lines of the
+    prepared review sentiment set are all positive), and give every arm the same examples."""
+    ds_dir = tmp_path / "ft" / "rotten_tomatoes"
+    ds_dir.mkdir(parents=True)
+    rows = ["1\tgood %d\n" % i for i in range(300)] + ["0\tbad %d\n" % i for i in range(300)]
+    (ds_dir / "train.tsv").write_text("label\ttext_a\n" + "".join(rows), encoding="utf-8")
+    args = pt.parse_args(smoke_argv(tmp_path, "--max_finetune_train", "100"))
+    ds = pt.LANGUAGES["en"].downstream[0]
+    path = pt.train_file(args, ds)
+    with open(path, encoding="utf-8") as f:
+        header, *kept = f.readlines()
+    assert header == "label\ttext_a\n" and len(kept) == 100 and len(set(kept)) == 100
+    assert set(kept) <= set(rows) and {r.split("\t")[0] for r in kept} == {"0", "1"}
+    os.remove(path)
+    assert open(pt.train_file(args, ds), encoding="utf-8").readlines()[1:] == kept     # same sample again
