@@ -58,12 +58,18 @@ def test_our_files_are_byte_identical_to_paddles_save_vars(static_mode, tmp_path
         assert open(tmp_path / "paddle" / name, "rb").read() == open(tmp_path / "ours" / name, "rb").read(), name
 
 
-def test_round_trip_is_bit_exact(static_mode, tmp_path):
-    cfg = tiny_config()
-    main, exe, _, _ = build(cfg, seed=1)
+def save_tiny_params(directory):
+    """Build the tiny model (seed 1), save its parameters to ``directory``: (names, {name: saved value})."""
+    main, _, _, _ = build(tiny_config(), seed=1)
     names, _ = checkpoint.program_variables(main)
     saved = scope_values(names)
-    checkpoint.save_checkpoint(str(tmp_path / "params"), main, params_only=True)
+    checkpoint.save_checkpoint(directory, main, params_only=True)
+    return names, saved
+
+
+def test_round_trip_is_bit_exact(static_mode, tmp_path):
+    cfg = tiny_config()
+    names, saved = save_tiny_params(str(tmp_path / "params"))
     with paddle.static.scope_guard(paddle.static.Scope()):
         main2, exe2, _, _ = build(cfg, seed=99)                 # different init
         assert any(not np.array_equal(saved[n], v) for n, v in scope_values(names).items())
@@ -76,13 +82,9 @@ def test_round_trip_is_bit_exact(static_mode, tmp_path):
 
 def test_paddle_loads_our_params_directory(static_mode, tmp_path):
     """The directory we write is the 1.x layout Paddle's own per-variable loader reads."""
-    cfg = tiny_config()
-    main, exe, _, _ = build(cfg, seed=1)
-    names, _ = checkpoint.program_variables(main)
-    saved = scope_values(names)
-    checkpoint.save_checkpoint(str(tmp_path / "params"), main, params_only=True)
+    names, saved = save_tiny_params(str(tmp_path / "params"))
     with paddle.static.scope_guard(paddle.static.Scope()):
-        main2, exe2, _, _ = build(cfg, seed=5)
+        main2, exe2, _, _ = build(tiny_config(), seed=5)
         paddle.static.load_vars(exe2, str(tmp_path / "params"), main_program=main2,
                                 vars=main2.global_block().all_parameters())
         for name, value in scope_values(names).items():
