@@ -456,6 +456,19 @@ def log_written(log, report, kind, count):
         log.info("not carried over: %s", ", ".join(report["left_out"]))
 
 
+def run_export(log, export, describe):
+    """The end of a converter's ``main``: ``export()`` writes and returns its report; a ``ConversionError`` or
+    ``ConfigError`` is logged and gives exit status 1, else :func:`log_written` logs the report with
+    ``describe(report)`` = (kind, count) and the status is 0."""
+    try:
+        report = export()
+    except (ConversionError, ConfigError) as e:
+        log.error("%s", e)
+        return 1
+    log_written(log, report, *describe(report))
+    return 0
+
+
 @contextlib.contextmanager
 def atomic_output_dir(output_dir, overwrite=False):
     """``ernie.atomic_write.atomic_directory`` for a converter's or exporter's output: an

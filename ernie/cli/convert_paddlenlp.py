@@ -80,7 +80,7 @@ import paddle
 
 from ernie.args import number_type, str2bool
 from ernie.cli.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
-                                    log_written, write_release)
+                                    run_export, write_release)
 from ernie.config import FIELDS, ConfigError, ErnieConfig
 from ernie.tensor_file import TensorFileError, read_tensor
 from reader.vocab import load_vocab
@@ -486,20 +486,15 @@ def main(argv=None):
                           "1e-12; 1e-5 computes as the original ERNIE did)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def convert():
         if args.direction == "to_paddlenlp":
-            config = ErnieConfig.from_json(args.ernie_config_path)
-            report = export_paddlenlp(args.params_dir, config, args.vocab_path, args.output_dir,
-                                      encoder_only=args.encoder_only, task_id=args.task_id,
-                                      do_lower_case=args.do_lower_case, overwrite=args.overwrite)
-        else:
-            report = import_paddlenlp(args.paddlenlp_dir, args.output_dir, vocab_path=args.vocab_path,
-                                      overwrite=args.overwrite, layer_norm_eps=args.layer_norm_eps)
-    except (ConversionError, ConfigError) as e:
-        logger.error("%s", e)
-        return 1
-    log_written(logger, report, report["class"], "%d parameters" % report["params"])
-    return 0
+            return export_paddlenlp(args.params_dir, ErnieConfig.from_json(args.ernie_config_path), args.vocab_path,
+                                    args.output_dir, encoder_only=args.encoder_only, task_id=args.task_id,
+                                    do_lower_case=args.do_lower_case, overwrite=args.overwrite)
+        return import_paddlenlp(args.paddlenlp_dir, args.output_dir, vocab_path=args.vocab_path,
+                                overwrite=args.overwrite, layer_norm_eps=args.layer_norm_eps)
+    return run_export(logger, convert, lambda report: (report["class"], "%d parameters" % report["params"]))
 
 
 if __name__ == "__main__":

@@ -48,9 +48,9 @@ import sys
 import numpy as np
 
 from ernie.args import number_type, str2bool
-from ernie.cli.convert_bert import ConversionError, atomic_output_dir, check_vocab, log_written, read_safetensors
+from ernie.cli.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors, run_export
 from ernie.cli.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
-from ernie.config import ConfigError, ErnieConfig
+from ernie.config import ErnieConfig
 from reader.vocab import load_vocab
 
 logger = logging.getLogger(__name__)
@@ -236,16 +236,12 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = ErnieConfig.from_json(args.ernie_config_path)
-        report = export_bert(args.params_dir, config, args.vocab_path, args.output_dir, task_id=args.task_id,
-                             do_lower_case=args.do_lower_case, max_seq_len=args.max_seq_len,
-                             encoder_only=args.encoder_only, overwrite=args.overwrite)
-    except (ConversionError, ConfigError) as e:
-        logger.error("%s", e)
-        return 1
-    log_written(logger, report, report["architecture"], "%d tensors" % report["tensors"])
-    return 0
+
+    def export():
+        return export_bert(args.params_dir, ErnieConfig.from_json(args.ernie_config_path), args.vocab_path,
+                           args.output_dir, task_id=args.task_id, do_lower_case=args.do_lower_case,
+                           max_seq_len=args.max_seq_len, encoder_only=args.encoder_only, overwrite=args.overwrite)
+    return run_export(logger, export, lambda report: (report["architecture"], "%d tensors" % report["tensors"]))
 
 
 if __name__ == "__main__":
