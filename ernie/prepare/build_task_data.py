@@ -611,58 +611,55 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
     """Build every task's files as ``config`` (a :class:`BuildConfig`) says; returns the stats dict (also
     written to ``stats.json``).  inputs: {split: {name: data}}, what tasks read from their own flags
     (:func:`task_inputs`); log: ``f(message)``."""
-    (lang, explicit, output_dir, max_seq_len, valid_docs, valid_split, max_samples, max_valid_samples,
-     random_seed, attach_token_labels, num_sent_types, mask_word_prob, do_lower_case, task_limits,
-     dupe_factor) = (config.lang, config.explicit, config.output_dir, config.max_seq_len, config.valid_docs,
-                     config.valid_split, config.max_samples, config.max_valid_samples, config.random_seed,
-                     config.attach_token_labels, config.num_sent_types, config.mask_word_prob,
-                     config.do_lower_case, config.task_limits, config.dupe_factor)
-    if dupe_factor < 1:
-        raise BuildError("--dupe_factor must be >= 1, got %d" % dupe_factor)
-    task_limits = dict(task_limits or {})
+    if config.dupe_factor < 1:
+        raise BuildError("--dupe_factor must be >= 1, got %d" % config.dupe_factor)
+    task_limits = dict(config.task_limits or {})
     unknown = sorted(set(task_limits) - set(taskset.names))
     if unknown:
         raise BuildError("--task_max_samples names task(s) %s that are not built (%s)"
                          % (", ".join(unknown), ", ".join(taskset.names)))
     if not docs:
         raise BuildError("the corpus holds no document with text")
-    train_idx, valid_idx = split_documents(len(docs), valid_docs, valid_split)
+    train_idx, valid_idx = split_documents(len(docs), config.valid_docs, config.valid_split)
     analyzed = text_units.analyze_documents(docs, analyzer)
     tok_docs = text_units.tokenize_documents(docs, analyzed, vocab)
     inputs = inputs or {}
-    splits = [("train", [tok_docs[i] for i in train_idx], inputs.get("train"), max_samples)]
-    if valid_docs:
+    splits = [("train", [tok_docs[i] for i in train_idx], inputs.get("train"), config.max_samples)]
+    if config.valid_docs:
         splits.append(("valid", [tok_docs[i] for i in valid_idx], inputs.get("valid"),
-                       max_valid_samples))
-    label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if attach_token_labels else []
+                       config.max_valid_samples))
+    label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if config.attach_token_labels else []
     specs = {t.name: t.spec() for t in taskset}
-    os.makedirs(output_dir, exist_ok=True)
+    os.makedirs(config.output_dir, exist_ok=True)
     specials = {vocab[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if t in vocab}
-    stats = {"config": {"lang": lang, "max_seq_len": max_seq_len, "num_sent_types": num_sent_types,
-                        "random_seed": random_seed, "attach_token_labels": bool(attach_token_labels),
-                        "documents": {"train": len(train_idx), "valid": valid_docs, "valid_split": valid_split,
+    stats = {"config": {"lang": config.lang, "max_seq_len": config.max_seq_len,
+                        "num_sent_types": config.num_sent_types, "random_seed": config.random_seed,
+                        "attach_token_labels": bool(config.attach_token_labels),
+                        "documents": {"train": len(train_idx), "valid": config.valid_docs,
+                                      "valid_split": config.valid_split,
                                       "valid_indices": valid_idx},
                         "vocab_size": len(vocab), "tasks": taskset.describe()},
              "files": {}, "skipped_tasks": {}, "textless_sentences_dropped": {}}
     train_inputs = {}       # task -> token id tuples of its training samples (no validation sample repeats one)
     for split, split_docs, split_inputs, limit in splits:
-        ctx = BuildContext(split_docs, lang, vocab, max_seq_len, analyzer=analyzer, num_sent_types=num_sent_types,
-                           inputs=split_inputs, do_lower_case=do_lower_case, split=split)
+        ctx = BuildContext(split_docs, config.lang, vocab, config.max_seq_len, analyzer=analyzer,
+                           num_sent_types=config.num_sent_types, inputs=split_inputs,
+                           do_lower_case=config.do_lower_case, split=split)
         stats["textless_sentences_dropped"][split] = ctx.textless_sentences
         ctx.label_tasks = [t for t in label_tasks if t.not_applicable(ctx) is None]
         for task in taskset:
             reason = task.not_applicable(ctx)
             if reason:
-                if explicit and split == "train":
+                if config.explicit and split == "train":
                     raise BuildError(reason)
                 stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
                 log("skipping %s (%s): %s" % (task.name, split, reason))
                 continue
-            rng = random.Random("%s:%s:%s" % (random_seed, task.name, split))
+            rng = random.Random("%s:%s:%s" % (config.random_seed, task.name, split))
             samples, gen = task.build_samples(ctx, rng)
-            for k in range(1, dupe_factor if split == "train" else 1):
+            for k in range(1, config.dupe_factor if split == "train" else 1):
                 # pass 0 keeps the stream of a single pass, so dupe_factor 1 changes nothing
-                more, more_gen = task.build_samples(ctx, random.Random("%s:%s:%s:%d" % (random_seed, task.name,
+                more, more_gen = task.build_samples(ctx, random.Random("%s:%s:%s:%d" % (config.random_seed, task.name,
                                                                                         split, k)))
                 samples += more
                 gen.update(more_gen)
@@ -685,7 +682,7 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
             samples = task.select(samples, limit_here, rng)
             if not samples:
                 reason = "no sample could be built (generation counts: %s)" % dict(gen)
-                if explicit and split == "train":
+                if config.explicit and split == "train":
                     raise BuildError("%s: %s" % (task.name, reason))
                 stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
                 log("skipping %s (%s): %s" % (task.name, split, reason))
@@ -696,21 +693,21 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
             except FormatError as e:
                 raise BuildError("%s: %s" % (task.name, e)) from None
             name = "%s.%s.gz" % (task.name, split)
-            path = os.path.join(output_dir, name)
+            path = os.path.join(config.output_dir, name)
             bpd._atomic_write(path, bpd.gzip_bytes(text))
-            with open(os.path.join(output_dir, "%s.%s_filelist" % (task.name, split)), "w", encoding="utf-8") as f:
-                f.write("%s\t%s\n" % (name, mask_word_prob))
-            info = file_stats(path, taskset, task, specials, max_seq_len)
+            bpd._atomic_write(os.path.join(config.output_dir, "%s.%s_filelist" % (task.name, split)),
+                              ("%s\t%s\n" % (name, config.mask_word_prob)).encode("utf-8"))
+            info = file_stats(path, taskset, task, specials, config.max_seq_len)
             info["built"] = built
             info["generation"] = {k: gen[k] for k in sorted(gen)}
             stats["files"][name] = info
             log("%s: %d lines, %d bytes" % (name, info["lines"], info["bytes"]))
     written = {name.split(".")[0] for name in stats["files"]}
-    config = {"lang": lang, "max_seq_len": max_seq_len, "num_sent_types": num_sent_types,
-              "tasks": [{"name": d["name"], "id": d["id"], **d["options"]} for d in taskset.describe()
-                        if d["name"] in written]}
-    _write_json(os.path.join(output_dir, "tasks.json"), config)
-    _write_json(os.path.join(output_dir, "stats.json"), stats)
+    tasks_json = {"lang": config.lang, "max_seq_len": config.max_seq_len, "num_sent_types": config.num_sent_types,
+                  "tasks": [{"name": d["name"], "id": d["id"], **d["options"]} for d in taskset.describe()
+                            if d["name"] in written]}
+    _write_json(os.path.join(config.output_dir, "tasks.json"), tasks_json)
+    _write_json(os.path.join(config.output_dir, "stats.json"), stats)
     return stats
 
 
