@@ -520,13 +520,17 @@ def finetune_dir(args, ds, arm, lr, seed):
 
 
 def read_result(args, ds, arm, lr, seed):
-    """(dev score, test score, best step) of a finished fine-tuning run, else None."""
+    """(dev score, test score, best step) of a finished fine-tuning run, else None (not started, or killed
+    before its end: its record holds the evaluations so far and ``"finished": false``)."""
     path = os.path.join(finetune_dir(args, ds, arm, lr, seed), "ckpt", "result.json")
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
-    if record.get("best") is None:
+    finished = record.get("finished")
+    if finished is None:     # a record written before run records said so: finished when every epoch was evaluated
+        finished = not args.finetune_max_steps and len(record["evaluations"]) >= args.finetune_epoch
+    if not finished or record.get("best") is None:      # a killed run's record: run it again
         return None
     best = record["evaluations"][record["best"]]
     return {"dev": metric_of(best["dev"], ds.metric), "test": metric_of(best["test"], ds.metric),

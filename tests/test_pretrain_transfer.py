@@ -92,11 +92,11 @@ def test_dry_run_prints_every_arm(tmp_path):
                                "finetune_rotten_tomatoes_ernie1_knowledge_lr5e-4_seed1"}
 
 
-def write_result(args, ds, arm, lr, seed, dev, test):
+def write_result(args, ds, arm, lr, seed, dev, test, finished=True):
     path = os.path.join(pt.finetune_dir(args, ds, arm, lr, seed), "ckpt", "result.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"best": 1, "evaluations": [{"step": 5, "dev": {"acc": 0.1}, "test": {"acc": 0.9}},
+        json.dump({"best": 1, "finished": finished, "evaluations": [{"step": 5, "dev": {"acc": 0.1}, "test": {"acc": 0.9}},
                                               {"step": 10, "dev": {"dev.tsv": {"acc": dev}},
                                                "test": {"test.tsv": {"acc": test}}}]}, f)
 
@@ -129,6 +129,28 @@ def test_learning_rate_is_chosen_on_dev_never_on_test(tmp_path):
     assert "--init_pretraining_params" not in cmd
     with pytest.raises(SystemExit):
         pt.parse_args(smoke_argv(tmp_path, "--arms", "random_init,ernie2"))   # a grid arm left out
+
+
+def test_a_killed_fine_tuning_run_is_run_again_not_counted(tmp_path):
+    """A run killed after its first epoch leaves a record with that epoch's evaluation: resuming the study
+    must run it again, not take the partial result as the seed's score."""
+    args = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "5e-4", "--finetune_epoch", "2",
+                                    "--finetune_max_steps", "0"))
+    ds = pt.LANGUAGES["en"].downstream[0]
+    write_result(args, ds, "ernie2", "5e-4", 2, dev=0.7, test=0.7, finished=False)
+    assert pt.read_result(args, ds, "ernie2", "5e-4", 2) is None
+    write_result(args, ds, "ernie2", "5e-4", 2, dev=0.7, test=0.7, finished=True)
+    assert pt.read_result(args, ds, "ernie2", "5e-4", 2)["test"] == 0.7
+    # records written before they said whether the run finished: finished when every epoch was evaluated
+    path = os.path.join(pt.finetune_dir(args, ds, "ernie2", "5e-4", 2), "ckpt", "result.json")
+    with open(path, encoding="utf-8") as f:
+        record = json.load(f)
+    del record["finished"]
+    for evaluations, expected in ((record["evaluations"][:1], None), (record["evaluations"], 0.7)):
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(dict(record, evaluations=evaluations, best=len(evaluations) - 1), f)
+        r = pt.read_result(args, ds, "ernie2", "5e-4", 2)
+        assert (r and r["test"]) == expected
 
 
 def test_metric_of_nested_sections():

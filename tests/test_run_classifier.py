@@ -21,7 +21,8 @@ from ernie.checkpoint import CheckpointError
 from ernie.cli.finetune import predict as predict_mod, summary as summary_mod
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import main as classifier_main, parse_args, run
-from ernie.cli.finetune.run import RunRecord, TrainData, format_summary, max_train_steps, summarize_runs
+from ernie.cli.finetune.run import (RunRecord, TrainData, format_summary, max_train_steps, sibling_results,
+                                    summarize_runs)
 from ernie.config import ConfigError
 from ernie.metrics import evaluate_classification, mrr, pearson, spearman
 from ernie.optimization import lr_value
@@ -135,7 +136,7 @@ def test_end_to_end_lines_files_checkpoint_and_learning(trained):
     assert len(test_lines) == 5 and {m.group(2) for m in test_lines} == {os.path.join(SENT, "test_labelled.tsv")}
     # the run record: the best dev evaluation and the test results at that point
     result = json.load(open(root / "ckpt" / "result.json"))
-    assert result["primary"] == "acc" and len(result["evaluations"]) == 5
+    assert result["primary"] == "acc" and len(result["evaluations"]) == 5 and result["finished"] is True
     best = result["evaluations"][result["best"]]
     assert best["dev"][os.path.join(SENT, "dev.tsv")]["acc"] == max(accs)
     assert result["best"] == accs.index(max(accs))              # the first of equal values
@@ -361,7 +362,32 @@ def _result(seed, dev_values, test_values=None, primary="acc"):
         test = {"test.tsv": {"file": "out.%d" % i,
                              "metrics": None if test_values is None else {primary: test_values[i]}}}
         rec.add(10 * (i + 1), i, {"dev.tsv": {primary: v, "loss": 1.0 - v}}, test)
+    rec.finish()
     return rec.to_dict()
+
+
+def test_a_record_says_whether_its_run_finished(tmp_path, capsys):
+    """The record is written after every evaluation, so a killed run leaves one: it must say it is partial,
+    and summaries must leave it out rather than average a first-epoch score in with finished runs."""
+    path = tmp_path / "run2" / "result.json"
+    path.parent.mkdir()
+    rec = RunRecord("acc", {"train_set": "t"}, 2, path=str(path))
+    rec.add(10, 0, {"dev.tsv": {"acc": 0.99}}, {"test.tsv": {"file": "out.0", "metrics": {"acc": 0.99}}})
+    assert json.load(open(path))["finished"] is False          # what a run killed now leaves behind
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run1" / "result.json").write_text(json.dumps(_result(1, [0.6], [0.5])))
+    assert summary_mod.main([str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "[summary] 1 run(s)" in captured.out and "0.99" not in captured.out
+    assert "left out %s: the run did not finish" % path in captured.err
+    with pytest.raises(SystemExit, match="that run did not finish"):
+        summary_mod.main(["--table", "b=%s" % path])
+    signature = json.load(open(path))["signature"]
+    assert len(sibling_results(str(tmp_path / "run1" / "result.json"), signature)) == 1
+    rec.finish()
+    rec.save()
+    assert json.load(open(path))["finished"] is True
+    assert len(sibling_results(str(tmp_path / "run1" / "result.json"), signature)) == 2
 
 
 def test_summary_best_dev_per_run_then_mean():

@@ -336,6 +336,8 @@ class RunRecord:
     """Every evaluation of one run; the best one by ``primary`` on the first dev file.
 
     evaluations: list of {"step", "epoch", "dev": {path: metrics}, "test": {path: {"file", "metrics"}}}.
+    ``finished`` is written False until the run ends normally: a record left by a killed or crashed run
+    keeps its evaluations but says it is partial, so summaries and resumable studies never count it.
     """
 
     def __init__(self, primary, args_dict, random_seed, nranks=1, path=None):
@@ -345,11 +347,16 @@ class RunRecord:
         self.random_seed = random_seed
         self.nranks = nranks
         self.evaluations = []
+        self.finished = False
         self.start = time.time()
 
     def add(self, step, epoch, dev, test):
         self.evaluations.append({"step": int(step), "epoch": int(epoch), "dev": dev, "test": test})
         self.save()
+
+    def finish(self):
+        """Mark the run complete (its last evaluation is the final one)."""
+        self.finished = True
 
     def save(self):
         """Write the record to ``path`` (if any); done at the start and after every evaluation, so a
@@ -377,7 +384,7 @@ class RunRecord:
         signature = {k: self.args.get(k) for k in SIGNATURE_KEYS}
         signature["nranks"] = self.nranks
         return {"format": RESULT_FORMAT, "primary": self.primary, "random_seed": self.random_seed,
-                "signature": signature, "evaluations": self.evaluations, "best": best,
+                "signature": signature, "evaluations": self.evaluations, "best": best, "finished": self.finished,
                 "wall_time_s": round(time.time() - self.start, 3), "args": self.args,
                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
@@ -506,7 +513,8 @@ def format_summary(summary):
 
 
 def sibling_results(result_file, signature):
-    """``result.json`` of the sibling ``run*`` directories whose settings match ``signature``."""
+    """``result.json`` of the sibling ``run*`` directories whose settings match ``signature`` (finished runs
+    only: a record with ``"finished": false`` is a killed or crashed run's)."""
     run_dir = os.path.dirname(os.path.abspath(result_file))
     if not re.fullmatch(r"run\d+", os.path.basename(run_dir)):
         return []
@@ -518,7 +526,7 @@ def sibling_results(result_file, signature):
                 res = json.load(f)
         except (OSError, ValueError):
             continue
-        if res.get("signature") == signature:
+        if res.get("signature") == signature and res.get("finished") is not False:
             found.append(res)
     return found
 
@@ -572,6 +580,7 @@ def finish_run(task, args, record, rank):
     """Log the best evaluation, copy its test predictions to <test_save>, write and summarise the record."""
     if rank != 0:
         return None
+    record.finish()
     result = record.to_dict()
     best = result["best"]
     if best is not None:

@@ -28,7 +28,8 @@ from reader.task_reader import read_tsv
 
 def load_results(paths):
     """result.json dicts of ``paths`` (files, or directories searched for ``result.json`` and
-    ``*/result.json``), in the order given (directories: by run number)."""
+    ``*/result.json``), in the order given (directories: by run number).  A record of a run that did not
+    finish (``"finished": false``: killed or crashed) is left out, with a line on stderr naming it."""
     files = []
     for path in paths:
         if os.path.isdir(path):
@@ -42,11 +43,15 @@ def load_results(paths):
     for f in files:
         try:
             with open(f, encoding="utf-8") as fh:
-                results.append(json.load(fh))
+                record = json.load(fh)
         except OSError as e:
             raise ValueError("cannot read %s: %s" % (f, e.strerror or e)) from None
         except ValueError as e:
             raise ValueError("%s is not a JSON run record: %s" % (f, e)) from None
+        if isinstance(record, dict) and record.get("finished") is False:
+            print("left out %s: the run did not finish (killed or crashed)" % f, file=sys.stderr)
+            continue
+        results.append(record)
     return results
 
 
@@ -166,7 +171,10 @@ def main(argv=None):
                 if "=" not in item:
                     parser.error("--table items are NAME=RESULT, got %r" % item)
                 name, path = item.split("=", 1)
-                result = load_results([path])[0]
+                loaded = load_results([path])
+                if not loaded:
+                    raise ValueError("--table %s: that run did not finish" % item)
+                result = loaded[0]
                 primary = primary or result["primary"]
                 rows.append(table_row(name, result))
             majority = None
