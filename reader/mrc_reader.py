@@ -68,13 +68,12 @@ Training uses the first gold answer of a question (the original raised unless
 there was exactly one); evaluation keeps every gold answer.
 """
 import collections
-import json
 import logging
 import os
 
 import numpy as np
 
-from reader.files import check_input_file
+from reader.files import read_json
 from reader.task_reader import BaseReader, DataError
 from reader.tokenization import BasicTokenizer, is_whitespace, tokenize_chinese_chars
 
@@ -193,16 +192,7 @@ def read_squad_file(path, mode="train", for_cn=True, on_skip=None):
     mode: "train" (answer positions located; bad ones skipped through ``on_skip(message)``),
     "eval" (gold answer texts required) or "predict" (answers optional, ignored).
     """
-    check_input_file(path, "data file", DataError)       # a directory or FIFO: refused before opening
-    try:
-        with open(path, encoding="utf-8") as f:
-            dataset = json.load(f)
-    except OSError as e:
-        raise DataError("cannot open data file %s: %s" % (path, e.strerror or e)) from None
-    except UnicodeDecodeError as e:
-        raise DataError("%s: not UTF-8 text (%s)" % (path, e)) from None
-    except ValueError as e:
-        raise DataError("%s: not valid JSON: %s" % (path, e)) from None
+    dataset = read_json(path, "data file", DataError)
     if not isinstance(dataset, dict):
         raise DataError("%s: expected a JSON object {\"data\": [...]} (SQuAD format), got %s"
                         % (path, type(dataset).__name__))

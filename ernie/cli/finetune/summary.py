@@ -18,11 +18,11 @@ mean of five runs (the GLUE dev numbers: the median), both are printed.
 import argparse
 import collections
 import glob
-import json
 import os
 import sys
 
 from ernie.cli.finetune.run import format_summary, summarize_runs
+from reader.files import read_json
 from reader.task_reader import read_tsv
 
 
@@ -41,14 +41,8 @@ def load_results(paths):
             files.append(path)
     results = []
     for f in files:
-        try:
-            with open(f, encoding="utf-8") as fh:
-                record = json.load(fh)
-        except OSError as e:
-            raise ValueError("cannot read %s: %s" % (f, e.strerror or e)) from None
-        except ValueError as e:
-            raise ValueError("%s is not a JSON run record: %s" % (f, e)) from None
-        if isinstance(record, dict) and record.get("finished") is False:
+        record = read_json(f, "run record", expect=dict)
+        if record.get("finished") is False:
             print("left out %s: the run did not finish (killed or crashed)" % f, file=sys.stderr)
             continue
         results.append(record)
