@@ -50,6 +50,21 @@ def make_release(path, config_values, vocab, seed=0, heads=True):
     return ErnieConfig.from_json(os.path.join(str(path), "ernie_config.json"))
 
 
+# The two kinds of release the interop tests cover: (model values, vocabulary, texts, pre-training heads, task id)
+# -- an ERNIE 1.0 Chinese model with its heads, and an ERNIE 2.0 English encoder read with a non-zero task id.
+RELEASE_CASES = {
+    "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
+    "ernie2_en_task": (TINY_ERNIE2, EN_VOCAB, EN_TEXTS, False, 2),
+}
+
+
+def case_release(tmp_path, case, seed):
+    """A random release of ``RELEASE_CASES[case]`` in tmp_path/release -> (release, config, texts, heads, task_id)."""
+    values, vocab, texts, heads, task_id = RELEASE_CASES[case]
+    release = tmp_path / "release"
+    return release, make_release(release, values, vocab, seed=seed, heads=heads), texts, heads, task_id
+
+
 def write_texts(path, texts):
     with open(path, "w", encoding="utf-8") as f:
         f.write("text_a\ttext_b\n")

@@ -18,7 +18,6 @@ one of an uninterrupted run (``train_state.json`` compared without its time stam
 summary (kills, where they landed, temporaries found and removed); exit status 1 on any failure.
 """
 import argparse
-import gzip
 import json
 import os
 import random
@@ -33,22 +32,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from ernie import checkpoint  # noqa: E402
+from demo_data import TINY_DEMO_CONFIG, demo_filelist  # noqa: E402
 
-CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=3909,
-              max_position_embeddings=130, type_vocab_size=2, hidden_act="relu", hidden_dropout_prob=0.1,
-              attention_probs_dropout_prob=0.1, initializer_range=0.02)
+CONFIG = TINY_DEMO_CONFIG
 
 
 def make_data(root, lines=160):
     """The first ``lines`` lines of the shipped demo training set, a file list and the tiny config."""
     os.makedirs(root, exist_ok=True)
-    with gzip.open(os.path.join(REPO, "data", "demo_train_set.gz"), "rt", encoding="utf-8") as f:
-        head = [next(f) for _ in range(lines)]
-    data = os.path.join(root, "train.gz")
-    with gzip.open(data, "wt", encoding="utf-8") as f:
-        f.writelines(head)
-    with open(os.path.join(root, "train_filelist"), "w", encoding="utf-8") as f:
-        f.write("%s\t1.1\n" % data)
+    demo_filelist(root, "train", lines)
     with open(os.path.join(root, "config.json"), "w", encoding="utf-8") as f:
         json.dump(CONFIG, f)
     return root

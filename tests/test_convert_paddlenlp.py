@@ -4,19 +4,14 @@ import os
 
 import numpy as np
 import pytest
-from interop_helpers import (EN_TEXTS, EN_VOCAB, TINY_ERNIE1, TINY_ERNIE2, ZH_TEXTS, ZH_VOCAB, encoder_outputs,
-                             make_release, read_json, read_params, write_texts)
+from interop_helpers import (EN_TEXTS, EN_VOCAB, RELEASE_CASES, TINY_ERNIE1, TINY_ERNIE2, ZH_VOCAB, case_release,
+                             encoder_outputs, make_release, read_json, read_params, write_texts)
 
 from ernie.cli.convert_bert import ConversionError
 from ernie.cli.convert_paddlenlp import (dynamic_mode, export_paddlenlp, import_paddlenlp, load_paddlenlp_model, main,
                                          paddlenlp_name, read_params_dir)
 from ernie.config import ErnieConfig
 from ernie.tensor_file import read_tensor
-
-CASES = {
-    "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
-    "ernie2_en_task": (TINY_ERNIE2, EN_VOCAB, EN_TEXTS, False, 1),
-}
 
 
 def paddlenlp_outputs(export_dir, ids_rows, type_rows, **from_pretrained_args):
@@ -34,11 +29,9 @@ def paddlenlp_outputs(export_dir, ids_rows, type_rows, **from_pretrained_args):
     return np.stack(pooled), seqs
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(RELEASE_CASES))
 def test_round_trip_bit_identical_and_from_pretrained_equals_ernie_encoder(tmp_path, case):
-    values, vocab, texts, heads, task_id = CASES[case]
-    release = tmp_path / "release"
-    config = make_release(release, values, vocab, seed=3, heads=heads)
+    release, config, texts, heads, task_id = case_release(tmp_path, case, seed=3)
     export = tmp_path / "paddlenlp"
     report = export_paddlenlp(str(release / "params"), config, str(release / "vocab.txt"), str(export),
                               task_id=task_id)

@@ -5,7 +5,6 @@ training and validation log lines of a tiny run (losses, ppl, accuracy, learning
 and the names of the checkpoint's variables (the names of the official ERNIE 1.0 parameters and their Adam
 state).  Run this file as a script to print the numbers of the current code.
 """
-import gzip
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]    # also when run as a script
 from conftest import REPO  # noqa: E402
+from demo_data import TINY_DEMO_CONFIG, demo_filelist  # noqa: E402
 
 from ernie.cli.pretrain import parse_args, run  # noqa: E402
 
@@ -204,18 +204,10 @@ EXPECTED = {
 
 def make_data(root):
     """A tiny model config and the first lines of the shipped demo sets, as file lists."""
-    for name, n in (("demo_train_set.gz", 30), ("demo_valid_set.gz", 26)):
-        with gzip.open(os.path.join(REPO, "data", name), "rt", encoding="utf-8") as f:
-            lines = [next(f) for _ in range(n)]
-        with gzip.open(os.path.join(root, name), "wt", encoding="utf-8") as f:
-            f.writelines(lines)
-        with open(os.path.join(root, name.split("_")[1] + "_filelist"), "w") as f:
-            f.write("%s\t1.1\n" % os.path.join(root, name))
-    config = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=3909,
-                  max_position_embeddings=130, type_vocab_size=2, hidden_act="relu", hidden_dropout_prob=0.1,
-                  attention_probs_dropout_prob=0.1, initializer_range=0.02)
+    demo_filelist(root, "train", 30)
+    demo_filelist(root, "valid", 26)
     with open(os.path.join(root, "config.json"), "w") as f:
-        json.dump(config, f)
+        json.dump(TINY_DEMO_CONFIG, f)
 
 
 def argv(root, ckpt, steps, *extra):

