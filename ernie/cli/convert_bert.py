@@ -263,59 +263,109 @@ def head_shapes(config):
 # --------------------------------------------------------------------------
 # names
 # --------------------------------------------------------------------------
-def _ln(kind):
-    return "scale" if kind in ("weight", "gamma") else "bias"
+class NameScheme:
+    """How a PyTorch-style checkpoint (Hugging Face BERT, PaddleNLP ERNIE) names ERNIE's parameters, both ways.
+
+    top: ERNIE name -> its name there under the encoder's prefix (embeddings, pooler);
+    heads: ERNIE name -> its name there for the pre-training heads (never prefixed);
+    layer: part of an encoder layer (``ffn_fc_0`` of ``encoder_layer_3_ffn_fc_0.w_0``) -> its name inside the
+    layer there, under ``layer_format % index`` ; fc parameters end in ``.w_0`` / ``.b_0``, layer norms in
+    ``_scale`` / ``_bias``, and both in ``.weight`` / ``.bias`` there.
+    """
+
+    LAYER_NAME = re.compile(r"encoder_layer_(\d+)_(\w+?)(\.w_0|\.b_0|_scale|_bias)")
+
+    def __init__(self, top, heads, layer, layer_format):
+        self.top, self.heads, self.layer, self.layer_format = top, heads, layer, layer_format
+        before, after = layer_format.split("%d")
+        self._layer_regex = re.compile(re.escape(before) + r"(\d+)" + re.escape(after) + r"(.+)")
+        self._outer = {theirs: ernie for ernie, theirs in list(top.items()) + list(heads.items())}
+        self._inner = {}
+        for part, theirs in layer.items():
+            suffixes = ("_scale", "_bias") if part.endswith("layer_norm") else (".w_0", ".b_0")
+            for ernie_suffix, their_suffix in zip(suffixes, (".weight", ".bias")):
+                self._inner[theirs + their_suffix] = part + ernie_suffix
+
+    def theirs(self, name, prefix=""):
+        """The name there of the ERNIE parameter ``name`` (``prefix`` before encoder names), None if it has none."""
+        if name in self.top:
+            return prefix + self.top[name]
+        if name in self.heads:
+            return self.heads[name]
+        m = self.LAYER_NAME.fullmatch(name)
+        if m and m.group(2) in self.layer:
+            their_suffix = ".weight" if m.group(3) in (".w_0", "_scale") else ".bias"
+            return prefix + (self.layer_format % int(m.group(1))) + self.layer[m.group(2)] + their_suffix
+        return None
+
+    def ernie(self, name):
+        """The ERNIE name of the parameter called ``name`` there (without the encoder's prefix), None if none."""
+        m = self._layer_regex.fullmatch(name)
+        if m:
+            part = self._inner.get(m.group(2))
+            return "encoder_layer_%d_%s" % (int(m.group(1)), part) if part else None
+        return self._outer.get(name)
 
 
-def _fc(kind):
-    return "w_0" if kind == "weight" else "b_0"
+# One row per ERNIE parameter, or per part of an encoder layer: where it lives ("top": under the encoder's prefix,
+# "head": a pre-training head, never prefixed, "layer": inside encoder layer i), its ERNIE name, its name in a
+# Hugging Face BERT checkpoint and in a PaddleNLP ERNIE state dict (None: that format has no place for it).
+PARAMETER_NAMES = (
+    ("top", "word_embedding", "embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight"),
+    ("top", "pos_embedding", "embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight"),
+    ("top", "sent_embedding", "embeddings.token_type_embeddings.weight", "embeddings.token_type_embeddings.weight"),
+    ("top", "task_embedding", None, "embeddings.task_type_embeddings.weight"),
+    ("top", "pre_encoder_layer_norm_scale", "embeddings.LayerNorm.weight", "embeddings.layer_norm.weight"),
+    ("top", "pre_encoder_layer_norm_bias", "embeddings.LayerNorm.bias", "embeddings.layer_norm.bias"),
+    ("top", "pooled_fc.w_0", "pooler.dense.weight", "pooler.dense.weight"),
+    ("top", "pooled_fc.b_0", "pooler.dense.bias", "pooler.dense.bias"),
+    ("layer", "multi_head_att_query_fc", "attention.self.query", "self_attn.q_proj"),
+    ("layer", "multi_head_att_key_fc", "attention.self.key", "self_attn.k_proj"),
+    ("layer", "multi_head_att_value_fc", "attention.self.value", "self_attn.v_proj"),
+    ("layer", "multi_head_att_output_fc", "attention.output.dense", "self_attn.out_proj"),
+    ("layer", "post_att_layer_norm", "attention.output.LayerNorm", "norm1"),
+    ("layer", "ffn_fc_0", "intermediate.dense", "linear1"),
+    ("layer", "ffn_fc_1", "output.dense", "linear2"),
+    ("layer", "post_ffn_layer_norm", "output.LayerNorm", "norm2"),
+    ("head", "mask_lm_trans_fc.w_0", "cls.predictions.transform.dense.weight", "cls.predictions.transform.weight"),
+    ("head", "mask_lm_trans_fc.b_0", "cls.predictions.transform.dense.bias", "cls.predictions.transform.bias"),
+    ("head", "mask_lm_trans_layer_norm_scale", "cls.predictions.transform.LayerNorm.weight",
+     "cls.predictions.layer_norm.weight"),
+    ("head", "mask_lm_trans_layer_norm_bias", "cls.predictions.transform.LayerNorm.bias",
+     "cls.predictions.layer_norm.bias"),
+    ("head", "mask_lm_out_fc.w_0", "cls.predictions.decoder.weight", None),       # PaddleNLP ties it to the embedding
+    ("head", "mask_lm_out_fc.b_0", "cls.predictions.bias", "cls.predictions.decoder_bias"),
+    ("head", "next_sent_fc.w_0", "cls.seq_relationship.weight", "cls.seq_relationship.weight"),
+    ("head", "next_sent_fc.b_0", "cls.seq_relationship.bias", "cls.seq_relationship.bias"),
+)
 
 
-_LAYER_PARTS = [
-    (r"attention\.self\.(query|key|value)\.(weight|bias)", lambda m: "multi_head_att_%s_fc.%s" % (m[0], _fc(m[1]))),
-    (r"attention\.output\.dense\.(weight|bias)", lambda m: "multi_head_att_output_fc.%s" % _fc(m[0])),
-    (r"attention\.output\.LayerNorm\.(weight|bias|gamma|beta)", lambda m: "post_att_layer_norm_%s" % _ln(m[0])),
-    (r"intermediate\.dense\.(weight|bias)", lambda m: "ffn_fc_0.%s" % _fc(m[0])),
-    (r"output\.dense\.(weight|bias)", lambda m: "ffn_fc_1.%s" % _fc(m[0])),
-    (r"output\.LayerNorm\.(weight|bias|gamma|beta)", lambda m: "post_ffn_layer_norm_%s" % _ln(m[0])),
-]
-_TOP_PARTS = [
-    (r"embeddings\.word_embeddings\.weight", lambda m: "word_embedding"),
-    (r"embeddings\.position_embeddings\.weight", lambda m: "pos_embedding"),
-    (r"embeddings\.token_type_embeddings\.weight", lambda m: "sent_embedding"),
-    (r"embeddings\.LayerNorm\.(weight|bias|gamma|beta)", lambda m: "pre_encoder_layer_norm_%s" % _ln(m[0])),
-    (r"pooler\.dense\.(weight|bias)", lambda m: "pooled_fc.%s" % _fc(m[0])),
-    (r"cls\.predictions\.transform\.dense\.(weight|bias)", lambda m: "mask_lm_trans_fc.%s" % _fc(m[0])),
-    (r"cls\.predictions\.transform\.LayerNorm\.(weight|bias|gamma|beta)",
-     lambda m: "mask_lm_trans_layer_norm_%s" % _ln(m[0])),
-    (r"cls\.predictions\.(?:decoder\.)?bias", lambda m: "mask_lm_out_fc.b_0"),
-    (r"cls\.predictions\.decoder\.weight", lambda m: "mask_lm_out_fc.w_0"),
-    (r"cls\.seq_relationship\.(weight|bias)", lambda m: "next_sent_fc.%s" % _fc(m[0])),
-]
+def name_scheme(column, layer_format):
+    """The NameScheme of column ``column`` of PARAMETER_NAMES (2: Hugging Face BERT, 3: PaddleNLP ERNIE)."""
+    tables = {"top": {}, "head": {}, "layer": {}}
+    for row in PARAMETER_NAMES:
+        if row[column] is not None:
+            tables[row[0]][row[1]] = row[column]
+    return NameScheme(tables["top"], tables["head"], tables["layer"], layer_format)
+
+
+BERT_NAMES = name_scheme(2, "encoder.layer.%d.")
 
 
 def map_bert_name(name):
     """ERNIE name and whether to transpose, for an HF BERT tensor name; None when unmapped.
 
-    A leading ``bert.`` is accepted (``BertForPreTraining`` and friends).
+    A leading ``bert.`` is accepted (``BertForPreTraining`` and friends), and so are the older spellings of
+    TF-converted checkpoints (``LayerNorm.gamma`` / ``.beta``, ``cls.predictions.decoder.bias``).
     Linear weights are transposed ([out, in] -> [in, out]); embeddings and
     layer-norm parameters are not.
     """
     base = name[5:] if name.startswith("bert.") else name
-    m = re.fullmatch(r"encoder\.layer\.(\d+)\.(.+)", base)
-    if m:
-        for pattern, build in _LAYER_PARTS:
-            part = re.fullmatch(pattern, m.group(2))
-            if part:
-                target = "encoder_layer_%d_%s" % (int(m.group(1)), build(part.groups()))
-                return target, target.endswith(".w_0")
-        return None
-    for pattern, build in _TOP_PARTS:
-        part = re.fullmatch(pattern, base)
-        if part:
-            target = build(part.groups())
-            return target, target.endswith(".w_0")
-    return None
+    base = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", base))
+    if base == "cls.predictions.decoder.bias":
+        base = "cls.predictions.bias"
+    target = BERT_NAMES.ernie(base)
+    return (target, target.endswith(".w_0")) if target else None
 
 
 def convert_tensors(tensors, config, source="<checkpoint>", require_pooler=True, ignore=()):

@@ -72,15 +72,14 @@ import collections
 import contextlib
 import logging
 import os
-import re
 import sys
 
 import numpy as np
 import paddle
 
 from ernie.args import number_type, str2bool
-from ernie.cli.convert_bert import (ConversionError, atomic_output_dir, check_vocab, expected_shapes, head_shapes,
-                                    run_export, write_release)
+from ernie.cli.convert_bert import (PARAMETER_NAMES, ConversionError, atomic_output_dir, check_vocab, expected_shapes,
+                                    head_shapes, name_scheme, run_export, write_release)
 from ernie.config import FIELDS, ConfigError, ErnieConfig
 from ernie.tensor_file import TensorFileError, read_tensor
 from reader.vocab import load_vocab
@@ -92,35 +91,10 @@ CONFIG_FILES = ("config.json", "model_config.json")
 # What PaddleNLP's ErnieConfig assumes when config.json has no layer_norm_eps.
 PADDLENLP_DEFAULT_LAYER_NORM_EPS = 1e-12
 PADDLENLP_ACTIVATIONS = ("relu", "gelu", "tanh")
-HEAD_PARAMS = ("mask_lm_trans_fc.w_0", "mask_lm_trans_fc.b_0", "mask_lm_trans_layer_norm_scale",
-               "mask_lm_trans_layer_norm_bias", "mask_lm_out_fc.b_0", "next_sent_fc.w_0", "next_sent_fc.b_0")
+# The pre-training heads' parameters (the masked LM's output weight is the word embedding, tied).
+HEAD_PARAMS = tuple(row[1] for row in PARAMETER_NAMES if row[0] == "head" and row[1] != "mask_lm_out_fc.w_0")
 
-_TOP = {
-    "word_embedding": "embeddings.word_embeddings.weight",
-    "pos_embedding": "embeddings.position_embeddings.weight",
-    "sent_embedding": "embeddings.token_type_embeddings.weight",
-    "task_embedding": "embeddings.task_type_embeddings.weight",
-    "pre_encoder_layer_norm_scale": "embeddings.layer_norm.weight",
-    "pre_encoder_layer_norm_bias": "embeddings.layer_norm.bias",
-    "pooled_fc.w_0": "pooler.dense.weight",
-    "pooled_fc.b_0": "pooler.dense.bias",
-}
-_HEADS = {
-    "mask_lm_trans_fc.w_0": "cls.predictions.transform.weight",
-    "mask_lm_trans_fc.b_0": "cls.predictions.transform.bias",
-    "mask_lm_trans_layer_norm_scale": "cls.predictions.layer_norm.weight",
-    "mask_lm_trans_layer_norm_bias": "cls.predictions.layer_norm.bias",
-    "mask_lm_out_fc.b_0": "cls.predictions.decoder_bias",
-    "next_sent_fc.w_0": "cls.seq_relationship.weight",
-    "next_sent_fc.b_0": "cls.seq_relationship.bias",
-}
-_LAYER = {
-    "multi_head_att_query_fc": "self_attn.q_proj", "multi_head_att_key_fc": "self_attn.k_proj",
-    "multi_head_att_value_fc": "self_attn.v_proj", "multi_head_att_output_fc": "self_attn.out_proj",
-    "ffn_fc_0": "linear1", "ffn_fc_1": "linear2",
-    "post_att_layer_norm": "norm1", "post_ffn_layer_norm": "norm2",
-}
-_SUFFIX = {".w_0": ".weight", ".b_0": ".bias", "_scale": ".weight", "_bias": ".bias"}
+PADDLENLP_NAMES = name_scheme(3, "encoder.layers.%d.")
 
 
 def paddlenlp_name(name, prefix=""):
@@ -129,14 +103,7 @@ def paddlenlp_name(name, prefix=""):
     ``prefix`` (``"ernie."`` for ``ErnieForPretraining``) goes before encoder
     names; head names never carry it.
     """
-    if name in _TOP:
-        return prefix + _TOP[name]
-    if name in _HEADS:
-        return _HEADS[name]
-    m = re.fullmatch(r"encoder_layer_(\d+)_(\w+?)(\.w_0|\.b_0|_scale|_bias)", name)
-    if m and m.group(2) in _LAYER:
-        return "%sencoder.layers.%d.%s%s" % (prefix, int(m.group(1)), _LAYER[m.group(2)], _SUFFIX[m.group(3)])
-    return None
+    return PADDLENLP_NAMES.theirs(name, prefix)
 
 
 def ernie_names(config, with_heads):

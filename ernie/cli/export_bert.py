@@ -48,7 +48,8 @@ import sys
 import numpy as np
 
 from ernie.args import number_type, str2bool
-from ernie.cli.convert_bert import ConversionError, atomic_output_dir, check_vocab, read_safetensors, run_export
+from ernie.cli.convert_bert import (BERT_NAMES, ConversionError, atomic_output_dir, check_vocab, read_safetensors,
+                                    run_export)
 from ernie.cli.convert_paddlenlp import HEAD_PARAMS, read_params_dir, write_token_per_line_vocab
 from ernie.config import ErnieConfig
 from reader.vocab import load_vocab
@@ -58,54 +59,13 @@ logger = logging.getLogger(__name__)
 # ERNIE hidden_act -> the HF name of the same function.
 HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "gelu_approx": "gelu_new"}
 
-_LAYER = {
-    "multi_head_att_query_fc": "attention.self.query", "multi_head_att_key_fc": "attention.self.key",
-    "multi_head_att_value_fc": "attention.self.value", "multi_head_att_output_fc": "attention.output.dense",
-    "post_att_layer_norm": "attention.output.LayerNorm", "ffn_fc_0": "intermediate.dense",
-    "ffn_fc_1": "output.dense", "post_ffn_layer_norm": "output.LayerNorm",
-}
-_TOP = {
-    "word_embedding": "embeddings.word_embeddings.weight",
-    "pos_embedding": "embeddings.position_embeddings.weight",
-    "sent_embedding": "embeddings.token_type_embeddings.weight",
-    "pre_encoder_layer_norm_scale": "embeddings.LayerNorm.weight",
-    "pre_encoder_layer_norm_bias": "embeddings.LayerNorm.bias",
-    "pooled_fc.w_0": "pooler.dense.weight", "pooled_fc.b_0": "pooler.dense.bias",
-}
-_HEADS = {
-    "mask_lm_trans_fc.w_0": "cls.predictions.transform.dense.weight",
-    "mask_lm_trans_fc.b_0": "cls.predictions.transform.dense.bias",
-    "mask_lm_trans_layer_norm_scale": "cls.predictions.transform.LayerNorm.weight",
-    "mask_lm_trans_layer_norm_bias": "cls.predictions.transform.LayerNorm.bias",
-    "mask_lm_out_fc.b_0": "cls.predictions.bias",
-    "mask_lm_out_fc.w_0": "cls.predictions.decoder.weight",
-    "next_sent_fc.w_0": "cls.seq_relationship.weight",
-    "next_sent_fc.b_0": "cls.seq_relationship.bias",
-}
-_SUFFIX = {".w_0": ".weight", ".b_0": ".bias", "_scale": ".weight", "_bias": ".bias"}
-
-
 def bert_name(name, prefix=""):
     """(HF name, transpose?) of an ERNIE parameter; None when BERT has no place for it.
 
-    The inverse of ``ernie.cli.convert_bert.map_bert_name`` (a test checks both ways).
+    The inverse of ``ernie.cli.convert_bert.map_bert_name``: both read ``BERT_NAMES`` (a test checks both ways).
     """
-    if name in _TOP:
-        target = prefix + _TOP[name]
-    elif name in _HEADS:
-        target = _HEADS[name]
-    else:
-        parts = name.split("_", 3)
-        if len(parts) < 4 or parts[0] != "encoder" or parts[1] != "layer" or not parts[2].isdigit():
-            return None
-        rest = parts[3]
-        for suffix, hf_suffix in _SUFFIX.items():
-            if rest.endswith(suffix) and rest[:-len(suffix)] in _LAYER:
-                target = "%sencoder.layer.%d.%s%s" % (prefix, int(parts[2]), _LAYER[rest[:-len(suffix)]], hf_suffix)
-                break
-        else:
-            return None
-    return target, name.endswith(".w_0")
+    target = BERT_NAMES.theirs(name, prefix)
+    return (target, name.endswith(".w_0")) if target else None
 
 
 def hf_config(config, pad_token_id, with_heads, tied=True):
