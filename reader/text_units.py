@@ -325,6 +325,17 @@ def truncate_pair(a_ids, a_segs, b_ids, b_segs, max_tokens):
     return a_ids[a_cut:], a_segs[a_cut:], b_ids[:len_b], b_segs[:len_b]
 
 
+def used_documents(per_document, min_items, stats, skip_key):
+    """(index, items) of each document whose ``items`` (its sentences, its chunks) number at least ``min_items``;
+    the others are counted in ``stats[skip_key]``, the ones yielded in ``stats["docs_used"]``."""
+    for d, items in enumerate(per_document):
+        if len(items) < min_items:
+            stats[skip_key] += 1
+            continue
+        stats["docs_used"] += 1
+        yield d, items
+
+
 def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1, dupe_factor=1,
                    rng=None, shuffle=True):
     """Sentence-pair samples from TokDocuments (algorithm in the module docstring).
@@ -351,12 +362,8 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
     donor_pos = {doc: k for k, doc in enumerate(donors)}
     samples = []
     for _ in range(dupe_factor):
-        for d, doc_sents in enumerate(sents):
+        for d, doc_sents in used_documents(sents, 2, stats, "docs_too_short"):
             n = len(doc_sents)
-            if n < 2:
-                stats["docs_too_short"] += 1
-                continue
-            stats["docs_used"] += 1
             i = 0
             while i < n:
                 target = max_tokens

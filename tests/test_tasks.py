@@ -436,7 +436,7 @@ def test_sentence_distance_counts_short_documents(zh_analyzer, zh_vocab):
             Document([["张飞饮酒。", "董卓进京。", "曹操献刀。", "关羽来了。"]], source="four")]
     ctx = make_ctx(docs, "zh", zh_vocab, zh_analyzer)
     samples, stats = T.get_task("sentence_distance").build_samples(ctx, random.Random(1))
-    assert stats["doc_too_short"] == 1 and stats["docs_used"] == 1
+    assert stats["docs_too_short"] == 1 and stats["docs_used"] == 1
     assert all(s.meta["docs"][0] == 1 for s in samples)
     assert len(samples) + stats["no_distant_sentence"] == 3    # sentences 0..2 of the 4-sentence document
 

@@ -58,7 +58,7 @@ from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.typed_fields import FieldError, convert, fields_of
 from reader.pretraining_tasks import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
                                       format_task_line, format_v1_line)
-from reader.text_units import UNK, TokDocument, tokenize_units
+from reader.text_units import UNK, TokDocument, tokenize_units, used_documents
 from reader.tokenization import WordpieceTokenizer, is_cjk_char, is_punctuation
 
 logger = logging.getLogger(__name__)
@@ -601,12 +601,8 @@ class PretrainTask:
         need_rest: skip a chunk that is the whole document (counted as ``doc_single_chunk``).
         """
         samples = []
-        for d in range(len(ctx.tok_docs)):
-            chunks = ctx.chunks(d, ctx.max_seq_len - 2)
-            if not chunks:
-                stats["empty_docs"] += 1
-                continue
-            stats["docs_used"] += 1
+        per_document = (ctx.chunks(d, ctx.max_seq_len - 2) for d in range(len(ctx.tok_docs)))
+        for d, chunks in used_documents(per_document, 1, stats, "empty_docs"):
             for first, end, seg in chunks:
                 if need_rest and first == 0 and end == len(ctx.sentences(d)):
                     stats["doc_single_chunk"] += 1

@@ -5,7 +5,7 @@ the same document, not adjacent (at least one sentence between them, B
 before or after A); 2 = B comes from another document.
 
 Construction: A walks through every document of at least 3 sentences
-(documents of fewer are skipped, ``doc_too_short``): A is one sentence
+(documents of fewer are skipped, ``docs_too_short``): A is one sentence
 (``segment_tokens=0``, the default: the paper's sentence pairs) or a run of
 whole sentences of at most ``segment_tokens`` tokens, and the next A starts
 where it ended; the last sentence is never an A.  For each A a class is drawn
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ernie.tasks.base import Segment, SentenceTask, register_task, truncate_pair
 from ernie.typed_fields import option
+from reader.text_units import used_documents
 
 
 @register_task
@@ -53,13 +54,9 @@ class SentenceDistance(SentenceTask):
         stats = collections.Counter()
         samples = []
         docs = [d for d in range(len(ctx.tok_docs)) if ctx.sentences(d)]
-        for d in range(len(ctx.tok_docs)):
-            sents = ctx.sentences(d)
+        for d, sents in used_documents((ctx.sentences(d) for d in range(len(ctx.tok_docs))), 3, stats,
+                                       "docs_too_short"):
             n = len(sents)
-            if n < 3:
-                stats["doc_too_short"] += 1
-                continue
-            stats["docs_used"] += 1
             i = 0
             while i < n - 1:
                 a0, a1 = self._run(sents, i)
