@@ -30,6 +30,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))      # tests/demo_data.py, also under runpy
 
 from ernie import checkpoint  # noqa: E402
 from demo_data import TINY_DEMO_CONFIG, demo_filelist  # noqa: E402
