@@ -336,9 +336,18 @@ def used_documents(per_document, min_items, stats, skip_key):
         yield d, items
 
 
+NEGATIVE_POOLS = ("all", "pairable")
+
+
 def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1, dupe_factor=1,
-                   rng=None, shuffle=True):
-    """Sentence-pair samples from TokDocuments (algorithm in the module docstring).
+                   rng=None, shuffle=True, negative_pool="all"):
+    """Sentence-pair samples from TokDocuments (algorithm in ernie/prepare/build_pretrain_data.py's docstring).
+
+    negative_pool: the documents a negative's segment B is drawn from.  "all" (BERT's and ERNIE 1.0's rule):
+    every other document with a sentence.  "pairable": only the other documents of two or more sentences,
+    the ones positives come from; in a corpus mixing long texts with one-sentence documents (e.g. the
+    training text of a classification task) "all" draws most negatives from the one-sentence documents, so
+    where B comes from gives the label away.
 
     Returns (samples, stats) where stats counts ``docs_used``,
     ``docs_too_short`` (fewer than two sentences: no pair possible),
@@ -354,11 +363,13 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
         raise PretrainDataError("short_seq_prob must be in [0, 1], got %r" % short_seq_prob)
     if dupe_factor < 1:
         raise PretrainDataError("dupe_factor must be >= 1, got %r" % dupe_factor)
+    if negative_pool not in NEGATIVE_POOLS:
+        raise PretrainDataError("negative_pool must be one of %s, got %r" % (", ".join(NEGATIVE_POOLS), negative_pool))
     rng = rng or random.Random(1)
     max_tokens = max_seq_len - 3
     sents = [d.sentences() for d in docs]
     stats = collections.Counter()
-    donors = [i for i, s in enumerate(sents) if s]
+    donors = [i for i, s in enumerate(sents) if len(s) >= (2 if negative_pool == "pairable" else 1)]
     donor_pos = {doc: k for k, doc in enumerate(donors)}
     samples = []
     for _ in range(dupe_factor):

@@ -326,6 +326,26 @@ def test_short_documents_are_counted_not_paired():
     assert all(s.b_doc != 6 for s in samples)
 
 
+def test_negatives_can_be_kept_to_the_documents_positives_come_from():
+    """Many one-sentence documents (a classification set's training text used as pre-training text) next to
+    a few long ones: BERT's rule draws most negative Bs from the short documents, so the source of B gives the
+    label away; --negative_pool pairable draws them from the long documents only."""
+    rng = random.Random(0)
+    docs = _synthetic_docs(4, rng)
+    lone = [text_units.TokDocument([[text_units.TokSentence([5 + k, 6, 7], [0, 1, 0], [""] * 3, [0] * 3)]])
+            for k in range(40)]
+    docs += lone
+    long_docs = set(range(4))
+    everywhere, _ = text_units.create_samples(docs, max_seq_len=32, rng=random.Random(1))
+    negatives = [s for s in everywhere if s.label == 0]
+    assert sum(s.b_doc not in long_docs for s in negatives) > len(negatives) / 2
+    pairable, _ = text_units.create_samples(docs, max_seq_len=32, rng=random.Random(1), negative_pool="pairable")
+    negatives = [s for s in pairable if s.label == 0]
+    assert negatives and all(s.b_doc in long_docs and s.b_doc != s.doc for s in negatives)
+    with pytest.raises(text_units.PretrainDataError, match="negative_pool must be one of all, pairable"):
+        text_units.create_samples(docs, negative_pool="some")
+
+
 def test_single_document_gives_only_positives():
     docs = _synthetic_docs(1, random.Random(2))
     samples, stats = text_units.create_samples(docs, max_seq_len=32, positive_ratio=0.5, rng=random.Random(1))

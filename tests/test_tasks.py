@@ -11,6 +11,7 @@ import json
 import os
 import random
 import struct
+import sys
 
 import numpy as np
 import paddle
@@ -617,6 +618,22 @@ def test_next_sent_builds_ernie1_lines(zh_ctx):
         line = s.line(7)
         assert line.count(";") == 4
         bpd.check_fields(bpd.parse_sample_fields(line), zh_ctx.cls_id, zh_ctx.sep_id)
+
+
+def test_next_sent_negative_pool_option_reaches_the_pairing(zh_ctx, monkeypatch):
+    """--task_option next_sent.negative_pool=pairable is checked and handed to the pair builder."""
+    _, ts = btd.resolve_tasks("next_sent", btd.parse_task_options(["next_sent.negative_pool=pairable"]), {})
+    seen = {}
+    real = text_units.create_samples
+
+    def spy(*args, **kw):
+        seen.update(kw)
+        return real(*args, **kw)
+    monkeypatch.setattr(sys.modules["ernie.tasks.next_sent"], "create_samples", spy)
+    samples, _ = ts.tasks[0].build_samples(zh_ctx, random.Random(1))
+    assert samples and seen["negative_pool"] == "pairable"
+    with pytest.raises((T.TaskError, btd.BuildError), match="negative_pool"):
+        btd.resolve_tasks("next_sent", btd.parse_task_options(["next_sent.negative_pool=any"]), {})
 
 
 # --------------------------------------------------------------------------- reader feeds

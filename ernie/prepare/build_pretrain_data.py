@@ -71,8 +71,8 @@ from ernie.args import number_type, str2bool
 from ernie.atomic_write import atomic_open
 from ernie.prepare import corpus as corpus_mod
 from ernie.prepare.corpus import CorpusError, load_corpus
-from reader.text_units import (CLS, LEADING_SPECIALS, MIN_SEQ_LEN, MIN_VOCAB_SIZE, SEP, UNK, PretrainDataError,
-                               analyze_documents, create_samples, make_analyzer, tokenize_documents)
+from reader.text_units import (CLS, LEADING_SPECIALS, MIN_SEQ_LEN, MIN_VOCAB_SIZE, NEGATIVE_POOLS, SEP, UNK,
+                               PretrainDataError, analyze_documents, create_samples, make_analyzer, tokenize_documents)
 from reader.vocab import VocabError, load_vocab
 
 logger = logging.getLogger(__name__)
@@ -369,6 +369,9 @@ def parse_args(argv=None):
     p.add_argument("--positive_ratio", type=number_type(float, 0, 1), default=0.5, help="probability that B really follows A")
     p.add_argument("--short_seq_prob", type=number_type(float, 0, 1), default=0.1, help="probability of a shorter random target length")
     p.add_argument("--dupe_factor", type=number_type(int, 1), default=1, help="passes over the corpus (different random cuts)")
+    p.add_argument("--negative_pool", choices=NEGATIVE_POOLS, default="all",
+                   help="documents a negative's B comes from: all other documents (BERT's rule) or only those of two "
+                        "or more sentences (pairable), so one-sentence documents cannot give the label away")
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--check", nargs="+", metavar="FILE",
                    help="only structure-check existing gzip sample files against --vocab_path and print statistics")
@@ -402,7 +405,8 @@ def main(argv=None):
             docs, analyzer, vocab=vocab, build_vocab_path=args.build_vocab, min_count=args.min_count,
             max_vocab_size=args.max_vocab_size, valid_docs=args.num_valid_docs,
             max_seq_len=args.max_seq_len, positive_ratio=args.positive_ratio,
-            short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, random_seed=args.random_seed)
+            short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, random_seed=args.random_seed,
+            negative_pool=args.negative_pool)
         if getattr(analyzer, "num_entities", 0):
             info["entity_mentions"] = analyzer.num_entities
             info["jieba_words_pruned"] = analyzer.num_pruned

@@ -17,7 +17,7 @@ import numpy as np
 
 from ernie.tasks.base import SentenceTask, TaskSample, register_task
 from ernie.typed_fields import option
-from reader.text_units import create_samples
+from reader.text_units import NEGATIVE_POOLS, create_samples
 
 
 @register_task
@@ -34,6 +34,9 @@ class NextSentence(SentenceTask):
     class Options:
         positive_ratio: float = option(0.5, "share of pairs whose B follows A", min=0.0, max=1.0)
         short_seq_prob: float = option(0.1, "probability of a shorter random target length", min=0.0, max=1.0)
+        negative_pool: str = option("all", "documents a negative's B comes from: all (BERT's rule) or pairable (only "
+                                           "documents of two or more sentences, as positives; keeps one-sentence "
+                                           "documents from giving the label away)", choices=NEGATIVE_POOLS)
 
     @property
     def feed_name(self):
@@ -53,7 +56,8 @@ class NextSentence(SentenceTask):
 
     def build_samples(self, ctx, rng):
         pairs, stats = create_samples(ctx.tok_docs, max_seq_len=ctx.max_seq_len, positive_ratio=self.positive_ratio,
-                                      short_seq_prob=self.short_seq_prob, rng=rng, shuffle=False)
+                                      short_seq_prob=self.short_seq_prob, rng=rng, shuffle=False,
+                                      negative_pool=self.negative_pool)
         out = []
         for p in pairs:
             tokens, sent, pos, segs, label = p.fields(ctx.cls_id, ctx.sep_id)
