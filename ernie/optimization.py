@@ -78,6 +78,8 @@ machinery can still be exercised by black-listing every compute op
 """
 import contextlib
 import math
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
 
 import paddle
 
@@ -271,6 +273,7 @@ def amp_guard(amp):
 
 
 # --------------------------------------------------------------------------- optimizer
+@dataclass(eq=False)
 class TrainOptimizer:
     """What :func:`build_optimizer` built.
 
@@ -286,16 +289,14 @@ class TrainOptimizer:
         amp: the :class:`AmpConfig` or None.
     """
 
-    def __init__(self, scheduler, optimizer, lr, params_grads, amp=None, loss_scaling=None,
-                 num_good_steps=None, num_bad_steps=None):
-        self.scheduler = scheduler
-        self.optimizer = optimizer
-        self.lr = lr
-        self.params_grads = params_grads
-        self.amp = amp
-        self.loss_scaling = loss_scaling
-        self.num_good_steps = num_good_steps
-        self.num_bad_steps = num_bad_steps
+    scheduler: Any
+    optimizer: Any
+    lr: Any
+    params_grads: List[Tuple[Any, Any]]
+    amp: Optional["AmpConfig"] = None
+    loss_scaling: Any = None
+    num_good_steps: Any = None
+    num_bad_steps: Any = None
 
     def state_fetches(self):
         """{name: Value} of the optimizer's own loggable state: lr and, with float16, loss_scaling."""

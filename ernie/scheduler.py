@@ -134,6 +134,7 @@ def resolve_path(path, base_dir):
 
 # --------------------------------------------------------------------------- configuration
 
+@dataclass(eq=False)
 class TaskEntry:
     """One task stream of a configuration (see ``docs/continual_pretraining.md``).
 
@@ -146,18 +147,16 @@ class TaskEntry:
     masked LM + next sentence).
     """
 
-    def __init__(self, name, id, iterations, stage, stage_iterations, train_filelist, valid_filelist, options,
-                 heads, index):
-        self.name = name
-        self.id = id
-        self.iterations = iterations
-        self.stage = stage
-        self.stage_iterations = stage_iterations
-        self.train_filelist = train_filelist
-        self.valid_filelist = valid_filelist
-        self.options = options
-        self.heads = heads
-        self.index = index
+    name: str
+    id: int
+    iterations: int
+    stage: int
+    stage_iterations: Optional[List[int]]
+    train_filelist: str
+    valid_filelist: Optional[str]
+    options: Dict[str, Any]
+    heads: List[str]
+    index: int
 
     def __repr__(self):
         return "TaskEntry(%s, id=%d, iterations=%d, stage=%d)" % (self.name, self.id, self.iterations, self.stage)

@@ -70,6 +70,8 @@ there was exactly one); evaluation keeps every gold answer.
 import collections
 import logging
 import os
+from dataclasses import dataclass
+from typing import List, Optional
 
 import numpy as np
 
@@ -84,6 +86,7 @@ FIRST_UNIQUE_ID = 1000000000
 DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
 
 
+@dataclass(eq=False)
 class MRCExample:
     """One question.
 
@@ -94,22 +97,17 @@ class MRCExample:
     is_impossible: bool; where: JSON position for messages.
     """
 
-    __slots__ = ("qas_id", "question_text", "doc_tokens", "joiner", "answers", "start_position", "end_position",
-                 "orig_answer_text", "is_impossible", "where", "has_answers_field")
-
-    def __init__(self, qas_id, question_text, doc_tokens, joiner, answers, start_position=-1, end_position=-1,
-                 orig_answer_text=None, is_impossible=False, where=None, has_answers_field=True):
-        self.qas_id = qas_id
-        self.question_text = question_text
-        self.doc_tokens = doc_tokens
-        self.joiner = joiner
-        self.answers = answers
-        self.start_position = start_position
-        self.end_position = end_position
-        self.orig_answer_text = orig_answer_text
-        self.is_impossible = is_impossible
-        self.where = where
-        self.has_answers_field = has_answers_field
+    qas_id: str
+    question_text: str
+    doc_tokens: List[str]
+    joiner: str
+    answers: List[str]
+    start_position: int = -1
+    end_position: int = -1
+    orig_answer_text: Optional[str] = None
+    is_impossible: bool = False
+    where: Optional[str] = None
+    has_answers_field: bool = True
 
     def __repr__(self):
         return "MRCExample(%s, %r, answers=%r)" % (self.qas_id, self.question_text, self.answers)
