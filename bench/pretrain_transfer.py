@@ -529,7 +529,7 @@ def read_result(args, ds, arm, lr, seed):
         record = json.load(f)
     finished = record.get("finished")
     if finished is None:     # a record written before run records said so: finished when every epoch was evaluated
-        finished = not args.finetune_max_steps and len(record["evaluations"]) >= args.finetune_epoch
+        finished = not args.finetune_max_steps and len(record.get("evaluations", [])) >= args.finetune_epoch
     if not finished or record.get("best") is None:      # a killed run's record: run it again
         return None
     best = record["evaluations"][record["best"]]

@@ -35,15 +35,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))      # tests/demo
 from ernie import checkpoint  # noqa: E402
 from demo_data import TINY_DEMO_CONFIG, demo_filelist  # noqa: E402
 
-CONFIG = TINY_DEMO_CONFIG
-
 
 def make_data(root, lines=160):
     """The first ``lines`` lines of the shipped demo training set, a file list and the tiny config."""
     os.makedirs(root, exist_ok=True)
     demo_filelist(root, "train", lines)
     with open(os.path.join(root, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(CONFIG, f)
+        json.dump(TINY_DEMO_CONFIG, f)
     return root
 
 

@@ -317,6 +317,17 @@ def test_init_checkpoint_resume_continues_exactly(model, tmp_path):
     for name in os.listdir(pa):
         if name != "train_state.json":
             assert open(pa / name, "rb").read() == open(pb / name, "rb").read(), name
+    # resumed in its own directory (killed after the step-14 checkpoint), the run keeps its record's
+    # evaluation of step 11 instead of being summarised by the evaluation of step 22 alone
+    again = finetune(model, tmp_path / "a", *args, "--save_steps", 7, "--init_checkpoint", tmp_path / "a" / "step_14")
+    record = json.load(open(tmp_path / "a" / "result.json"))
+    assert [ev["step"] for ev in record["evaluations"]] == [11, 22] and record["finished"] is True
+    assert record["evaluations"] == straight["record"].evaluations
+    assert again["trainer"].history == a[14:]
+    # another run's record (other settings) is not taken over
+    finetune(model, tmp_path / "a", *args, "--save_steps", 7, "--init_checkpoint", tmp_path / "a" / "step_14",
+             "--learning_rate", 1e-3)
+    assert [ev["step"] for ev in json.load(open(tmp_path / "a" / "result.json"))["evaluations"]] == [22]
 
 
 def test_max_train_steps_and_train_data_shards():
@@ -380,14 +391,19 @@ def test_a_record_says_whether_its_run_finished(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "[summary] 1 run(s)" in captured.out and "0.99" not in captured.out
     assert "left out %s: the run did not finish" % path in captured.err
-    with pytest.raises(SystemExit, match="that run did not finish"):
+    with pytest.raises(SystemExit, match="no finished run record in .*run2"):
         summary_mod.main(["--table", "b=%s" % path])
+    with pytest.raises(SystemExit, match="no finished run record in .*run2"):
+        summary_mod.main(["--brief", str(path)])
     signature = json.load(open(path))["signature"]
     assert len(sibling_results(str(tmp_path / "run1" / "result.json"), signature)) == 1
     rec.finish()
     rec.save()
     assert json.load(open(path))["finished"] is True
     assert len(sibling_results(str(tmp_path / "run1" / "result.json"), signature)) == 2
+    # a table row names one run: a directory of two is not silently read as its first
+    with pytest.raises(SystemExit, match="--table c=.*: 2 finished run records there"):
+        summary_mod.main(["--table", "c=%s" % tmp_path])
 
 
 def test_summary_best_dev_per_run_then_mean():

@@ -19,6 +19,7 @@ from ernie.trainer import NonFiniteLossError, RoutedOptimizers, Trainer, Trainer
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import kill_during_training  # noqa: E402
+from demo_data import TINY_DEMO_CONFIG  # noqa: E402
 
 VOCAB = os.path.join(REPO, "config", "vocab.txt")
 
@@ -191,8 +192,8 @@ def test_config_is_saved_and_checked_when_loading(data, tmp_path, caplog):
     root = tmp_path / "c"
     train(data, root, 2)
     saved = json.load(open(root / "step_2" / checkpoint.CONFIG_FILE))
-    assert saved == kill_during_training.CONFIG
-    other = dict(kill_during_training.CONFIG, hidden_act="gelu", num_attention_heads=2)
+    assert saved == TINY_DEMO_CONFIG
+    other = dict(TINY_DEMO_CONFIG, hidden_act="gelu", num_attention_heads=2)
     (tmp_path / "other.json").write_text(json.dumps(other))
     cmd = argv(data, tmp_path / "d", 3) + ["--ernie_config_path", str(tmp_path / "other.json")]
     with pytest.raises(checkpoint.CheckpointError, match=r"another model architecture.*\n  num_attention_heads: 4 "
@@ -201,7 +202,7 @@ def test_config_is_saved_and_checked_when_loading(data, tmp_path, caplog):
     with pytest.raises(checkpoint.CheckpointError, match="another model architecture"):
         run(parse_args(cmd + ["--init_pretraining_params", str(root / "step_2")]))
     # a non-architecture field: a warning, the run goes on
-    (tmp_path / "drop.json").write_text(json.dumps(dict(kill_during_training.CONFIG, hidden_dropout_prob=0.0)))
+    (tmp_path / "drop.json").write_text(json.dumps(dict(TINY_DEMO_CONFIG, hidden_dropout_prob=0.0)))
     caplog.set_level("WARNING")
     trainer = run(parse_args(argv(data, tmp_path / "e", 3) + ["--ernie_config_path", str(tmp_path / "drop.json"),
                                                             "--init_checkpoint", str(root / "step_2")]))

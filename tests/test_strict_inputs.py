@@ -19,6 +19,7 @@ from reader.vocab import VocabError, load_vocab
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import kill_during_training  # noqa: E402
+from demo_data import TINY_DEMO_CONFIG  # noqa: E402
 
 VOCAB = os.path.join(REPO, "config", "vocab.txt")
 
@@ -50,7 +51,7 @@ def test_unknown_config_key_names_the_closest_one(tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'hiden_dropout_prob' \\(did you mean 'hidden_dropout_prob'"):
         ErnieConfig(values, source="x.json")
     path = tmp_path / "nan.json"
-    path.write_text(json.dumps(dict(kill_during_training.CONFIG)).replace('"initializer_range": 0.02',
+    path.write_text(json.dumps(dict(TINY_DEMO_CONFIG)).replace('"initializer_range": 0.02',
                                                                           '"initializer_range": NaN'))
     with pytest.raises(ConfigError, match="'initializer_range' must be a finite number"):
         ErnieConfig.from_json(str(path))
@@ -81,7 +82,7 @@ def test_filelist_weight_must_be_a_probability(tmp_path, weight):
 
 # --------------------------------------------------------------------------- item 11: ids outside the tables
 def test_ids_outside_the_embedding_tables_are_counted_skips(data, tmp_path, caplog):
-    with gzip.open(os.path.join(data, "train.gz"), "rt", encoding="utf-8") as f:
+    with gzip.open(os.path.join(data, "demo_train_set.gz"), "rt", encoding="utf-8") as f:
         good = f.readlines()
     fields = good[0].rstrip("\n").split(";")
     n = len(fields[0].split())

@@ -39,8 +39,9 @@ Pipeline
    random sentence into segment A and the rest.  With probability
    ``positive_ratio`` segment B is that rest (label 1, B directly follows
    A); otherwise B is a run of sentences starting at a random sentence of a
-   random *other* document (label 0) and the unused rest of the chunk is
-   put back.  A pair longer than ``max_seq_len - 3`` is cut at unit
+   random *other* document (label 0; with ``--negative_pool pairable`` only
+   a document of two or more sentences, as for positives) and the unused
+   rest of the chunk is put back.  A pair longer than ``max_seq_len - 3`` is cut at unit
    boundaries, A from its front and B from its end, so A's end and B's start
    stay adjacent in the text.  Samples are shuffled; everything is drawn
    from ``random.Random`` seeded with ``--random_seed``.

@@ -46,8 +46,10 @@ Flow of :func:`run` (differences from the original in brackets):
    the run record goes to ``--result_file`` (default
    ``<checkpoints>/result.json``).  When ``--checkpoints`` ends in ``run<k>``
    (the task scripts' layout), the records of every sibling ``run*`` with
-   the same settings are summarised: best dev per run, then the mean over
-   runs (the paper's protocol; also the median and standard deviation).
+   the same settings that finished are summarised: best dev per run, then the
+   mean over runs (the paper's protocol; also the median and standard
+   deviation).  The record says ``"finished": false`` until the run ends; a run
+   resumed from its own checkpoint keeps its earlier evaluations up to that step.
 
 Several processes: each process reads the whole training file with the
 same seeded shuffle and takes every n-th batch of it (a disjoint shard, so
@@ -85,6 +87,7 @@ from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.optimization import AmpDeviceError, amp_guard, build_optimizer, lr_scheduler
 from ernie.runtime import static_runtime
 from ernie.trainer import CheckpointConfig, LoggingConfig, NonFiniteLossError, Trainer, TrainerConfig, ValidationConfig
+from reader.files import read_json
 from reader.task_reader import DataError
 from reader.vocab import VocabError
 
@@ -357,6 +360,26 @@ class RunRecord:
     def finish(self):
         """Mark the run complete (its last evaluation is the final one)."""
         self.finished = True
+
+    def resume(self, step):
+        """A run resumed from its own step-``step`` checkpoint keeps the evaluations up to that step of the
+        record already at ``path``, when that record is this run's (same settings and seed): without them a
+        run killed late, e.g. after its last checkpoint, would be summarised by its last evaluation only."""
+        if not (self.path and os.path.isfile(self.path)):
+            return
+        try:
+            earlier = read_json(self.path, "run record", expect=dict)
+        except ValueError as e:
+            logger.warning("the earlier run record is not kept: %s", e)
+            return
+        if (earlier.get("signature") != self.to_dict()["signature"] or earlier.get("random_seed") != self.random_seed
+                or not isinstance(earlier.get("evaluations"), list)):
+            return
+        self.evaluations = [ev for ev in earlier["evaluations"]
+                            if isinstance(ev, dict) and isinstance(ev.get("step"), int) and ev["step"] <= step]
+        if self.evaluations:
+            logger.info("resuming at step %d: %d evaluation(s) of the run record %s kept", step,
+                        len(self.evaluations), self.path)
 
     def save(self):
         """Write the record to ``path`` (if any); done at the start and after every evaluation, so a
@@ -739,6 +762,10 @@ def _run(args, task, rank, nranks):
         task.prepare_eval_files(ctx)       # every dev / test file checked before training
     record = RunRecord(task.primary_metric(args), {k: v for k, v in vars(args).items() if not k.startswith("_")},
                        seed, nranks, path=result_path(args) if rank == 0 else None)
+    if args.do_train and args.init_checkpoint:
+        state = read_train_state(args.init_checkpoint, missing_ok=True)
+        if state is not None:
+            record.resume(int(state.get("step", 0)))
     record.save()
 
     trainer = None

@@ -29,7 +29,8 @@ from reader.task_reader import read_tsv
 def load_results(paths):
     """result.json dicts of ``paths`` (files, or directories searched for ``result.json`` and
     ``*/result.json``), in the order given (directories: by run number).  A record of a run that did not
-    finish (``"finished": false``: killed or crashed) is left out, with a line on stderr naming it."""
+    finish (``"finished": false``: killed or crashed) is left out, with a line on stderr naming it; none
+    left is an error."""
     files = []
     for path in paths:
         if os.path.isdir(path):
@@ -46,6 +47,8 @@ def load_results(paths):
             print("left out %s: the run did not finish (killed or crashed)" % f, file=sys.stderr)
             continue
         results.append(record)
+    if not results:
+        raise ValueError("no finished run record in %s" % ", ".join(paths))
     return results
 
 
@@ -166,8 +169,9 @@ def main(argv=None):
                     parser.error("--table items are NAME=RESULT, got %r" % item)
                 name, path = item.split("=", 1)
                 loaded = load_results([path])
-                if not loaded:
-                    raise ValueError("--table %s: that run did not finish" % item)
+                if len(loaded) != 1:
+                    raise ValueError("--table %s: %d finished run records there; name one result.json"
+                                     % (item, len(loaded)))
                 result = loaded[0]
                 primary = primary or result["primary"]
                 rows.append(table_row(name, result))
