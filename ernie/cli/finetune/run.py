@@ -335,6 +335,12 @@ def _finite(value):
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def finished_record(record):
+    """Whether a ``result.json`` dict is a finished run's: it says ``"finished": false`` while the run goes on
+    and when it was killed or crashed (records written before the field existed count as finished)."""
+    return record.get("finished") is not False
+
+
 class RunRecord:
     """Every evaluation of one run; the best one by ``primary`` on the first dev file.
 
@@ -372,7 +378,7 @@ class RunRecord:
         except ValueError as e:
             logger.warning("the earlier run record is not kept: %s", e)
             return
-        if (earlier.get("signature") != self.to_dict()["signature"] or earlier.get("random_seed") != self.random_seed
+        if (earlier.get("signature") != self.signature() or earlier.get("random_seed") != self.random_seed
                 or not isinstance(earlier.get("evaluations"), list)):
             return
         self.evaluations = [ev for ev in earlier["evaluations"]
@@ -402,12 +408,16 @@ class RunRecord:
             return len(self.evaluations) - 1
         return best
 
-    def to_dict(self):
-        best = self.best_index()
+    def signature(self):
+        """The settings that make two runs comparable (their seeds aside)."""
         signature = {k: self.args.get(k) for k in SIGNATURE_KEYS}
         signature["nranks"] = self.nranks
+        return signature
+
+    def to_dict(self):
+        best = self.best_index()
         return {"format": RESULT_FORMAT, "primary": self.primary, "random_seed": self.random_seed,
-                "signature": signature, "evaluations": self.evaluations, "best": best, "finished": self.finished,
+                "signature": self.signature(), "evaluations": self.evaluations, "best": best, "finished": self.finished,
                 "wall_time_s": round(time.time() - self.start, 3), "args": self.args,
                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
@@ -549,7 +559,7 @@ def sibling_results(result_file, signature):
                 res = json.load(f)
         except (OSError, ValueError):
             continue
-        if res.get("signature") == signature and res.get("finished") is not False:
+        if res.get("signature") == signature and finished_record(res):
             found.append(res)
     return found
 
@@ -563,11 +573,11 @@ def _distributed():
     return init_distributed()
 
 
-def _resolve_seed(args, nranks):
-    """--random_seed, else the checkpoint's seed when resuming, else a fresh one (agreed by all ranks)."""
+def _resolve_seed(args, nranks, state):
+    """--random_seed, else the seed in ``state`` (the train state of the checkpoint resumed from, or None),
+    else a fresh one (agreed by all ranks)."""
     if args.random_seed is not None:
         return int(args.random_seed)
-    state = read_train_state(args.init_checkpoint, missing_ok=True) if args.init_checkpoint else None
     if state is not None:
         seed = state.get("random_seed")
         if seed is not None:
@@ -754,7 +764,8 @@ def run_diagnostic(task, ctx, args):
 
 
 def _run(args, task, rank, nranks):
-    seed = _resolve_seed(args, nranks)
+    resumed_state = read_train_state(args.init_checkpoint, missing_ok=True) if args.init_checkpoint else None
+    seed = _resolve_seed(args, nranks, resumed_state)
     runtime = static_runtime(args, rank, task_id=args.task_id, check_config=lambda c: task.check_config(args, c))
     evaluating = rank == 0 and (args.do_val or args.do_test)
     ctx = evaluation_context(args, task, runtime, needs_program=evaluating or (rank == 0 and bool(args.diagnostic)))
@@ -762,10 +773,8 @@ def _run(args, task, rank, nranks):
         task.prepare_eval_files(ctx)       # every dev / test file checked before training
     record = RunRecord(task.primary_metric(args), {k: v for k, v in vars(args).items() if not k.startswith("_")},
                        seed, nranks, path=result_path(args) if rank == 0 else None)
-    if args.do_train and args.init_checkpoint:
-        state = read_train_state(args.init_checkpoint, missing_ok=True)
-        if state is not None:
-            record.resume(int(state.get("step", 0)))
+    if args.do_train and resumed_state is not None:
+        record.resume(int(resumed_state.get("step", 0)))
     record.save()
 
     trainer = None

@@ -21,7 +21,7 @@ import glob
 import os
 import sys
 
-from ernie.cli.finetune.run import format_summary, summarize_runs
+from ernie.cli.finetune.run import finished_record, format_summary, summarize_runs
 from reader.files import read_json
 from reader.task_reader import read_tsv
 
@@ -43,7 +43,7 @@ def load_results(paths):
     results = []
     for f in files:
         record = read_json(f, "run record", expect=dict)
-        if record.get("finished") is False:
+        if not finished_record(record):
             print("left out %s: the run did not finish (killed or crashed)" % f, file=sys.stderr)
             continue
         results.append(record)
