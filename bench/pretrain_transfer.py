@@ -122,8 +122,7 @@ LANGUAGES = {
                    max_vocab_size=8000),
 }
 
-PRETRAIN_FLAGS = [("--batch_size", "32"), ("--in_tokens", "false"), ("--max_seq_len", "128"),
-                  ("--learning_rate", "1e-3"), ("--lr_scheduler", "linear_warmup_decay"),
+PRETRAIN_FLAGS = [("--in_tokens", "false"), ("--max_seq_len", "128"), ("--lr_scheduler", "linear_warmup_decay"),
                   ("--weight_decay", "0.01"), ("--use_cuda", "false"), ("--skip_steps", "20"),
                   ("--save_steps", "100"), ("--max_checkpoints", "2"), ("--random_seed", "1")]
 
@@ -147,6 +146,8 @@ def parse_args(argv=None):
     p.add_argument("--updates", type=int, default=1200, help="pre-training updates of every pre-trained arm")
     p.add_argument("--warmup_steps", type=int, default=120)
     p.add_argument("--validation_steps", type=int, default=200, help="pre-training validation interval")
+    p.add_argument("--pretrain_batch_size", type=int, default=32, help="sequences per pre-training update")
+    p.add_argument("--pretrain_lr", default="1e-3", help="peak pre-training learning rate")
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds; the first one runs the learning-rate grid")
     p.add_argument("--lr_grid", default="1e-4,5e-4", help="fine-tuning learning rates tried on dev (first seed)")
@@ -492,6 +493,11 @@ def pretrain_summary(args, arm):
     return stages if stages and stages[-1]["end_step"] >= args.updates else None
 
 
+def pretrain_flags(args):
+    """train.py flags shared by every pre-trained arm."""
+    return ["--batch_size", str(args.pretrain_batch_size), "--learning_rate", args.pretrain_lr] + command_flags(PRETRAIN_FLAGS)
+
+
 def pretrain_job(args, lang, arm):
     out = pretrain_dir(args, arm)
 
@@ -500,7 +506,7 @@ def pretrain_job(args, lang, arm):
                "--ernie_config_path", model_config(args, lang), "--vocab_path", os.path.join(data_dir(args), "vocab.txt"),
                "--checkpoints", out, "--warmup_steps", str(args.warmup_steps),
                "--validation_steps", str(args.validation_steps), "--vdl_dir", os.path.join(args.work, "vdl", arm)]
-        cmd += command_flags(PRETRAIN_FLAGS)
+        cmd += pretrain_flags(args)
         if arm in MASK_WORD_PROB:
             cmd += ["--generate_neg_sample", "false"]
         else:
@@ -714,7 +720,8 @@ def plot_curves(args, arm, curves, path):
 
 
 def collect(args, lang):
-    out = {"lang": lang.code, "updates": args.updates, "lr_grid": args.lrs, "seeds": args.seed_list,
+    out = {"lang": lang.code, "updates": args.updates, "pretrain_batch_size": args.pretrain_batch_size,
+           "pretrain_lr": args.pretrain_lr, "lr_grid": args.lrs, "seeds": args.seed_list,
            "pretrain": {}, "downstream": {}}
     for arm in args.arm_list:
         if arm == "random_init":

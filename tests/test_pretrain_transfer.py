@@ -92,6 +92,17 @@ def test_dry_run_prints_every_arm(tmp_path):
                                "finetune_rotten_tomatoes_ernie1_knowledge_lr5e-4_seed1"}
 
 
+def test_pretraining_batch_and_rate_flags(tmp_path):
+    def flag(cmd, name):
+        return cmd[cmd.index(name) + 1]
+    cmd = pt.pretrain_flags(pt.parse_args(["--lang", "en", "--work", str(tmp_path)]))
+    assert (flag(cmd, "--batch_size"), flag(cmd, "--learning_rate")) == ("32", "1e-3")
+    cmd = pt.pretrain_flags(pt.parse_args(["--lang", "en", "--work", str(tmp_path), "--pretrain_batch_size", "8",
+                                           "--pretrain_lr", "5e-4"]))
+    assert (flag(cmd, "--batch_size"), flag(cmd, "--learning_rate")) == ("8", "5e-4")
+    assert cmd.count("--batch_size") == 1 and cmd.count("--learning_rate") == 1
+
+
 def write_result(args, ds, arm, lr, seed, dev, test, finished=True):
     path = os.path.join(pt.finetune_dir(args, ds, arm, lr, seed), "ckpt", "result.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
