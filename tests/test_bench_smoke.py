@@ -154,3 +154,22 @@ def test_profile_step_runs(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     report = json.loads(out.read_text())
     assert report["groups_ms_per_step"]["matmul"] > 0 and "pd_op.addmm" in report["ops_ms_per_step"]
+
+
+def test_context_probe_chain_data_and_both_runs(tmp_path):
+    from bench import context_probe
+    paths = context_probe.make_data(str(tmp_path), train_lines=50, valid_lines=8)
+    successor = {}
+    for ids, _ in context_probe.read_lines(paths["train"]) + context_probe.read_lines(paths["valid"]):
+        sep = ids.index(2)
+        for segment in (ids[1:sep], ids[sep + 1:-1]):
+            assert segment and all(len(context_probe.SPECIAL) <= t < context_probe.MODEL["vocab_size"] for t in segment)
+            for a, b in zip(segment, segment[1:]):
+                assert successor.setdefault(a, b) == b        # each token determines the next
+    out = tmp_path / "probe.json"
+    context_probe.main(["--work", str(tmp_path), "--steps", "4", "--eval_steps", "2", "--batch_size", "4",
+                        "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert set(report["curves"]) == {"static", "paddlenlp"}
+    for curve in report["curves"].values():
+        assert [s for s, _ in curve] == [2, 4] and all(0.0 <= acc <= 1.0 for _, acc in curve)
