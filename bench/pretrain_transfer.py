@@ -68,13 +68,21 @@ from ernie.atomic_write import atomic_open  # noqa: E402
 from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
 from reader.tokenization import FullTokenizer  # noqa: E402
 
-ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")
-PRETRAINED_ARMS = ARMS[1:]
+ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")        # the study's arms, run by default
+# Diagnostic arms, run only when named in --arms: mlm_all_docs asks whether the masked LM gains from the
+# one-sentence documents (the downstream training text), which the sentence-pair file of the ERNIE 1.0 arms
+# cannot hold.
+EXTRA_ARMS = ("mlm_all_docs",)
+KNOWN_ARMS = ARMS + EXTRA_ARMS
 ARM_NAMES = {"random_init": "random initialisation (no pre-training)",
              "ernie1_char": "ERNIE 1.0, character/token masking + next sentence (BERT-style)",
              "ernie1_knowledge": "ERNIE 1.0, knowledge masking (words, phrases, entities) + next sentence",
-             "ernie2": "ERNIE 2.0, continual multi-task learning"}
-MASK_WORD_PROB = {"ernie1_char": "0.0", "ernie1_knowledge": "1.1"}
+             "ernie2": "ERNIE 2.0, continual multi-task learning",
+             "mlm_all_docs": "masked LM only (character/token masking) over every document, no next sentence"}
+MASK_WORD_PROB = {"ernie1_char": "0.0", "ernie1_knowledge": "1.1", "mlm_all_docs": "0.0"}
+# The task-data file each single-stream arm reads: sentence pairs (documents of two sentences or more) for
+# ERNIE 1.0's masked LM + next sentence, the knowledge-masking file (every document) for the masked LM alone.
+ARM_DATA = {"ernie1_char": "next_sent", "ernie1_knowledge": "next_sent", "mlm_all_docs": "knowledge_masking"}
 
 # The model of every arm (vocab_size: the built vocabulary's size).
 MODEL = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024,
@@ -178,9 +186,9 @@ def parse_args(argv=None):
     args.cache = os.path.abspath(args.cache or os.path.dirname(args.work))
     args.finetune_data = os.path.abspath(args.finetune_data or os.path.join(args.cache, "finetune_data"))
     args.arm_list = [a for a in args.arms.split(",") if a]
-    bad = [a for a in args.arm_list if a not in ARMS]
+    bad = [a for a in args.arm_list if a not in KNOWN_ARMS]
     if bad:
-        p.error("unknown arm(s) %s (choose from %s)" % (bad, ", ".join(ARMS)))
+        p.error("unknown arm(s) %s (choose from %s)" % (bad, ", ".join(KNOWN_ARMS)))
     args.grid_arm_list = [a for a in args.grid_arms.split(",") if a]
     if not args.grid_arm_list or any(a not in args.arm_list for a in args.grid_arm_list):
         p.error("--grid_arms %r must be a non-empty subset of --arms" % args.grid_arms)
@@ -435,16 +443,18 @@ def task_config(args, lang, arm):
     if arm in MASK_WORD_PROB:
         lists = {}
         for split in ("train", "valid"):
-            if not os.path.exists(os.path.join(d, "next_sent.%s.gz" % split)):
+            data = os.path.join(d, "%s.%s.gz" % (ARM_DATA[arm], split))
+            if not os.path.exists(data):
                 continue       # a corpus too small for validation pairs (tests)
             path = os.path.join(out_dir, "%s.%s_filelist" % (arm, split))
             with open(path, "w", encoding="utf-8") as f:
-                f.write("%s\t%s\n" % (os.path.join(d, "next_sent.%s.gz" % split), MASK_WORD_PROB[arm]))
+                f.write("%s\t%s\n" % (data, MASK_WORD_PROB[arm]))
             lists[split] = path
+        stream = {"name": "knowledge_masking", "id": 0, "iterations": args.updates, "train_filelist": lists["train"]}
+        if ARM_DATA[arm] == "next_sent":
+            stream["heads"] = ["next_sent"]
         cfg = {"description": "%s (bench/pretrain_transfer.py)" % ARM_NAMES[arm], "strategy": "multitask",
-               "lr_schedule": "global", "vocab_path": vocab,
-               "tasks": [{"name": "knowledge_masking", "id": 0, "heads": ["next_sent"], "iterations": args.updates,
-                          "train_filelist": lists["train"]}]}
+               "lr_schedule": "global", "vocab_path": vocab, "tasks": [stream]}
         if "valid" in lists:
             cfg["tasks"][0]["valid_filelist"] = lists["valid"]
     else:
@@ -764,7 +774,8 @@ def render_tables(results, tokens):
     lines += ["", "| arm | %s |" % " | ".join("%s test %s (mean ± sd, %%) | dev | lr | seeds" % (t, d["metric"][5:])
                                                for t, d in results["downstream"].items()),
               "|---|" + "---|---|---|---|" * len(results["downstream"])]
-    for arm in ARMS:
+    present = {arm for d in results["downstream"].values() for arm in d["arms"]}
+    for arm in [a for a in KNOWN_ARMS if a in ARMS or a in present]:       # diagnostic arms only when run
         cells = []
         for t, d in results["downstream"].items():
             a = d["arms"].get(arm)

@@ -188,12 +188,18 @@ def test_task_configs_give_every_arm_the_same_updates(tmp_path):
     assert [s[0] for s in ernie2["stages"]] == list(lang.ernie2_tasks)
     assert sum(t["iterations"] for t in ernie2["tasks"]) == 1602
     assert ernie2["tasks"][4]["options"] == {"granularity": "sense"}
-    for arm in ("ernie1_char", "ernie1_knowledge"):
+    for arm, data, heads, prob in (("ernie1_char", "next_sent", ["next_sent"], "0.0"),
+                                   ("ernie1_knowledge", "next_sent", ["next_sent"], "1.1"),
+                                   ("mlm_all_docs", "knowledge_masking", None, "0.0")):
         with open(pt.task_config(args, lang, arm), encoding="utf-8") as f:
             cfg = json.load(f)
         (task,) = cfg["tasks"]
-        assert task["name"] == "knowledge_masking" and task["heads"] == ["next_sent"]
+        assert task["name"] == "knowledge_masking" and task.get("heads") == heads
         assert task["iterations"] == 1602 and cfg["lr_schedule"] == "global"
+        for split in ("train", "valid"):       # the sentence-pair file, or every document's masked-LM file
+            with open(task[split + "_filelist"], encoding="utf-8") as f:
+                assert f.read() == "%s\t%s\n" % (os.path.join(d, "%s.%s.gz" % (data, split)), prob)
+    assert "mlm_all_docs" not in pt.parse_args(smoke_argv(tmp_path)).arm_list      # diagnostic: only when named
 
 
 def test_run_jobs_stops_starting_after_a_failure(tmp_path):
