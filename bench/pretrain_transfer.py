@@ -79,10 +79,11 @@ ARM_NAMES = {"random_init": "random initialisation (no pre-training)",
              "ernie1_knowledge": "ERNIE 1.0, knowledge masking (words, phrases, entities) + next sentence",
              "ernie2": "ERNIE 2.0, continual multi-task learning",
              "mlm_all_docs": "masked LM only (character/token masking) over every document, no next sentence"}
-MASK_WORD_PROB = {"ernie1_char": "0.0", "ernie1_knowledge": "1.1", "mlm_all_docs": "0.0"}
-# The task-data file each single-stream arm reads: sentence pairs (documents of two sentences or more) for
-# ERNIE 1.0's masked LM + next sentence, the knowledge-masking file (every document) for the masked LM alone.
-ARM_DATA = {"ernie1_char": "next_sent", "ernie1_knowledge": "next_sent", "mlm_all_docs": "knowledge_masking"}
+# The single-stream arms: (task-data file, mask_word_prob of its file list).  The file is the sentence pairs
+# (documents of two sentences or more) for ERNIE 1.0's masked LM + next sentence, the knowledge-masking file
+# (every document) for the masked LM alone.
+SINGLE_STREAM = {"ernie1_char": ("next_sent", "0.0"), "ernie1_knowledge": ("next_sent", "1.1"),
+                 "mlm_all_docs": ("knowledge_masking", "0.0")}
 
 # The model of every arm (vocab_size: the built vocabulary's size).
 MODEL = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024,
@@ -440,18 +441,19 @@ def task_config(args, lang, arm):
     out_dir = os.path.join(args.work, "configs")
     os.makedirs(out_dir, exist_ok=True)
     vocab = os.path.join(d, "vocab.txt")
-    if arm in MASK_WORD_PROB:
+    if arm in SINGLE_STREAM:
+        source, mask_word_prob = SINGLE_STREAM[arm]
         lists = {}
         for split in ("train", "valid"):
-            data = os.path.join(d, "%s.%s.gz" % (ARM_DATA[arm], split))
+            data = os.path.join(d, "%s.%s.gz" % (source, split))
             if not os.path.exists(data):
                 continue       # a corpus too small for validation pairs (tests)
             path = os.path.join(out_dir, "%s.%s_filelist" % (arm, split))
             with open(path, "w", encoding="utf-8") as f:
-                f.write("%s\t%s\n" % (data, MASK_WORD_PROB[arm]))
+                f.write("%s\t%s\n" % (data, mask_word_prob))
             lists[split] = path
         stream = {"name": "knowledge_masking", "id": 0, "iterations": args.updates, "train_filelist": lists["train"]}
-        if ARM_DATA[arm] == "next_sent":
+        if source == "next_sent":
             stream["heads"] = ["next_sent"]
         cfg = {"description": "%s (bench/pretrain_transfer.py)" % ARM_NAMES[arm], "strategy": "multitask",
                "lr_schedule": "global", "vocab_path": vocab, "tasks": [stream]}
@@ -505,7 +507,8 @@ def pretrain_summary(args, arm):
 
 def pretrain_flags(args):
     """train.py flags shared by every pre-trained arm."""
-    return ["--batch_size", str(args.pretrain_batch_size), "--learning_rate", args.pretrain_lr] + command_flags(PRETRAIN_FLAGS)
+    return (["--batch_size", str(args.pretrain_batch_size), "--learning_rate", args.pretrain_lr]
+            + command_flags(PRETRAIN_FLAGS))
 
 
 def pretrain_job(args, lang, arm):
@@ -517,7 +520,7 @@ def pretrain_job(args, lang, arm):
                "--checkpoints", out, "--warmup_steps", str(args.warmup_steps),
                "--validation_steps", str(args.validation_steps), "--vdl_dir", os.path.join(args.work, "vdl", arm)]
         cmd += pretrain_flags(args)
-        if arm in MASK_WORD_PROB:
+        if arm in SINGLE_STREAM:
             cmd += ["--generate_neg_sample", "false"]
         else:
             cmd += ["--strategy", "continual_multitask"]
