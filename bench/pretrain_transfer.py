@@ -22,17 +22,21 @@ project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_se
 
    * ``ernie1_char``: masked LM with character masking (every token its own unit; for English, whose
      vocabulary is whole words and WordPieces, token masking) + next sentence: the BERT-style
-     baseline.  The ``next_sent`` file list with ``mask_word_prob`` 0.
+     baseline.  Two streams in one stage, half of the updates each: the masked LM over every document
+     (the ``knowledge_masking`` file) and next sentence on the sentence pairs (the ``next_sent`` file)
+     with the masked LM trained on the same batches; ``mask_word_prob`` 0 in both file lists.
    * ``ernie1_knowledge``: the same with knowledge masking (words, phrases, entities as units):
      ``mask_word_prob`` 1.1 (always).
    * ``ernie2``: continual multi-task learning, one new task per stage, every task's budget
      ``updates / number of tasks`` spread over the stages by the scheduler's automatic rule
      (``train.py --task_config ... --strategy continual_multitask``).
    * ``random_init``: no pre-training.
-4. Fine-tuning, the same recipe for every arm: for each learning rate of ``--lr_grid`` one run with seed
-   1; the learning rate of the best *dev* score is the arm's; then seeds 2, 3, ... at that rate (seed 1
-   is the grid run).  Each run reports the test score of its best dev evaluation.  Test scores are
-   reported only, never used for a choice.
+4. Fine-tuning, the same recipe for every arm: the grid arms (``--grid_arms``) fine-tune at every learning
+   rate of ``--lr_grid`` with every seed (``--grid_seeds all``; ``first``: seed 1 only, the protocol of the
+   runs before 4 December 2026); the rate of the best mean *dev* score over those runs is every arm's, and
+   the other arms run their seeds at it.  Each run reports the test score of its best dev evaluation.  Test
+   scores are reported only, never used for a choice.  With every seed at every rate, the report adds each
+   grid arm at its own best mean-dev rate (a second view of the same runs).
 5. Results: ``<work>/results.json`` (everything), and with ``--docs`` the merged
    ``docs/results/pretrain_transfer.json`` (``downstream`` -> task -> ``metric``, ``arms`` -> arm ->
    per-seed test scores, plus details), ``docs/pretrain_transfer_<lang>_<arm>.png`` (pre-training
@@ -69,21 +73,39 @@ from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
 from reader.tokenization import FullTokenizer  # noqa: E402
 
 ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")        # the study's arms, run by default
-# Diagnostic arms, run only when named in --arms: mlm_all_docs asks whether the masked LM gains from the
-# one-sentence documents (the downstream training text), which the sentence-pair file of the ERNIE 1.0 arms
-# cannot hold.
-EXTRA_ARMS = ("mlm_all_docs",)
+# Diagnostic arms, run only when named in --arms.  *_pairs: ERNIE 1.0 with its masked LM on the sentence-pair
+# file only (the arms' definition in the runs of 3-4 December 2026), which cannot hold a one-sentence document
+# and so never reads the downstream training text; mlm_all_docs: the masked LM alone over every document.
+EXTRA_ARMS = ("ernie1_char_pairs", "ernie1_knowledge_pairs", "mlm_all_docs")
 KNOWN_ARMS = ARMS + EXTRA_ARMS
 ARM_NAMES = {"random_init": "random initialisation (no pre-training)",
              "ernie1_char": "ERNIE 1.0, character/token masking + next sentence (BERT-style)",
              "ernie1_knowledge": "ERNIE 1.0, knowledge masking (words, phrases, entities) + next sentence",
              "ernie2": "ERNIE 2.0, continual multi-task learning",
+             "ernie1_char_pairs": "ERNIE 1.0, character/token masking + next sentence, masked LM on the pairs only",
+             "ernie1_knowledge_pairs": "ERNIE 1.0, knowledge masking + next sentence, masked LM on the pairs only",
              "mlm_all_docs": "masked LM only (character/token masking) over every document, no next sentence"}
-# The single-stream arms: (task-data file, mask_word_prob of its file list).  The file is the sentence pairs
-# (documents of two sentences or more) for ERNIE 1.0's masked LM + next sentence, the knowledge-masking file
-# (every document) for the masked LM alone.
-SINGLE_STREAM = {"ernie1_char": ("next_sent", "0.0"), "ernie1_knowledge": ("next_sent", "1.1"),
-                 "mlm_all_docs": ("knowledge_masking", "0.0")}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One task stream of an ERNIE 1.0-style arm: its task, the task-data file it reads
+    (``<data>.train.gz``), and the other heads trained on its batches."""
+    task: str
+    data: str
+    heads: Tuple[str, ...] = ()
+
+
+# The ERNIE 1.0-style arms: (mask_word_prob of their file lists, streams).  One stage; the updates are split
+# evenly over the streams.  ERNIE 1.0 proper: the masked LM reads every document (the knowledge-masking file)
+# and, on a second stream, the sentence pairs together with next sentence.
+MLM_EVERY_DOC = Stream("knowledge_masking", "knowledge_masking")
+MLM_AND_NSP_ON_PAIRS = Stream("next_sent", "next_sent", ("knowledge_masking",))
+MLM_STREAMS = {"ernie1_char": ("0.0", (MLM_EVERY_DOC, MLM_AND_NSP_ON_PAIRS)),
+               "ernie1_knowledge": ("1.1", (MLM_EVERY_DOC, MLM_AND_NSP_ON_PAIRS)),
+               "ernie1_char_pairs": ("0.0", (Stream("knowledge_masking", "next_sent", ("next_sent",)),)),
+               "ernie1_knowledge_pairs": ("1.1", (Stream("knowledge_masking", "next_sent", ("next_sent",)),)),
+               "mlm_all_docs": ("0.0", (MLM_EVERY_DOC,))}
 
 # The model of every arm (vocab_size: the built vocabulary's size).
 MODEL = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024,
@@ -158,11 +180,14 @@ def parse_args(argv=None):
     p.add_argument("--pretrain_batch_size", type=int, default=32, help="sequences per pre-training update")
     p.add_argument("--pretrain_lr", default="1e-3", help="peak pre-training learning rate")
     p.add_argument("--arms", default=",".join(ARMS))
-    p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds; the first one runs the learning-rate grid")
-    p.add_argument("--lr_grid", default="1e-4,5e-4", help="fine-tuning learning rates tried on dev (first seed)")
+    p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds")
+    p.add_argument("--lr_grid", default="1e-4,5e-4", help="fine-tuning learning rates tried on dev")
+    p.add_argument("--grid_seeds", choices=("all", "first"), default="all",
+                   help="seeds of the grid runs: all (the rate is chosen on the mean dev score of every seed, so "
+                        "one seed that collapses or gets lucky does not decide it) or first (seed 1 only)")
     p.add_argument("--grid_arms", default="random_init,ernie1_knowledge",
-                   help="arms whose first-seed dev scores choose the learning rate of every arm (the rate with the "
-                        "best mean dev score over them)")
+                   help="arms whose grid runs choose the learning rate of every arm (the rate with the best mean "
+                        "dev score over them)")
     p.add_argument("--finetune_epoch", type=int, default=2)
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
@@ -194,6 +219,7 @@ def parse_args(argv=None):
     if not args.grid_arm_list or any(a not in args.arm_list for a in args.grid_arm_list):
         p.error("--grid_arms %r must be a non-empty subset of --arms" % args.grid_arms)
     args.seed_list = [int(s) for s in args.seeds.split(",") if s]
+    args.grid_seed_list = args.seed_list if args.grid_seeds == "all" else args.seed_list[:1]
     args.lrs = [s for s in args.lr_grid.split(",") if s]
     if not args.seed_list or not args.lrs:
         p.error("--seeds and --lr_grid need at least one value")
@@ -441,24 +467,25 @@ def task_config(args, lang, arm):
     out_dir = os.path.join(args.work, "configs")
     os.makedirs(out_dir, exist_ok=True)
     vocab = os.path.join(d, "vocab.txt")
-    if arm in SINGLE_STREAM:
-        source, mask_word_prob = SINGLE_STREAM[arm]
-        lists = {}
-        for split in ("train", "valid"):
-            data = os.path.join(d, "%s.%s.gz" % (source, split))
-            if not os.path.exists(data):
-                continue       # a corpus too small for validation pairs (tests)
-            path = os.path.join(out_dir, "%s.%s_filelist" % (arm, split))
-            with open(path, "w", encoding="utf-8") as f:
-                f.write("%s\t%s\n" % (data, mask_word_prob))
-            lists[split] = path
-        stream = {"name": "knowledge_masking", "id": 0, "iterations": args.updates, "train_filelist": lists["train"]}
-        if source == "next_sent":
-            stream["heads"] = ["next_sent"]
+    if arm in MLM_STREAMS:
+        mask_word_prob, streams = MLM_STREAMS[arm]
+        per_stream, extra = divmod(args.updates, len(streams))
+        tasks = []
+        for k, stream in enumerate(streams):
+            spec = {"name": stream.task, "id": k, "iterations": per_stream + (1 if k < extra else 0)}
+            for split in ("train", "valid"):
+                data = os.path.join(d, "%s.%s.gz" % (stream.data, split))
+                if not os.path.exists(data):
+                    continue       # a corpus too small for validation pairs (tests)
+                path = os.path.join(out_dir, "%s.%s.%s_filelist" % (arm, stream.task, split))
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write("%s\t%s\n" % (data, mask_word_prob))
+                spec["%s_filelist" % split] = path
+            if stream.heads:
+                spec["heads"] = list(stream.heads)
+            tasks.append(spec)
         cfg = {"description": "%s (bench/pretrain_transfer.py)" % ARM_NAMES[arm], "strategy": "multitask",
-               "lr_schedule": "global", "vocab_path": vocab, "tasks": [stream]}
-        if "valid" in lists:
-            cfg["tasks"][0]["valid_filelist"] = lists["valid"]
+               "lr_schedule": "global", "vocab_path": vocab, "tasks": tasks}
     else:
         with open(os.path.join(d, "tasks.json"), encoding="utf-8") as f:
             built = {t["name"]: t for t in json.load(f)["tasks"]}
@@ -520,7 +547,7 @@ def pretrain_job(args, lang, arm):
                "--checkpoints", out, "--warmup_steps", str(args.warmup_steps),
                "--validation_steps", str(args.validation_steps), "--vdl_dir", os.path.join(args.work, "vdl", arm)]
         cmd += pretrain_flags(args)
-        if arm in SINGLE_STREAM:
+        if arm in MLM_STREAMS:
             cmd += ["--generate_neg_sample", "false"]
         else:
             cmd += ["--strategy", "continual_multitask"]
@@ -570,19 +597,25 @@ def metric_of(section, metric):
     return None
 
 
-def chosen_lr(args, ds):
-    """The grid learning rate with the best mean dev score of the grid arms' first seed (ties: the first in
-    the grid); every arm fine-tunes at it."""
+def best_dev_lr(args, ds, arms):
+    """The grid learning rate with the best mean dev score over the grid runs (every grid seed) of ``arms``
+    (ties: the first in the grid).  Raises ValueError while one of those runs is not finished."""
     scores = []
     for lr in args.lrs:
         devs = []
-        for arm in args.grid_arm_list:
-            r = read_result(args, ds, arm, lr, args.seed_list[0])
-            if r is None:
-                raise ValueError("the grid run lr %s of %s/%s is not finished" % (lr, ds.name, arm))
-            devs.append(r["dev"])
+        for arm in arms:
+            for seed in args.grid_seed_list:
+                r = read_result(args, ds, arm, lr, seed)
+                if r is None:
+                    raise ValueError("the grid run lr %s seed %d of %s/%s is not finished" % (lr, seed, ds.name, arm))
+                devs.append(r["dev"])
         scores.append((float(np.mean(devs)), -args.lrs.index(lr), lr))
     return max(scores)[2]
+
+
+def chosen_lr(args, ds):
+    """The learning rate of every arm: the best mean dev score of the grid arms' grid runs."""
+    return best_dev_lr(args, ds, args.grid_arm_list)
 
 
 def train_file(args, ds):
@@ -603,13 +636,13 @@ def train_file(args, ds):
 
 
 def finetune_job(args, lang, ds, arm, seed, lr=None):
-    """A grid run (lr given: a grid arm's first seed) or a run at the chosen learning rate (lr None)."""
+    """A grid run (lr given: a grid arm's grid seed) or a run at the chosen learning rate (lr None)."""
     grid = lr is not None
     name = "finetune_%s_%s_%s" % (ds.name, arm, ("lr%s_seed%d" % (lr, seed)) if grid else "seed%d" % seed)
     deps = ("build_task_data",) + (() if arm == "random_init" else ("pretrain_" + arm,))
     if not grid:
-        deps += tuple("finetune_%s_%s_lr%s_seed%d" % (ds.name, a, g, args.seed_list[0])
-                      for a in args.grid_arm_list for g in args.lrs)
+        deps += tuple("finetune_%s_%s_lr%s_seed%d" % (ds.name, a, g, s)
+                      for a in args.grid_arm_list for g in args.lrs for s in args.grid_seed_list)
 
     def the_lr():
         return lr if grid else chosen_lr(args, ds)
@@ -652,13 +685,13 @@ def all_jobs(args, lang, text_dirs):
     jobs = preparation_jobs(args, lang)
     jobs.append(build_job(args, lang, text_dirs))
     jobs += [pretrain_job(args, lang, arm) for arm in args.arm_list if arm != "random_init"]
-    first = args.seed_list[0]
-    for arm in args.grid_arm_list:        # the grid first: it decides the learning rate of every run
-        for ds in lang.downstream:
-            jobs += [finetune_job(args, lang, ds, arm, first, lr) for lr in args.lrs]
+    for seed in args.grid_seed_list:      # the grid first: it decides the learning rate of every run
+        for arm in args.grid_arm_list:
+            for ds in lang.downstream:
+                jobs += [finetune_job(args, lang, ds, arm, seed, lr) for lr in args.lrs]
     for arm in args.arm_list:
         for ds in lang.downstream:
-            seeds = args.seed_list[1:] if arm in args.grid_arm_list else args.seed_list
+            seeds = [s for s in args.seed_list if arm not in args.grid_arm_list or s not in args.grid_seed_list]
             jobs += [finetune_job(args, lang, ds, arm, s) for s in seeds]
     return jobs
 
@@ -735,6 +768,7 @@ def plot_curves(args, arm, curves, path):
 def collect(args, lang):
     out = {"lang": lang.code, "updates": args.updates, "pretrain_batch_size": args.pretrain_batch_size,
            "pretrain_lr": args.pretrain_lr, "lr_grid": args.lrs, "seeds": args.seed_list,
+           "grid_seeds": args.grid_seed_list, "grid_arms": args.grid_arm_list,
            "pretrain": {}, "downstream": {}}
     for arm in args.arm_list:
         if arm == "random_init":
@@ -753,10 +787,16 @@ def collect(args, lang):
         except ValueError:
             lr = None
         for arm in args.arm_list:
-            grid = ({g: read_result(args, ds, arm, g, args.seed_list[0]) for g in args.lrs}
-                    if arm in args.grid_arm_list else None)
+            grid = ({g: [r for r in (read_result(args, ds, arm, g, s) for s in args.grid_seed_list) if r]
+                     for g in args.lrs} if arm in args.grid_arm_list else None)
             runs = [read_result(args, ds, arm, lr, s) for s in args.seed_list] if lr else []
             arms[arm] = {"grid": grid, "lr": lr, "runs": [r for r in runs if r is not None]}
+            if grid is not None and len(args.grid_seed_list) == len(args.seed_list) > 1:
+                try:      # every seed ran at every rate: the arm at its own best mean-dev rate
+                    own = best_dev_lr(args, ds, [arm])
+                    arms[arm]["own_lr"] = {"lr": own, "runs": grid[own]}
+                except ValueError:
+                    pass
         out["downstream"][ds.name] = {"metric": "test_" + ds.metric, "arms": arms}
     return out
 
@@ -789,6 +829,22 @@ def render_tables(results, tokens):
             cells.append("%s | %s | %s | %d" % (mean_sd([r["test"] for r in runs]), mean_sd([r["dev"] for r in runs]),
                                                 a["lr"] or "–", len(runs)))
         lines.append("| %s | %s |" % (arm, " | ".join(cells)))
+    for t, d in results["downstream"].items():
+        grids = [(arm, a) for arm, a in d["arms"].items() if a.get("grid")]
+        if not grids:
+            continue
+        lines += ["", "%s, the grid runs (mean ± sd over the seeds of each rate, %%):" % t, "",
+                  "| arm | lr | dev | test | seeds |", "|---|---|---|---|---|"]
+        for arm, a in grids:
+            for lr, runs in a["grid"].items():
+                lines.append("| %s | %s | %s | %s | %d |" % (arm, lr, mean_sd([r["dev"] for r in runs]),
+                                                            mean_sd([r["test"] for r in runs]), len(runs)))
+        own = [(arm, a["own_lr"]) for arm, a in grids if a.get("own_lr")]
+        if own:
+            lines += ["", "%s, each grid arm at its own best mean-dev rate (the same runs):" % t, "",
+                      "| arm | lr | test | dev |", "|---|---|---|---|"]
+            lines += ["| %s | %s | %s | %s |" % (arm, o["lr"], mean_sd([r["test"] for r in o["runs"]]),
+                                                 mean_sd([r["dev"] for r in o["runs"]])) for arm, o in own]
     lines += ["", "Validation at the end of pre-training (accuracy per task):", "",
               "| arm | updates | %s |" % "validation accuracy by task", "|---|---|---|"]
     for arm, p in results["pretrain"].items():
