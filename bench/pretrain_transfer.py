@@ -562,7 +562,13 @@ def pretrain_job(args, lang, arm):
 # ----------------------------------------------------------------------------------- fine-tuning
 
 def finetune_dir(args, ds, arm, lr, seed):
-    return os.path.join(args.work, "finetune", ds.name, arm, "lr%s_seed%d" % (lr, seed))
+    return os.path.join(args.work, "finetune", run_label(args, ds), arm, "lr%s_seed%d" % (lr, seed))
+
+
+def run_label(args, ds):
+    """The name of a task's fine-tuning runs (directories, jobs, logs): the task, plus ``_sample<N>`` when the
+    training set is capped, so runs on different training sets never share a directory or a result."""
+    return ds.name + ("_sample%d" % args.max_finetune_train if args.max_finetune_train else "")
 
 
 def read_result(args, ds, arm, lr, seed):
@@ -638,10 +644,10 @@ def train_file(args, ds):
 def finetune_job(args, lang, ds, arm, seed, lr=None):
     """A grid run (lr given: a grid arm's grid seed) or a run at the chosen learning rate (lr None)."""
     grid = lr is not None
-    name = "finetune_%s_%s_%s" % (ds.name, arm, ("lr%s_seed%d" % (lr, seed)) if grid else "seed%d" % seed)
+    name = "finetune_%s_%s_%s" % (run_label(args, ds), arm, ("lr%s_seed%d" % (lr, seed)) if grid else "seed%d" % seed)
     deps = ("build_task_data",) + (() if arm == "random_init" else ("pretrain_" + arm,))
     if not grid:
-        deps += tuple("finetune_%s_%s_lr%s_seed%d" % (ds.name, a, g, s)
+        deps += tuple("finetune_%s_%s_lr%s_seed%d" % (run_label(args, ds), a, g, s)
                       for a in args.grid_arm_list for g in args.lrs for s in args.grid_seed_list)
 
     def the_lr():
@@ -769,6 +775,7 @@ def collect(args, lang):
     out = {"lang": lang.code, "updates": args.updates, "pretrain_batch_size": args.pretrain_batch_size,
            "pretrain_lr": args.pretrain_lr, "lr_grid": args.lrs, "seeds": args.seed_list,
            "grid_seeds": args.grid_seed_list, "grid_arms": args.grid_arm_list,
+           "max_finetune_train": args.max_finetune_train,
            "pretrain": {}, "downstream": {}}
     for arm in args.arm_list:
         if arm == "random_init":

@@ -290,3 +290,19 @@ def test_a_capped_training_file_is_a_seeded_sample_not_the_first_lines(tmp_path)
     assert set(kept) <= set(rows) and {r.split("\t")[0] for r in kept} == {"0", "1"}
     os.remove(path)
     assert open(pt.train_file(args, ds), encoding="utf-8").readlines()[1:] == kept     # same sample again
+
+
+def test_runs_on_a_capped_training_set_never_share_the_full_runs_directory(tmp_path):
+    """A capped study in the same work tree must not take the full training set's results as its own (nor
+    overwrite them): its runs, jobs and logs carry the sample size."""
+    full = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "5e-4"))
+    capped = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "5e-4", "--max_finetune_train", "1000"))
+    ds = pt.LANGUAGES["en"].downstream[0]
+    assert pt.finetune_dir(full, ds, "random_init", "5e-4", 1) != pt.finetune_dir(capped, ds, "random_init", "5e-4", 1)
+    write_result(full, ds, "random_init", "5e-4", 1, dev=0.7, test=0.7)
+    assert pt.read_result(capped, ds, "random_init", "5e-4", 1) is None
+    capped_jobs = {j.name: j for j in pt.all_jobs(capped, pt.LANGUAGES["en"], [])}
+    assert "finetune_rotten_tomatoes_sample1000_random_init_lr5e-4_seed1" in capped_jobs
+    assert not set(capped_jobs) & {j.name for j in pt.all_jobs(full, pt.LANGUAGES["en"], [])
+                                   if j.name.startswith("finetune")}
+    assert pt.collect(capped, pt.LANGUAGES["en"])["max_finetune_train"] == 1000
