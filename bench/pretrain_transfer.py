@@ -157,6 +157,7 @@ PRETRAIN_FLAGS = [("--in_tokens", "false"), ("--max_seq_len", "128"), ("--lr_sch
                   ("--weight_decay", "0.01"), ("--use_cuda", "false"), ("--skip_steps", "20"),
                   ("--save_steps", "100"), ("--max_checkpoints", "2"), ("--random_seed", "1")]
 
+FINETUNE_EPOCHS = 2     # the protocol's fine-tuning length; runs of another length carry it in their names
 FINETUNE_FLAGS = [("--use_cuda", "false"), ("--do_lower_case", "true"), ("--do_train", "true"),
                   ("--do_val", "true"), ("--do_test", "true"), ("--verbose", "false"), ("--batch_size", "32"),
                   ("--warmup_proportion", "0.1"), ("--weight_decay", "0.01"), ("--skip_steps", "50"),
@@ -188,7 +189,7 @@ def parse_args(argv=None):
     p.add_argument("--grid_arms", default="random_init,ernie1_knowledge",
                    help="arms whose grid runs choose the learning rate of every arm (the rate with the best mean "
                         "dev score over them)")
-    p.add_argument("--finetune_epoch", type=int, default=2)
+    p.add_argument("--finetune_epoch", type=int, default=FINETUNE_EPOCHS)
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
     p.add_argument("--max_finetune_train", type=int, default=0,
@@ -567,8 +568,17 @@ def finetune_dir(args, ds, arm, lr, seed):
 
 def run_label(args, ds):
     """The name of a task's fine-tuning runs (directories, jobs, logs): the task, plus ``_sample<N>`` when the
-    training set is capped, so runs on different training sets never share a directory or a result."""
-    return ds.name + ("_sample%d" % args.max_finetune_train if args.max_finetune_train else "")
+    training set is capped, ``_epoch<N>`` when the runs are not the protocol's FINETUNE_EPOCHS epochs and
+    ``_steps<N>`` when their updates are capped, so runs of different recipes never share a directory, a
+    checkpoint to resume from or a result."""
+    label = ds.name
+    if args.max_finetune_train:
+        label += "_sample%d" % args.max_finetune_train
+    if args.finetune_epoch != FINETUNE_EPOCHS:
+        label += "_epoch%d" % args.finetune_epoch
+    if args.finetune_max_steps:
+        label += "_steps%d" % args.finetune_max_steps
+    return label
 
 
 def read_result(args, ds, arm, lr, seed):

@@ -22,7 +22,7 @@ def smoke_argv(tmp_path, *extra):
     return ["--lang", "en", "--work", str(tmp_path / "work"), "--finetune_data", str(tmp_path / "ft"),
             "--corpus_dirs", str(tmp_path / "corpus"), "--valid_docs", "2", "--updates", "10",
             "--warmup_steps", "2", "--validation_steps", "5", "--seeds", "1", "--lr_grid", "1e-3",
-            "--finetune_epoch", "1", "--model", TINY_MODEL, "--build_flags", "--max_valid_samples 20",
+            "--model", TINY_MODEL, "--build_flags", "--max_valid_samples 20",
             "--results_json", str(tmp_path / "docs" / "pretrain_transfer.json"), "--plot_dir", str(tmp_path / "docs")
             ] + list(extra)
 
@@ -306,3 +306,19 @@ def test_runs_on_a_capped_training_set_never_share_the_full_runs_directory(tmp_p
     assert not set(capped_jobs) & {j.name for j in pt.all_jobs(full, pt.LANGUAGES["en"], [])
                                    if j.name.startswith("finetune")}
     assert pt.collect(capped, pt.LANGUAGES["en"])["max_finetune_train"] == 1000
+
+
+def test_runs_of_another_fine_tuning_length_never_share_the_protocols_directory(tmp_path):
+    """Runs with other epochs (or an update cap) in the same work tree must not resume from, overwrite or report
+    the protocol's runs; the protocol's own names stay as they were, so earlier work trees still resume."""
+    ds = pt.LANGUAGES["en"].downstream[0]
+    protocol = pt.parse_args(smoke_argv(tmp_path))
+    assert pt.run_label(protocol, ds) == "rotten_tomatoes"
+    write_result(protocol, ds, "random_init", "1e-3", 1, dev=0.7, test=0.7)
+    for extra, label in ((("--finetune_epoch", "5"), "rotten_tomatoes_epoch5"),
+                         (("--finetune_max_steps", "20"), "rotten_tomatoes_steps20"),
+                         (("--max_finetune_train", "100", "--finetune_epoch", "8"), "rotten_tomatoes_sample100_epoch8")):
+        other = pt.parse_args(smoke_argv(tmp_path, *extra))
+        assert pt.run_label(other, ds) == label
+        assert pt.finetune_dir(other, ds, "random_init", "1e-3", 1) != pt.finetune_dir(protocol, ds, "random_init", "1e-3", 1)
+        assert pt.read_result(other, ds, "random_init", "1e-3", 1) is None
