@@ -56,6 +56,8 @@ import os
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict
 
 import numpy as np
 import paddle
@@ -297,26 +299,28 @@ def head_count(task, batch):
     return float(sum(int((np.asarray(batch[f]) >= 0).sum()) for f in task.label_fields))
 
 
+@dataclass(eq=False)
 class StreamProgram:
     """The program of one task stream: encoder + the stream's heads (+ optimizer when training).
 
-    fetches: {"loss": sum of the heads' losses, "acc": the stream task's accuracy, and with several heads
-    "<head>_loss" for each and "<head>_acc" for the other heads}; weights: {fetch name: f(batch) -> items}
-    for exact evaluation means; optimizer: ``ernie.optimization.TrainOptimizer`` or None.
-    ``feed(batch)`` -> feed dict.
+    local_fetches: {"loss": sum of the heads' losses, "acc": the stream task's accuracy, and with several heads
+    "<head>_loss" for each and "<head>_acc" for the other heads}; fetches: the same under the Trainer's names
+    ``<name>/<key>`` (VisualDL tags train/<name>/<key>); weights: {fetch name: f(batch) -> items} for exact
+    evaluation means; optimizer: ``ernie.optimization.TrainOptimizer`` or None.  ``feed(batch)`` -> feed dict.
     """
 
-    def __init__(self, name, taskset, config, main, startup, fetches, weights, optimizer):
-        self.name = name
-        self.taskset = taskset
-        self.config = config
-        self.program = main
-        self.startup = startup
-        self.local_fetches = fetches
-        self.weights = weights
-        self.optimizer = optimizer
-        # the Trainer's names: <task>/<metric> (VisualDL tags train/<task>/<metric>)
-        self.fetches = collections.OrderedDict((name + "/" + k, v) for k, v in fetches.items())
+    name: str
+    taskset: Any
+    config: Any
+    program: Any
+    startup: Any
+    local_fetches: Dict[str, Any]
+    weights: Dict[str, Callable]
+    optimizer: Any
+    fetches: Dict[str, Any] = field(init=False)
+
+    def __post_init__(self):
+        self.fetches = collections.OrderedDict((self.name + "/" + k, v) for k, v in self.local_fetches.items())
 
     def feed(self, batch):
         return self.taskset.feed(batch, self.config)

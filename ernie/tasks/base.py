@@ -618,18 +618,34 @@ def _labels_of(sample):
     return extra.get("token_labels", {})
 
 
-class TokenTask(PretrainTask):
-    """A token-level classification task over the sequence output (labels in the line)."""
+class ClassificationTask(PretrainTask):
+    """A task with one int64 label feed ``<name><label_suffix>`` of shape ``label_shape``; -1 means no label."""
 
-    level = "token"
+    label_suffix = "_label"
+    label_shape = (-1, 1)
 
     @property
     def feed_name(self):
-        return self.name + "_labels"
+        return self.name + self.label_suffix
 
     @property
     def label_fields(self):
-        return {self.feed_name: ([-1, -1], "int64")}
+        return {self.feed_name: (list(self.label_shape), "int64")}
+
+    def checked_feed(self, labels, what):
+        """{feed name: labels} once every label is -1 or a class; else TaskError naming the first bad ``what``."""
+        bad = labels[(labels < -1) | (labels >= self.num_classes)]
+        if bad.size:
+            raise TaskError("%s: %s %d outside {-1} u [0, %d)" % (self.name, what, bad[0], self.num_classes))
+        return {self.feed_name: labels}
+
+
+class TokenTask(ClassificationTask):
+    """A token-level classification task over the sequence output (labels in the line)."""
+
+    level = "token"
+    label_suffix = "_labels"
+    label_shape = (-1, -1)
 
     def serves(self, sample):
         return self.name in _labels_of(sample)
@@ -643,10 +659,7 @@ class TokenTask(PretrainTask):
                 if len(labels) != len(s.token_ids):
                     raise TaskError("%s: %d labels for a sample of %d tokens" % (self.name, len(labels), len(s.token_ids)))
                 out[i, :len(labels)] = labels
-        bad = out[(out < -1) | (out >= self.num_classes)]
-        if bad.size:
-            raise TaskError("%s: token label %d outside {-1} u [0, %d)" % (self.name, bad[0], self.num_classes))
-        return {self.feed_name: out}
+        return self.checked_feed(out, "token label")
 
     def build_head(self, model, feeds):
         """Logits [B, L, C] (kept as ``self.logits``) from ``<name>_fc`` on the sequence output."""
@@ -658,18 +671,10 @@ class TokenTask(PretrainTask):
         return loss, {self.name + "_acc": acc, self.name + "_count": count}
 
 
-class SentenceTask(PretrainTask):
+class SentenceTask(ClassificationTask):
     """A sentence-level classification task over the pooled [CLS] output (label in the line)."""
 
     level = "sentence"
-
-    @property
-    def feed_name(self):
-        return self.name + "_label"
-
-    @property
-    def label_fields(self):
-        return {self.feed_name: ([-1, 1], "int64")}
 
     def serves(self, sample):
         extra = sample.extra or {}
@@ -680,10 +685,7 @@ class SentenceTask(PretrainTask):
 
     def make_feed(self, samples, batch):
         out = np.array([self.sample_label(s) for s in samples], dtype=np.int64).reshape(-1, 1)
-        bad = out[(out < -1) | (out >= self.num_classes)]
-        if bad.size:
-            raise TaskError("%s: label %d outside [0, %d)" % (self.name, bad[0], self.num_classes))
-        return {self.feed_name: out}
+        return self.checked_feed(out, "label")
 
     def build_head(self, model, feeds):
         """Logits [B, C] (kept as ``self.logits``) from ``<name>_fc`` on the pooled output."""

@@ -69,8 +69,8 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 import numpy as np
 import paddle
@@ -423,18 +423,21 @@ class RunRecord:
 
 
 # --------------------------------------------------------------------------- evaluation context
+@dataclass(eq=False)
 class EvalContext:
     """What a task needs to evaluate: executor, scope, the evaluation program and the settings."""
 
-    def __init__(self, args, config, exe, scope, program, place):
-        self.args = args
-        self.config = config
-        self.exe = exe
-        self.scope = scope
-        self.program = program
-        self.place = place
-        self.feed_fn = make_feed_fn(program.feed_names) if program is not None else None
-        self.readers = {}
+    args: Any
+    config: Any
+    exe: Any
+    scope: Any
+    program: Any
+    place: Any
+    feed_fn: Optional[Callable] = field(init=False)
+    readers: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        self.feed_fn = make_feed_fn(self.program.feed_names) if self.program is not None else None
 
     @property
     def batch_size(self):
