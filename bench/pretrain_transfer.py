@@ -835,7 +835,7 @@ def render_tables(results, tokens):
                                                for t, d in results["downstream"].items()),
               "|---|" + "---|---|---|---|" * len(results["downstream"])]
     present = {arm for d in results["downstream"].values() for arm in d["arms"]}
-    for arm in [a for a in KNOWN_ARMS if a in ARMS or a in present]:       # diagnostic arms only when run
+    for arm in [a for a in KNOWN_ARMS if a in present]:       # the arms of this study, in the usual order
         cells = []
         for t, d in results["downstream"].items():
             a = d["arms"].get(arm)
@@ -865,7 +865,7 @@ def render_tables(results, tokens):
     lines += ["", "Validation at the end of pre-training (accuracy per task):", "",
               "| arm | updates | %s |" % "validation accuracy by task", "|---|---|---|"]
     for arm, p in results["pretrain"].items():
-        heads = ["%s %.4f" % (k[:-4], v) for t in p["final_validation"]
+        heads = ["%s/%s %.4f" % (t, k[:-4], v) for t in p["final_validation"]       # a stream's other heads
                  for k, v in p.get("final_validation_heads", {}).get(t, {}).items()]
         lines.append("| %s | %d | %s |" % (arm, p["end_step"], ", ".join(
             ["%s %.4f" % (t, v["valid_acc"]) for t, v in p["final_validation"].items()] + heads)))

@@ -75,6 +75,8 @@ def test_end_to_end_tiny(tmp_path):
     assert (tmp_path / "docs" / "pretrain_transfer_en_ernie1_char.png").stat().st_size > 1000
     assert (tmp_path / "work" / "vdl" / "ernie1_knowledge").is_dir()
     assert "| random_init |" in proc.stdout and "rotten_tomatoes test acc" in proc.stdout
+    assert "| ernie2 |" not in proc.stdout
+    assert "next_sent/knowledge_masking " in proc.stdout      # the pair stream's masked LM, named by its stream
     again = subprocess.run([sys.executable, SCRIPT] + argv, cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-4000:]
@@ -176,6 +178,7 @@ def test_the_rate_is_chosen_on_every_seed_of_the_grid(tmp_path):
     table = pt.render_tables(results, {})
     assert "| ernie1_char | 1e-3 | 72.50 ± 0.71 | 27.50 ± 0.71 | 2 |" in table
     assert "each grid arm at its own best mean-dev rate" in table
+    assert "| ernie2 |" not in table and "| ernie1_knowledge |" not in table     # only the arms of this study
     # no job runs a grid arm twice at one rate: the grid covers its every seed
     jobs = [j.name for j in pt.all_jobs(args, pt.LANGUAGES["en"], [])]
     assert not [n for n in jobs if n.startswith("finetune") and "_lr" not in n]
