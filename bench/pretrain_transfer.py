@@ -729,12 +729,15 @@ def pretrain_curves(args, arm):
     train, valid = collections.defaultdict(dict), {}
     for m in TRAIN_RE.finditer(text):
         train[m.group(2)][int(m.group(1))] = float(m.group(3))
-    for task in train:
+    # every validated task, also a stream whose steps the training log never shows (with two alternating
+    # streams and an even --skip_steps every logged step is the same stream's)
+    for task in dict.fromkeys(list(train) + VALID_TASK_RE.findall(text)):
         valid[task] = sorted({v["step"]: v["valid_acc"] for v in parse_valid_log(text, task)}.items())
     return {"train": {t: sorted(points.items()) for t, points in train.items()}, "valid": valid}
 
 
 HEAD_RE = re.compile(r"\b(\w+_acc): ([\d.eE+-]+)")
+VALID_TASK_RE = re.compile(r"\[validation_set\] .*?task: (\w+), task_id")
 
 
 def last_head_metrics(args, arm):
@@ -745,7 +748,7 @@ def last_head_metrics(args, arm):
     if os.path.exists(path):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
-                m = re.search(r"\[validation_set\] .*?task: (\w+), task_id", line)
+                m = VALID_TASK_RE.search(line)
                 if m:
                     out[m.group(1)] = {k: float(v) for k, v in HEAD_RE.findall(line)}
     return out

@@ -325,3 +325,24 @@ def test_runs_of_another_fine_tuning_length_never_share_the_protocols_directory(
         assert pt.run_label(other, ds) == label
         assert pt.finetune_dir(other, ds, "random_init", "1e-3", 1) != pt.finetune_dir(protocol, ds, "random_init", "1e-3", 1)
         assert pt.read_result(other, ds, "random_init", "1e-3", 1) is None
+
+
+def test_curves_keep_a_validated_stream_the_training_log_never_shows(tmp_path):
+    """Two alternating streams logged every 20 steps: every training line is next_sent's, but the masked-LM
+    stream is validated and its curve (the one that matters) must be drawn."""
+    args = pt.parse_args(smoke_argv(tmp_path))
+    os.makedirs(os.path.join(args.work, "log"), exist_ok=True)
+    lines = []
+    for step, km, ns in ((1600, 0.119, 0.525), (3200, 0.136, 0.555)):
+        lines += ["[INFO] 2026-12-04 10:18:07,646 [trainer.py:574]:\tstage: 1/1, step: %d, task: next_sent, task_id: 1, "
+                  "task_step: 800/9600, loss: 6.470350, acc: 0.875000, lr: 0.000832813, speed: 5.48 steps/s" % step,
+                  "[INFO] 2026-12-04 10:18:10,558 [pretrain.py:455]:\t[validation_set] stage: 1/1, step: %d, task: "
+                  "knowledge_masking, task_id: 0, loss: 5.861582, acc: %f, steps: 50, speed: 19.6 steps/s" % (step, km),
+                  "[INFO] 2026-12-04 10:18:13,013 [pretrain.py:455]:\t[validation_set] stage: 1/1, step: %d, task: "
+                  "next_sent, task_id: 1, loss: 6.680976, acc: %f, next_sent_loss: 0.778688, knowledge_masking_acc: "
+                  "0.114422, steps: 50, speed: 21.0 steps/s" % (step, ns)]
+    (tmp_path / "work" / "log" / "pretrain_ernie1_char.log").write_text("\n".join(lines) + "\n")
+    curves = pt.pretrain_curves(args, "ernie1_char")
+    assert list(curves["train"]) == ["next_sent"]
+    assert curves["valid"]["knowledge_masking"] == [(1600, pytest.approx(0.119)), (3200, pytest.approx(0.136))]
+    assert [s for s, _ in curves["valid"]["next_sent"]] == [1600, 3200]
