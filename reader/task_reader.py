@@ -47,8 +47,6 @@ the epoch/shuffle generator; a reader for another task overrides
 import collections
 import logging
 import os
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -71,21 +69,19 @@ def data_error(path, lineno, reason):
     return DataError("%s:%d: %s" % (path, lineno, reason))
 
 
-@dataclass(slots=True, eq=False, repr=False)
 class Example:
     """One input row.  ``columns`` holds every field by header name; ``lineno`` is 1-based."""
 
-    text_a: str
-    text_b: Optional[str] = None
-    label: Optional[str] = None
-    qid: Optional[str] = None
-    source: Optional[str] = None
-    lineno: Optional[int] = None
-    columns: Optional[dict] = None
+    __slots__ = ("text_a", "text_b", "label", "qid", "source", "lineno", "columns")
 
-    def __post_init__(self):
-        if self.columns is None:
-            self.columns = {}
+    def __init__(self, text_a, text_b=None, label=None, qid=None, source=None, lineno=None, columns=None):
+        self.text_a = text_a
+        self.text_b = text_b
+        self.label = label
+        self.qid = qid
+        self.source = source
+        self.lineno = lineno
+        self.columns = columns or {}
 
     def __repr__(self):
         return "Example(%s:%s, text_a=%r, text_b=%r, label=%r, qid=%r)" % (
