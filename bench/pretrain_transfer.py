@@ -33,7 +33,7 @@ project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_se
    * ``random_init``: no pre-training.
 4. Fine-tuning, the same recipe for every arm: the grid arms (``--grid_arms``) fine-tune at every learning
    rate of ``--lr_grid`` with every seed (``--grid_seeds all``; ``first``: seed 1 only, the protocol of the
-   runs before 4 December 2026); the rate of the best mean *dev* score over those runs is every arm's, and
+   runs before the last English one); the rate of the best mean *dev* score over those runs is every arm's, and
    the other arms run their seeds at it.  Each run reports the test score of its best dev evaluation.  Test
    scores are reported only, never used for a choice.  With every seed at every rate, the report adds each
    grid arm at its own best mean-dev rate (a second view of the same runs).
@@ -74,7 +74,7 @@ from reader.tokenization import FullTokenizer  # noqa: E402
 
 ARMS = ("random_init", "ernie1_char", "ernie1_knowledge", "ernie2")        # the study's arms, run by default
 # Diagnostic arms, run only when named in --arms.  *_pairs: ERNIE 1.0 with its masked LM on the sentence-pair
-# file only (the arms' definition in the runs of 3-4 December 2026), which cannot hold a one-sentence document
+# file only (the arms' definition up to the batch-8 English run), which cannot hold a one-sentence document
 # and so never reads the downstream training text; mlm_all_docs: the masked LM alone over every document.
 EXTRA_ARMS = ("ernie1_char_pairs", "ernie1_knowledge_pairs", "mlm_all_docs")
 KNOWN_ARMS = ARMS + EXTRA_ARMS
@@ -895,6 +895,38 @@ def write_docs(args, results):
     return path
 
 
+# What a work tree's task data, checkpoints and fine-tuning runs were made with.  Reusing the tree with other
+# values would skip the finished jobs and report their results as the new settings' (stale task data, another
+# model's checkpoints), so such a call stops before anything runs; arms, seeds and fine-tuning settings may
+# change (their runs carry them in their names).
+TREE_SETTINGS = ("lang", "updates", "warmup_steps", "pretrain_batch_size", "pretrain_lr", "model", "valid_docs",
+                 "build_flags", "corpus_dirs")
+
+
+def settings_path(args):
+    return os.path.join(args.work, "study_settings.json")
+
+
+def check_tree_settings(args, record=True):
+    """Record the settings of a new work tree (``record``); stop with the differences when an existing tree was
+    made with other ones."""
+    now = {k: getattr(args, k) for k in TREE_SETTINGS}
+    now["model"] = json.loads(args.model) if args.model else None
+    now["build_flags"] = shlex.split(args.build_flags)
+    path = settings_path(args)
+    if not os.path.exists(path):
+        if record:
+            write_json(path, now)
+        return
+    with open(path, encoding="utf-8") as f:
+        then = json.load(f)
+    diff = ["--%s: %s here, %s in the tree" % (k, json.dumps(now.get(k)), json.dumps(then.get(k)))
+            for k in TREE_SETTINGS if now.get(k) != then.get(k)]
+    if diff:
+        sys.exit("%s: the work tree was made with other settings; its finished jobs would be reported as this "
+                 "call's. Use another --work, or the tree's settings:\n  %s" % (path, "\n  ".join(diff)))
+
+
 def walls_path(args):
     return os.path.join(args.work, "wall_s.json")
 
@@ -905,6 +937,8 @@ def main(argv=None):
     lang = LANGUAGES[args.lang]
     os.makedirs(os.path.join(args.work, "log"), exist_ok=True)
     t0 = time.time()
+    if not args.dry_run:
+        check_tree_settings(args, record=not args.report_only)
     if not args.report_only:
         prep = preparation_jobs(args, lang)
         run_jobs(prep, args.parallel, walls_path(args), args.dry_run)

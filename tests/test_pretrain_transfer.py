@@ -346,3 +346,21 @@ def test_curves_keep_a_validated_stream_the_training_log_never_shows(tmp_path):
     assert list(curves["train"]) == ["next_sent"]
     assert curves["valid"]["knowledge_masking"] == [(1600, pytest.approx(0.119)), (3200, pytest.approx(0.136))]
     assert [s for s, _ in curves["valid"]["next_sent"]] == [1600, 3200]
+
+
+def test_a_work_tree_is_never_reused_with_other_settings(tmp_path):
+    """Other build flags, model or pre-training length in an existing tree would skip its finished jobs and
+    report them as the new settings' results: the call stops, naming the differences, before anything runs."""
+    pt.check_tree_settings(pt.parse_args(smoke_argv(tmp_path)))
+    assert os.path.exists(os.path.join(str(tmp_path / "work"), "study_settings.json"))
+    # the same settings, other arms / seeds / fine-tuning rates: the tree is reused
+    pt.check_tree_settings(pt.parse_args(smoke_argv(tmp_path, "--arms", "random_init,ernie2", "--grid_arms",
+                                                    "random_init", "--seeds", "1,2", "--lr_grid", "5e-4")))
+    for extra, flag in ((("--build_flags", "--max_valid_samples 10"), "--build_flags"),
+                        (("--model", '{"hidden_size": 64}'), "--model"),
+                        (("--updates", "20"), "--updates"),
+                        (("--pretrain_batch_size", "8"), "--pretrain_batch_size")):
+        with pytest.raises(SystemExit) as e:
+            pt.main(smoke_argv(tmp_path, *extra))           # stops before the preparation jobs
+        assert flag + ":" in str(e.value) and "study_settings.json" in str(e.value)
+    assert not os.path.exists(str(tmp_path / "ft"))         # nothing was prepared

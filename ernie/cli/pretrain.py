@@ -299,7 +299,7 @@ def head_count(task, batch):
     return float(sum(int((np.asarray(batch[f]) >= 0).sum()) for f in task.label_fields))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class StreamProgram:
     """The program of one task stream: encoder + the stream's heads (+ optimizer when training).
 

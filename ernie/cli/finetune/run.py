@@ -423,7 +423,7 @@ class RunRecord:
 
 
 # --------------------------------------------------------------------------- evaluation context
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class EvalContext:
     """What a task needs to evaluate: executor, scope, the evaluation program and the settings."""
 
