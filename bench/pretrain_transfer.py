@@ -7,7 +7,8 @@
 
 ``bench/pretrain_transfer.sh en|zh`` runs the first two with the defaults.  Everything is resumable:
 every step is skipped when its result exists, and an interrupted pre-training run continues from its
-last checkpoint (``train.py --init_checkpoint``).  This file holds no training logic: it calls the
+last checkpoint (``train.py --init_checkpoint``); a tree made with other settings is refused
+(``study_settings.json``).  This file holds no training logic: it calls the
 project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_sequence_labeling.py``.
 
 1. Corpora (fetched at preparation time into ``--cache``, never committed): English -- Brown, the six
@@ -937,8 +938,8 @@ def main(argv=None):
     lang = LANGUAGES[args.lang]
     os.makedirs(os.path.join(args.work, "log"), exist_ok=True)
     t0 = time.time()
-    if not args.dry_run:
-        check_tree_settings(args, record=not args.report_only)
+    # a dry run too: its commands rewrite the tree's model and task configs, which a running call's jobs read
+    check_tree_settings(args, record=not (args.report_only or args.dry_run))
     if not args.report_only:
         prep = preparation_jobs(args, lang)
         run_jobs(prep, args.parallel, walls_path(args), args.dry_run)

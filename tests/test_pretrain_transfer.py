@@ -359,7 +359,8 @@ def test_a_work_tree_is_never_reused_with_other_settings(tmp_path):
     for extra, flag in ((("--build_flags", "--max_valid_samples 10"), "--build_flags"),
                         (("--model", '{"hidden_size": 64}'), "--model"),
                         (("--updates", "20"), "--updates"),
-                        (("--pretrain_batch_size", "8"), "--pretrain_batch_size")):
+                        (("--pretrain_batch_size", "8"), "--pretrain_batch_size"),
+                        (("--model", '{"hidden_size": 64}', "--dry_run"), "--model")):
         with pytest.raises(SystemExit) as e:
             pt.main(smoke_argv(tmp_path, *extra))           # stops before the preparation jobs
         assert flag + ":" in str(e.value) and "study_settings.json" in str(e.value)
