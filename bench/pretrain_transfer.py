@@ -38,8 +38,8 @@ project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_se
    the other arms run their seeds at it.  Each run reports the test score of its best dev evaluation.  Test
    scores are reported only, never used for a choice.  With every seed at every rate, the report adds each
    grid arm at its own best mean-dev rate (a second view of the same runs).
-5. Results: ``<work>/results.json`` (everything), and with ``--docs`` the merged
-   ``docs/results/pretrain_transfer.json`` (``downstream`` -> task -> ``metric``, ``arms`` -> arm ->
+5. Results: ``<work>/results.json`` (everything; ``results_sample<N>...json`` for another fine-tuning
+   recipe), and with ``--docs`` the merged ``docs/results/pretrain_transfer.json`` (``downstream`` -> task -> ``metric``, ``arms`` -> arm ->
    per-seed test scores, plus details), ``docs/pretrain_transfer_<lang>_<arm>.png`` (pre-training
    curves; needs matplotlib, an optional bench dependency) and the tables printed for
    ``docs/pretrain_transfer.md``.  VisualDL logs: ``<work>/vdl/<arm>``.
@@ -582,6 +582,13 @@ def run_label(args, ds):
     return label
 
 
+def results_path(args):
+    """``<work>/results.json``, or ``results_sample1000_epoch8.json`` etc. for another fine-tuning recipe, so the
+    report of a capped or longer fine-tuning in the same tree never replaces the protocol's."""
+    ds = LANGUAGES[args.lang].downstream[0]
+    return os.path.join(args.work, "results%s.json" % run_label(args, ds)[len(ds.name):])
+
+
 def read_result(args, ds, arm, lr, seed):
     """(dev score, test score, best step) of a finished fine-tuning run, else None (not started, or killed
     before its end: its record holds the evaluations so far and ``"finished": false``)."""
@@ -962,7 +969,7 @@ def main(argv=None):
         with open(walls_path(args), encoding="utf-8") as f:
             results["wall_s"] = json.load(f)
     results["wall_s_this_invocation"] = round(time.time() - t0, 1)
-    write_json(os.path.join(args.work, "results.json"), results)
+    write_json(results_path(args), results)
     if args.docs:
         write_docs(args, results)
         for arm in results["pretrain"]:

@@ -309,6 +309,8 @@ def test_runs_on_a_capped_training_set_never_share_the_full_runs_directory(tmp_p
     assert not set(capped_jobs) & {j.name for j in pt.all_jobs(full, pt.LANGUAGES["en"], [])
                                    if j.name.startswith("finetune")}
     assert pt.collect(capped, pt.LANGUAGES["en"])["max_finetune_train"] == 1000
+    assert os.path.basename(pt.results_path(full)) == "results.json"      # the report never replaces the full one
+    assert os.path.basename(pt.results_path(capped)) == "results_sample1000.json"
 
 
 def test_runs_of_another_fine_tuning_length_never_share_the_protocols_directory(tmp_path):
