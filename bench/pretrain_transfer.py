@@ -39,8 +39,8 @@ project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_se
    scores are reported only, never used for a choice.  With every seed at every rate, the report adds each
    grid arm at its own best mean-dev rate (a second view of the same runs).
 5. Results: ``<work>/results.json`` (everything; ``results_sample<N>...json`` for another fine-tuning
-   recipe), and with ``--docs`` the merged ``docs/results/pretrain_transfer.json`` (``downstream`` -> task -> ``metric``, ``arms`` -> arm ->
-   per-seed test scores, plus details), ``docs/pretrain_transfer_<lang>_<arm>.png`` (pre-training
+   recipe), and with ``--docs`` the merged ``docs/results/pretrain_transfer.json`` (``downstream`` -> task ->
+   ``metric``, ``arms`` -> arm -> per-seed test scores, plus details), ``docs/pretrain_transfer_<lang>_<arm>.png`` (pre-training
    curves; needs matplotlib, an optional bench dependency) and the tables printed for
    ``docs/pretrain_transfer.md``.  VisualDL logs: ``<work>/vdl/<arm>``.
 
