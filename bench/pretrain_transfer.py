@@ -166,6 +166,9 @@ FINETUNE_FLAGS = [("--use_cuda", "false"), ("--do_lower_case", "true"), ("--do_t
                   ("--task_id", "0")]
 
 
+DEFAULT_RESULTS_JSON = os.path.join(REPO, "docs", "results", "pretrain_transfer.json")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -193,6 +196,9 @@ def parse_args(argv=None):
     p.add_argument("--finetune_epoch", type=int, default=FINETUNE_EPOCHS)
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
+    p.add_argument("--downstream", default=None,
+                   help="comma-separated downstream tasks to fine-tune (default: all of the language's); the "
+                        "pre-training corpus still holds every task's training text")
     p.add_argument("--max_finetune_train", type=int, default=0,
                    help="fine-tune on a seeded sample of N training examples, the same for every arm (0: all)")
     p.add_argument("--model", default=None, help="JSON overriding MODEL keys, e.g. '{\"hidden_size\": 64}'")
@@ -205,7 +211,7 @@ def parse_args(argv=None):
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--docs", action="store_true",
                    help="write docs/results/pretrain_transfer.json (merged with the other language) and the PNGs")
-    p.add_argument("--results_json", default=os.path.join(REPO, "docs", "results", "pretrain_transfer.json"))
+    p.add_argument("--results_json", default=DEFAULT_RESULTS_JSON)
     p.add_argument("--plot_dir", default=os.path.join(REPO, "docs"))
     p.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
     p.add_argument("--report_only", action="store_true", help="run nothing; report what is finished")
@@ -220,6 +226,14 @@ def parse_args(argv=None):
     args.grid_arm_list = [a for a in args.grid_arms.split(",") if a]
     if not args.grid_arm_list or any(a not in args.arm_list for a in args.grid_arm_list):
         p.error("--grid_arms %r must be a non-empty subset of --arms" % args.grid_arms)
+    known = [d.name for d in LANGUAGES[args.lang].downstream]
+    args.downstream_list = [t for t in args.downstream.split(",") if t] if args.downstream else known
+    if not args.downstream_list or any(t not in known for t in args.downstream_list):
+        p.error("--downstream %r: choose from %s" % (args.downstream, ", ".join(known)))
+    if (args.docs and set(args.downstream_list) != set(known)
+            and os.path.abspath(args.results_json) == DEFAULT_RESULTS_JSON):
+        p.error("--downstream %s with --docs: give the subset its own --results_json (the default file holds "
+                "every task of the language's headline run)" % args.downstream)
     args.seed_list = [int(s) for s in args.seeds.split(",") if s]
     args.grid_seed_list = args.seed_list if args.grid_seeds == "all" else args.seed_list[:1]
     args.lrs = [s for s in args.lr_grid.split(",") if s]
@@ -563,6 +577,11 @@ def pretrain_job(args, lang, arm):
 
 # ----------------------------------------------------------------------------------- fine-tuning
 
+def finetune_tasks(args, lang):
+    """The downstream tasks this call fine-tunes and reports (--downstream)."""
+    return [ds for ds in lang.downstream if ds.name in args.downstream_list]
+
+
 def finetune_dir(args, ds, arm, lr, seed):
     return os.path.join(args.work, "finetune", run_label(args, ds), arm, "lr%s_seed%d" % (lr, seed))
 
@@ -583,10 +602,12 @@ def run_label(args, ds):
 
 
 def results_path(args):
-    """``<work>/results.json``, or ``results_sample1000_epoch8.json`` etc. for another fine-tuning recipe, so the
-    report of a capped or longer fine-tuning in the same tree never replaces the protocol's."""
-    ds = LANGUAGES[args.lang].downstream[0]
-    return os.path.join(args.work, "results%s.json" % run_label(args, ds)[len(ds.name):])
+    """``<work>/results.json``, or ``results_sample1000_epoch8.json`` etc. for another fine-tuning recipe (and
+    ``results_msra_ner...json`` for a --downstream subset), so such a report never replaces the protocol's."""
+    lang = LANGUAGES[args.lang]
+    ds = lang.downstream[0]
+    subset = "" if len(args.downstream_list) == len(lang.downstream) else "_" + "_".join(args.downstream_list)
+    return os.path.join(args.work, "results%s%s.json" % (subset, run_label(args, ds)[len(ds.name):]))
 
 
 def read_result(args, ds, arm, lr, seed):
@@ -711,10 +732,10 @@ def all_jobs(args, lang, text_dirs):
     jobs += [pretrain_job(args, lang, arm) for arm in args.arm_list if arm != "random_init"]
     for seed in args.grid_seed_list:      # the grid first: it decides the learning rate of every run
         for arm in args.grid_arm_list:
-            for ds in lang.downstream:
+            for ds in finetune_tasks(args, lang):
                 jobs += [finetune_job(args, lang, ds, arm, seed, lr) for lr in args.lrs]
     for arm in args.arm_list:
-        for ds in lang.downstream:
+        for ds in finetune_tasks(args, lang):
             seeds = [s for s in args.seed_list if arm not in args.grid_arm_list or s not in args.grid_seed_list]
             jobs += [finetune_job(args, lang, ds, arm, s) for s in seeds]
     return jobs
@@ -808,7 +829,7 @@ def collect(args, lang):
             out["pretrain"][arm] = {"end_step": stages[-1]["end_step"], "stages": len(stages),
                                     "final_validation": final, "final_validation_heads": last_head_metrics(args, arm),
                                     "stage_summaries": stages}
-    for ds in lang.downstream:
+    for ds in finetune_tasks(args, lang):
         arms = {}
         try:
             lr = chosen_lr(args, ds)

@@ -367,3 +367,26 @@ def test_a_work_tree_is_never_reused_with_other_settings(tmp_path):
             pt.main(smoke_argv(tmp_path, *extra))           # stops before the preparation jobs
         assert flag + ":" in str(e.value) and "study_settings.json" in str(e.value)
     assert not os.path.exists(str(tmp_path / "ft"))         # nothing was prepared
+
+
+def test_downstream_subset_fine_tunes_only_those_tasks_and_keeps_its_own_report(tmp_path):
+    """--downstream msra_ner: only NER fine-tuning jobs, the pre-training corpus unchanged (the build still reads
+    every task's training text), and a report that replaces neither the full one nor the headline docs file."""
+    zh = pt.LANGUAGES["zh"]
+    argv = ["--lang", "zh", "--work", str(tmp_path / "w"), "--seeds", "1", "--lr_grid", "5e-4",
+            "--finetune_epoch", "8"]
+    full, ner = pt.parse_args(argv), pt.parse_args(argv + ["--downstream", "msra_ner"])
+    text_dirs = [str(tmp_path / "w" / ("corpus_%s_train" % d.name)) for d in zh.downstream]
+    names = [j.name for j in pt.all_jobs(ner, zh, text_dirs) if j.name.startswith("finetune")]
+    assert names and all(n.startswith("finetune_msra_ner_epoch8_") for n in names)
+    assert any(n.startswith("finetune_chnsenticorp") for n in (j.name for j in pt.all_jobs(full, zh, text_dirs)))
+    build = {j.name: j for j in pt.all_jobs(ner, zh, text_dirs)}["build_task_data"].command()
+    assert all(d in build for d in text_dirs)
+    assert set(pt.collect(ner, zh)["downstream"]) == {"msra_ner"}
+    assert os.path.basename(pt.results_path(ner)) == "results_msra_ner_epoch8.json"
+    assert os.path.basename(pt.results_path(full)) == "results_epoch8.json"
+    with pytest.raises(SystemExit):
+        pt.parse_args(argv + ["--downstream", "msra_ner", "--docs"])     # the headline file holds every task
+    pt.parse_args(argv + ["--downstream", "msra_ner", "--docs", "--results_json", str(tmp_path / "ner.json")])
+    with pytest.raises(SystemExit):
+        pt.parse_args(argv + ["--downstream", "rotten_tomatoes"])
