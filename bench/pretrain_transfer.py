@@ -40,8 +40,9 @@ project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_se
    grid arm at its own best mean-dev rate (a second view of the same runs).
 5. Results: ``<work>/results.json`` (everything; ``results_sample<N>...json`` for another fine-tuning
    recipe), and with ``--docs`` the merged ``docs/results/pretrain_transfer.json`` (``downstream`` -> task ->
-   ``metric``, ``arms`` -> arm -> per-seed test scores, plus details), ``docs/pretrain_transfer_<lang>_<arm>.png`` (pre-training
-   curves; needs matplotlib, an optional bench dependency) and the tables printed for
+   ``metric``, ``arms`` -> arm -> per-seed test scores, plus details),
+   ``docs/pretrain_transfer_<lang>_<arm>.png`` (pre-training curves; needs matplotlib, an optional bench
+   dependency) and the tables printed for
    ``docs/pretrain_transfer.md``.  VisualDL logs: ``<work>/vdl/<arm>``.
 
 Two jobs run side by side (``--parallel``), each with one thread (``MKL_NUM_THREADS=1``,
@@ -586,28 +587,31 @@ def finetune_dir(args, ds, arm, lr, seed):
     return os.path.join(args.work, "finetune", run_label(args, ds), arm, "lr%s_seed%d" % (lr, seed))
 
 
-def run_label(args, ds):
-    """The name of a task's fine-tuning runs (directories, jobs, logs): the task, plus ``_sample<N>`` when the
-    training set is capped, ``_epoch<N>`` when the runs are not the protocol's FINETUNE_EPOCHS epochs and
-    ``_steps<N>`` when their updates are capped, so runs of different recipes never share a directory, a
-    checkpoint to resume from or a result."""
-    label = ds.name
+def recipe_suffix(args):
+    """``_sample<N>`` when the training set is capped, ``_epoch<N>`` when the runs are not the protocol's
+    FINETUNE_EPOCHS epochs, ``_steps<N>`` when their updates are capped; empty for the protocol's recipe."""
+    suffix = ""
     if args.max_finetune_train:
-        label += "_sample%d" % args.max_finetune_train
+        suffix += "_sample%d" % args.max_finetune_train
     if args.finetune_epoch != FINETUNE_EPOCHS:
-        label += "_epoch%d" % args.finetune_epoch
+        suffix += "_epoch%d" % args.finetune_epoch
     if args.finetune_max_steps:
-        label += "_steps%d" % args.finetune_max_steps
-    return label
+        suffix += "_steps%d" % args.finetune_max_steps
+    return suffix
+
+
+def run_label(args, ds):
+    """The name of a task's fine-tuning runs (directories, jobs, logs): the task and its recipe suffix, so runs
+    of different recipes never share a directory, a checkpoint to resume from or a result."""
+    return ds.name + recipe_suffix(args)
 
 
 def results_path(args):
     """``<work>/results.json``, or ``results_sample1000_epoch8.json`` etc. for another fine-tuning recipe (and
     ``results_msra_ner...json`` for a --downstream subset), so such a report never replaces the protocol's."""
-    lang = LANGUAGES[args.lang]
-    ds = lang.downstream[0]
-    subset = "" if len(args.downstream_list) == len(lang.downstream) else "_" + "_".join(args.downstream_list)
-    return os.path.join(args.work, "results%s%s.json" % (subset, run_label(args, ds)[len(ds.name):]))
+    all_tasks = [ds.name for ds in LANGUAGES[args.lang].downstream]
+    subset = "" if set(args.downstream_list) == set(all_tasks) else "_" + "_".join(args.downstream_list)
+    return os.path.join(args.work, "results%s%s.json" % (subset, recipe_suffix(args)))
 
 
 def read_result(args, ds, arm, lr, seed):
