@@ -30,8 +30,10 @@ setup(
         # The 3.x GPU wheel is published on Paddle's own index, not on PyPI:
         #   pip install paddlepaddle-gpu -i https://www.paddlepaddle.org.cn/packages/stable/cu118/
         "gpu": ["paddlepaddle-gpu>=3.0"],
-        "test": ["pytest"],
-        # bench/pretrain_transfer.py draws its pre-training curves with it (skipped without it)
-        "bench": ["matplotlib"],
+        # scikit-learn: bench/linear_probe.py's logistic regression (its test runs in the suite; PaddleNLP's
+        # seqeval installs it anyway)
+        "test": ["pytest", "scikit-learn"],
+        # matplotlib: bench/pretrain_transfer.py's pre-training curves (skipped without it)
+        "bench": ["matplotlib", "scikit-learn"],
     },
 )

@@ -112,6 +112,9 @@ class ErnieModel:
             programs, where dropout is the identity).
         weight_sharing: tie the masked-LM output weight to ``word_embedding``.
         params: a ``ParamStore`` to share parameters with heads built later.
+
+    ``layer_outputs``: the [B, L, H] hidden states, num_hidden_layers + 1 of them: the embedding layer's
+    output (after its layer norm and dropout), then each encoder layer's (the last is the sequence output).
     """
 
     def __init__(self, inputs, config, is_training=True, weight_sharing=True, params=None):
@@ -192,7 +195,7 @@ class ErnieModel:
         bias = paddle.expand(bias, [-1, cfg.num_attention_heads, -1, -1])
         bias.stop_gradient = True
 
-        self.layer_outputs = []
+        self.layer_outputs = [x]        # hidden states: the embeddings', then each layer's (probes read them)
         for i in range(cfg.num_hidden_layers):
             name = "encoder_layer_%d" % i
             att = self.multi_head_attention(x, bias, name + "_multi_head_att")

@@ -173,3 +173,59 @@ def test_context_probe_chain_data_and_both_runs(tmp_path):
     assert set(report["curves"]) == {"static", "paddlenlp"}
     for curve in report["curves"].values():
         assert [s for s, _ in curve] == [2, 4] and all(0.0 <= acc <= 1.0 for _, acc in curve)
+
+
+def test_linear_probe_fits_signal_and_not_noise():
+    from bench import linear_probe
+    rng = np.random.RandomState(0)
+    labels = {s: rng.randint(0, 2, n) for s, n in (("train", 400), ("dev", 200), ("test", 200))}
+    signal = {s: np.c_[labels[s] * 3.0 + rng.randn(len(y)), rng.randn(len(y), 7)] for s, y in labels.items()}
+    noise = {s: rng.randn(len(y), 8) for s, y in labels.items()}
+    best = linear_probe.probe(signal, labels)
+    assert best["dev"] > 0.85 and best["test"] > 0.85 and best["C"] in linear_probe.C_GRID
+    assert abs(linear_probe.probe(noise, labels)["test"] - 0.5) < 0.12
+
+
+def test_linear_probe_end_to_end_on_a_tiny_model(tmp_path):
+    import paddle
+    from finetune_helpers import make_model
+
+    from bench import linear_probe
+    from ernie.config import ErnieConfig
+    fix = os.path.join(REPO, "tests", "fixtures", "finetune")
+    model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)
+    out = tmp_path / "probe.json"
+    data = os.path.join(fix, "sentiment")
+    assert linear_probe.main(["--model_config", os.path.join(model, "ernie_config.json"),
+                              "--vocab", os.path.join(model, "vocab.txt"),
+                              "--train", os.path.join(data, "train.tsv"), "--dev", os.path.join(data, "dev.tsv"),
+                              "--test", os.path.join(data, "test_labelled.tsv"), "--max_seq_len", "32",
+                              "--arm", "tiny=" + os.path.join(model, "params"), "--random_seeds", "1,2",
+                              "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["examples"] == {"train": 44, "dev": 12, "test": 8}
+    assert [r["seed"] for r in report["arms"]["random_init"]] == [1, 2]
+    assert [r["params"] for r in report["arms"]["tiny"]] == [os.path.join(model, "params")]
+    for rows in report["arms"].values():
+        for row in rows:       # the pooled output, the embeddings and each of the 2 layers
+            assert list(row["features"]) == ["cls", "layer_0", "layer_1", "layer_2"]
+            for result in row["features"].values():
+                assert 0.0 <= result["dev"] <= 1.0 and 0.0 <= result["test"] <= 1.0 and result["C"] in linear_probe.C_GRID
+
+    texts = ["a warm and funny film", "a dull film"]
+
+    def features(params, seed):
+        try:
+            return linear_probe.sentence_features(ErnieConfig.from_json(os.path.join(model, "ernie_config.json")),
+                                                  params, texts, os.path.join(model, "vocab.txt"), 32, seed,
+                                                  str(tmp_path))
+        finally:
+            paddle.disable_static()
+
+    first, again, other, loaded = (features(None, 1), features(None, 1), features(None, 2),
+                                   features(os.path.join(model, "params"), 1))
+    assert all(f.shape == (2, 32) for f in first.values())
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name])      # seeded: the same random encoder twice
+        assert not np.allclose(first[name], other[name])             # another seed, another encoder
+        assert not np.allclose(first[name], loaded[name])            # parameters given: they are loaded
