@@ -229,3 +229,36 @@ def test_linear_probe_end_to_end_on_a_tiny_model(tmp_path):
         np.testing.assert_array_equal(first[name], again[name])      # seeded: the same random encoder twice
         assert not np.allclose(first[name], other[name])             # another seed, another encoder
         assert not np.allclose(first[name], loaded[name])            # parameters given: they are loaded
+
+
+def test_rescale_embeddings_keeps_the_function_and_shrinks_the_tables(tmp_path):
+    import paddle
+    from finetune_helpers import make_model
+
+    from bench import rescale_embeddings
+    from ernie.cli.embed import extract_embeddings
+    from ernie.config import ErnieConfig
+    from ernie.tensor_file import read_tensor
+    fix = os.path.join(REPO, "tests", "fixtures", "finetune")
+    model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)
+    src, dst = os.path.join(model, "params"), str(tmp_path / "rescaled")
+    assert rescale_embeddings.main([src, dst, "--target_std", "0.005"]) == 0
+    word = read_tensor(os.path.join(src, "word_embedding"))
+    factor = 0.005 / word.std()
+    assert np.allclose(read_tensor(os.path.join(dst, "word_embedding")), word * factor, rtol=1e-6)
+    assert np.allclose(read_tensor(os.path.join(dst, "pos_embedding")),
+                       read_tensor(os.path.join(src, "pos_embedding")) * factor, rtol=1e-6)
+    np.testing.assert_array_equal(read_tensor(os.path.join(dst, "encoder_layer_0_ffn_fc_0.w_0")),
+                                  read_tensor(os.path.join(src, "encoder_layer_0_ffn_fc_0.w_0")))
+    config = ErnieConfig.from_json(os.path.join(model, "ernie_config.json"))
+    data = os.path.join(fix, "sentiment", "dev.tsv")
+    try:
+        before = extract_embeddings(config, src, data, os.path.join(model, "vocab.txt"), max_seq_len=32,
+                                    progress=False)
+        after = extract_embeddings(config, dst, data, os.path.join(model, "vocab.txt"), max_seq_len=32,
+                                   progress=False)
+    finally:
+        paddle.disable_static()
+    assert np.abs(after[1] - before[1]).max() < 0.05 * np.abs(before[1]).max()   # the layer norm undoes it
+    with pytest.raises(SystemExit, match="exists; give a new directory"):
+        rescale_embeddings.main([src, dst])          # never over another directory
