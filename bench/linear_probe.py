@@ -24,16 +24,15 @@ better than random ones has learned something the task can use; whether fine-tun
 separate question.  Printed, and written to --json: per arm and feature, dev and test accuracy and C.
 """
 import argparse
+import logging
 import os
 import sys
 import tempfile
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")       # one thread, as in the study (set before paddle loads)
-
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+import numpy as np
+import paddle
+from sklearn.linear_model import LogisticRegression
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -46,20 +45,26 @@ from ernie.modeling import ErnieModel, create_inputs, encoder_input_names  # noq
 from ernie.runtime import create_executor  # noqa: E402
 from reader.task_reader import ClassifyReader, ExtractEmbeddingReader  # noqa: E402
 
+logger = logging.getLogger(__name__)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 SPLITS = ("train", "dev", "test")
 
 
 def read_split(path, vocab, for_cn):
-    """-> (texts, labels) of a ``label``/``text_a`` TSV, as the classifier's reader reads it."""
+    """-> (texts, labels) of a ``label``/``text_a`` TSV, as the classifier's reader reads it.  Single
+    sentences only: a ``text_b`` column is refused (the probe would silently read half of each pair)."""
     examples = ClassifyReader(vocab, for_cn=for_cn).read_examples(path)
+    if not examples:
+        raise SystemExit("linear_probe: %s holds no example" % path)
+    if any(e.text_b for e in examples):
+        raise SystemExit("linear_probe: %s has a text_b column: the probe reads single sentences only" % path)
     return [e.text_a for e in examples], np.array([e.label for e in examples], dtype="int64")
 
 
 def sentence_features(config, params_dir, texts, vocab, max_seq_len, seed, tmp_dir):
     """{feature: float32 [N, H]} of ``texts`` through a frozen encoder (``params_dir`` None: the random
-    initialisation drawn after ``paddle.seed(seed)``).  Features: ``cls`` and ``mean`` (see the module doc),
-    one per feature of the module doc."""
+    initialisation drawn after ``paddle.seed(seed)``): ``cls`` and ``layer_0`` ..
+    ``layer_<num_hidden_layers>``, as in the module doc."""
     path = os.path.join(tmp_dir, "texts.tsv")
     with open(path, "w", encoding="utf-8") as f:
         f.write("text_a\n")
@@ -79,7 +84,9 @@ def sentence_features(config, params_dir, texts, vocab, max_seq_len, seed, tmp_d
         paddle.seed(seed)
         exe.run(startup)
         if params_dir is not None:
-            init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
+            loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
+            if not any(name.startswith("pooled_fc.") for name in loaded):
+                logger.warning("%s has no pooled_fc: its cls feature comes from a random pooler", params_dir)
         for batch in reader.data_generator(path, 64, epoch=1, shuffle=False, phase="encode")():
             pooled, *states = exe.run(main, feed={n: batch[n] for n in names}, fetch_list=fetches)
             mask = batch["input_mask"]                                  # [B, L, 1]: 1 on real tokens
@@ -145,7 +152,8 @@ def main(argv=None):
             print("%-18s dev/test: %s" % (arm + ("" if params_dir else " seed %d" % seed), "  ".join(
                 "%s %.1f/%.1f" % (f, 100 * r["dev"], 100 * r["test"]) for f, r in row["features"].items())),
                 flush=True)
-    majority = float(np.mean(labels["test"] == np.bincount(labels["train"]).argmax()))
+    values, counts = np.unique(labels["train"], return_counts=True)
+    majority = float(np.mean(labels["test"] == values[counts.argmax()]))
     print("majority class (of train) on test: %.2f; %d / %d / %d examples; %.0f s"
           % (100 * majority, *(len(labels[s]) for s in SPLITS), time.time() - start))
     if args.json:

@@ -5,7 +5,8 @@
 The factor c makes the word embedding's standard deviation ``--target_std`` (the initialisation's
 ``initializer_range`` by default); the word, position, sentence and task embedding tables are all scaled by
 c, so their sum is scaled by c and the layer norm that follows it nearly undoes the change (exactly, but for
-its epsilon): the model computes nearly the same function.  What changes is how far an update moves the
+its epsilon): the encoder computes nearly the same function (a masked-LM output layer tied to the word
+embedding does not: its logits scale too; fine-tuning does not use it).  What changes is how far an update moves the
 tables: Adam's step does not grow with a weight's size, and pre-trained embeddings can be many times larger
 than fresh ones (in the transfer study 0.32 against 0.02), so fine-tuning moves them relatively that many
 times less.  Fine-tuning the copy asks whether that lost plasticity is what keeps a pre-trained encoder
@@ -32,6 +33,7 @@ def rescale(src, dst, target_std):
     """Write the scaled copy; returns the factor."""
     if not os.path.isfile(os.path.join(src, "word_embedding")):
         raise SystemExit("rescale_embeddings: %s holds no word_embedding: not a parameters directory" % src)
+    dst = os.path.normpath(dst)
     if os.path.exists(dst):
         raise SystemExit("rescale_embeddings: %s exists; give a new directory" % dst)
     factor = target_std / float(read_tensor(os.path.join(src, "word_embedding")).std())

@@ -1,6 +1,7 @@
 """bench/bench_encoder.py keeps running: the tiny config end to end in subprocesses, and its sanity check."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -186,6 +187,17 @@ def test_linear_probe_fits_signal_and_not_noise():
     assert abs(linear_probe.probe(noise, labels)["test"] - 0.5) < 0.12
 
 
+def test_linear_probe_refuses_pairs_and_empty_sets(tmp_path):
+    from bench import linear_probe
+    vocab = os.path.join(REPO, "tests", "fixtures", "finetune", "vocab.txt")
+    (tmp_path / "pairs.tsv").write_text("label\ttext_a\ttext_b\n1\ta film\ta story\n")
+    (tmp_path / "empty.tsv").write_text("label\ttext_a\n")
+    with pytest.raises(SystemExit, match="pairs.tsv has a text_b column"):
+        linear_probe.read_split(str(tmp_path / "pairs.tsv"), vocab, False)
+    with pytest.raises(SystemExit, match="empty.tsv holds no example"):
+        linear_probe.read_split(str(tmp_path / "empty.tsv"), vocab, False)
+
+
 def test_linear_probe_end_to_end_on_a_tiny_model(tmp_path):
     import paddle
     from finetune_helpers import make_model
@@ -242,12 +254,17 @@ def test_rescale_embeddings_keeps_the_function_and_shrinks_the_tables(tmp_path):
     fix = os.path.join(REPO, "tests", "fixtures", "finetune")
     model = make_model(tmp_path / "model", os.path.join(fix, "vocab.txt"), 260)
     src, dst = os.path.join(model, "params"), str(tmp_path / "rescaled")
-    assert rescale_embeddings.main([src, dst, "--target_std", "0.005"]) == 0
+    for name in ("word_embedding_moment1_0", "train_state.json"):      # a checkpoint's extras: left out
+        shutil.copyfile(os.path.join(src, "word_embedding"), os.path.join(src, name))
+    assert rescale_embeddings.main([src, dst + "/", "--target_std", "0.005"]) == 0
+    assert not os.path.exists(os.path.join(dst, "word_embedding_moment1_0"))
+    assert not os.path.exists(os.path.join(dst, "train_state.json")) and not os.path.exists(dst + ".partial")
     word = read_tensor(os.path.join(src, "word_embedding"))
     factor = 0.005 / word.std()
     assert np.allclose(read_tensor(os.path.join(dst, "word_embedding")), word * factor, rtol=1e-6)
-    assert np.allclose(read_tensor(os.path.join(dst, "pos_embedding")),
-                       read_tensor(os.path.join(src, "pos_embedding")) * factor, rtol=1e-6)
+    for table in ("pos_embedding", "sent_embedding"):
+        assert np.allclose(read_tensor(os.path.join(dst, table)), read_tensor(os.path.join(src, table)) * factor,
+                           rtol=1e-6)
     np.testing.assert_array_equal(read_tensor(os.path.join(dst, "encoder_layer_0_ffn_fc_0.w_0")),
                                   read_tensor(os.path.join(src, "encoder_layer_0_ffn_fc_0.w_0")))
     config = ErnieConfig.from_json(os.path.join(model, "ernie_config.json"))
