@@ -22,6 +22,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from ernie.atomic_write import atomic_directory  # noqa: E402
 from ernie.checkpoint import COMPLETE_FILE, STATE_FILE  # noqa: E402
 from ernie.tensor_file import read_tensor, write_tensor  # noqa: E402
 
@@ -37,18 +38,15 @@ def rescale(src, dst, target_std):
     if os.path.exists(dst):
         raise SystemExit("rescale_embeddings: %s exists; give a new directory" % dst)
     factor = target_std / float(read_tensor(os.path.join(src, "word_embedding")).std())
-    tmp = dst + ".partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    for name in sorted(os.listdir(src)):
-        path = os.path.join(src, name)
-        if OPTIMIZER_STATE.search(name) or name in (STATE_FILE, COMPLETE_FILE) or not os.path.isfile(path):
-            continue       # a parameters directory, not a training checkpoint: nothing to resume
-        if name in EMBEDDINGS:
-            write_tensor(os.path.join(tmp, name), (read_tensor(path) * factor).astype("float32"))
-        else:
-            shutil.copyfile(path, os.path.join(tmp, name))
-    os.rename(tmp, dst)       # complete or absent
+    with atomic_directory(dst) as tmp:            # complete or absent
+        for name in sorted(os.listdir(src)):
+            path = os.path.join(src, name)
+            if OPTIMIZER_STATE.search(name) or name in (STATE_FILE, COMPLETE_FILE) or not os.path.isfile(path):
+                continue       # a parameters directory, not a training checkpoint: nothing to resume
+            if name in EMBEDDINGS:
+                write_tensor(os.path.join(tmp, name), (read_tensor(path) * factor).astype("float32"))
+            else:
+                shutil.copyfile(path, os.path.join(tmp, name))
     return factor
 
 
