@@ -61,14 +61,10 @@ def read_split(path, vocab, for_cn):
     return [e.text_a for e in examples], np.array([e.label for e in examples], dtype="int64")
 
 
-def sentence_features(config, params_dir, texts, vocab, max_seq_len, seed, tmp_dir):
-    """{feature: float32 [N, H]} of ``texts`` through a frozen encoder (``params_dir`` None: the random
-    initialisation drawn after ``paddle.seed(seed)``): ``cls`` and ``layer_0`` ..
-    ``layer_<num_hidden_layers>``, as in the module doc."""
-    path = os.path.join(tmp_dir, "texts.tsv")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("text_a\n")
-        f.writelines(t + "\n" for t in texts)
+def sentence_features(config, params_dir, texts_by_split, vocab, max_seq_len, seed, tmp_dir):
+    """{split: {feature: float32 [N, H]}} of each split's texts through one frozen encoder, built and loaded
+    once (``params_dir`` None: the random initialisation drawn after ``paddle.seed(seed)``).  Features:
+    ``cls`` and ``layer_0`` .. ``layer_<num_hidden_layers>``, as in the module doc."""
     reader = ExtractEmbeddingReader(vocab, max_seq_len=max_seq_len)
     config.check_inputs(max_seq_len, vocab, vocab=reader.vocab)
     paddle.enable_static()
@@ -79,7 +75,7 @@ def sentence_features(config, params_dir, texts, vocab, max_seq_len, seed, tmp_d
         fetches = [model.get_pooled_output()] + model.layer_outputs
     place = paddle.CPUPlace()
     exe, scope = create_executor(place), paddle.static.Scope()
-    parts = []
+    out = {}
     with paddle.static.scope_guard(scope):
         paddle.seed(seed)
         exe.run(startup)
@@ -87,12 +83,19 @@ def sentence_features(config, params_dir, texts, vocab, max_seq_len, seed, tmp_d
             loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
             if not any(name.startswith("pooled_fc.") for name in loaded):
                 logger.warning("%s has no pooled_fc: its cls feature comes from a random pooler", params_dir)
-        for batch in reader.data_generator(path, 64, epoch=1, shuffle=False, phase="encode")():
-            pooled, *states = exe.run(main, feed={n: batch[n] for n in names}, fetch_list=fetches)
-            mask = batch["input_mask"]                                  # [B, L, 1]: 1 on real tokens
-            parts.append([pooled] + [(h * mask).sum(axis=1) / mask.sum(axis=1) for h in states])
-    columns = [np.concatenate(c).astype("float32") for c in zip(*parts)]
-    return dict([("cls", columns[0])] + [("layer_%d" % k, c) for k, c in enumerate(columns[1:])])
+        for split, texts in texts_by_split.items():
+            path = os.path.join(tmp_dir, "%s.tsv" % split)      # the reader reads files: one per split
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("text_a\n")
+                f.writelines(t + "\n" for t in texts)
+            parts = []
+            for batch in reader.data_generator(path, 64, epoch=1, shuffle=False, phase="encode")():
+                pooled, *states = exe.run(main, feed={n: batch[n] for n in names}, fetch_list=fetches)
+                mask = batch["input_mask"]                              # [B, L, 1]: 1 on real tokens
+                parts.append([pooled] + [(h * mask).sum(axis=1) / mask.sum(axis=1) for h in states])
+            columns = [np.concatenate(c).astype("float32") for c in zip(*parts)]
+            out[split] = dict([("cls", columns[0])] + [("layer_%d" % k, c) for k, c in enumerate(columns[1:])])
+    return out
 
 
 def probe(features, labels):
@@ -143,8 +146,8 @@ def main(argv=None):
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for arm, params_dir, seed in runs:
-            per_split = {split: sentence_features(config, params_dir, data[split][0], args.vocab,
-                                                  args.max_seq_len, seed, tmp) for split in SPLITS}
+            per_split = sentence_features(config, params_dir, {split: data[split][0] for split in SPLITS},
+                                          args.vocab, args.max_seq_len, seed, tmp)
             features = list(per_split["train"])
             row = {"features": {f: probe({s: per_split[s][f] for s in SPLITS}, labels) for f in features},
                    "params": params_dir, "seed": seed if params_dir is None else None}

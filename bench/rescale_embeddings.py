@@ -6,12 +6,12 @@ The factor c makes the word embedding's standard deviation ``--target_std`` (the
 ``initializer_range`` by default); the word, position, sentence and task embedding tables are all scaled by
 c, so their sum is scaled by c and the layer norm that follows it nearly undoes the change (exactly, but for
 its epsilon): the encoder computes nearly the same function (a masked-LM output layer tied to the word
-embedding does not: its logits scale too; fine-tuning does not use it).  What changes is how far an update moves the
-tables: Adam's step does not grow with a weight's size, and pre-trained embeddings can be many times larger
-than fresh ones (in the transfer study 0.32 against 0.02), so fine-tuning moves them relatively that many
-times less.  Fine-tuning the copy asks whether that lost plasticity is what keeps a pre-trained encoder
-behind a random one.  Only the parameters and the model config are copied (no optimizer moments, no training state: load the copy
-with ``--init_pretraining_params``); DST_PARAMS must not exist.
+embedding does not: its logits scale too; fine-tuning does not use it).  What changes is how far an update
+moves the tables: Adam's step does not grow with a weight's size, and pre-trained embeddings can be many
+times larger than fresh ones (in the transfer study 0.32 against 0.02), so fine-tuning moves them relatively
+that many times less.  Fine-tuning the copy asks whether that lost plasticity is what keeps a pre-trained
+encoder behind a random one.  Only the parameters and the model config are copied (no optimizer moments, no
+training state: load the copy with ``--init_pretraining_params``); DST_PARAMS must not exist.
 """
 import argparse
 import os

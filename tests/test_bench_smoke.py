@@ -229,8 +229,8 @@ def test_linear_probe_end_to_end_on_a_tiny_model(tmp_path):
     def features(params, seed):
         try:
             return linear_probe.sentence_features(ErnieConfig.from_json(os.path.join(model, "ernie_config.json")),
-                                                  params, texts, os.path.join(model, "vocab.txt"), 32, seed,
-                                                  str(tmp_path))
+                                                  params, {"texts": texts}, os.path.join(model, "vocab.txt"), 32,
+                                                  seed, str(tmp_path))["texts"]
         finally:
             paddle.disable_static()
 
@@ -258,7 +258,8 @@ def test_rescale_embeddings_keeps_the_function_and_shrinks_the_tables(tmp_path):
         shutil.copyfile(os.path.join(src, "word_embedding"), os.path.join(src, name))
     assert rescale_embeddings.main([src, dst + "/", "--target_std", "0.005"]) == 0
     assert not os.path.exists(os.path.join(dst, "word_embedding_moment1_0"))
-    assert not os.path.exists(os.path.join(dst, "train_state.json")) and sorted(os.listdir(tmp_path)) == ["model", "rescaled"]
+    assert not os.path.exists(os.path.join(dst, "train_state.json"))
+    assert sorted(os.listdir(tmp_path)) == ["model", "rescaled"]
     word = read_tensor(os.path.join(src, "word_embedding"))
     factor = 0.005 / word.std()
     assert np.allclose(read_tensor(os.path.join(dst, "word_embedding")), word * factor, rtol=1e-6)
