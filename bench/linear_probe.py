@@ -40,8 +40,8 @@ sys.path.insert(0, REPO)
 from bench._common import machine_info, paddle_info, write_json  # noqa: E402
 from ernie.args import str2bool  # noqa: E402
 from ernie.checkpoint import init_pretraining_params  # noqa: E402
+from ernie.cli.embed import build_encoder_program  # noqa: E402
 from ernie.config import ErnieConfig  # noqa: E402
-from ernie.modeling import ErnieModel, create_inputs, encoder_input_names  # noqa: E402
 from ernie.runtime import create_executor  # noqa: E402
 from reader.task_reader import ClassifyReader, ExtractEmbeddingReader  # noqa: E402
 
@@ -68,11 +68,8 @@ def sentence_features(config, params_dir, texts_by_split, vocab, max_seq_len, se
     reader = ExtractEmbeddingReader(vocab, max_seq_len=max_seq_len)
     config.check_inputs(max_seq_len, vocab, vocab=reader.vocab)
     paddle.enable_static()
-    main, startup = paddle.static.Program(), paddle.static.Program()
-    with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
-        names = encoder_input_names(config)
-        model = ErnieModel(create_inputs(names), config, is_training=False)
-        fetches = [model.get_pooled_output()] + model.layer_outputs
+    main, startup, names, pooled, states = build_encoder_program(config, every_layer=True)
+    fetches = [pooled] + states
     place = paddle.CPUPlace()
     exe, scope = create_executor(place), paddle.static.Scope()
     out = {}

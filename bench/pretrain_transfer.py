@@ -231,7 +231,8 @@ def parse_args(argv=None):
     args.downstream_list = [t for t in args.downstream.split(",") if t] if args.downstream else known
     if not args.downstream_list or any(t not in known for t in args.downstream_list):
         p.error("--downstream %r: choose from %s" % (args.downstream, ", ".join(known)))
-    if (args.docs and set(args.downstream_list) != set(known)
+    args.downstream_subset = set(args.downstream_list) != set(known)     # not every task of the language
+    if (args.docs and args.downstream_subset
             and os.path.abspath(args.results_json) == DEFAULT_RESULTS_JSON):
         p.error("--downstream %s with --docs: give the subset its own --results_json (the default file holds "
                 "every task of the language's headline run)" % args.downstream)
@@ -609,8 +610,7 @@ def run_label(args, ds):
 def results_path(args):
     """``<work>/results.json``, or ``results_sample1000_epoch8.json`` etc. for another fine-tuning recipe (and
     ``results_msra_ner...json`` for a --downstream subset), so such a report never replaces the protocol's."""
-    all_tasks = [ds.name for ds in LANGUAGES[args.lang].downstream]
-    subset = "" if set(args.downstream_list) == set(all_tasks) else "_" + "_".join(args.downstream_list)
+    subset = "_" + "_".join(args.downstream_list) if args.downstream_subset else ""
     return os.path.join(args.work, "results%s%s.json" % (subset, recipe_suffix(args)))
 
 

@@ -81,15 +81,17 @@ def build_parser(cuda_default=False):
     return parser
 
 
-def build_encoder_program(config):
-    """-> (main program, startup program, feed names, pooled Value [B,H], sequence Value [B,L,H])."""
+def build_encoder_program(config, every_layer=False):
+    """-> (main program, startup program, feed names, pooled Value [B,H], sequence): ``sequence`` is the top
+    layer's Value [B,L,H], or with ``every_layer`` the list of every hidden state's (the embedding layer's
+    output first, then each transformer layer's)."""
 
     main, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.static.program_guard(main, startup), paddle.utils.unique_name.guard():
         names = encoder_input_names(config)
         model = ErnieModel(create_inputs(names), config, is_training=False)
         pooled = model.get_pooled_output()
-        sequence = model.get_sequence_output()
+        sequence = list(model.layer_outputs) if every_layer else model.get_sequence_output()
     return main, startup, names, pooled, sequence
 
 
