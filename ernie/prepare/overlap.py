@@ -1,10 +1,10 @@
 """Keep evaluation text out of a pre-training corpus.
 
 A pre-training corpus fetched from elsewhere can hold the very sentences a downstream task evaluates on:
-MSRA-NER is cut from People's Daily, and 386 of the 5,000 test sentences of the split
+MSRA-NER is cut from People's Daily, and 380 of the 5,000 test sentences of the split
 ``ernie.prepare.finetune_data`` makes share a 12-character run with People's Daily of January 1998. A
-model pre-trained on them has read part of its test set.  Unlabelled, but it has, and such examples
-are easier for it (the study in docs/pretrain_transfer.md measures how much).
+model pre-trained on them has read part of its test set: unlabelled, but read, and such examples are
+easier for it (docs/pretrain_transfer.md measures how much).
 
 The relation used here: a corpus document *overlaps* an evaluation text when they share a run of ``n``
 units (words for English, characters for Chinese; lower-cased, punctuation and spacing ignored; the title

@@ -1,0 +1,179 @@
+"""Evaluation text kept out of the pre-training corpus: ernie/prepare/overlap.py, build_task_data --exclude_text,
+bench/pretrain_transfer.py's use of it, and bench/overlap_scores.py's rescoring of finished runs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, REPO)
+from bench import overlap_scores  # noqa: E402
+from bench import pretrain_transfer as pt  # noqa: E402
+from ernie.prepare import overlap  # noqa: E402
+from ernie.prepare.corpus import Document  # noqa: E402
+
+EVAL = "The quiet harbour town forgot the storm that had taken its boats."      # 12 words
+
+
+def write_tsv(path, texts, header=("label", "text_a")):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\t".join(header) + "\n")
+        for i, t in enumerate(texts):
+            f.write("%d\t%s\n" % (i % 2, t))
+    return path
+
+
+def test_units_ignore_case_punctuation_and_spacing():
+    assert overlap.units("The  quiet, HARBOUR-town!", "en") == ["the", "quiet", "harbour", "town"]
+    assert overlap.units("新华社北京１月１日电，记者", "zh") == list("新华社北京１月１日电记者")
+
+
+def test_a_shared_run_of_n_units_overlaps_and_a_shorter_one_does_not():
+    index = overlap.OverlapIndex("en")                    # 8 words
+    index.add(EVAL, "t1")
+    assert index.matches("Yesterday the quiet harbour town forgot the storm that had, they say.") == {"t1"}
+    assert index.matches("the QUIET harbour-town forgot the storm that HAD") == {"t1"}   # case, punctuation
+    assert index.matches("The quiet harbour town forgot the storm entirely.") == set()    # 7 shared words
+    short = overlap.OverlapIndex("en")
+    short.add("A fine, sad film.", "s")                   # 4 words: whole-run match (>= 8 // 2)
+    short.add("Bad.", "x")                                # 1 word: too short to check
+    assert short.matches("It is a fine sad film about boats.") == {"s"}
+    assert short.matches("a fine film, sad") == set()
+    assert short.unchecked == 1 and short.texts == 2
+    zh = overlap.OverlapIndex("zh")                       # 12 characters
+    zh.add("只有这样才能顺乎潮流经受挑战", "z")
+    assert zh.matches("他说：只有这样，才能顺乎潮流，经受考验。") == {"z"}    # 12 characters shared
+    assert zh.matches("他说：这样，才能顺乎潮流，经受考验。") == set()        # 10
+    with pytest.raises(ValueError):
+        overlap.OverlapIndex("en", 1)
+
+
+def test_whole_documents_are_dropped_even_when_the_text_spans_two_sentences():
+    index = overlap.OverlapIndex("en")
+    index.add(EVAL, "t1")
+    split = Document([["Rain fell.", "The quiet harbour town forgot the storm."], ["That had taken its boats."]])
+    clean = Document([["The harbour was quiet.", "Boats came home."]])
+    kept, report = overlap.drop_overlapping([split, clean], index)
+    assert kept == [clean]
+    assert report["documents_dropped"] == 1 and report["sentences_dropped"] == 3
+    assert report["eval_texts_found"] == 1 and report["documents_kept"] == 1
+
+
+def test_bad_evaluation_file_names_file_and_line(tmp_path):
+    bad = tmp_path / "dev.tsv"
+    bad.write_text("label\ttext_a\n1\tfine\n0\n", encoding="utf-8")
+    with pytest.raises(overlap.OverlapError, match=r"dev.tsv:3: 1 fields, the header has 2"):
+        overlap.index_files([str(bad)], "en")
+    write_tsv(str(bad), ["x"], header=("label", "sentence"))
+    with pytest.raises(overlap.OverlapError, match=r"dev.tsv:1: no text_a column"):
+        overlap.index_files([str(bad)], "en")
+
+
+def build(tmp_path, name, *extra):
+    out = tmp_path / name
+    cmd = [sys.executable, "-m", "ernie.prepare.build_task_data", "--corpus", str(tmp_path / "corpus"),
+           "--input_format", "one_doc_per_file", "--lang", "en", "--tasks", "knowledge_masking",
+           "--output_dir", str(out), "--build_vocab", str(out / "vocab.txt"), "--max_seq_len", "64"] + list(extra)
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300), out
+
+
+def test_build_task_data_exclude_text_keeps_the_documents_out(tmp_path):
+    """The document quoting a test sentence (the only one with the word 'zeppelin') is not built from, nor in
+    the vocabulary; without --exclude_text it is."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for k in range(4):
+        (corpus / ("d%d.txt" % k)).write_text("Boats came home at dusk. The nets were full.\n\nDoc %d ended.\n" % k,
+                                              encoding="utf-8")
+    (corpus / "quoting.txt").write_text("A zeppelin passed. %s Nobody noticed.\n" % EVAL, encoding="utf-8")
+    test = write_tsv(str(tmp_path / "ft" / "test.tsv"), [EVAL, "an unrelated line"])
+    proc, out = build(tmp_path, "plain")
+    assert proc.returncode == 0, proc.stderr
+    assert "zeppelin" in (out / "vocab.txt").read_text(encoding="utf-8").split()
+    proc, out = build(tmp_path, "clean", "--exclude_text", test)
+    assert proc.returncode == 0, proc.stderr
+    assert "zeppelin" not in (out / "vocab.txt").read_text(encoding="utf-8").split()
+    excluded = json.loads((out / "stats.json").read_text(encoding="utf-8"))["excluded_eval_text"]
+    assert excluded["documents_dropped"] == 1 and excluded["documents_kept"] == 4
+    assert excluded["eval_texts_found"] == 1 and excluded["files"] == [os.path.abspath(test)]
+
+
+def test_a_bad_exclude_file_stops_the_build_before_the_corpus_is_read(tmp_path):
+    bad = tmp_path / "test.tsv"
+    bad.write_text("label\ttext_a\n1\n", encoding="utf-8")
+    proc, out = build(tmp_path, "out", "--exclude_text", str(bad))     # tmp_path/corpus does not exist
+    assert proc.returncode == 1
+    assert "test.tsv:2: 1 fields" in proc.stderr and "corpus" not in proc.stderr
+    assert not out.exists()
+
+
+def smoke_args(tmp_path, *extra):
+    return pt.parse_args(["--lang", "zh", "--work", str(tmp_path / "work"), "--finetune_data", str(tmp_path / "ft"),
+                          "--corpus_dirs", str(tmp_path / "corpus")] + list(extra))
+
+
+def test_the_study_builds_without_every_task_s_dev_and_test_text(tmp_path):
+    args = smoke_args(tmp_path)
+    cmd = pt.build_job(args, pt.LANGUAGES["zh"], []).command()
+    excluded = cmd[cmd.index("--exclude_text") + 1:]
+    expected = [os.path.join(str(tmp_path / "ft"), ds.name, split + ".tsv")
+                for ds in pt.LANGUAGES["zh"].downstream for split in ("dev", "test")]
+    assert excluded[:len(expected)] == expected and len(expected) == 4
+    # a --downstream subset still excludes every task's text: the corpus is shared
+    args = smoke_args(tmp_path, "--downstream", "msra_ner")
+    assert pt.build_job(args, pt.LANGUAGES["zh"], []).command()[-4:] == cmd[-4:]
+    assert "--exclude_text" not in pt.build_job(smoke_args(tmp_path, "--exclude_eval_text", "false"),
+                                                pt.LANGUAGES["zh"], []).command()
+
+
+def test_a_tree_built_before_exclusion_is_reported_only_as_such(tmp_path):
+    """A study_settings.json without the key was built with evaluation text in the corpus: a call that
+    would exclude it stops; --exclude_eval_text false reuses the tree."""
+    args = smoke_args(tmp_path, "--exclude_eval_text", "false")
+    pt.check_tree_settings(args)
+    path = pt.settings_path(args)
+    with open(path, encoding="utf-8") as f:
+        settings = json.load(f)
+    del settings["exclude_eval_text"]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(settings, f)
+    with pytest.raises(SystemExit, match="--exclude_eval_text: true here, false in the tree"):
+        pt.check_tree_settings(smoke_args(tmp_path))
+    pt.check_tree_settings(smoke_args(tmp_path, "--exclude_eval_text", "false"))
+
+
+def fake_run(root, arm, seed, preds, recorded):
+    run = root / arm / ("lr1e-3_seed%d" % seed)
+    (run / "ckpt").mkdir(parents=True)
+    (run / "test_result.0.3").write_text("".join("%d\t[0.5 0.5]\n" % p for p in preds), encoding="utf-8")
+    result = {"primary": "acc", "best": 0, "evaluations": [
+        {"test": {"test.tsv": {"file": str(run / "test_result.0.3"), "metrics": {"acc": recorded}}}}]}
+    (run / "ckpt" / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    return str(run)
+
+
+def test_overlap_scores_splits_the_test_set_by_what_the_corpus_held(tmp_path):
+    texts = [EVAL, "A fresh story told with care and wit by the young director.", "Nothing like it.",
+             "The cast seems lost in a plot that goes nowhere at all."]
+    test = write_tsv(str(tmp_path / "test.tsv"), texts)           # labels 0 1 0 1
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Old news. %s\n" % EVAL, encoding="utf-8")
+    (corpus / "b.txt").write_text("Unrelated text about harbours.\n", encoding="utf-8")
+    runs = [fake_run(tmp_path / "ft", "random_init", 1, [1, 1, 0, 1], 0.75),       # the seen one wrong
+            fake_run(tmp_path / "ft", "random_init", 2, [0, 0, 0, 1], 0.75),
+            fake_run(tmp_path / "ft", "ernie1_char", 1, [0, 1, 1, 1], 0.75)]
+    out = tmp_path / "scores.json"
+    summary = overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs"] + runs +
+                                  ["--json", str(out)])
+    assert summary["random_init"]["seen"]["runs"] == [0.0, 100.0]
+    assert summary["random_init"]["clean"]["runs"] == pytest.approx([100.0, 200 / 3])
+    assert summary["ernie1_char"]["clean"]["mean"] == pytest.approx(200 / 3)
+    assert json.loads(out.read_text(encoding="utf-8"))["examples"] == {"all": 4, "clean": 3, "seen": 1}
+    bad = fake_run(tmp_path / "ft2", "random_init", 1, [1, 1, 0, 1], 0.5)        # recorded score disagrees
+    with pytest.raises(SystemExit, match="rescored acc 0.750000, recorded 0.500000"):
+        overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs", bad])
