@@ -156,6 +156,10 @@ LANGUAGES = {
                    max_vocab_size=8000),
 }
 
+# build_task_data --prepare corpora a study may add (--extra_corpora), with the build flags each needs
+EXTRA_CORPORA = {"en": ("movie_reviews",)}
+EXTRA_CORPUS_BUILD_FLAGS = {"movie_reviews": ["--task_option", "capitalization.skip_uncased=true"]}  # lower-cased
+
 PRETRAIN_FLAGS = [("--in_tokens", "false"), ("--max_seq_len", "128"), ("--lr_scheduler", "linear_warmup_decay"),
                   ("--weight_decay", "0.01"), ("--use_cuda", "false"), ("--skip_steps", "20"),
                   ("--save_steps", "100"), ("--max_checkpoints", "2"), ("--random_seed", "1")]
@@ -210,6 +214,10 @@ def parse_args(argv=None):
                    help="build the task data with build_task_data --exclude_text <every downstream task's dev and "
                         "test TSVs>: corpus documents that hold evaluation text are not pre-trained on (false: the "
                         "trees built before 4 December 2026, which did not)")
+    p.add_argument("--extra_corpora", default="",
+                   help="comma-separated build_task_data --prepare corpora pre-trained on besides the language's "
+                        "(%s), e.g. movie_reviews (en: 1,500 full movie reviews, in-domain for Rotten Tomatoes)"
+                        % "; ".join("%s: %s" % (k, ", ".join(v.corpora)) for k, v in sorted(LANGUAGES.items())))
     p.add_argument("--corpus_dirs", default=None,
                    help="comma-separated one_doc_per_file directories used instead of the fetched corpora "
                         "(tests)")
@@ -241,6 +249,11 @@ def parse_args(argv=None):
             and os.path.abspath(args.results_json) == DEFAULT_RESULTS_JSON):
         p.error("--downstream %s with --docs: give the subset its own --results_json (the default file holds "
                 "every task of the language's headline run)" % args.downstream)
+    args.extra_corpus_list = [c for c in args.extra_corpora.split(",") if c]
+    bad = [c for c in args.extra_corpus_list if c not in EXTRA_CORPORA.get(args.lang, ())]
+    if bad:
+        p.error("--extra_corpora %s: for --lang %s choose from %s"
+                % (",".join(bad), args.lang, ", ".join(EXTRA_CORPORA.get(args.lang, ())) or "none"))
     args.seed_list = [int(s) for s in args.seeds.split(",") if s]
     args.grid_seed_list = args.seed_list if args.grid_seeds == "all" else args.seed_list[:1]
     args.lrs = [s for s in args.lr_grid.split(",") if s]
@@ -355,7 +368,7 @@ def downstream_dir(args, task):
 def preparation_jobs(args, lang):
     """Fetch the corpora and the downstream data (each skipped when present)."""
     jobs = []
-    for name in () if args.corpus_dirs else lang.corpora:
+    for name in () if args.corpus_dirs else corpora(args, lang):
         dest = corpus_dir(args, name)
         if name == "sanguo":
             cmd = [args.python, "-c", "from ernie.prepare.corpus import fetch_sanguo; print(fetch_sanguo(dest=%r))"
@@ -420,10 +433,15 @@ def training_text_docs(args, lang):
     return dirs
 
 
+def corpora(args, lang):
+    """The --prepare names of the corpora pre-trained on: the language's, then --extra_corpora."""
+    return tuple(lang.corpora) + tuple(args.extra_corpus_list)
+
+
 def corpus_dirs(args, lang):
     if args.corpus_dirs:
         return [os.path.abspath(d) for d in args.corpus_dirs.split(",") if d]
-    return [corpus_dir(args, name) for name in lang.corpora]
+    return [corpus_dir(args, name) for name in corpora(args, lang)]
 
 
 def data_dir(args):
@@ -446,10 +464,12 @@ def build_job(args, lang, text_dirs):
     if args.exclude_eval_text:      # every task's: the corpus is shared by all of the language's tasks
         cmd += ["--exclude_text"] + [os.path.join(downstream_dir(args, ds.name), split + ".tsv")
                                      for ds in lang.downstream for split in ("dev", "test")]
+    for name in () if args.corpus_dirs else args.extra_corpus_list:
+        cmd += EXTRA_CORPUS_BUILD_FLAGS.get(name, [])
     cmd += shlex.split(args.build_flags)
     return Job("build_task_data", lambda: cmd, lambda: os.path.exists(os.path.join(out, "stats.json")),
                os.path.join(args.work, "log", "build_task_data.log"),
-               deps=tuple("prepare_" + n for n in lang.corpora if not args.corpus_dirs) +
+               deps=tuple("prepare_" + n for n in corpora(args, lang) if not args.corpus_dirs) +
                tuple("prepare_" + d.name for d in lang.downstream))
 
 
@@ -941,8 +961,8 @@ def write_docs(args, results):
 # model's checkpoints), so such a call stops before anything runs; arms, seeds and fine-tuning settings may
 # change (their runs carry them in their names).
 TREE_SETTINGS = ("lang", "updates", "warmup_steps", "pretrain_batch_size", "pretrain_lr", "model", "valid_docs",
-                 "build_flags", "corpus_dirs", "exclude_eval_text")
-OLD_TREE_DEFAULTS = {"exclude_eval_text": False}    # settings a tree recorded before they existed had these values
+                 "build_flags", "corpus_dirs", "exclude_eval_text", "extra_corpora")
+OLD_TREE_DEFAULTS = {"exclude_eval_text": False, "extra_corpora": ""}    # settings a tree recorded before they existed had these values
 
 
 def settings_path(args):

@@ -50,6 +50,19 @@ def test_a_shared_run_of_n_units_overlaps_and_a_shorter_one_does_not():
     assert zh.matches("他说：这样，才能顺乎潮流，经受考验。") == set()        # 10
     with pytest.raises(ValueError):
         overlap.OverlapIndex("en", 1)
+    longer = overlap.OverlapIndex("en", 30)                 # 12 words < 30 // 2: too short to check
+    longer.add(EVAL, "t1")
+    assert longer.unchecked == 1 and longer.matches(EVAL) == set()
+
+
+def test_coverage_tells_a_shared_phrase_from_a_contained_text():
+    index = overlap.OverlapIndex("en")
+    index.add(EVAL, "t1")                                 # 12 words
+    assert index.covered("I said the quiet harbour town forgot the storm that day") == {"t1": set(range(8))}
+    assert index.covered("x " + EVAL) == {"t1": set(range(12))}
+    short = overlap.OverlapIndex("en")
+    short.add("A fine, sad film.", "s")
+    assert short.covered("it is a fine sad film") == {"s": {0, 1, 2, 3}}
 
 
 def test_whole_documents_are_dropped_even_when_the_text_spans_two_sentences():
@@ -60,16 +73,16 @@ def test_whole_documents_are_dropped_even_when_the_text_spans_two_sentences():
     kept, report = overlap.drop_overlapping([split, clean], index)
     assert kept == [clean]
     assert report["documents_dropped"] == 1 and report["sentences_dropped"] == 3
-    assert report["eval_texts_found"] == 1 and report["documents_kept"] == 1
+    assert report["eval_texts_sharing_a_run"] == 1 and report["documents_kept"] == 1
 
 
 def test_bad_evaluation_file_names_file_and_line(tmp_path):
     bad = tmp_path / "dev.tsv"
     bad.write_text("label\ttext_a\n1\tfine\n0\n", encoding="utf-8")
-    with pytest.raises(overlap.OverlapError, match=r"dev.tsv:3: 1 fields, the header has 2"):
+    with pytest.raises(overlap.OverlapError, match=r"dev.tsv:3: 1 TAB-separated fields but the header has 2"):
         overlap.index_files([str(bad)], "en")
     write_tsv(str(bad), ["x"], header=("label", "sentence"))
-    with pytest.raises(overlap.OverlapError, match=r"dev.tsv:1: no text_a column"):
+    with pytest.raises(overlap.OverlapError, match=r"dev.tsv:1: .*missing column\(s\): text_a"):
         overlap.index_files([str(bad)], "en")
 
 
@@ -97,9 +110,15 @@ def test_build_task_data_exclude_text_keeps_the_documents_out(tmp_path):
     proc, out = build(tmp_path, "clean", "--exclude_text", test)
     assert proc.returncode == 0, proc.stderr
     assert "zeppelin" not in (out / "vocab.txt").read_text(encoding="utf-8").split()
-    excluded = json.loads((out / "stats.json").read_text(encoding="utf-8"))["excluded_eval_text"]
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    excluded = stats["excluded_eval_text"]
     assert excluded["documents_dropped"] == 1 and excluded["documents_kept"] == 4
-    assert excluded["eval_texts_found"] == 1 and excluded["files"] == [os.path.abspath(test)]
+    assert stats["config"]["documents"]["train"] == 4          # the task files were built from the other four
+    assert excluded["eval_texts_sharing_a_run"] == 1 and excluded["files"] == [os.path.abspath(test)]
+    proc, out = build(tmp_path, "long_runs", "--exclude_text", test, "--exclude_ngram", "30")
+    assert proc.returncode == 0, proc.stderr
+    excluded = json.loads((out / "stats.json").read_text(encoding="utf-8"))["excluded_eval_text"]
+    assert excluded["documents_dropped"] == 0 and excluded["ngram"] == 30
 
 
 def test_a_bad_exclude_file_stops_the_build_before_the_corpus_is_read(tmp_path):
@@ -107,7 +126,7 @@ def test_a_bad_exclude_file_stops_the_build_before_the_corpus_is_read(tmp_path):
     bad.write_text("label\ttext_a\n1\n", encoding="utf-8")
     proc, out = build(tmp_path, "out", "--exclude_text", str(bad))     # tmp_path/corpus does not exist
     assert proc.returncode == 1
-    assert "test.tsv:2: 1 fields" in proc.stderr and "corpus" not in proc.stderr
+    assert "test.tsv:2: 1 TAB-separated fields" in proc.stderr and "corpus" not in proc.stderr
     assert not out.exists()
 
 
@@ -150,30 +169,75 @@ def fake_run(root, arm, seed, preds, recorded):
     run = root / arm / ("lr1e-3_seed%d" % seed)
     (run / "ckpt").mkdir(parents=True)
     (run / "test_result.0.3").write_text("".join("%d\t[0.5 0.5]\n" % p for p in preds), encoding="utf-8")
-    result = {"primary": "acc", "best": 0, "evaluations": [
+    result = {"primary": "acc", "best": 0, "finished": True, "evaluations": [
         {"test": {"test.tsv": {"file": str(run / "test_result.0.3"), "metrics": {"acc": recorded}}}}]}
     (run / "ckpt" / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return str(run)
 
 
 def test_overlap_scores_splits_the_test_set_by_what_the_corpus_held(tmp_path):
+    """Example 0 stands whole in the corpus (contained), example 3 shares one 8-word run out of 21 words
+    (partial), 1 and 2 share nothing (clean); accuracy rescored per subset and checked against the record."""
     texts = [EVAL, "A fresh story told with care and wit by the young director.", "Nothing like it.",
-             "The cast seems lost in a plot that goes nowhere at all."]
+             "The cast seems lost in a plot that goes nowhere at all while the quiet harbour town forgot the storm "
+             "that night."]
     test = write_tsv(str(tmp_path / "test.tsv"), texts)           # labels 0 1 0 1
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.txt").write_text("Old news. %s\n" % EVAL, encoding="utf-8")
     (corpus / "b.txt").write_text("Unrelated text about harbours.\n", encoding="utf-8")
-    runs = [fake_run(tmp_path / "ft", "random_init", 1, [1, 1, 0, 1], 0.75),       # the seen one wrong
+    runs = [fake_run(tmp_path / "ft", "random_init", 1, [1, 1, 0, 1], 0.75),       # the contained one wrong
             fake_run(tmp_path / "ft", "random_init", 2, [0, 0, 0, 1], 0.75),
             fake_run(tmp_path / "ft", "ernie1_char", 1, [0, 1, 1, 1], 0.75)]
     out = tmp_path / "scores.json"
     summary = overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs"] + runs +
                                   ["--json", str(out)])
-    assert summary["random_init"]["seen"]["runs"] == [0.0, 100.0]
-    assert summary["random_init"]["clean"]["runs"] == pytest.approx([100.0, 200 / 3])
-    assert summary["ernie1_char"]["clean"]["mean"] == pytest.approx(200 / 3)
-    assert json.loads(out.read_text(encoding="utf-8"))["examples"] == {"all": 4, "clean": 3, "seen": 1}
+    random_init = summary["random_init"]
+    assert random_init["clean"]["runs"] == [100.0, 50.0] and random_init["seen"]["runs"] == [50.0, 100.0]
+    assert random_init["contained"]["runs"] == [0.0, 100.0] and random_init["partial"]["runs"] == [100.0, 100.0]
+    assert summary["ernie1_char"]["clean"]["mean"] == pytest.approx(50.0)
+    assert json.loads(out.read_text(encoding="utf-8"))["examples"] == {"all": 4, "clean": 2, "seen": 2,
+                                                                       "partial": 1, "contained": 1}
     bad = fake_run(tmp_path / "ft2", "random_init", 1, [1, 1, 0, 1], 0.5)        # recorded score disagrees
     with pytest.raises(SystemExit, match="rescored acc 0.750000, recorded 0.500000"):
         overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs", bad])
+    unfinished = fake_run(tmp_path / "ft3", "random_init", 1, [1, 1, 0, 1], 0.75)
+    path = os.path.join(unfinished, "ckpt", "result.json")
+    with open(path, encoding="utf-8") as f:
+        result = json.load(f)
+    result["finished"] = False
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    with pytest.raises(SystemExit, match="did not finish"):
+        overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs", unfinished])
+
+
+def test_overlap_scores_rescores_chunk_f1_per_subset(tmp_path):
+    """Sequence labelling: chunk F1 (IOB) from the predicted tags, per subset; the example the corpus holds
+    is tagged right, the clean one finds one of its two entities."""
+    label_map = {"B-PER": 0, "I-PER": 1, "B-ORG": 2, "I-ORG": 3, "B-LOC": 4, "I-LOC": 5, "O": 6}
+    (tmp_path / "label_map.json").write_text(json.dumps(label_map), encoding="utf-8")
+    held, clean = "李明今天去了上海参加会议然后回家", "王芳明天到北京"
+    gold = [["B-PER", "I-PER"] + ["O"] * 4 + ["B-LOC", "I-LOC"] + ["O"] * 8,
+            ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "I-LOC"]]
+    pred = [gold[0], ["B-PER", "I-PER"] + ["O"] * 5]
+    with open(tmp_path / "test.tsv", "w", encoding="utf-8") as f:
+        f.write("text_a\tlabel\n")
+        for text, tags in zip((held, clean), gold):
+            f.write("%s\t%s\n" % ("\x02".join(text), "\x02".join(tags)))
+    run = tmp_path / "ft" / "random_init" / "lr1e-3_seed1"
+    (run / "ckpt").mkdir(parents=True)
+    (run / "test_result").write_text("".join("%s\t%s\n" % ("\x02".join(t), "\x02".join(p))
+                                             for t, p in zip((held, clean), pred)), encoding="utf-8")
+    f1_all = 2 * 1.0 * 0.75 / 1.75                   # 3 chunks predicted, 3 right, 4 in the gold
+    (run / "ckpt" / "result.json").write_text(json.dumps({"primary": "f1", "best": 0, "finished": True, "evaluations": [
+        {"test": {"test.tsv": {"file": str(run / "test_result"), "metrics": {"f1": f1_all}}}}]}), encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("新闻。%s。\n" % held, encoding="utf-8")
+    summary = overlap_scores.main(["--lang", "zh", "--corpus", str(corpus), "--test", str(tmp_path / "test.tsv"),
+                                   "--label_map", str(tmp_path / "label_map.json"), "--runs", str(run)])
+    scores = summary["random_init"]
+    assert scores["all"]["mean"] == pytest.approx(100 * f1_all)
+    assert scores["contained"]["mean"] == pytest.approx(100.0)
+    assert scores["clean"]["mean"] == pytest.approx(100 * 2 * 0.5 / 1.5)     # P 1, R 0.5

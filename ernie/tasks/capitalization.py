@@ -8,14 +8,17 @@ the label comes from the raw text (``TokSentence.caps``, set by
 Labels per token: 1 the word began with an upper-case letter, 0 it did not,
 -1 no label: ``##`` continuation pieces (one label per word, at its first
 piece), tokens without a letter (punctuation, numbers), [UNK] (the word is not
-known), [CLS]/[SEP], padding.
+known), [CLS]/[SEP], padding; with ``skip_uncased``, every token of a segment
+in which no word is capitalised (a source lower-cased before it reached us).
 Samples: single segments ``[CLS] chunk [SEP]`` of consecutive whole sentences
 of a document; every sample of an English build also carries these labels.
 Head: ``capitalization_fc`` on the sequence output, 2 classes.
 """
 import collections
+from dataclasses import dataclass
 
 from ernie.tasks.base import TokenTask, register_task
+from ernie.typed_fields import option
 
 UNK = "[UNK]"
 
@@ -29,6 +32,12 @@ class Capitalization(TokenTask):
     class_names = ("lower", "capitalised")
     description = "per word: was it capitalised in the original (cased) text"
 
+    @dataclass
+    class Options:
+        skip_uncased: bool = option(False, "a segment without any capitalised word gets no labels: its source text "
+                                           "was lower-cased (e.g. the movie_reviews corpus), so 'lower' would be "
+                                           "wrong for its names and sentence starts")
+
     def not_applicable(self, ctx):
         reason = super().not_applicable(ctx)
         if reason is None and not ctx.do_lower_case:
@@ -36,6 +45,8 @@ class Capitalization(TokenTask):
         return reason
 
     def segment_labels(self, ctx, segment):
+        if self.skip_uncased and not any(segment.caps):
+            return [-1] * len(segment.tokens)
         out = []
         for tok, cap in zip(segment.tokens, segment.caps):
             if tok.startswith("##") or tok == UNK or not any(c.isalpha() for c in tok):
