@@ -6,17 +6,20 @@
 
 Each test example is compared with every document of the pre-training corpora (``one_doc_per_file``
 directories, read as the study's build reads them) by the relation of ``build_task_data --exclude_text``
-(ernie/prepare/overlap.py: a shared run of 8 words / 12 characters), and falls in one of three subsets:
-*clean* (it shares no run with the corpus), *partial* (it shares runs covering less than half of its units:
-a stock phrase, a quotation) or *contained* (runs cover half of it or more: the corpus holds the sentence,
-or most of it).  *seen* is partial + contained.  Each fine-tuning run (a ``run_classifier.py`` /
+(ernie/prepare/overlap.py: a shared run of 8 words / 12 characters) and falls in one subset
+(:func:`overlap_subsets`): *clean* (it shares no run with the corpus), *contained* (one document covers half
+of it or more), *partial* (shared runs, but no single document covers half: a stock phrase, a quotation),
+*short* (a line shorter than the run standing whole in a document) or *unchecked* (too short to tell);
+*seen* is partial + contained + short.  Each fine-tuning run (a ``run_classifier.py`` /
 ``run_sequence_labeling.py`` output directory whose ``ckpt/result.json`` says it finished) is rescored from
 the test predictions of the evaluation its result names as best: accuracy, or chunk F1 (IOB, the toolkit's
-metric) with ``--label_map``, on all test examples (checked equal to the recorded score) and on each subset.
-Printed per arm (the run directory's parent) as mean +- sd over its runs; written to --json.  The corpus
-here includes the documents the build held out for validation, which pre-training never trained on.
+metric) with ``--label_map``, on all test examples (checked equal to the recorded score) and on each subset
+(none for an empty subset).  Printed per arm (the run directory's parent) as mean +- sd over its runs;
+written to --json.  The corpus here includes the documents the build held out for validation, which
+pre-training never trained on.
 """
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -32,23 +35,37 @@ from ernie.prepare import overlap  # noqa: E402
 from ernie.prepare.corpus import load_corpus  # noqa: E402
 from reader.task_reader import DataError, load_label_map, read_tsv  # noqa: E402
 
-SUBSETS = ("all", "clean", "seen", "partial", "contained")
-CONTAINED = 0.5         # coverage from which the corpus holds (most of) the example
+SUBSETS = ("all", "clean", "seen", "partial", "contained", "short", "unchecked")
+SEEN = ("partial", "contained", "short")
+CONTAINED = 0.5         # the share of an example one corpus document must cover for "contained"
 
 
-def coverage(test_path, corpus_dirs, lang, n=None):
-    """{line number: share of the example's units inside runs shared with the corpus} for every test example
-    the relation can check (examples too short to check are missing)."""
+def overlap_subsets(test_path, corpus_dirs, lang, n=None):
+    """{line number: subset} of every test example: ``clean`` (no run shared with any corpus document),
+    ``contained`` (one document covers half its units or more; an example of at least n units), ``partial``
+    (shared runs, but no single document covers half: stock phrases, quotations, runs stitched from several
+    documents), ``short`` (shorter than n units and standing whole in a document: a boilerplate line) or
+    ``unchecked`` (shorter than n // 2 units: the relation cannot tell)."""
     index = overlap.index_files([test_path], lang, n)
-    covered = {key: set() for key in index.lengths}
+    units = collections.Counter()
+    for (_path, line, _column), length in index.lengths.items():
+        units[line] += length
+    best = {}       # line -> the largest share of it one document covers
     for doc in load_corpus(corpus_dirs, "one_doc_per_file", lang):
-        for key, positions in index.covered(overlap.document_text(doc)).items():
-            covered[key] |= positions
-    per_line = {}
-    for (_path, line, column), positions in covered.items():
-        done, total = per_line.get(line, (0, 0))
-        per_line[line] = (done + len(positions), total + index.lengths[(_path, line, column)])
-    return {line: done / total for line, (done, total) in per_line.items()}
+        covered = collections.Counter()
+        for (_path, line, _column), positions in index.covered(overlap.document_text(doc)).items():
+            covered[line] += len(positions)
+        for line, done in covered.items():
+            best[line] = max(best.get(line, 0.0), done / units[line])
+    subsets = {}
+    for line, total in units.items():
+        if line not in best:
+            subsets[line] = "clean"
+        elif total < index.n:
+            subsets[line] = "short"
+        else:
+            subsets[line] = "contained" if best[line] >= CONTAINED else "partial"
+    return subsets
 
 
 def read_gold(path, label_map):
@@ -122,12 +139,11 @@ def main(argv=None):
         gold = read_gold(args.test, label_map)
     except DataError as e:
         raise SystemExit(str(e)) from None
-    cover = coverage(args.test, args.corpus, args.lang, args.ngram)
+    subset_of = overlap_subsets(args.test, args.corpus, args.lang, args.ngram)
     members = {s: [] for s in SUBSETS}
     for k, (line, _) in enumerate(gold):
-        c = cover.get(line, 0.0)
-        subsets = ["all", "clean"] if c == 0 else ["all", "seen", "contained" if c >= CONTAINED else "partial"]
-        for s in subsets:
+        subset = subset_of.get(line, "unchecked")
+        for s in ("all", subset) + (("seen",) if subset in SEEN else ()):
             members[s].append(k)
     print("test examples: %s" % ", ".join("%s %d" % (s, len(members[s])) for s in SUBSETS))
     f1 = label_map is not None
@@ -153,7 +169,7 @@ def main(argv=None):
         write_json(args.json, {"test": os.path.abspath(args.test), "metric": "f1" if f1 else "acc",
                                "corpora": [os.path.abspath(c) for c in args.corpus],
                                "ngram": args.ngram or overlap.DEFAULT_NGRAM[args.lang],
-                               "contained_from_coverage": CONTAINED,
+                               "contained_from_one_document_covering": CONTAINED,
                                "examples": {s: len(members[s]) for s in SUBSETS},
                                "arms": summary, "per_run": arms, "machine": machine_info()})
     return summary

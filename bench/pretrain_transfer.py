@@ -216,7 +216,8 @@ def parse_args(argv=None):
                         "trees built before 4 December 2026, which did not)")
     p.add_argument("--extra_corpora", default="",
                    help="comma-separated build_task_data --prepare corpora pre-trained on besides the language's "
-                        "(%s), e.g. movie_reviews (en: 1,500 full movie reviews, in-domain for Rotten Tomatoes)"
+                        "(%s), e.g. movie_reviews (en: 1,500 full movie reviews, in-domain for Rotten Tomatoes; "
+                        "lower-cased, one sentence per paragraph: see build_task_data.prepare_corpus)"
                         % "; ".join("%s: %s" % (k, ", ".join(v.corpora)) for k, v in sorted(LANGUAGES.items())))
     p.add_argument("--corpus_dirs", default=None,
                    help="comma-separated one_doc_per_file directories used instead of the fetched corpora "

@@ -177,7 +177,8 @@ def fake_run(root, arm, seed, preds, recorded):
 
 def test_overlap_scores_splits_the_test_set_by_what_the_corpus_held(tmp_path):
     """Example 0 stands whole in the corpus (contained), example 3 shares one 8-word run out of 21 words
-    (partial), 1 and 2 share nothing (clean); accuracy rescored per subset and checked against the record."""
+    (partial), 1 shares nothing (clean), 2 is too short to tell (unchecked); accuracy rescored per subset
+    and checked against the record."""
     texts = [EVAL, "A fresh story told with care and wit by the young director.", "Nothing like it.",
              "The cast seems lost in a plot that goes nowhere at all while the quiet harbour town forgot the storm "
              "that night."]
@@ -193,11 +194,13 @@ def test_overlap_scores_splits_the_test_set_by_what_the_corpus_held(tmp_path):
     summary = overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs"] + runs +
                                   ["--json", str(out)])
     random_init = summary["random_init"]
-    assert random_init["clean"]["runs"] == [100.0, 50.0] and random_init["seen"]["runs"] == [50.0, 100.0]
+    assert random_init["clean"]["runs"] == [100.0, 0.0] and random_init["seen"]["runs"] == [50.0, 100.0]
     assert random_init["contained"]["runs"] == [0.0, 100.0] and random_init["partial"]["runs"] == [100.0, 100.0]
-    assert summary["ernie1_char"]["clean"]["mean"] == pytest.approx(50.0)
-    assert json.loads(out.read_text(encoding="utf-8"))["examples"] == {"all": 4, "clean": 2, "seen": 2,
-                                                                       "partial": 1, "contained": 1}
+    assert random_init["unchecked"]["runs"] == [100.0, 100.0]                 # "Nothing like it.": 3 words
+    assert summary["ernie1_char"]["clean"]["mean"] == pytest.approx(100.0)
+    assert random_init["short"] == {"mean": None, "sd": 0.0, "runs": []}       # an empty subset has no score
+    assert json.loads(out.read_text(encoding="utf-8"))["examples"] == {
+        "all": 4, "clean": 1, "seen": 2, "partial": 1, "contained": 1, "short": 0, "unchecked": 1}
     bad = fake_run(tmp_path / "ft2", "random_init", 1, [1, 1, 0, 1], 0.5)        # recorded score disagrees
     with pytest.raises(SystemExit, match="rescored acc 0.750000, recorded 0.500000"):
         overlap_scores.main(["--lang", "en", "--corpus", str(corpus), "--test", test, "--runs", bad])
@@ -241,3 +244,34 @@ def test_overlap_scores_rescores_chunk_f1_per_subset(tmp_path):
     assert scores["all"]["mean"] == pytest.approx(100 * f1_all)
     assert scores["contained"]["mean"] == pytest.approx(100.0)
     assert scores["clean"]["mean"] == pytest.approx(100 * 2 * 0.5 / 1.5)     # P 1, R 0.5
+
+
+def test_subsets_take_the_best_single_document_and_every_column(tmp_path):
+    """contained = one document covers half of the example (both columns of a pair counted) or more; runs
+    stitched from two documents stay partial; a short line found whole is short; a file named twice is
+    indexed once."""
+    words = ["w%02d" % i for i in range(40)]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Lead. %s. Tail.\n" % " ".join(words[0:8]), encoding="utf-8")
+    (corpus / "b.txt").write_text("Other. %s. End.\n" % " ".join(words[10:18]), encoding="utf-8")
+    (corpus / "c.txt").write_text("A fine sad film indeed.\n", encoding="utf-8")
+    rows = [(" ".join(words[0:16]), ""),            # 8 of 16 covered by a: exactly half -> contained
+            (" ".join(words[0:17]), ""),            # 8 of 17 -> partial
+            (" ".join(words[0:20]), ""),            # a covers 0-7, b 10-17: 16 of 20 stitched, 8 alone -> partial
+            (" ".join(words[0:8]), " ".join(words[20:28])),    # pair: 8 of 16 over both columns -> contained
+            (" ".join(words[0:8]), " ".join(words[20:29])),    # 8 of 17 -> partial
+            ("A fine, sad film.", ""),              # 4 words found whole -> short
+            (" ".join(words[30:40]), "")]           # nothing shared -> clean
+    test = tmp_path / "test.tsv"
+    with open(test, "w", encoding="utf-8") as f:
+        f.write("label\ttext_a\ttext_b\n")
+        f.writelines("0\t%s\t%s\n" % row for row in rows)
+    subsets = overlap_scores.overlap_subsets(str(test), [str(corpus)], "en")
+    assert [subsets[line] for line in range(2, 9)] == ["contained", "partial", "partial", "contained", "partial",
+                                                       "short", "clean"]
+    assert overlap.index_files([str(test), str(test)], "en").texts == 9          # 7 text_a + 2 text_b, once
+    with pytest.raises(ValueError, match="added twice"):
+        index = overlap.OverlapIndex("en")
+        index.add(EVAL, "k")
+        index.add(EVAL, "k")

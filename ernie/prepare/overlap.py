@@ -2,7 +2,7 @@
 
 A pre-training corpus fetched from elsewhere can hold text a downstream task is evaluated on: MSRA-NER is
 cut from People's Daily, and 380 of the 5,000 test sentences of the split ``ernie.prepare.finetune_data``
-makes share a run of 12 characters with People's Daily of January 1998 (for 132 of them such runs cover
+makes share a run of 12 characters with People's Daily of January 1998 (for 81 of them one article covers
 half the sentence or more; most of the others share a stock phrase of the paper, such as
 建设有中国特色社会主义理论).
 
@@ -11,8 +11,9 @@ consecutive units in common (words for English, characters for Chinese; lower-ca
 spacing ignored; the document's title and sentences read as one run of units, so a text the corpus splits
 into two sentences is found too), or, for an evaluation text shorter than ``n`` units but at least
 ``n // 2``, when the whole text stands in the document.  Shorter evaluation texts are not checked (they are
-counted).  Defaults: 8 words, 12 characters.  The *coverage* of an evaluation text is the share of its
-units inside such shared runs; a text covered half or more is *contained* in the corpus.
+counted).  Defaults: 8 words, 12 characters.  The *coverage* of an evaluation text by a document is the
+share of its units inside the runs they share (bench/overlap_scores.py calls a text one document covers
+half or more *contained*).
 
 ``build_task_data --exclude_text`` drops every document that shares a run with an evaluation text, the
 conservative rule (a shared stock phrase costs a document, never a leak): dropping only the sentence would
@@ -56,11 +57,15 @@ class OverlapIndex:
         self.short: Dict[int, Dict[Tuple[str, ...], List[Hashable]]] = collections.defaultdict(
             lambda: collections.defaultdict(list))
         self.lengths: Dict[Hashable, int] = {}      # units of each checked text
+        self.keys: Set[Hashable] = set()
         self.texts = 0
         self.unchecked = 0      # texts shorter than n // 2 units
 
     def add(self, text, key):
-        """Index ``text`` under ``key`` (one key per text)."""
+        """Index ``text`` under ``key``; a key names one text (a second text under it is an error)."""
+        if key in self.keys:
+            raise ValueError("overlap key %r was added twice" % (key,))
+        self.keys.add(key)
         u = tuple(units(text, self.lang))
         self.texts += 1
         if len(u) >= self.n:
