@@ -963,7 +963,8 @@ def write_docs(args, results):
 # change (their runs carry them in their names).
 TREE_SETTINGS = ("lang", "updates", "warmup_steps", "pretrain_batch_size", "pretrain_lr", "model", "valid_docs",
                  "build_flags", "corpus_dirs", "exclude_eval_text", "extra_corpora")
-OLD_TREE_DEFAULTS = {"exclude_eval_text": False, "extra_corpora": ""}    # settings a tree recorded before they existed had these values
+# the values of the settings a tree recorded before they existed
+OLD_TREE_DEFAULTS = {"exclude_eval_text": False, "extra_corpora": ""}
 
 
 def settings_path(args):
