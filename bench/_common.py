@@ -133,6 +133,16 @@ PADDLE_FLAGS = ("FLAGS_paddle_num_threads", "FLAGS_use_mkldnn", "FLAGS_enable_pi
                 "FLAGS_enable_pir_in_executor", "FLAGS_new_executor_serial_run")
 
 
+def best_evaluation(record):
+    """The best evaluation of a fine-tuning run's ``result.json`` dict (``ernie.cli.finetune.run.RunRecord``),
+    or None when the run did not finish (``"finished": false``: killed or crashed) or has no evaluation.
+    A record without the field (written before it existed) counts as finished here; callers that know
+    better decide before."""
+    if record.get("finished") is False or record.get("best") is None:
+        return None
+    return record["evaluations"][record["best"]]
+
+
 def machine_info():
     """Facts about the machine and process that affect timings (no paddle import)."""
     cpu = platform.processor() or ""

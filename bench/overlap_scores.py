@@ -28,7 +28,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from bench._common import machine_info, write_json  # noqa: E402
+from bench._common import best_evaluation, machine_info, write_json  # noqa: E402
 from ernie.args import number_type  # noqa: E402
 from ernie.metrics import chunk_counts, chunk_f1, num_chunk_types  # noqa: E402
 from ernie.prepare import overlap  # noqa: E402
@@ -91,9 +91,10 @@ def run_counts(run_dir, gold, label_map):
     path = os.path.join(run_dir, "ckpt", "result.json")
     with open(path, encoding="utf-8") as f:
         result = json.load(f)
-    if result.get("finished") is not True or result.get("best") is None:
+    best = best_evaluation(result) if result.get("finished") is True else None
+    if best is None:
         raise SystemExit("%s: the run did not finish (no best evaluation to rescore)" % path)
-    tests = result["evaluations"][result["best"]].get("test", {})
+    tests = best.get("test", {})
     if len(tests) != 1:
         raise SystemExit("%s: its best evaluation has %d test sets; one is expected" % (path, len(tests)))
     (test,) = tests.values()

@@ -68,7 +68,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from bench._common import command_flags, machine_info, write_json  # noqa: E402
+from bench._common import best_evaluation, command_flags, machine_info, write_json  # noqa: E402
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
 from ernie.args import str2bool  # noqa: E402
 from ernie.atomic_write import atomic_open  # noqa: E402
@@ -651,12 +651,12 @@ def read_result(args, ds, arm, lr, seed):
         return None
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
-    finished = record.get("finished")
-    if finished is None:     # a record written before run records said so: finished when every epoch was evaluated
-        finished = not args.finetune_max_steps and len(record.get("evaluations", [])) >= args.finetune_epoch
-    if not finished or record.get("best") is None:      # a killed run's record: run it again
+    if record.get("finished") is None:  # written before run records said so: finished when every epoch was evaluated
+        if args.finetune_max_steps or len(record.get("evaluations", [])) < args.finetune_epoch:
+            return None
+    best = best_evaluation(record)
+    if best is None:      # a killed run's record: run it again
         return None
-    best = record["evaluations"][record["best"]]
     return {"dev": metric_of(best["dev"], ds.metric), "test": metric_of(best["test"], ds.metric),
             "step": best["step"], "lr": lr, "seed": seed}
 
