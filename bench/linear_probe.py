@@ -39,8 +39,7 @@ sys.path.insert(0, REPO)
 
 from bench._common import machine_info, paddle_info, write_json  # noqa: E402
 from ernie.args import str2bool  # noqa: E402
-from ernie.checkpoint import init_pretraining_params  # noqa: E402
-from ernie.cli.embed import build_encoder_program  # noqa: E402
+from ernie.cli.embed import build_encoder_program, load_encoder_params  # noqa: E402
 from ernie.config import ErnieConfig  # noqa: E402
 from ernie.runtime import create_executor  # noqa: E402
 from reader.task_reader import ClassifyReader, ExtractEmbeddingReader  # noqa: E402
@@ -77,8 +76,7 @@ def sentence_features(config, params_dir, texts_by_split, vocab, max_seq_len, se
         paddle.seed(seed)
         exe.run(startup)
         if params_dir is not None:
-            loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
-            if not any(name.startswith("pooled_fc.") for name in loaded):
+            if not load_encoder_params(params_dir, main, scope, place, config):
                 logger.warning("%s has no pooled_fc: its cls feature comes from a random pooler", params_dir)
         for split, texts in texts_by_split.items():
             path = os.path.join(tmp_dir, "%s.tsv" % split)      # the reader reads files: one per split

@@ -7,6 +7,7 @@ so the CLI's batching, padding, un-padding and concatenation are all checked.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -193,3 +194,26 @@ def test_args_helpers():
     args = parser.parse_args(["--flag", "False", "--rate", "0.5"])
     assert args.flag is False and args.rate == 0.5
     assert parser.parse_args([]).flag is True
+
+
+def test_load_encoder_params_says_whether_the_pooler_was_loaded(tiny_model, tmp_path):
+    """Both the embedding CLI and bench/linear_probe warn from this answer when a params directory has no pooler."""
+    from ernie.cli.embed import build_encoder_program, load_encoder_params
+    stripped = tmp_path / "no_pooler"
+    shutil.copytree(tiny_model["params"], stripped)
+    removed = [p for p in stripped.iterdir() if p.name.startswith("pooled_fc.")]
+    assert removed
+    for p in removed:
+        p.unlink()
+    paddle.enable_static()
+    try:
+        answers = []
+        for params in (tiny_model["params"], str(stripped)):
+            main, startup, _, _, _ = build_encoder_program(tiny_model["config"])
+            scope = paddle.static.Scope()
+            with paddle.static.scope_guard(scope):
+                paddle.static.Executor(paddle.CPUPlace()).run(startup)
+                answers.append(load_encoder_params(params, main, scope, paddle.CPUPlace(), tiny_model["config"]))
+    finally:
+        paddle.disable_static()
+    assert answers == [True, False]

@@ -95,6 +95,13 @@ def build_encoder_program(config, every_layer=False):
     return main, startup, names, pooled, sequence
 
 
+def load_encoder_params(params_dir, main, scope, place, config):
+    """Load a params directory into an encoder program of ``build_encoder_program``; returns whether it held
+    the pooler (``pooled_fc.*``: without it the pooled [CLS] output comes from random weights)."""
+    loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
+    return any(name.startswith("pooled_fc.") for name in loaded)
+
+
 def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512, batch_size=32,
                        do_lower_case=True, task_id=0, use_cuda=False, progress=True):
     """Encode every example of ``data_set``; returns (cls_emb, top_layer_emb, seq_lens) as described
@@ -118,8 +125,7 @@ def extract_embeddings(config, params_dir, data_set, vocab_path, max_seq_len=512
     cls_parts, token_parts, len_parts = [], [], []
     with paddle.static.scope_guard(scope):
         exe.run(startup)
-        loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)
-        if not any(name.startswith("pooled_fc.") for name in loaded):
+        if not load_encoder_params(params_dir, main, scope, place, config):
             logger.warning("%s has no pooled_fc parameters: cls_emb.npy comes from a randomly "
                            "initialised pooler (top_layer_emb.npy is unaffected)", params_dir)
         bar = tqdm(total=num_examples, unit="ex", desc="encoding", file=sys.stderr,
