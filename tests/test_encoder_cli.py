@@ -197,7 +197,7 @@ def test_args_helpers():
 
 
 def test_load_encoder_params_says_whether_the_pooler_was_loaded(tiny_model, tmp_path):
-    """Both the embedding CLI and bench/linear_probe warn from this answer when a params directory has no pooler."""
+    """Both the embedding CLI and bench/linear_probe.py warn from this answer when a params directory has no pooler."""
     from ernie.cli.embed import build_encoder_program, load_encoder_params
     stripped = tmp_path / "no_pooler"
     shutil.copytree(tiny_model["params"], stripped)
