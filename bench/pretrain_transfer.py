@@ -272,11 +272,14 @@ def parse_args(argv=None):
 def parse_epochs(value, tasks):
     """{task: epochs} from ``N`` (every task) or ``TASK=N[,TASK=N]`` (the others FINETUNE_EPOCHS)."""
     if "=" not in value:
-        pairs = [(t, value) for t in tasks]
+        pairs = [(t, value.strip()) for t in tasks]
     else:
-        pairs = [item.split("=", 1) for item in value.split(",") if item]
+        pairs = [[part.strip() for part in item.split("=", 1)] for item in value.split(",") if item.strip()]
         if any(len(pair) != 2 for pair in pairs):
             raise ValueError("give N or TASK=N[,TASK=N]")
+        named = [t for t, _ in pairs]
+        if len(set(named)) != len(named):
+            raise ValueError("a task named twice")
         unknown = [t for t, _ in pairs if t not in tasks]
         if unknown:
             raise ValueError("no task %s (choose from %s)" % (", ".join(unknown), ", ".join(tasks)))
@@ -652,8 +655,8 @@ def recipe_suffix(args, ds=None):
         suffix += "_sample%d" % args.max_finetune_train
     epochs = {args.epochs[ds.name]} if ds is not None else {args.epochs[t] for t in args.downstream_list}
     if len(epochs) > 1:
-        suffix += "_epoch" + "".join("_%s%d" % (t, args.epochs[t]) for t in args.downstream_list
-                                     if args.epochs[t] != FINETUNE_EPOCHS)
+        suffix += "_epoch" + "".join("_%s%d" % (t, n) for t, n in args.epochs.items()     # the language's order
+                                     if t in args.downstream_list and n != FINETUNE_EPOCHS)
     elif epochs != {FINETUNE_EPOCHS}:
         suffix += "_epoch%d" % epochs.pop()
     if args.finetune_max_steps:

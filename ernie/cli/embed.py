@@ -95,7 +95,7 @@ def build_encoder_program(config, every_layer=False):
     return main, startup, names, pooled, sequence
 
 
-def load_encoder_params(params_dir, main, scope, place, config):
+def load_encoder_params(params_dir, main, scope, place=None, config=None):
     """Load a params directory into an encoder program of ``build_encoder_program``; returns whether it held
     the pooler (``pooled_fc.*``: without it the pooled [CLS] output comes from random weights)."""
     loaded = init_pretraining_params(params_dir, main, scope=scope, place=place, config=config)

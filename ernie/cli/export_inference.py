@@ -40,7 +40,7 @@ import paddle
 from ernie.args import init_logging, number_type, str2bool
 from ernie.checkpoint import CheckpointError, init_pretraining_params
 from ernie.cli.convert_bert import ConversionError, atomic_output_dir
-from ernie.cli.embed import build_encoder_program
+from ernie.cli.embed import build_encoder_program, load_encoder_params
 from ernie.cli.finetune import predict
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import ClassifierTask
@@ -143,8 +143,7 @@ def export_encoder(config, params_dir, vocab_path, output_dir, max_seq_len=512, 
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
         exe.run(startup)
-    loaded = init_pretraining_params(params_dir, main, scope=scope)
-    if not any(name.startswith("pooled_fc.") for name in loaded):
+    if not load_encoder_params(params_dir, main, scope, config=config):
         raise ConversionError("%s has no pooled_fc parameters: the exported pooled output would be random"
                               % params_dir)
     values = {
