@@ -924,6 +924,12 @@ def mean_sd(values):
     return "%.2f ± %.2f" % (100 * float(np.mean(values)), 100 * sd)
 
 
+def accuracy_text(value):
+    """A validation accuracy for the tables; the log's ``nan`` (parsed as None: a validation file without a
+    labelled position, e.g. capitalization over lower-cased text) says so instead."""
+    return "n/a (no labelled position)" if value is None else "%.4f" % value
+
+
 def render_tables(results, tokens):
     lines = ["Corpora (tokens: WordPiece tokens or characters, after the build's vocabulary):", "",
              "| corpus | documents | tokens | [UNK] |", "|---|---|---|---|"]
@@ -964,10 +970,10 @@ def render_tables(results, tokens):
     lines += ["", "Validation at the end of pre-training (accuracy per task):", "",
               "| arm | updates | %s |" % "validation accuracy by task", "|---|---|---|"]
     for arm, p in results["pretrain"].items():
-        heads = ["%s/%s %.4f" % (t, k[:-4], v) for t in p["final_validation"]       # a stream's other heads
+        heads = ["%s/%s %s" % (t, k[:-4], accuracy_text(v)) for t in p["final_validation"]  # a stream's other heads
                  for k, v in p.get("final_validation_heads", {}).get(t, {}).items()]
         lines.append("| %s | %d | %s |" % (arm, p["end_step"], ", ".join(
-            ["%s %.4f" % (t, v["valid_acc"]) for t, v in p["final_validation"].items()] + heads)))
+            ["%s %s" % (t, accuracy_text(v["valid_acc"])) for t, v in p["final_validation"].items()] + heads)))
     return "\n".join(lines)
 
 

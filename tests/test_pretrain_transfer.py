@@ -179,6 +179,11 @@ def test_the_rate_is_chosen_on_every_seed_of_the_grid(tmp_path):
     assert "| ernie1_char | 1e-3 | 72.50 ± 0.71 | 27.50 ± 0.71 | 2 |" in table
     assert "each grid arm at its own best mean-dev rate" in table
     assert "| ernie2 |" not in table and "| ernie1_knowledge |" not in table     # only the arms of this study
+    # a validation file without a labelled position logs nan (parsed as None): the report says so, not a crash
+    results["pretrain"] = {"ernie2": {"end_step": 10, "final_validation": {
+        "knowledge_masking": {"valid_acc": 0.125}, "capitalization": {"valid_acc": None}}}}
+    assert ("| ernie2 | 10 | knowledge_masking 0.1250, capitalization n/a (no labelled position) |"
+            in pt.render_tables(results, {}))
     # no job runs a grid arm twice at one rate: the grid covers its every seed
     jobs = [j.name for j in pt.all_jobs(args, pt.LANGUAGES["en"], [])]
     assert not [n for n in jobs if n.startswith("finetune") and "_lr" not in n]
