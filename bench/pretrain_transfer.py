@@ -1036,6 +1036,14 @@ def walls_path(args):
     return os.path.join(args.work, "wall_s.json")
 
 
+def finetune_flags(args):
+    """The fine-tuning recipe a report records: FINETUNE_FLAGS with the epochs, one number when every
+    downstream task has the same, else the mapping task -> epochs."""
+    epochs = {t: args.epochs[t] for t in args.downstream_list}
+    distinct = set(epochs.values())
+    return dict(FINETUNE_FLAGS, epoch=distinct.pop() if len(distinct) == 1 else epochs)
+
+
 def main(argv=None):
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -1060,9 +1068,7 @@ def main(argv=None):
     results["machine"] = machine_info()
     results["model"] = json.load(open(model_config(args, lang), encoding="utf-8"))
     results["pretrain_flags"] = dict(PRETRAIN_FLAGS, **{"--warmup_steps": str(args.warmup_steps)})
-    epochs = {t: args.epochs[t] for t in args.downstream_list}
-    results["finetune_flags"] = dict(FINETUNE_FLAGS, epoch=(epochs.popitem()[1] if len(set(epochs.values())) == 1
-                                                            else epochs))
+    results["finetune_flags"] = finetune_flags(args)
     results["wall_s"] = {}
     if os.path.exists(walls_path(args)):
         with open(walls_path(args), encoding="utf-8") as f:

@@ -78,8 +78,8 @@ machinery can still be exercised by black-listing every compute op
 """
 import contextlib
 import math
-from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, List, Optional, Set, Tuple
 
 import paddle
 
@@ -165,6 +165,7 @@ def lr_scheduler(name, learning_rate, warmup_steps, num_train_steps):
 
 
 # --------------------------------------------------------------------------- mixed precision
+@dataclass
 class AmpConfig:
     """Automatic mixed precision settings.
 
@@ -176,33 +177,36 @@ class AmpConfig:
     ``paddle.amp.auto_cast``.
     """
 
-    def __init__(self, dtype="float16", level="O1", init_loss_scaling=102400.0, incr_every_n_steps=100,
-                 decr_every_n_nan_or_inf=2, incr_ratio=2.0, decr_ratio=0.8, use_dynamic_loss_scaling=True,
-                 custom_black_list=None, custom_white_list=None):
-        if dtype not in ("float16", "bfloat16"):
-            raise ValueError("AMP dtype must be float16 or bfloat16, got %r" % dtype)
-        if level not in ("O1", "O2"):
-            raise ValueError("AMP level must be O1 or O2, got %r" % level)
-        if dtype == "float16":
-            if init_loss_scaling <= 0:
-                raise ValueError("init_loss_scaling must be positive, got %r" % init_loss_scaling)
-            if use_dynamic_loss_scaling:
-                if incr_every_n_steps < 1 or decr_every_n_nan_or_inf < 1:
+    dtype: str = "float16"
+    level: str = "O1"
+    init_loss_scaling: float = 102400.0
+    incr_every_n_steps: int = 100
+    decr_every_n_nan_or_inf: int = 2
+    incr_ratio: float = 2.0
+    decr_ratio: float = 0.8
+    use_dynamic_loss_scaling: bool = True
+    custom_black_list: Set[str] = field(default_factory=set, repr=False)
+    custom_white_list: Set[str] = field(default_factory=set, repr=False)
+
+    def __post_init__(self):
+        if self.dtype not in ("float16", "bfloat16"):
+            raise ValueError("AMP dtype must be float16 or bfloat16, got %r" % self.dtype)
+        if self.level not in ("O1", "O2"):
+            raise ValueError("AMP level must be O1 or O2, got %r" % self.level)
+        if self.dtype == "float16":
+            if self.init_loss_scaling <= 0:
+                raise ValueError("init_loss_scaling must be positive, got %r" % self.init_loss_scaling)
+            if self.use_dynamic_loss_scaling:
+                if self.incr_every_n_steps < 1 or self.decr_every_n_nan_or_inf < 1:
                     raise ValueError("incr_every_n_steps and decr_every_n_nan_or_inf must be >= 1")
-                if not incr_ratio > 1.0:
-                    raise ValueError("incr_ratio must be > 1, got %r" % incr_ratio)
-                if not 0.0 < decr_ratio < 1.0:
-                    raise ValueError("decr_ratio must be in (0, 1), got %r" % decr_ratio)
-        self.dtype = dtype
-        self.level = level
-        self.init_loss_scaling = float(init_loss_scaling)
-        self.incr_every_n_steps = int(incr_every_n_steps)
-        self.decr_every_n_nan_or_inf = int(decr_every_n_nan_or_inf)
-        self.incr_ratio = float(incr_ratio)
-        self.decr_ratio = float(decr_ratio)
-        self.use_dynamic_loss_scaling = bool(use_dynamic_loss_scaling)
-        self.custom_black_list = set(custom_black_list or ())
-        self.custom_white_list = set(custom_white_list or ())
+                if not self.incr_ratio > 1.0:
+                    raise ValueError("incr_ratio must be > 1, got %r" % self.incr_ratio)
+                if not 0.0 < self.decr_ratio < 1.0:
+                    raise ValueError("decr_ratio must be in (0, 1), got %r" % self.decr_ratio)
+        # store each field as its declared type (flags may give an int for a float, a list for an op set)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            setattr(self, f.name, set(value or ()) if f.name.endswith("_list") else f.type(value))
 
     @classmethod
     def from_flags(cls, flags):
@@ -231,13 +235,6 @@ class AmpConfig:
     def fp32_compute(self):
         """True when every low-precision op is black-listed (the CPU test setting)."""
         return FP32_COMPUTE_BLACK_LIST <= self.custom_black_list
-
-    def __repr__(self):
-        return ("AmpConfig(dtype=%r, level=%r, init_loss_scaling=%g, incr_every_n_steps=%d, "
-                "decr_every_n_nan_or_inf=%d, incr_ratio=%g, decr_ratio=%g, use_dynamic_loss_scaling=%s)"
-                % (self.dtype, self.level, self.init_loss_scaling, self.incr_every_n_steps,
-                   self.decr_every_n_nan_or_inf, self.incr_ratio, self.decr_ratio,
-                   self.use_dynamic_loss_scaling))
 
 
 class AmpDeviceError(RuntimeError):

@@ -8,6 +8,10 @@ import shutil
 
 import paddle
 
+from ernie.checkpoint import save_checkpoint
+from ernie.cli.embed import build_encoder_program
+from ernie.config import ErnieConfig
+
 
 class Logs(logging.Handler):
     """Collects the formatted messages of every log record."""
@@ -41,11 +45,22 @@ def capture_logs():
         paddle.disable_static()
 
 
+def save_random_params(config, params_dir, seed=3):
+    """Initialise the encoder of ``config`` (an ErnieConfig) from ``seed`` and save it as a params directory."""
+    paddle.enable_static()
+    try:
+        main, startup, *_ = build_encoder_program(config)
+        scope = paddle.static.Scope()
+        with paddle.static.scope_guard(scope):
+            paddle.seed(seed)
+            paddle.static.Executor(paddle.CPUPlace()).run(startup)
+        save_checkpoint(params_dir, main, scope=scope, params_only=True)
+    finally:
+        paddle.disable_static()
+
+
 def make_model(root, vocab, vocab_size, max_len=64, dropout=0.1):
     """A random tiny ERNIE (2 layers, hidden 32) as a release dir: params/, vocab.txt, ernie_config.json."""
-    from ernie.checkpoint import save_checkpoint
-    from ernie.cli.embed import build_encoder_program
-    from ernie.config import ErnieConfig
     os.makedirs(root, exist_ok=True)
     cfg = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=vocab_size,
                max_position_embeddings=max_len, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=dropout,
@@ -53,14 +68,5 @@ def make_model(root, vocab, vocab_size, max_len=64, dropout=0.1):
     with open(os.path.join(root, "ernie_config.json"), "w") as f:
         json.dump(cfg, f)
     shutil.copyfile(vocab, os.path.join(root, "vocab.txt"))
-    paddle.enable_static()
-    try:
-        main, startup, *_ = build_encoder_program(ErnieConfig(cfg))
-        scope = paddle.static.Scope()
-        with paddle.static.scope_guard(scope):
-            paddle.seed(3)
-            paddle.static.Executor(paddle.CPUPlace()).run(startup)
-        save_checkpoint(os.path.join(root, "params"), main, scope=scope, params_only=True)
-    finally:
-        paddle.disable_static()
+    save_random_params(ErnieConfig(cfg), os.path.join(root, "params"))
     return str(root)

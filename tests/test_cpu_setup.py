@@ -4,9 +4,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-
 from conftest import REPO
 
 from ernie import cpu_setup

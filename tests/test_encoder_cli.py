@@ -14,9 +14,10 @@ import sys
 import numpy as np
 import paddle
 import pytest
+from finetune_helpers import save_random_params
 
 from ernie.args import ArgumentGroup, str2bool
-from ernie.checkpoint import init_pretraining_params, save_checkpoint
+from ernie.checkpoint import init_pretraining_params
 from ernie.config import ErnieConfig
 from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from reader.tokenization import FullTokenizer
@@ -56,16 +57,7 @@ def tiny_model(tmp_path_factory):
     config_path = root / "ernie_config.json"
     config_path.write_text(json.dumps(CONFIG))
     config = ErnieConfig.from_json(str(config_path))
-    paddle.enable_static()
-    try:
-        main, startup, _, _, _ = build(config)
-        startup.random_seed = 7
-        scope = paddle.static.Scope()
-        with paddle.static.scope_guard(scope):
-            paddle.static.Executor(paddle.CPUPlace()).run(startup)
-            save_checkpoint(str(root / "params"), main, params_only=True, scope=scope)
-    finally:
-        paddle.disable_static()
+    save_random_params(config, str(root / "params"), seed=7)
     data = root / "data.tsv"
     data.write_text("text_a\ttext_b\n" + "".join("%s\t%s\n" % ex for ex in EXAMPLES), encoding="utf-8")
     return dict(root=root, config=config, config_path=str(config_path), params=str(root / "params"),

@@ -6,19 +6,18 @@ and the names of the checkpoint's variables (the names of the official ERNIE 1.0
 state).  Run this file as a script to print the numbers of the current code.
 """
 import json
-import logging
 import os
 import re
 import shutil
 import sys
 
-import paddle
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]    # also when run as a script
 from conftest import REPO  # noqa: E402
 from demo_data import TINY_DEMO_CONFIG, demo_filelist  # noqa: E402
+from finetune_helpers import capture_logs  # noqa: E402
 
 from ernie.cli.pretrain import parse_args, run  # noqa: E402
 
@@ -220,29 +219,11 @@ def argv(root, ckpt, steps, *extra):
             "--checkpoints", ckpt, "--random_seed", "7", "--use_cuda", "false"] + [str(x) for x in extra]
 
 
-class Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def run_logged(args):
     """run(parse_args(args)) with the log messages of the run: (result, messages)."""
-    capture = Capture()
-    root_logger = logging.getLogger()
-    old_level = root_logger.level
-    root_logger.setLevel(logging.INFO)
-    root_logger.addHandler(capture)
-    try:
+    with capture_logs() as logs:
         result = run(parse_args(args))
-    finally:
-        root_logger.removeHandler(capture)
-        root_logger.setLevel(old_level)
-        paddle.disable_static()
-    return result, capture.messages
+    return result, logs.messages
 
 
 def observe(root):

@@ -19,11 +19,6 @@ SENT = os.path.join(FIX, "sentiment")
 VOCAB = os.path.join(FIX, "vocab.txt")
 
 
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
-
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):

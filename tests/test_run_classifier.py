@@ -40,11 +40,6 @@ TRAIN_LINE = re.compile(r"^epoch: (\d+), progress: (\d+)/(\d+), step: (\d+), ave
                         r"speed: [\d.]+ steps/s$" % (FLOAT, FLOAT))
 
 
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
-
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):

@@ -8,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-import paddle
 import pytest
 from conftest import REPO
 
@@ -28,11 +27,6 @@ VOCAB = os.path.join(REPO, "config", "vocab.txt")
 def data(tmp_path_factory):
     return kill_during_training.make_data(str(tmp_path_factory.mktemp("safety_data")))
 
-
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
 
 
 def argv(data, ckpt, steps, *extra):

@@ -6,7 +6,6 @@ import os
 import re
 
 import numpy as np
-import paddle
 import pytest
 from conftest import REPO
 
@@ -17,11 +16,6 @@ EN = os.path.join(REPO, "data", "tasks", "en")
 EN_VOCAB = os.path.join(EN, "vocab.txt")
 K = 1000
 
-
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
 
 
 def en(task, split="train"):

@@ -10,13 +10,16 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import paddle
 import pytest
-from finetune_helpers import capture_logs
+from finetune_helpers import capture_logs, save_random_params
 
 from ernie.cli.finetune.args import UsageError
+from ernie.config import ErnieConfig
 from ernie.cli.finetune.sequence_labeling import (HEAD_PARAMS, SequenceLabelTask, check_label_layout,
                                                   graph_chunk_counts, main as sl_main, parse_args, run)
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_f1, get_chunks
@@ -425,13 +428,6 @@ def test_task_metrics_exclude_cls_sep():
 def test_msra_ner_task_script_runs(data, tmp_path):
     """script/zh_task/ernie_base/run_msra_ner.sh with stand-in data and a random tiny model: its flags work,
     dev.tsv and test.tsv are evaluated, test predictions are written."""
-    import subprocess
-    import sys
-
-    from ernie.checkpoint import save_checkpoint
-    from ernie.cli.embed import build_encoder_program
-    from ernie.config import ErnieConfig
-
     ner = tmp_path / "task" / "msra_ner"
     ner.mkdir(parents=True)
     shutil.copyfile(data["train"], ner / "train.tsv")
@@ -442,15 +438,7 @@ def test_msra_ner_task_script_runs(data, tmp_path):
     model.mkdir()
     shutil.copyfile(data["config"], model / "ernie_config.json")
     shutil.copyfile(data["vocab"], model / "vocab.txt")
-    paddle.enable_static()
-    try:
-        main, startup, *_ = build_encoder_program(ErnieConfig.from_json(data["config"]))
-        scope = paddle.static.Scope()
-        with paddle.static.scope_guard(scope):
-            paddle.static.Executor(paddle.CPUPlace()).run(startup)
-        save_checkpoint(str(model / "params"), main, scope=scope, params_only=True)
-    finally:
-        paddle.disable_static()
+    save_random_params(ErnieConfig.from_json(data["config"]), str(model / "params"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PADDLE_", "FLAGS_selected"))}
     env.update(PYTHON=sys.executable, CUDA_VISIBLE_DEVICES="", MODEL_PATH=str(model),
                TASK_DATA_PATH=str(tmp_path / "task"))

@@ -5,7 +5,6 @@ import json
 import os
 import sys
 
-import paddle
 import pytest
 from conftest import REPO, tiny_config
 
@@ -28,11 +27,6 @@ VOCAB = os.path.join(REPO, "config", "vocab.txt")
 def data(tmp_path_factory):
     return kill_during_training.make_data(str(tmp_path_factory.mktemp("strict_data")), lines=40)
 
-
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
 
 
 def argv(data, ckpt, steps, *extra):

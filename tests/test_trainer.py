@@ -35,11 +35,6 @@ def data(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True)
-def dynamic_after():
-    yield
-    paddle.disable_static()
-
 
 def argv(data, ckpt, steps, *extra, valid=False):
     out = ["--ernie_config_path", str(data / "config.json"), "--vocab_path", VOCAB,
