@@ -996,6 +996,24 @@ def test_capitalization_skip_uncased_leaves_lower_cased_text_unlabelled(en_analy
     assert 1 in skip.segment_labels(ctx, cased)
 
 
+def test_a_split_without_labelled_positions_is_skipped_not_written(tmp_path, en_analyzer, en_vocab):
+    """capitalization with skip_uncased, validation documents lower-cased (the movie-review corpus last):
+    the validation file would hold no labelled position (its accuracy nan at every validation), so the
+    build skips it with the reason; in the training split, where the task was named, it is an error."""
+    cased = [Document([["Darcy walked home.", "It rained in London."]], source="cased%d" % i) for i in range(3)]
+    lower = Document([["elizabeth stayed in the house .", "it was cold ."]], source="lower")
+    _, ts = btd.resolve_tasks("capitalization", {"capitalization": {"skip_uncased": True}}, {})
+    stats = btd.build_all(cased + [lower], en_analyzer, en_vocab, ts,
+                          btd.BuildConfig(str(tmp_path / "a"), "en", max_seq_len=64, valid_docs=1), log=lambda m: None)
+    assert "no labelled position" in stats["skipped_tasks"]["capitalization.valid"]
+    assert sorted(stats["files"]) == ["capitalization.train.gz"]
+    assert not os.path.exists(tmp_path / "a" / "capitalization.valid.gz")
+    with pytest.raises(btd.BuildError, match="capitalization: no labelled position"):
+        btd.build_all([lower] * 3 + cased, en_analyzer, en_vocab, ts,
+                      btd.BuildConfig(str(tmp_path / "b"), "en", max_seq_len=64, valid_docs=3, explicit=True),
+                      log=lambda m: None)
+
+
 def test_extract_austen_from_the_debian_package(tmp_path):
     cache = os.environ.get("ERNIE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ernie2")
     deb = os.path.join(cache, btd.AUSTEN_DEB)

@@ -724,8 +724,15 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
             else:
                 limit_here = limit
             samples = task.select(samples, limit_here, rng)
+            reason = None
             if not samples:
                 reason = "no sample could be built (generation counts: %s)" % dict(gen)
+            elif task.level == "token" and not task.uses_masking and not any(
+                    label >= 0 for x in samples for label in x.token_labels.get(task.name, ())):
+                # e.g. capitalization with skip_uncased over lower-cased documents: accuracy over no position
+                # would be logged as nan at every validation
+                reason = "no labelled position in its %d samples (generation counts: %s)" % (len(samples), dict(gen))
+            if reason:
                 if config.explicit and split == "train":
                     raise BuildError("%s: %s" % (task.name, reason))
                 stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
