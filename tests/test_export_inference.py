@@ -19,7 +19,6 @@ SENT = os.path.join(FIX, "sentiment")
 VOCAB = os.path.join(FIX, "vocab.txt")
 
 
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny ERNIE fine-tuned for one epoch on string labels through a label map."""

@@ -31,7 +31,6 @@ EN_CONTEXT = "The Cat sat on the mat. He is unaffable (1895-1943)."
 ZH_CONTEXT = "北京是中国的首都，2018年冬天。"
 
 
-
 def write_vocab(path, words):
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(SPECIAL + list(words)) + "\n")

@@ -40,7 +40,6 @@ TRAIN_LINE = re.compile(r"^epoch: (\d+), progress: (\d+)/(\d+), step: (\d+), ave
                         r"speed: [\d.]+ steps/s$" % (FLOAT, FLOAT))
 
 
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return make_model(tmp_path_factory.mktemp("tiny_model"), VOCAB, 260)

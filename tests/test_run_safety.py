@@ -28,7 +28,6 @@ def data(tmp_path_factory):
     return kill_during_training.make_data(str(tmp_path_factory.mktemp("safety_data")))
 
 
-
 def argv(data, ckpt, steps, *extra):
     cmd = kill_during_training.train_cmd(data, str(ckpt), steps)[2:]
     return cmd + [str(x) for x in extra]

@@ -17,7 +17,6 @@ EN_VOCAB = os.path.join(EN, "vocab.txt")
 K = 1000
 
 
-
 def en(task, split="train"):
     return os.path.join(EN, "%s.%s_filelist" % (task, split))
 

@@ -19,9 +19,9 @@ import pytest
 from finetune_helpers import capture_logs, save_random_params
 
 from ernie.cli.finetune.args import UsageError
-from ernie.config import ErnieConfig
 from ernie.cli.finetune.sequence_labeling import (HEAD_PARAMS, SequenceLabelTask, check_label_layout,
                                                   graph_chunk_counts, main as sl_main, parse_args, run)
+from ernie.config import ErnieConfig
 from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_f1, get_chunks
 from reader.task_reader import DataError, SequenceLabelReader, subtoken_tags
 

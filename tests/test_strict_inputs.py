@@ -28,7 +28,6 @@ def data(tmp_path_factory):
     return kill_during_training.make_data(str(tmp_path_factory.mktemp("strict_data")), lines=40)
 
 
-
 def argv(data, ckpt, steps, *extra):
     return kill_during_training.train_cmd(data, str(ckpt), steps)[2:] + [str(x) for x in extra]
 

@@ -1003,11 +1003,16 @@ def test_a_split_without_labelled_positions_is_skipped_not_written(tmp_path, en_
     cased = [Document([["Darcy walked home.", "It rained in London."]], source="cased%d" % i) for i in range(3)]
     lower = Document([["elizabeth stayed in the house .", "it was cold ."]], source="lower")
     _, ts = btd.resolve_tasks("capitalization", {"capitalization": {"skip_uncased": True}}, {})
+    earlier = btd.build_all(cased + [Document([["Elizabeth stayed in the house.", "It was cold."]])], en_analyzer,
+                            en_vocab, ts, btd.BuildConfig(str(tmp_path / "a"), "en", max_seq_len=64, valid_docs=1),
+                            log=lambda m: None)
+    assert "capitalization.valid.gz" in earlier["files"]       # rebuilt below into the same directory
     stats = btd.build_all(cased + [lower], en_analyzer, en_vocab, ts,
                           btd.BuildConfig(str(tmp_path / "a"), "en", max_seq_len=64, valid_docs=1), log=lambda m: None)
     assert "no labelled position" in stats["skipped_tasks"]["capitalization.valid"]
     assert sorted(stats["files"]) == ["capitalization.train.gz"]
     assert not os.path.exists(tmp_path / "a" / "capitalization.valid.gz")
+    assert not os.path.exists(tmp_path / "a" / "capitalization.valid_filelist")
     with pytest.raises(btd.BuildError, match="capitalization: no labelled position"):
         btd.build_all([lower] * 3 + cased, en_analyzer, en_vocab, ts,
                       btd.BuildConfig(str(tmp_path / "b"), "en", max_seq_len=64, valid_docs=3, explicit=True),

@@ -35,7 +35,6 @@ def data(tmp_path_factory):
     return root
 
 
-
 def argv(data, ckpt, steps, *extra, valid=False):
     out = ["--ernie_config_path", str(data / "config.json"), "--vocab_path", VOCAB,
            "--train_filelist", str(data / "train_filelist"), "--valid_filelist",

@@ -727,7 +727,7 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
             reason = None
             if not samples:
                 reason = "no sample could be built (generation counts: %s)" % dict(gen)
-            elif task.level == "token" and not task.uses_masking and not any(
+            elif task.level == "token" and task.in_line and not any(
                     label >= 0 for x in samples for label in x.token_labels.get(task.name, ())):
                 # e.g. capitalization with skip_uncased over lower-cased documents: accuracy over no position
                 # would be logged as nan at every validation
@@ -737,6 +737,10 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
                     raise BuildError("%s: %s" % (task.name, reason))
                 stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
                 log("skipping %s (%s): %s" % (task.name, split, reason))
+                for stale in ("%s.%s.gz" % (task.name, split), "%s.%s_filelist" % (task.name, split)):
+                    # an earlier build into this directory may have written the file this build skips
+                    if os.path.exists(os.path.join(config.output_dir, stale)):
+                        os.remove(os.path.join(config.output_dir, stale))
                 continue
             tid = taskset.ids[task.name]
             try:
