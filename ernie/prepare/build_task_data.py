@@ -737,10 +737,11 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
                     raise BuildError("%s: %s" % (task.name, reason))
                 stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
                 log("skipping %s (%s): %s" % (task.name, split, reason))
-                for stale in ("%s.%s.gz" % (task.name, split), "%s.%s_filelist" % (task.name, split)):
+                for suffix in (".gz", "_filelist"):
                     # an earlier build into this directory may have written the file this build skips
-                    if os.path.exists(os.path.join(config.output_dir, stale)):
-                        os.remove(os.path.join(config.output_dir, stale))
+                    stale = os.path.join(config.output_dir, "%s.%s%s" % (task.name, split, suffix))
+                    if os.path.exists(stale):
+                        os.remove(stale)
                 continue
             tid = taskset.ids[task.name]
             try:
