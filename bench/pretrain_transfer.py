@@ -726,7 +726,10 @@ def best_dev_lr(args, ds, arms):
 
 
 def chosen_lr(args, ds):
-    """The learning rate of every arm: the best mean dev score of the grid arms' grid runs."""
+    """The learning rate of every arm: the best mean dev score of the grid arms' grid runs (a grid of one rate
+    chooses nothing: that rate, before any grid run has finished)."""
+    if len(args.lrs) == 1:
+        return args.lrs[0]
     return best_dev_lr(args, ds, args.grid_arm_list)
 
 
@@ -752,7 +755,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
     grid = lr is not None
     name = "finetune_%s_%s_%s" % (run_label(args, ds), arm, ("lr%s_seed%d" % (lr, seed)) if grid else "seed%d" % seed)
     deps = ("build_task_data",) + (() if arm == "random_init" else ("pretrain_" + arm,))
-    if not grid:
+    if not grid and len(args.lrs) > 1:      # a run at the chosen rate waits for the grid that chooses it
         deps += tuple("finetune_%s_%s_lr%s_seed%d" % (run_label(args, ds), a, g, s)
                       for a in args.grid_arm_list for g in args.lrs for s in args.grid_seed_list)
 

@@ -100,6 +100,11 @@ def test_dry_run_prints_every_arm(tmp_path):
     assert {"finetune_rotten_tomatoes_random_init_lr%s_seed%d" % (lr, s)
             for lr in ("1e-4", "5e-4") for s in (1, 2)} <= set(jobs2)
     assert "finetune_rotten_tomatoes_random_init_seed2" not in jobs2
+    # a grid of one rate chooses nothing: the other arms start without waiting for the grid arms' runs
+    args1 = pt.parse_args(smoke_argv(tmp_path, "--seeds", "1,2", "--lr_grid", "1e-3"))
+    jobs1 = {j.name: j for j in pt.all_jobs(args1, pt.LANGUAGES["en"], [])}
+    assert jobs1["finetune_rotten_tomatoes_ernie2_seed1"].deps == ("build_task_data", "pretrain_ernie2")
+    assert pt.chosen_lr(args1, pt.LANGUAGES["en"].downstream[0]) == "1e-3"
 
 
 def test_pretraining_batch_and_rate_flags(tmp_path):
