@@ -15,6 +15,8 @@
   flags, declared once for ``train.py`` and the fine-tuning drivers (``ernie.optimization.AmpConfig.from_flags``
   reads the first group back).
 * ``UsageError``: flags that contradict each other or are missing (every driver's).
+* ``reports_errors``: a tool's ``main`` prints the errors of bad input or a failed download as
+  ``error: <message>`` and exits with status 1, without a traceback.
 * ``COMPAT_NOOP_FLAGS``: the original's flags accepted so that old command lines
   run, with no effect here; ``add_compat_flags`` registers a driver's,
   ``warn_compat_flags`` logs once per run the ones given on the command line.
@@ -24,6 +26,7 @@
 Nothing here imports Paddle at module import time.
 """
 import argparse
+import functools
 import logging
 import math
 import sys
@@ -232,6 +235,24 @@ class UsageError(ValueError):
 
 class DeviceError(RuntimeError):
     """The requested device cannot be used with the installed Paddle build."""
+
+
+def reports_errors(*errors):
+    """Decorate a tool's ``main(argv=None)``: an exception of the ``errors`` kinds (what bad input or a
+    failed download raises, each with a message naming the file and the reason) is printed as
+    ``error: <message>`` on stderr and ``main`` returns 1; otherwise it returns what ``main`` returns
+    (None: 0).  Any other exception is a defect and keeps its traceback."""
+    def decorate(main):
+        @functools.wraps(main)
+        def run(argv=None):
+            try:
+                status = main(argv)
+            except errors as e:
+                print("error: %s" % e, file=sys.stderr)
+                return 1
+            return 0 if status is None else status
+        return run
+    return decorate
 
 
 # cuda_available / check_cuda import paddle inside: this module is imported by tools that never need Paddle

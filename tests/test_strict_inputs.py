@@ -8,6 +8,7 @@ import sys
 import pytest
 from conftest import REPO, tiny_config
 
+from ernie.args import reports_errors
 from ernie.cli.pretrain import parse_args, run
 from ernie.config import ConfigError, ErnieConfig
 from ernie.scheduler import ScheduleError
@@ -205,6 +206,35 @@ def test_data_tool_flags_are_checked_before_any_work(tmp_path, capsys, tool, fla
         module.main(argv)
     assert e.value.code == 2
     assert "argument %s: %s" % (flag, message) in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_tool_reports_its_errors_without_a_traceback_and_keeps_defects_loud(capsys):
+    @reports_errors(VocabError, OSError)
+    def main(argv=None):
+        if argv == ["bad"]:
+            raise VocabError("vocab.txt line 3: empty token")
+        if argv == ["defect"]:
+            raise KeyError("a bug")
+        return None if argv is None else 5
+    assert main(["bad"]) == 1
+    assert capsys.readouterr().err == "error: vocab.txt line 3: empty token\n"
+    assert main() == 0 and main(["other"]) == 5          # main's own status otherwise (None: 0)
+    with pytest.raises(KeyError):
+        main(["defect"])                                  # not an error of the listed kinds: a traceback
+    assert main.__name__ == "main"
+
+
+def test_a_data_tool_names_the_bad_file_and_exits_1(tmp_path, capsys):
+    from ernie.prepare import build_pretrain_data
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("一句话。\n另一句话。\n", encoding="utf-8")
+    bad_vocab = tmp_path / "vocab.txt"
+    bad_vocab.write_text("[PAD]\t0\n[PAD]\t1\n", encoding="utf-8")
+    out = tmp_path / "out.gz"
+    assert build_pretrain_data.main(["--input", str(corpus), "--output", str(out), "--vocab_path", str(bad_vocab)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(bad_vocab) in err and "Traceback" not in err
     assert not out.exists()
 
 

@@ -68,7 +68,7 @@ import random
 import statistics
 import sys
 
-from ernie.args import number_type, str2bool
+from ernie.args import number_type, reports_errors, str2bool
 from ernie.atomic_write import atomic_open
 from ernie.prepare import corpus as corpus_mod
 from ernie.prepare.corpus import CorpusError, load_corpus
@@ -389,39 +389,35 @@ def parse_args(argv=None):
     return args
 
 
+@reports_errors(PretrainDataError, CorpusError, VocabError)
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        if args.check:
-            vocab = load_vocab(args.vocab_path)
-            report = {path: check_file(path, vocab, args.max_seq_len) for path in args.check}
-            print(json.dumps(report, indent=1, ensure_ascii=False))
-            return 0
-        entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
-        docs = load_corpus(args.input, args.input_format, args.lang)
-        analyzer = make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
-        vocab = require_special_tokens(load_vocab(args.vocab_path), args.vocab_path) if args.vocab_path else None
-        vocab, train, valid, info = build(
-            docs, analyzer, vocab=vocab, build_vocab_path=args.build_vocab, min_count=args.min_count,
-            max_vocab_size=args.max_vocab_size, valid_docs=args.num_valid_docs,
-            max_seq_len=args.max_seq_len, positive_ratio=args.positive_ratio,
-            short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, random_seed=args.random_seed,
-            negative_pool=args.negative_pool)
-        if getattr(analyzer, "num_entities", 0):
-            info["entity_mentions"] = analyzer.num_entities
-            info["jieba_words_pruned"] = analyzer.num_pruned
-        outputs = [(args.output, train)] + ([(args.valid_output, valid)] if args.valid_output else [])
-        for path, samples in outputs:
-            if not samples:
-                raise PretrainDataError("no sample could be made for %s (documents too short? see %s)" % (path, info))
-            write_samples(samples, path, vocab[CLS], vocab[SEP])
-            info[path] = check_file(path, vocab, args.max_seq_len)
-        print(json.dumps(info, indent=1, ensure_ascii=False))
-    except (PretrainDataError, CorpusError, VocabError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    if args.check:
+        vocab = load_vocab(args.vocab_path)
+        report = {path: check_file(path, vocab, args.max_seq_len) for path in args.check}
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+        return 0
+    entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
+    docs = load_corpus(args.input, args.input_format, args.lang)
+    analyzer = make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
+    vocab = require_special_tokens(load_vocab(args.vocab_path), args.vocab_path) if args.vocab_path else None
+    vocab, train, valid, info = build(
+        docs, analyzer, vocab=vocab, build_vocab_path=args.build_vocab, min_count=args.min_count,
+        max_vocab_size=args.max_vocab_size, valid_docs=args.num_valid_docs,
+        max_seq_len=args.max_seq_len, positive_ratio=args.positive_ratio,
+        short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, random_seed=args.random_seed,
+        negative_pool=args.negative_pool)
+    if getattr(analyzer, "num_entities", 0):
+        info["entity_mentions"] = analyzer.num_entities
+        info["jieba_words_pruned"] = analyzer.num_pruned
+    outputs = [(args.output, train)] + ([(args.valid_output, valid)] if args.valid_output else [])
+    for path, samples in outputs:
+        if not samples:
+            raise PretrainDataError("no sample could be made for %s (documents too short? see %s)" % (path, info))
+        write_samples(samples, path, vocab[CLS], vocab[SEP])
+        info[path] = check_file(path, vocab, args.max_seq_len)
+    print(json.dumps(info, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from ernie.args import number_type, str2bool
+from ernie.args import number_type, reports_errors, str2bool
 from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod, overlap
 from ernie.prepare.corpus import CorpusError, Document, load_corpus
 from ernie.tasks import BuildContext, TaskError, TaskSet, get_task_class, import_user_dir, list_tasks
@@ -851,70 +851,63 @@ def parse_args(argv=None):
     return args
 
 
+@reports_errors(BuildError, TaskError, CorpusError, VocabError, text_units.PretrainDataError, fetch_mod.FetchError,
+                overlap.OverlapError, OSError)
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        if args.prepare:
-            paths = prepare_corpus(args.prepare, args.dest, deb=args.deb, log=lambda m: logger.info("%s", m))
-            print("%d document files written to %s; build the task files with:\n  python -m ernie.prepare.build_task_data "
-                  "--corpus %s %s --output_dir OUT --build_vocab OUT/vocab.txt ..."
-                  % (len(paths), args.dest, args.dest, PREPARED_FORMAT[args.prepare]))
-            return 0
-        if args.extract_austen:
-            novels = [n.strip() for n in args.austen_novels.split(",") if n.strip()]
-            paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256)
-            print("%d chapter files written to %s" % (len(paths), args.dest))
-            return 0
-        try:
-            explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
-                                              parse_task_ids(args.task_ids))
-            parse_task_limits(args.task_max_samples)
-            # the evaluation texts are read first: a bad file stops the build before the corpus is loaded
-            exclude = (overlap.index_files(args.exclude_text, args.lang, args.exclude_ngram)
-                       if args.exclude_text else None)
-            docs = load_corpus(args.corpus, args.input_format, args.lang)
-            if args.first_line_title:
-                docs = first_line_titles(docs)
-            excluded = None
-            if exclude is not None:
-                docs, excluded = overlap.drop_overlapping(docs, exclude)
-                excluded["files"] = [os.path.abspath(f) for f in args.exclude_text]
-                logger.info("--exclude_text: %d documents (%d sentences) dropped, sharing a run with %d of the %d "
-                            "evaluation texts", excluded["documents_dropped"], excluded["sentences_dropped"],
-                            excluded["eval_texts_sharing_a_run"], excluded["eval_texts"])
-            entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
-            analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
-            inputs = task_inputs(taskset, args)
-            if args.build_vocab:
-                train_idx, _ = split_documents(len(docs), args.num_valid_docs, args.valid_split)
-                train_docs = [docs[i] for i in train_idx]
-                counts = bpd.count_tokens(text_units.analyze_documents(train_docs, analyzer))
-                bpd.write_vocab(bpd.build_vocab_tokens(counts, args.min_count, args.max_vocab_size), args.build_vocab)
-                vocab = load_vocab(args.build_vocab)
-            else:
-                vocab = load_vocab(args.vocab_path)
-            bpd.require_special_tokens(vocab, args.vocab_path or args.build_vocab)
-            config = BuildConfig(
-                args.output_dir, args.lang, explicit=explicit, max_seq_len=args.max_seq_len,
-                valid_docs=args.num_valid_docs, valid_split=args.valid_split, max_samples=args.max_samples,
-                max_valid_samples=args.max_valid_samples, task_limits=parse_task_limits(args.task_max_samples),
-                random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
-                num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
-                do_lower_case=args.do_lower_case, dupe_factor=args.dupe_factor, excluded_eval_text=excluded)
-            stats = build_all(docs, analyzer, vocab, taskset, config, inputs=inputs,
-                              log=lambda msg: logger.info("%s", msg))
-        except TaskError as e:
-            raise BuildError(str(e)) from None
-        print(json.dumps({k: {"lines": v["lines"], "bytes": v["bytes"], "chance_level": v.get("chance_level")}
-                          for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
-        if stats["skipped_tasks"]:
-            print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
-    except (BuildError, CorpusError, VocabError, text_units.PretrainDataError, fetch_mod.FetchError,
-            overlap.OverlapError, OSError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    if args.prepare:
+        paths = prepare_corpus(args.prepare, args.dest, deb=args.deb, log=lambda m: logger.info("%s", m))
+        print("%d document files written to %s; build the task files with:\n  python -m ernie.prepare.build_task_data "
+              "--corpus %s %s --output_dir OUT --build_vocab OUT/vocab.txt ..."
+              % (len(paths), args.dest, args.dest, PREPARED_FORMAT[args.prepare]))
+        return 0
+    if args.extract_austen:
+        novels = [n.strip() for n in args.austen_novels.split(",") if n.strip()]
+        paths = extract_austen(args.extract_austen, args.dest, novels, sha256=args.austen_sha256)
+        print("%d chapter files written to %s" % (len(paths), args.dest))
+        return 0
+    explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
+                                      parse_task_ids(args.task_ids))
+    parse_task_limits(args.task_max_samples)
+    # the evaluation texts are read first: a bad file stops the build before the corpus is loaded
+    exclude = (overlap.index_files(args.exclude_text, args.lang, args.exclude_ngram)
+               if args.exclude_text else None)
+    docs = load_corpus(args.corpus, args.input_format, args.lang)
+    if args.first_line_title:
+        docs = first_line_titles(docs)
+    excluded = None
+    if exclude is not None:
+        docs, excluded = overlap.drop_overlapping(docs, exclude)
+        excluded["files"] = [os.path.abspath(f) for f in args.exclude_text]
+        logger.info("--exclude_text: %d documents (%d sentences) dropped, sharing a run with %d of the %d "
+                    "evaluation texts", excluded["documents_dropped"], excluded["sentences_dropped"],
+                    excluded["eval_texts_sharing_a_run"], excluded["eval_texts"])
+    entities = corpus_mod.load_sanguo_entities(args.entity_dict) if args.entity_dict else None
+    analyzer = text_units.make_analyzer(args.lang, args.do_lower_case, entities, args.jieba_hmm)
+    inputs = task_inputs(taskset, args)
+    if args.build_vocab:
+        train_idx, _ = split_documents(len(docs), args.num_valid_docs, args.valid_split)
+        train_docs = [docs[i] for i in train_idx]
+        counts = bpd.count_tokens(text_units.analyze_documents(train_docs, analyzer))
+        bpd.write_vocab(bpd.build_vocab_tokens(counts, args.min_count, args.max_vocab_size), args.build_vocab)
+        vocab = load_vocab(args.build_vocab)
+    else:
+        vocab = load_vocab(args.vocab_path)
+    bpd.require_special_tokens(vocab, args.vocab_path or args.build_vocab)
+    config = BuildConfig(
+        args.output_dir, args.lang, explicit=explicit, max_seq_len=args.max_seq_len,
+        valid_docs=args.num_valid_docs, valid_split=args.valid_split, max_samples=args.max_samples,
+        max_valid_samples=args.max_valid_samples, task_limits=parse_task_limits(args.task_max_samples),
+        random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
+        num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
+        do_lower_case=args.do_lower_case, dupe_factor=args.dupe_factor, excluded_eval_text=excluded)
+    stats = build_all(docs, analyzer, vocab, taskset, config, inputs=inputs,
+                      log=lambda msg: logger.info("%s", msg))
+    print(json.dumps({k: {"lines": v["lines"], "bytes": v["bytes"], "chance_level": v.get("chance_level")}
+                      for k, v in stats["files"].items()}, indent=1, ensure_ascii=False))
+    if stats["skipped_tasks"]:
+        print("skipped: %s" % json.dumps(stats["skipped_tasks"], ensure_ascii=False))
 
 
 if __name__ == "__main__":

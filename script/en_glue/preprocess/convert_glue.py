@@ -46,7 +46,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
-from ernie.atomic_write import atomic_open  # noqa: E402  (the repository root is on the path above)
+from ernie.args import reports_errors  # noqa: E402  (the repository root is on the path above)
+from ernie.atomic_write import atomic_open  # noqa: E402
 from reader.files import read_text_lines  # noqa: E402
 
 MNLI_LABELS = {"contradiction": "0", "neutral": "1", "entailment": "2"}
@@ -233,6 +234,7 @@ def convert(glue_dir, output_dir, tasks=TASKS, log=print):
     return done
 
 
+@reports_errors(GlueError)
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Convert the official GLUE data into ERNIE fine-tuning TSVs.")
     parser.add_argument("glue_dir", help="folder with CoLA/, SST-2/, ..., diagnostic/ as downloaded")
@@ -245,12 +247,7 @@ def main(argv=None):
         parser.error("unknown task(s) %s; choose from %s" % (", ".join(unknown), ", ".join(TASKS)))
     if not os.path.isdir(args.glue_dir):
         parser.error("GLUE directory %s does not exist" % args.glue_dir)
-    try:
-        convert(args.glue_dir, args.output_dir, tasks)
-    except GlueError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    convert(args.glue_dir, args.output_dir, tasks)
 
 
 if __name__ == "__main__":
