@@ -132,11 +132,17 @@ def _clean_field(value):
     return value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
+def _labels_by_key(pairs):
+    """{key: the set of labels it was seen with} of (key, label) pairs."""
+    labels = collections.defaultdict(set)
+    for key, label in pairs:
+        labels[key].add(label)
+    return labels
+
+
 def _dedup_labelled(items, dropped):
     """[(key, label, row)] -> rows: keep the first of equal keys, drop keys seen with two labels."""
-    labels = collections.defaultdict(set)
-    for key, label, _ in items:
-        labels[key].add(label)
+    labels = _labels_by_key((key, label) for key, label, _ in items)
     seen, out = set(), []
     for key, label, row in items:
         if len(labels[key]) > 1:
@@ -261,9 +267,7 @@ def _taobao_groups(path, dropped):
         groups[-1][2].append((_taobao_texts(turns, response)[1], label))
     out, seen = [], set()
     for lineno, text_a, cands in groups:
-        labels = collections.defaultdict(set)
-        for text_b, label in cands:
-            labels[text_b].add(label)
+        labels = _labels_by_key(cands)
         if not text_a or any(not b for b, _ in cands):
             dropped["groups with an empty text"] += 1
         elif any(len(v) > 1 for v in labels.values()):
