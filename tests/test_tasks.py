@@ -1019,6 +1019,32 @@ def test_a_split_without_labelled_positions_is_skipped_not_written(tmp_path, en_
                       log=lambda m: None)
 
 
+def test_a_task_not_applicable_any_more_leaves_no_file_of_an_earlier_build(tmp_path, en_analyzer, en_vocab):
+    """capitalization is built from uncased input only: rebuilt into the same directory from cased input (not
+    named on the command line: skipped), the files of the earlier build go, so that nothing reads them as
+    this build's; named, it is an error that names the task."""
+    docs = [Document([["%s walked home." % name, "It rained in %s." % town]], source=name)
+            for name, town in (("Darcy", "London"), ("Jane", "Bath"), ("Lydia", "Brighton"), ("Kitty", "Meryton"))]
+    _, ts = btd.resolve_tasks("all", {}, {})
+    out = str(tmp_path / "a")
+    earlier = btd.build_all(docs, en_analyzer, en_vocab, ts, btd.BuildConfig(out, "en", max_seq_len=64, valid_docs=1),
+                            log=lambda m: None)
+    assert {"capitalization.train.gz", "capitalization.valid.gz"} <= set(earlier["files"])
+    stats = btd.build_all(docs, en_analyzer, en_vocab, ts,
+                          btd.BuildConfig(out, "en", max_seq_len=64, valid_docs=1, do_lower_case=False),
+                          log=lambda m: None)
+    assert "uncased input" in stats["skipped_tasks"]["capitalization.train"]
+    for name in ("capitalization.train.gz", "capitalization.train_filelist", "capitalization.valid.gz",
+                 "capitalization.valid_filelist"):
+        assert not os.path.exists(os.path.join(out, name)), name
+    assert "knowledge_masking.train.gz" in stats["files"]
+    _, named = btd.resolve_tasks("capitalization", {}, {})
+    with pytest.raises(btd.BuildError, match="^capitalization needs uncased input"):
+        btd.build_all(docs, en_analyzer, en_vocab, named,
+                      btd.BuildConfig(str(tmp_path / "b"), "en", max_seq_len=64, explicit=True, do_lower_case=False),
+                      log=lambda m: None)
+
+
 def test_extract_austen_from_the_debian_package(tmp_path):
     cache = os.environ.get("ERNIE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ernie2")
     deb = os.path.join(cache, btd.AUSTEN_DEB)

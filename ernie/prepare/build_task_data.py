@@ -694,10 +694,7 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
         for task in taskset:
             reason = task.not_applicable(ctx)
             if reason:
-                if config.explicit and split == "train":
-                    raise BuildError(reason)
-                stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
-                log("skipping %s (%s): %s" % (task.name, split, reason))
+                _skip_split(task, split, reason, config, stats, log)
                 continue
             rng = random.Random("%s:%s:%s" % (config.random_seed, task.name, split))
             samples, gen = task.build_samples(ctx, rng)
@@ -733,15 +730,7 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
                 # would be logged as nan at every validation
                 reason = "no labelled position in its %d samples (generation counts: %s)" % (len(samples), dict(gen))
             if reason:
-                if config.explicit and split == "train":
-                    raise BuildError("%s: %s" % (task.name, reason))
-                stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
-                log("skipping %s (%s): %s" % (task.name, split, reason))
-                for suffix in (".gz", "_filelist"):
-                    # an earlier build into this directory may have written the file this build skips
-                    stale = os.path.join(config.output_dir, "%s.%s%s" % (task.name, split, suffix))
-                    if os.path.exists(stale):
-                        os.remove(stale)
+                _skip_split(task, split, reason, config, stats, log)
                 continue
             tid = taskset.ids[task.name]
             try:
@@ -765,6 +754,20 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
     _write_json(os.path.join(config.output_dir, "tasks.json"), tasks_json)
     _write_json(os.path.join(config.output_dir, "stats.json"), stats)
     return stats
+
+
+def _skip_split(task, split, reason, config, stats, log):
+    """A split of a task that cannot be built (``reason``): an error for the training split of a task named on
+    the command line; otherwise the reason goes to the stats and the log, and the files an earlier build into
+    the same directory wrote for that split are removed (read with this build's, they would be trained on)."""
+    if config.explicit and split == "train":
+        raise BuildError(reason if reason.startswith(task.name) else "%s: %s" % (task.name, reason))
+    stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
+    log("skipping %s (%s): %s" % (task.name, split, reason))
+    for suffix in (".gz", "_filelist"):
+        stale = os.path.join(config.output_dir, "%s.%s%s" % (task.name, split, suffix))
+        if os.path.exists(stale):
+            os.remove(stale)
 
 
 def _write_json(path, obj):
