@@ -800,7 +800,8 @@ def all_jobs(args, lang, text_dirs):
     jobs = preparation_jobs(args, lang)
     jobs.append(build_job(args, lang, text_dirs))
     jobs += [pretrain_job(args, lang, arm) for arm in args.arm_list if arm != "random_init"]
-    for seed in args.grid_seed_list:      # the grid first: it decides the learning rate of every run
+    for seed in args.grid_seed_list:      # the grid first: it decides the learning rate of every run (a grid of
+                                          # one rate decides nothing, and no run waits for it)
         for arm in args.grid_arm_list:
             for ds in finetune_tasks(args, lang):
                 jobs += [finetune_job(args, lang, ds, arm, seed, lr) for lr in args.lrs]

@@ -239,7 +239,7 @@ class DeviceError(RuntimeError):
 
 def reports_errors(*errors):
     """Decorate a tool's ``main(argv=None)``: an exception of the ``errors`` kinds (what bad input or a
-    failed download raises, each with a message naming the file and the reason) is printed as
+    failed download raises, each with a message saying what is wrong) is printed as
     ``error: <message>`` on stderr and ``main`` returns 1; otherwise it returns what ``main`` returns
     (None: 0).  Any other exception is a defect and keeps its traceback."""
     def decorate(main):

@@ -1019,10 +1019,11 @@ def test_a_split_without_labelled_positions_is_skipped_not_written(tmp_path, en_
                       log=lambda m: None)
 
 
-def test_a_task_not_applicable_any_more_leaves_no_file_of_an_earlier_build(tmp_path, en_analyzer, en_vocab):
+def test_a_split_not_built_any_more_leaves_no_file_of_an_earlier_build(tmp_path, en_analyzer, en_vocab):
     """capitalization is built from uncased input only: rebuilt into the same directory from cased input (not
     named on the command line: skipped), the files of the earlier build go, so that nothing reads them as
-    this build's; named, it is an error that names the task."""
+    this build's; so do the validation files when a rebuild has no validation split.  Named, the task that
+    cannot be built is an error that names it."""
     docs = [Document([["%s walked home." % name, "It rained in %s." % town]], source=name)
             for name, town in (("Darcy", "London"), ("Jane", "Bath"), ("Lydia", "Brighton"), ("Kitty", "Meryton"))]
     _, ts = btd.resolve_tasks("all", {}, {})
@@ -1038,6 +1039,10 @@ def test_a_task_not_applicable_any_more_leaves_no_file_of_an_earlier_build(tmp_p
                  "capitalization.valid_filelist"):
         assert not os.path.exists(os.path.join(out, name)), name
     assert "knowledge_masking.train.gz" in stats["files"]
+    # rebuilt without a validation split: no validation file of the earlier builds stays
+    assert os.path.exists(os.path.join(out, "knowledge_masking.valid.gz"))
+    btd.build_all(docs, en_analyzer, en_vocab, ts, btd.BuildConfig(out, "en", max_seq_len=64), log=lambda m: None)
+    assert not [f for f in os.listdir(out) if ".valid" in f]
     _, named = btd.resolve_tasks("capitalization", {}, {})
     with pytest.raises(btd.BuildError, match="^capitalization needs uncased input"):
         btd.build_all(docs, en_analyzer, en_vocab, named,

@@ -670,6 +670,9 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
     if config.valid_docs:
         splits.append(("valid", [tok_docs[i] for i in valid_idx], inputs.get("valid"),
                        config.max_valid_samples))
+    else:
+        for task in taskset:
+            _remove_earlier_files(config.output_dir, task.name, "valid")
     label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if config.attach_token_labels else []
     specs = {t.name: t.spec() for t in taskset}
     os.makedirs(config.output_dir, exist_ok=True)
@@ -759,13 +762,19 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
 def _skip_split(task, split, reason, config, stats, log):
     """A split of a task that cannot be built (``reason``): an error for the training split of a task named on
     the command line; otherwise the reason goes to the stats and the log, and the files an earlier build into
-    the same directory wrote for that split are removed (read with this build's, they would be trained on)."""
+    the same directory wrote for that split are removed."""
     if config.explicit and split == "train":
-        raise BuildError(reason if reason.startswith(task.name) else "%s: %s" % (task.name, reason))
+        raise BuildError(reason if reason.split(" ", 1)[0] == task.name else "%s: %s" % (task.name, reason))
     stats["skipped_tasks"]["%s.%s" % (task.name, split)] = reason
     log("skipping %s (%s): %s" % (task.name, split, reason))
+    _remove_earlier_files(config.output_dir, task.name, split)
+
+
+def _remove_earlier_files(output_dir, task_name, split):
+    """Remove a split's file and file list left by an earlier build into ``output_dir``: this build writes
+    none, and next to its own they would be read as this build's."""
     for suffix in (".gz", "_filelist"):
-        stale = os.path.join(config.output_dir, "%s.%s%s" % (task.name, split, suffix))
+        stale = os.path.join(output_dir, "%s.%s%s" % (task_name, split, suffix))
         if os.path.exists(stale):
             os.remove(stale)
 
