@@ -237,20 +237,20 @@ class DeviceError(RuntimeError):
     """The requested device cannot be used with the installed Paddle build."""
 
 
-def reports_errors(*errors):
+def reports_errors(*errors, status=1):
     """Decorate a tool's ``main(argv=None)``: an exception of the ``errors`` kinds (what bad input or a
     failed download raises, each with a message saying what is wrong) is printed as
-    ``error: <message>`` on stderr and ``main`` returns 1; otherwise it returns what ``main`` returns
-    (None: 0).  Any other exception is a defect and keeps its traceback."""
+    ``error: <message>`` on stderr and ``main`` returns ``status``; otherwise it returns what ``main``
+    returns (None: 0).  Any other exception is a defect and keeps its traceback."""
     def decorate(main):
         @functools.wraps(main)
         def run(argv=None):
             try:
-                status = main(argv)
+                returned = main(argv)
             except errors as e:
                 print("error: %s" % e, file=sys.stderr)
-                return 1
-            return 0 if status is None else status
+                return status
+            return 0 if returned is None else returned
         return run
     return decorate
 

@@ -3,7 +3,10 @@
 Two layouts are accepted, as the original did: ``token<TAB>id`` per line
 (ERNIE 1.0 Chinese vocab) or one token per line with the id being the 0-based
 line number (BERT / ERNIE 2.0 English vocab).  A line with more than two
-columns ends the vocabulary (the original stopped reading there too).
+columns ends the vocabulary (the original stopped reading there too).  A token
+listed twice, or (``token<TAB>id``) an id given to two tokens, is an error naming
+both lines: the original let the later line win, which silently left an id
+without its token or decoded an id as the wrong token.
 """
 import collections
 
@@ -19,21 +22,30 @@ class VocabError(ValueError):
 def load_vocab(path):
     """Return an OrderedDict token -> id."""
     vocab = collections.OrderedDict()
+    line_of_token, line_of_id = {}, {}
     check_input_file(path, "vocabulary file", VocabError)
     try:
         with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f):
+            for lineno, line in enumerate(f, 1):
                 fields = line.strip().split("\t")
                 if len(fields) > 2:
                     break
                 token = fields[0].strip()
                 if len(fields) == 2:
                     try:
-                        vocab[token] = int(fields[1])
+                        token_id = int(fields[1])
                     except ValueError:
-                        raise VocabError("%s:%d: id %r is not an integer" % (path, lineno + 1, fields[1])) from None
+                        raise VocabError("%s:%d: id %r is not an integer" % (path, lineno, fields[1])) from None
                 else:
-                    vocab[token] = lineno
+                    token_id = lineno - 1
+                if token in line_of_token:
+                    raise VocabError("%s:%d: token %r is already on line %d" % (path, lineno, token,
+                                                                              line_of_token[token]))
+                if token_id in line_of_id:
+                    raise VocabError("%s:%d: id %d of %r is already the id of line %d" % (
+                        path, lineno, token_id, token, line_of_id[token_id]))
+                vocab[token] = token_id
+                line_of_token[token] = line_of_id[token_id] = lineno
     except FileNotFoundError:
         raise VocabError("vocabulary file %s does not exist" % path) from None
     except UnicodeDecodeError as e:

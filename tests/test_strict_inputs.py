@@ -120,6 +120,19 @@ def test_header_only_training_tsv_is_an_error(tmp_path):
 
 
 # --------------------------------------------------------------------------- items 6, 12: files
+@pytest.mark.parametrize("text,message", [
+    ("[PAD]\n[CLS]\n[SEP]\nhello\n[CLS]\n", r"vocab.txt:5: token '\[CLS\]' is already on line 2"),
+    ("[PAD]\t0\n[CLS]\t1\nhello\t2\nworld\t1\n", r"vocab.txt:4: id 1 of 'world' is already the id of line 2"),
+])
+def test_a_vocabulary_giving_a_token_two_ids_or_an_id_two_tokens_is_an_error(tmp_path, text, message):
+    # the original let the later line win: an id left without its token, or decoded as the wrong one
+    (tmp_path / "vocab.txt").write_text(text, encoding="utf-8")
+    with pytest.raises(VocabError, match=message):
+        load_vocab(str(tmp_path / "vocab.txt"))
+    (tmp_path / "ok.txt").write_text("[PAD]\t0\n[CLS]\t5\nhello\t2\n", encoding="utf-8")
+    assert load_vocab(str(tmp_path / "ok.txt")) == {"[PAD]": 0, "[CLS]": 5, "hello": 2}
+
+
 def test_label_map_with_a_shared_id_is_an_error(tmp_path):
     (tmp_path / "map.json").write_text('{"neg": 1, "pos": 1, "mid": 0}')
     with pytest.raises(DataError, match=r"several labels one id \('neg', 'pos' -> 1\)"):

@@ -312,6 +312,29 @@ def test_checker_finds_each_kind_of_bad_line(tmp_path, zh_analyzer):
     assert rules["one_label_per_input"] == 2            # the same input labelled 0 and 2
 
 
+def test_checker_exit_status_says_findings_1_or_cannot_check_2(tmp_path, capsys):
+    vocab = load_vocab(ZH_VOCAB)
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
+    toks = [cls, vocab["玄"], sep, vocab["德"], sep]
+    good = ";".join([" ".join(map(str, toks)), "0 0 0 1 1", "0 1 2 3 4", "-1 0 -1 0 -1", "0", "v2",
+                     "task=sentence_reordering", "task_id=3", "label=4"])          # class 4 needs 3 segments
+    (tmp_path / "tasks.json").write_text('{"lang": "zh", "tasks": []}', encoding="utf-8")
+    _write_lines(str(tmp_path / "sentence_reordering.train.gz"), [good])
+    assert chk.main(["--data_dir", str(tmp_path), "--vocab_path", ZH_VOCAB]) == 1
+    assert "segment_count" in capsys.readouterr().out
+    cases = [(tmp_path / "none", "is not a directory")]
+    (tmp_path / "no_config").mkdir()
+    cases.append((tmp_path / "no_config", "tasks.json does not exist"))
+    (tmp_path / "bad_line").mkdir()
+    (tmp_path / "bad_line" / "tasks.json").write_text('{"lang": "zh", "tasks": []}', encoding="utf-8")
+    _write_lines(str(tmp_path / "bad_line" / "sentence_reordering.train.gz"), [good, "1 2 3;0 0"])
+    cases.append((tmp_path / "bad_line", "sentence_reordering.train.gz:2: line does not parse"))
+    for data_dir, message in cases:
+        assert chk.main(["--data_dir", str(data_dir), "--vocab_path", ZH_VOCAB]) == 2, data_dir
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
 # --------------------------------------------------------------------------- the shipped demo data
 
 @pytest.mark.parametrize("lang, vocab", [("zh", ZH_VOCAB), ("en", EN_VOCAB)])

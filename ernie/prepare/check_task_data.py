@@ -1,7 +1,8 @@
 """Line-by-line checks of built ERNIE 2.0 task files: labels, text, and train/validation leakage.
 
 Run as ``python -m ernie.prepare.check_task_data --data_dir data/tasks/zh --vocab_path config/vocab.txt``
-(exit status 1 when a check fails).  Two levels:
+(exit status 1 when a check fails, 2 when the files cannot be checked: a missing directory, a vocabulary
+without the special tokens, a line that does not parse).  Two levels:
 
 * **the files alone** (:func:`check_files`, always; what ``tests/test_task_data_quality.py`` runs on
   the shipped demo data): every line parses; no segment is without text (a section break
@@ -32,14 +33,15 @@ import argparse
 import collections
 import gzip
 import itertools
-import json
 import math
 import os
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, List
 
+from ernie.args import reports_errors
 from ernie.prepare import corpus as corpus_mod
+from ernie.prepare.build_pretrain_data import require_special_tokens
 from ernie.prepare.build_task_data import first_line_titles, split_documents
 from ernie.tasks import BuildContext, TaskError, TaskSet, get_task, list_tasks, task_specs
 from ernie.tasks.base import Segment, has_text, word_items
@@ -49,8 +51,13 @@ from ernie.tasks.sentence_reordering import permutation_class, segment_count
 from reader import text_units
 from reader.pretraining import BadLine
 from reader.pretraining_tasks import TaskLineParser, TaskPretrainingReader
+from reader.files import read_json
 from reader.tokenization import BasicTokenizer
-from reader.vocab import load_vocab
+from reader.vocab import VocabError, load_vocab
+
+class CheckError(ValueError):
+    """The task files cannot be checked: a missing directory or tasks.json, a line that does not parse."""
+
 
 CHUNK_TASKS = ("knowledge_masking", "capitalization", "token_document_relation")
 PAIR_TASKS = ("sentence_distance", "discourse_relation", "ir_relevance", "next_sent")
@@ -106,7 +113,7 @@ def _specs():
 
 
 def read_task_file(path, sep_id, max_seq_len=512):
-    """[Line] of a gzip (or plain) task file; a line that does not parse raises ValueError naming it."""
+    """[Line] of a gzip (or plain) task file; a line that does not parse raises CheckError naming it."""
     parser = TaskLineParser(max_seq_len, 0, _specs(), ())
     opener = gzip.open if path.endswith(".gz") else open
     out = []
@@ -115,7 +122,7 @@ def read_task_file(path, sep_id, max_seq_len=512):
             try:
                 s = parser.parse(raw)
             except BadLine as e:
-                raise ValueError("%s:%d: line does not parse (%s): %s" % (path, lineno, e.reason, e.detail)) from None
+                raise CheckError("%s:%d: line does not parse (%s): %s" % (path, lineno, e.reason, e.detail)) from None
             ids = list(s.token_ids)
             segs, start = [], 1
             for i in range(1, len(ids)):
@@ -149,12 +156,13 @@ def _ir_keywords(line, k, inv, lang):
 def check_files(data_dir, vocab_path, lang=None, report=None):
     """Checks of every ``<task>.{train,valid}.gz`` of ``data_dir`` that need no raw text (module docstring)."""
     report = report or Report()
-    vocab = load_vocab(vocab_path)
+    vocab = require_special_tokens(load_vocab(vocab_path), vocab_path)
     inv = {i: t for t, i in vocab.items()}
     sep_id, unk_id = vocab["[SEP]"], vocab.get("[UNK]")
+    if not os.path.isdir(data_dir):
+        raise CheckError("--data_dir %s is not a directory" % data_dir)
     if lang is None:
-        with open(os.path.join(data_dir, "tasks.json"), encoding="utf-8") as f:
-            lang = json.load(f)["lang"]
+        lang = tasks_lang(data_dir)
     files = sorted(n for n in os.listdir(data_dir) if n.endswith((".train.gz", ".valid.gz")))
     inputs = {}
     for name in files:
@@ -517,7 +525,15 @@ def masked_target_baseline(filelist, vocab_path, batch_size=512, in_tokens=True,
             "unigram_entropy": -sum(c / total * math.log(c / total) for c in counts.values())}
 
 
+def tasks_lang(data_dir):
+    """The language of the build in ``data_dir`` (its tasks.json)."""
+    config = read_json(os.path.join(data_dir, "tasks.json"), "task configuration", CheckError, expect=dict)
+    if config.get("lang") not in ("zh", "en"):
+        raise CheckError("%s: lang is %r, not zh or en" % (os.path.join(data_dir, "tasks.json"), config.get("lang")))
+    return config["lang"]
 
+
+@reports_errors(CheckError, VocabError, corpus_mod.CorpusError, TaskError, status=2)
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m ernie.prepare.check_task_data", description=__doc__.split("\n")[0])
     p.add_argument("--data_dir", help="directory of <task>.{train,valid}.gz and tasks.json")
@@ -546,8 +562,7 @@ def main(argv=None):
         p.error("--data_dir is required")
     report = check_files(args.data_dir, args.vocab_path, args.lang)
     if args.corpus:
-        with open(os.path.join(args.data_dir, "tasks.json"), encoding="utf-8") as f:
-            lang = args.lang or json.load(f)["lang"]
+        lang = args.lang or tasks_lang(args.data_dir)
         ctxs, analyzer = raw_contexts(args.corpus, args.input_format, lang, args.vocab_path, args.num_valid_docs,
                                       args.valid_split, args.entity_dict, args.first_line_title, args.max_seq_len)
         check_against_raw(args.data_dir, args.vocab_path, ctxs, analyzer, report)
