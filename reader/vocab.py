@@ -6,7 +6,8 @@ line number (BERT / ERNIE 2.0 English vocab).  A line with more than two
 columns ends the vocabulary (the original stopped reading there too).  A token
 listed twice, or (``token<TAB>id``) an id given to two tokens, is an error naming
 both lines: the original let the later line win, which silently left an id
-without its token or decoded an id as the wrong token.
+without its token or decoded an id as the wrong token.  Blank lines may repeat:
+no text is tokenized into the empty token.
 """
 import collections
 
@@ -38,7 +39,7 @@ def load_vocab(path):
                         raise VocabError("%s:%d: id %r is not an integer" % (path, lineno, fields[1])) from None
                 else:
                     token_id = lineno - 1
-                if token in line_of_token:
+                if token and token in line_of_token:      # (a blank line: a token no text produces)
                     raise VocabError("%s:%d: token %r is already on line %d" % (path, lineno, token,
                                                                               line_of_token[token]))
                 if token_id in line_of_id:

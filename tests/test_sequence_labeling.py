@@ -26,7 +26,7 @@ from ernie.metrics import CHUNK_SCHEMES, chunk_counts, chunk_f1, get_chunks
 from reader.task_reader import DataError, SequenceLabelReader, subtoken_tags
 
 MSRA_MAP = {"B-PER": 0, "I-PER": 1, "B-ORG": 2, "I-ORG": 3, "B-LOC": 4, "I-LOC": 5, "O": 6}
-CHARS = list("张李王三四五北京上海广州在去了到和是的公司银行大学工作学习年")
+CHARS = list(dict.fromkeys("张李王三四五北京上海广州在去了到和是的公司银行大学工作学习年"))     # 学 once
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + CHARS + ["new", "##york", "play", "##ing", "##s", "in",
                                                                   "the", "1998"]
 FLOAT = r"(-?[\d.]+|nan)"

@@ -131,6 +131,8 @@ def test_a_vocabulary_giving_a_token_two_ids_or_an_id_two_tokens_is_an_error(tmp
         load_vocab(str(tmp_path / "vocab.txt"))
     (tmp_path / "ok.txt").write_text("[PAD]\t0\n[CLS]\t5\nhello\t2\n", encoding="utf-8")
     assert load_vocab(str(tmp_path / "ok.txt")) == {"[PAD]": 0, "[CLS]": 5, "hello": 2}
+    (tmp_path / "blank.txt").write_text("[PAD]\n\n[CLS]\n \n", encoding="utf-8")      # blank lines may repeat
+    assert load_vocab(str(tmp_path / "blank.txt"))["[CLS]"] == 2
 
 
 def test_label_map_with_a_shared_id_is_an_error(tmp_path):
