@@ -670,9 +670,6 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
     if config.valid_docs:
         splits.append(("valid", [tok_docs[i] for i in valid_idx], inputs.get("valid"),
                        config.max_valid_samples))
-    else:
-        for task in taskset:
-            _remove_earlier_files(config.output_dir, task.name, "valid")
     label_tasks = [t for t in taskset if t.level == "token" and t.in_line] if config.attach_token_labels else []
     specs = {t.name: t.spec() for t in taskset}
     os.makedirs(config.output_dir, exist_ok=True)
@@ -750,6 +747,9 @@ def build_all(docs, analyzer, vocab, taskset, config, inputs=None, log=print):
             info["generation"] = {k: gen[k] for k in sorted(gen)}
             stats["files"][name] = info
             log("%s: %d lines, %d bytes" % (name, info["lines"], info["bytes"]))
+    if not config.valid_docs:       # no validation split: an earlier build's validation files must not stay
+        for task in taskset:
+            _remove_earlier_files(config.output_dir, task.name, "valid")
     written = {name.split(".")[0] for name in stats["files"]}
     tasks_json = {"lang": config.lang, "max_seq_len": config.max_seq_len, "num_sent_types": config.num_sent_types,
                   "tasks": [{"name": d["name"], "id": d["id"], **d["options"]} for d in taskset.describe()

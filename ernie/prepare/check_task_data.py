@@ -49,11 +49,12 @@ from ernie.tasks.discourse_relation import SENSES, MarkerMatcher
 from ernie.tasks.ir_relevance import IRRelevance
 from ernie.tasks.sentence_reordering import permutation_class, segment_count
 from reader import text_units
+from reader.files import read_json
 from reader.pretraining import BadLine
 from reader.pretraining_tasks import TaskLineParser, TaskPretrainingReader
-from reader.files import read_json
 from reader.tokenization import BasicTokenizer
 from reader.vocab import VocabError, load_vocab
+
 
 class CheckError(ValueError):
     """The task files cannot be checked: a missing directory or tasks.json, a line that does not parse."""
