@@ -881,7 +881,7 @@ def main(argv=None):
         return 0
     explicit, taskset = resolve_tasks(args.tasks, parse_task_options(args.task_option),
                                       parse_task_ids(args.task_ids))
-    parse_task_limits(args.task_max_samples)
+    task_limits = parse_task_limits(args.task_max_samples)
     # the evaluation texts are read first: a bad file stops the build before the corpus is loaded
     exclude = (overlap.index_files(args.exclude_text, args.lang, args.exclude_ngram)
                if args.exclude_text else None)
@@ -910,7 +910,7 @@ def main(argv=None):
     config = BuildConfig(
         args.output_dir, args.lang, explicit=explicit, max_seq_len=args.max_seq_len,
         valid_docs=args.num_valid_docs, valid_split=args.valid_split, max_samples=args.max_samples,
-        max_valid_samples=args.max_valid_samples, task_limits=parse_task_limits(args.task_max_samples),
+        max_valid_samples=args.max_valid_samples, task_limits=task_limits,
         random_seed=args.random_seed, attach_token_labels=args.attach_token_labels,
         num_sent_types=args.num_sent_types, mask_word_prob=args.mask_word_prob,
         do_lower_case=args.do_lower_case, dupe_factor=args.dupe_factor, excluded_eval_text=excluded)
