@@ -199,6 +199,26 @@ def test_register_rejects_bad_names():
     assert T.get_task_class("sentence_distance").__name__ == "SentenceDistance"
 
 
+def test_num_classes_defaults_to_the_class_names_and_must_agree_with_them():
+    class Named(T.SentenceTask):
+        name = "toy_named_classes"
+        class_names = ("a", "b", "c")
+
+    class Disagrees(T.SentenceTask):
+        name = "toy_disagreeing_classes"
+        num_classes = 2
+        class_names = ("a", "b", "c")
+
+    try:
+        assert T.register_task(Named).num_classes == 3
+        with pytest.raises(T.TaskError, match="num_classes 2 but 3 class_names"):
+            T.register_task(Disagrees)
+        assert "toy_disagreeing_classes" not in T.list_tasks()
+    finally:
+        _REGISTRY.pop("toy_named_classes", None)
+    assert [T.get_task(n).num_classes for n in ("capitalization", "sentence_distance", "ir_relevance")] == [2, 3, 3]
+
+
 def test_taskset_ids_and_errors():
     ts = T.TaskSet(["sentence_reordering", "knowledge_masking", {"name": "capitalization", "id": 5}])
     assert ts.ids == {"sentence_reordering": 3, "knowledge_masking": 0, "capitalization": 5}

@@ -141,17 +141,24 @@ def _labels_by_key(pairs):
 
 
 def _dedup_labelled(items, dropped):
-    """[(key, label, row)] -> rows: keep the first of equal keys, drop keys seen with two labels."""
+    """[(key, label, row)] -> [(key, row)]: keep the first of equal keys, drop keys seen with two labels."""
     labels = _labels_by_key((key, label) for key, label, _ in items)
+    return _keep_first_valid(((key, (key, row), [("conflicting labels", len(labels[key]) > 1)])
+                              for key, label, row in items), dropped, "duplicates")
+
+
+def _keep_first_valid(candidates, dropped, duplicate_reason):
+    """[(key, item, [(reason, failed), ...])] -> [item]: the first valid item of each key.  A dropped item is
+    counted in ``dropped`` under the first reason whose check failed, or ``duplicate_reason`` when an item of
+    its key was kept before."""
     seen, out = set(), []
-    for key, label, row in items:
-        if len(labels[key]) > 1:
-            dropped["conflicting labels"] += 1
-        elif key in seen:
-            dropped["duplicates"] += 1
+    for key, item, checks in candidates:
+        reason = next((reason for reason, failed in checks if failed), duplicate_reason if key in seen else None)
+        if reason:
+            dropped[reason] += 1
         else:
             seen.add(key)
-            out.append((key, row))
+            out.append(item)
     return out
 
 
@@ -265,21 +272,15 @@ def _taobao_groups(path, dropped):
             groups.append((lineno, _taobao_texts(turns, response)[0], []))
             last_ctx = ctx
         groups[-1][2].append((_taobao_texts(turns, response)[1], label))
-    out, seen = [], set()
-    for lineno, text_a, cands in groups:
-        labels = _labels_by_key(cands)
-        if not text_a or any(not b for b, _ in cands):
-            dropped["groups with an empty text"] += 1
-        elif any(len(v) > 1 for v in labels.values()):
-            dropped["groups with a response labelled 0 and 1"] += 1
-        elif all(l == "0" for _, l in cands):
-            dropped["groups without a positive"] += 1
-        elif text_a in seen:
-            dropped["groups repeating an earlier text_a"] += 1
-        else:
-            seen.add(text_a)
-            out.append((text_a, cands))
-    return out
+    return _keep_first_valid(((text_a, (text_a, cands), _taobao_group_checks(text_a, cands))
+                              for _, text_a, cands in groups), dropped, "groups repeating an earlier text_a")
+
+
+def _taobao_group_checks(text_a, cands):
+    labels = _labels_by_key(cands)
+    return [("groups with an empty text", not text_a or any(not b for b, _ in cands)),
+            ("groups with a response labelled 0 and 1", any(len(v) > 1 for v in labels.values())),
+            ("groups without a positive", all(l == "0" for _, l in cands))]
 
 
 def convert_taobao_rank(dev_path, test_path, seed=DEFAULT_SEED):

@@ -85,6 +85,12 @@ def register_task(cls):
         raise TaskError("%s: bad task name: %s" % (cls.__name__, e)) from None
     if cls.level not in LEVELS:
         raise TaskError("task %s: level must be one of %s, got %r" % (cls.name, LEVELS, cls.level))
+    if cls.class_names is not None:
+        if cls.num_classes is None:
+            cls.num_classes = len(cls.class_names)
+        elif cls.num_classes != len(cls.class_names):
+            raise TaskError("task %s: num_classes %d but %d class_names %s"
+                            % (cls.name, cls.num_classes, len(cls.class_names), tuple(cls.class_names)))
     old = _REGISTRY.get(cls.name)
     if old is not None and old is not cls and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
         raise TaskError("task name %r is already registered by %s.%s" % (cls.name, old.__module__, old.__qualname__))
@@ -472,7 +478,8 @@ class PretrainTask:
     Class attributes a task sets:
         name: registry name, also the prefix of its parameters and feeds;
         level: 'token' or 'sentence';
-        num_classes: number of classes (may depend on options, then set in ``__init__``);
+        num_classes: number of classes (may depend on options, then set in ``__init__``); by default the
+            number of ``class_names``;
         default_id: task id in the default configuration (built-ins 0..7);
         langs: languages it can be built for;
         in_line: whether its labels are written in the lines; False: its targets come from any line

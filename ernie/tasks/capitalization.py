@@ -26,7 +26,6 @@ UNK = "[UNK]"
 @register_task
 class Capitalization(TokenTask):
     name = "capitalization"
-    num_classes = 2
     default_id = 1
     langs = ("en",)
     class_names = ("lower", "capitalised")

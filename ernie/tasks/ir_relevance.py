@@ -75,7 +75,6 @@ PAIRS = "relevance_pairs"       # BuildContext.inputs key: [(query, title, label
 @register_task
 class IRRelevance(SentenceTask):
     name = "ir_relevance"
-    num_classes = 3
     default_id = 6
     class_names = ("strong", "weak", "none")
     description = "query-title relevance: strong / weak / none"

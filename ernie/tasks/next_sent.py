@@ -23,7 +23,6 @@ from reader.text_units import NEGATIVE_POOLS, create_samples
 @register_task
 class NextSentence(SentenceTask):
     name = "next_sent"
-    num_classes = 2
     default_id = 7
     in_all = False
     class_names = ("not_next", "is_next")

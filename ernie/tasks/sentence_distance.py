@@ -30,7 +30,6 @@ from reader.text_units import used_documents
 @register_task
 class SentenceDistance(SentenceTask):
     name = "sentence_distance"
-    num_classes = 3
     default_id = 4
     class_names = ("adjacent", "same_document", "other_document")
     description = "3 classes: adjacent in the same document / same document, not adjacent / other document"

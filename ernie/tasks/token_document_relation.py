@@ -23,7 +23,6 @@ from ernie.tasks.base import TokenTask, register_task, word_items
 @register_task
 class TokenDocumentRelation(TokenTask):
     name = "token_document_relation"
-    num_classes = 2
     default_id = 2
     class_names = ("only_here", "elsewhere_in_document")
     description = "per token: does its word also appear in other segments of the same document"
