@@ -6,8 +6,8 @@
     python bench/pretrain_transfer.py --lang en --work DIR --report_only          # tables/plots of what is done
 
 ``bench/pretrain_transfer.sh en|zh`` runs the first two with the defaults.  Everything is resumable:
-every step is skipped when its result exists, and an interrupted pre-training run continues from its
-last checkpoint (``train.py --init_checkpoint``); a tree made with other settings is refused
+every step is skipped when its result exists, and an interrupted pre-training or fine-tuning run continues
+from its last checkpoint (``--init_checkpoint``, exact resume); a tree made with other settings is refused
 (``study_settings.json``).  This file holds no training logic: it calls the
 project's preparation commands, ``train.py``, ``run_classifier.py`` and ``run_sequence_labeling.py``.
 
@@ -168,8 +168,10 @@ FINETUNE_EPOCHS = 2     # the protocol's fine-tuning length; runs of another len
 FINETUNE_FLAGS = [("--use_cuda", "false"), ("--do_lower_case", "true"), ("--do_train", "true"),
                   ("--do_val", "true"), ("--do_test", "true"), ("--verbose", "false"), ("--batch_size", "32"),
                   ("--warmup_proportion", "0.1"), ("--weight_decay", "0.01"), ("--skip_steps", "50"),
-                  ("--save_steps", "0"), ("--validation_steps", "0"), ("--max_checkpoints", "1"),
-                  ("--task_id", "0")]
+                  ("--validation_steps", "0"), ("--task_id", "0")]
+# not part of the recipe (the results do not depend on them): a checkpoint every 100 updates, the latest kept, so
+# that an interrupted fine-tuning run resumes exactly from it (--init_checkpoint) instead of starting over
+FINETUNE_CHECKPOINT_FLAGS = [("--save_steps", "100"), ("--max_checkpoints", "1")]
 
 
 DEFAULT_RESULTS_JSON = os.path.join(REPO, "docs", "results", "pretrain_transfer.json")
@@ -774,7 +776,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
                "--random_seed", str(seed), "--learning_rate", rate, "--epoch", str(args.epochs[ds.name])]
         if ds.name == "msra_ner":
             cmd += ["--label_map_config", os.path.join(d, "label_map.json")]
-        cmd += command_flags(FINETUNE_FLAGS) + command_flags(ds.flags)
+        cmd += command_flags(FINETUNE_FLAGS) + command_flags(FINETUNE_CHECKPOINT_FLAGS) + command_flags(ds.flags)
         if args.finetune_max_steps:
             cmd += ["--max_steps", str(args.finetune_max_steps)]
         if arm != "random_init":

@@ -216,6 +216,23 @@ def test_a_killed_fine_tuning_run_is_run_again_not_counted(tmp_path):
         assert (r and r["test"]) == expected
 
 
+def test_an_interrupted_fine_tuning_run_resumes_from_its_latest_checkpoint(tmp_path):
+    args = pt.parse_args(smoke_argv(tmp_path, "--arms", "random_init", "--grid_arms", "random_init"))
+    ds = pt.LANGUAGES["en"].downstream[0]
+    os.makedirs(pt.data_dir(args))
+    with open(os.path.join(pt.data_dir(args), "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("[PAD]\t0\n[UNK]\t1\n")
+    job = pt.finetune_job(args, pt.LANGUAGES["en"], ds, "random_init", 1, lr="1e-3")
+    cmd = job.command()
+    assert int(cmd[cmd.index("--save_steps") + 1]) > 0 and "--init_checkpoint" not in cmd
+    ckpt = os.path.join(pt.finetune_dir(args, ds, "random_init", "1e-3", 1), "ckpt")
+    for step in (100, 200):
+        os.makedirs(os.path.join(ckpt, "step_%d" % step))
+    cmd = job.command()
+    assert cmd[cmd.index("--init_checkpoint") + 1] == os.path.join(ckpt, "step_200")
+    assert "save_steps" not in pt.finetune_flags(args)       # not part of the recorded recipe
+
+
 def test_metric_of_nested_sections():
     assert pt.metric_of({"acc": 0.5}, "acc") == 0.5
     assert pt.metric_of({"dev.tsv": {"precision": 0.1, "f1": 0.4}}, "f1") == 0.4
