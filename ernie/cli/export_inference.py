@@ -44,7 +44,7 @@ from ernie.cli.embed import build_encoder_program, load_encoder_params
 from ernie.cli.finetune import predict
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import ClassifierTask
-from ernie.cli.finetune.predict import head_width
+from ernie.cli.finetune.predict import fit_classifier_to_head
 from ernie.cli.finetune.run import build_program
 from ernie.config import ConfigError, ErnieConfig
 from reader.vocab import VocabError
@@ -92,15 +92,8 @@ def classifier_settings(init_checkpoint, **overrides):
 def export_classifier(args, output_dir, overwrite=False):
     """Export the fine-tuned classifier of ``args`` (``classifier_settings``); returns the written config dict."""
 
-    width = head_width(args.init_checkpoint)
-    args.num_labels = width
-    if args.is_regression and width != 1:
-        raise UsageError("--is_regression true but the checkpoint's head has %d outputs" % width)
-    if not args.is_regression and width < 2:
-        raise UsageError("the checkpoint's head has one output (a regressor): pass --is_regression true")
-    args.is_classify = not args.is_regression
-    args.metric, args.in_tokens, args.tokenizer, args.use_bf16, args.use_fp16 = (
-        "simple_accuracy", False, "FullTokenizer", False, False)
+    width = fit_classifier_to_head(args)
+    args.use_fp16 = False
     config = ErnieConfig.from_json(args.ernie_config_path)
     config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
     paddle.enable_static()

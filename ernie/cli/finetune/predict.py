@@ -48,17 +48,16 @@ import time
 import numpy as np
 import paddle
 
-from ernie.args import (PREDICT, ArgumentGroup, DeviceError, add_compat_flags, check_cuda, cuda_available, init_logging,
+from ernie.args import (PREDICT, ArgumentGroup, DeviceError, add_compat_flags, cuda_available, init_logging,
                         print_arguments, str2bool, warn_compat_flags)
 from ernie.atomic_write import write_text
 from ernie.checkpoint import STATE_FILE, CheckpointError, init_pretraining_params, read_train_state
 from ernie.cli.finetune.args import UsageError
 from ernie.cli.finetune.classifier import ClassifierTask, head_param_names
 from ernie.cli.finetune.run import EvalContext, build_program
-from ernie.config import ConfigError, ErnieConfig
-from ernie.distributed import device_place
-from ernie.optimization import AmpConfig, AmpDeviceError, check_amp_device
-from ernie.runtime import create_executor
+from ernie.config import ConfigError
+from ernie.optimization import AmpDeviceError
+from ernie.runtime import static_runtime
 from ernie.tensor_file import TensorFileError, read_header
 from reader.files import check_output_file
 from reader.task_reader import DataError, load_label_map
@@ -175,47 +174,42 @@ def head_width(init_checkpoint):
     return int(shape[-1]) if len(shape) else 1
 
 
+def fit_classifier_to_head(args, num_labels=None):
+    """Set the classifier flags of ``args`` from the head of the checkpoint ``args.init_checkpoint``:
+    ``num_labels`` (a given one must match the head), ``is_classify`` and the generic flags the classifier
+    task reads; a UsageError when ``args.is_regression`` disagrees with the head.  Returns the head's width."""
+    width = head_width(args.init_checkpoint)
+    if num_labels is not None and num_labels != width:
+        raise UsageError("--num_labels %d but the checkpoint's head has %d outputs" % (num_labels, width))
+    if args.is_regression and width != 1:
+        raise UsageError("--is_regression true but the checkpoint's head has %d outputs" % width)
+    if not args.is_regression and width < 2:
+        raise UsageError("the checkpoint's head has one output (a regressor): pass --is_regression true")
+    args.num_labels, args.is_classify = width, not args.is_regression
+    args.metric, args.best_metric, args.in_tokens, args.tokenizer = "simple_accuracy", "auto", False, "FullTokenizer"
+    args.use_bf16, args.predict_batch_size = False, None
+    return width
+
+
 def predict(args):
     """Run the prediction; returns (rows, result) where result holds ``probs`` [N, C] (or ``preds`` [N]),
     ``labels`` (predicted ids) and ``qids`` when present.  Switches Paddle to static mode."""
 
     resolve_settings(args)
-    width = head_width(args.init_checkpoint)
-    if args.num_labels is None:
-        args.num_labels = width
-    elif args.num_labels != width:
-        raise UsageError("--num_labels %d but the checkpoint's head has %d outputs" % (args.num_labels, width))
-    if args.is_regression and width != 1:
-        raise UsageError("--is_regression true but the checkpoint's head has %d outputs" % width)
-    if not args.is_regression and width < 2:
-        raise UsageError("the checkpoint's head has one output (a regressor): pass --is_regression true")
-    # the classifier task reads these generic flags
-    args.is_classify = not args.is_regression
-    args.metric, args.best_metric, args.in_tokens, args.tokenizer = "simple_accuracy", "auto", False, "FullTokenizer"
-    args.use_bf16, args.predict_batch_size = False, None
-
-    paddle.enable_static()
-    check_cuda(args.use_cuda)
-    amp = AmpConfig.from_flags(args)
-    check_amp_device(amp, args.use_cuda)
-    config = ErnieConfig.from_json(args.ernie_config_path)
-    config.check_inputs(args.max_seq_len, args.vocab_path, task_id=args.task_id)
+    fit_classifier_to_head(args, args.num_labels)
+    rt = static_runtime(args, rank=0, task_id=args.task_id)
     task = ClassifierTask()
-    program = build_program(config, task, args, is_training=False, amp=amp)
-    if args.use_cuda:
-        place = device_place(True)
-    else:
-        place = paddle.CPUPlace()
-    exe = create_executor(place)
-    scope = paddle.static.Scope()
+    program = build_program(rt.config, task, args, is_training=False, amp=rt.amp)
+    exe, scope = rt.exe, rt.scope
     with paddle.static.scope_guard(scope):
         exe.run(program.startup)
-    loaded = init_pretraining_params(args.init_checkpoint, program.main, scope=scope, place=place, config=config)
+    loaded = init_pretraining_params(args.init_checkpoint, program.main, scope=scope, place=rt.place,
+                                     config=rt.config)
     missing = [p for p in task.required_params() if p not in loaded]
     if missing:
         raise CheckpointError("%s holds no %s" % (args.init_checkpoint, ", ".join(missing)))
 
-    ctx = EvalContext(args, config, exe, scope, program, place)
+    ctx = EvalContext(args, rt.config, exe, scope, program, rt.place)
     start = time.time()
     res = task.collect(ctx, args.predict_set, "predict")
     elapsed = time.time() - start
