@@ -205,6 +205,16 @@ def test_predict_ignores_a_foreign_run_record_beside_the_checkpoint(trained, tmp
     assert any("--max_seq_len 32 (from %s)" % (ckpt / "train_state.json") in m for m in logs.messages)
 
 
+def test_predict_refuses_a_config_the_checkpoint_does_not_fit(trained, tmp_path):
+    """Checked before any program is built: one line naming the parameters, the config and the mismatch."""
+    config = json.loads(open(trained["result"]["args"]["ernie_config_path"]).read())
+    config["num_hidden_layers"] += 1
+    (tmp_path / "deeper.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not fit the model config .*deeper.json"):
+        predict("--init_checkpoint", trained["root"] / "ckpt" / "step_55", "--predict_set",
+                os.path.join(SENT, "dev.tsv"), "--ernie_config_path", tmp_path / "deeper.json")
+
+
 @pytest.mark.parametrize("metric,pattern,keys", [
     ("acc_and_f1", r"ave loss: [\d.]+, ave_acc: ([\d.]+), f1: ([\d.]+), data_num: 12, elapsed time: [\d.]+ s, file: ",
      ("acc", "f1")),
