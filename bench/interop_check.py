@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from ernie.cli.convert_bert import expected_shapes, head_shapes, write_release  # noqa: E402
+from ernie.cli.convert_bert import release_shapes, write_release  # noqa: E402
 from ernie.cli.convert_paddlenlp import dynamic_mode, export_paddlenlp, import_paddlenlp  # noqa: E402
 from ernie.cli.export_bert import export_bert  # noqa: E402
 from ernie.config import ErnieConfig  # noqa: E402
@@ -51,16 +51,11 @@ MODELS = {
 
 def random_release(path, values, vocab, heads, seed):
     config = ErnieConfig(values)
-    shapes = expected_shapes(config)
-    if config.use_task_id:
-        shapes["task_embedding"] = (config.task_type_vocab_size, config.hidden_size)
-    if heads:
-        shapes.update((k, v) for k, v in head_shapes(config).items() if k != "mask_lm_out_fc.w_0")
     # A freshly initialised model's scale (normal, std initializer_range), with the layer-norm and
     # bias parameters perturbed too (so that a misplaced one would show).
     rng = np.random.RandomState(seed)
     params = {}
-    for name, shape in shapes.items():
+    for name, shape in release_shapes(config, heads).items():
         value = rng.normal(0.0, config.initializer_range, size=shape)
         params[name] = (value + 1.0 if name.endswith("_scale") else value).astype(np.float32)
     write_release(path, params, values, vocab)

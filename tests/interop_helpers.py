@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ernie.cli.convert_bert import expected_shapes, head_shapes, write_release
+from ernie.cli.convert_bert import release_shapes, write_release
 from ernie.config import ErnieConfig
 from ernie.tensor_file import read_tensor
 
@@ -29,13 +29,8 @@ TINY_ERNIE2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, v
 def random_params(config, seed=0, heads=True, scale=0.1):
     """name -> float32 array for every parameter of ``config`` (values far from an initialisation's)."""
     rng = np.random.RandomState(seed)
-    shapes = expected_shapes(config)
-    if config.use_task_id:
-        shapes["task_embedding"] = (config.task_type_vocab_size, config.hidden_size)
-    if heads:
-        shapes.update((k, v) for k, v in head_shapes(config).items() if k != "mask_lm_out_fc.w_0")
     params = {}
-    for name, shape in shapes.items():
+    for name, shape in release_shapes(config, heads).items():
         value = rng.normal(0.0, scale, size=shape)
         if name.endswith("_scale"):
             value += 1.0

@@ -260,6 +260,18 @@ def head_shapes(config):
     ])
 
 
+def release_shapes(config, heads=True):
+    """name -> shape of every parameter a release of ``config`` holds: the encoder, the task embedding when the
+    config uses task ids, and with ``heads`` the pre-training heads (the masked-LM output layer tied to the word
+    embedding, so without ``mask_lm_out_fc.w_0``)."""
+    shapes = expected_shapes(config)
+    if config.use_task_id:
+        shapes["task_embedding"] = (config.task_type_vocab_size, config.hidden_size)
+    if heads:
+        shapes.update((k, v) for k, v in head_shapes(config).items() if k != "mask_lm_out_fc.w_0")
+    return shapes
+
+
 # --------------------------------------------------------------------------
 # names
 # --------------------------------------------------------------------------
