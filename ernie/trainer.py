@@ -11,7 +11,9 @@ A :class:`Trainer` runs a built static training program step by step:
 * validates every ``ValidationConfig.every_steps`` by calling ``eval_fn(trainer)``
   (see :func:`run_evaluation` for the helper that runs an eval program over a set);
 * saves a checkpoint every ``CheckpointConfig.save_steps`` under ``<directory>/step_<N>``,
-  keeps the newest ``max_checkpoints``, and saves a final one at the end;
+  keeps the newest ``max_checkpoints``, and saves a final one at the end; at a step that validates
+  too, after the validation (a checkpoint never precedes its step's evaluation, so resuming from
+  it never skips one);
 * stops after ``TrainerConfig.num_train_steps`` optimizer updates (one step = one run of the
   program = one update of every rank; updates skipped for float16 overflow
   still count, as the learning-rate position advances).
@@ -722,11 +724,13 @@ class Trainer:
                     t_last, steps_since, tokens_since = now, 0, 0
                 if loss is not None:
                     self._check_loss(step, loss)
-                if self.checkpointing.save_steps > 0 and step % self.checkpointing.save_steps == 0:
-                    self.save(reader_state)
+                # validate before saving: a checkpoint of step N then always comes after step N's evaluation,
+                # so a run killed in between resumes from an earlier checkpoint and evaluates N again
                 if (self.validation.every_steps > 0 and step % self.validation.every_steps == 0) or \
                         (self.validation.on_epoch_end and getattr(batch, "end_of_epoch", False)):
                     self.validate()
+                if self.checkpointing.save_steps > 0 and step % self.checkpointing.save_steps == 0:
+                    self.save(reader_state)
                 if step >= self.config.num_train_steps:
                     exhausted = False
                     break
@@ -736,8 +740,8 @@ class Trainer:
         if exhausted:
             logger.info("the training data is exhausted after step %d (num_train_steps %d)", self.step,
                         self.config.num_train_steps)
-        if self.checkpointing.save_final and self.step > start_step and self._saved_step != self.step:
-            self.save(reader_state)
         if self.validation.at_end and self._validated_step != self.step:
             self.validate()
+        if self.checkpointing.save_final and self.step > start_step and self._saved_step != self.step:
+            self.save(reader_state)
         return self.step - start_step

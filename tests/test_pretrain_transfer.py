@@ -230,7 +230,8 @@ def test_an_interrupted_fine_tuning_run_resumes_from_its_latest_checkpoint(tmp_p
         os.makedirs(os.path.join(ckpt, "step_%d" % step))
     cmd = job.command()
     assert cmd[cmd.index("--init_checkpoint") + 1] == os.path.join(ckpt, "step_200")
-    assert "save_steps" not in pt.finetune_flags(args)       # not part of the recorded recipe
+    recipe = pt.finetune_flags(args)
+    assert "--save_steps" not in recipe and "--max_checkpoints" not in recipe and "--batch_size" in recipe
 
 
 def test_metric_of_nested_sections():

@@ -209,13 +209,19 @@ def test_num_classes_defaults_to_the_class_names_and_must_agree_with_them():
         num_classes = 2
         class_names = ("a", "b", "c")
 
+    class Fewer(Named):
+        name = "toy_fewer_named_classes"
+        class_names = ("a", "b")
+
     try:
         assert T.register_task(Named).num_classes == 3
+        assert T.register_task(Fewer).num_classes == 2      # its own names, not the parent's count
         with pytest.raises(T.TaskError, match="num_classes 2 but 3 class_names"):
             T.register_task(Disagrees)
         assert "toy_disagreeing_classes" not in T.list_tasks()
     finally:
         _REGISTRY.pop("toy_named_classes", None)
+        _REGISTRY.pop("toy_fewer_named_classes", None)
     assert [T.get_task(n).num_classes for n in ("capitalization", "sentence_distance", "ir_relevance")] == [2, 3, 3]
 
 

@@ -137,6 +137,21 @@ def test_validation_runs_at_its_steps_and_at_the_end():
     assert calls == [3, 6, 7] and trainer.last_validation == (7, {"x": 1.0})
 
 
+def test_a_step_is_validated_before_it_is_checkpointed(tmp_path):
+    """A run killed between the two resumes from an earlier checkpoint and validates the step again; the other
+    order would leave a checkpoint whose step's evaluation is missing from the run's record for good."""
+    root = str(tmp_path / "ckpt")
+    checkpointed_when_validated = []
+
+    def eval_fn(trainer):
+        checkpointed_when_validated.append((trainer.step, os.path.isdir(os.path.join(root, "step_%d" % trainer.step))))
+        return {"x": 1.0}
+    trainer = make_trainer(7, root, save_steps=3, validation=ValidationConfig(eval_fn=eval_fn, every_steps=3))
+    trainer.train(ToyData(10))
+    assert checkpointed_when_validated == [(3, False), (6, False), (7, False)]
+    assert [s for s, _ in checkpoint_steps(root)] == [3, 6, 7]
+
+
 def test_a_non_finite_loss_stops_training_and_is_never_checkpointed(tmp_path):
     root = tmp_path / "c"
     trainer = make_trainer(20, str(root), save_steps=1)

@@ -86,7 +86,8 @@ def register_task(cls):
     if cls.level not in LEVELS:
         raise TaskError("task %s: level must be one of %s, got %r" % (cls.name, LEVELS, cls.level))
     if cls.class_names is not None:
-        if cls.num_classes is None:
+        own = vars(cls)
+        if cls.num_classes is None or ("class_names" in own and "num_classes" not in own):   # not inherited
             cls.num_classes = len(cls.class_names)
         elif cls.num_classes != len(cls.class_names):
             raise TaskError("task %s: num_classes %d but %d class_names %s"
