@@ -80,11 +80,12 @@ class StaticRuntime:
     scope: paddle.static.Scope
 
 
-def static_runtime(args, rank, task_id=None, check_config=None):
+def static_runtime(args, rank, params_dir, task_id=None, check_config=None):
     """Static mode; the device and precision checks; the model config of ``--ernie_config_path`` (printed by
     rank 0) checked against ``--max_seq_len``, the vocabulary and ``task_id``, then by ``check_config(config)``
-    when given, and against the parameters to load; the place, a CPU-aware executor and a fresh scope.
-    ``args``: the parsed flags of ``train.py`` or a fine-tuning driver."""
+    when given, and against ``params_dir``, the parameters the run will load (None: nothing to load); the
+    place, a CPU-aware executor and a fresh scope.  ``args``: the parsed flags of ``train.py`` or a
+    fine-tuning driver."""
     paddle.enable_static()
     check_cuda(args.use_cuda)
     amp = AmpConfig.from_flags(args)
@@ -95,7 +96,6 @@ def static_runtime(args, rank, task_id=None, check_config=None):
     config.check_inputs(args.max_seq_len, args.vocab_path, task_id=task_id)
     if check_config is not None:
         check_config(config)
-    params_dir = args.init_checkpoint or args.init_pretraining_params
     if params_dir:
         check_params_fit_config(params_dir, config)
     place = device_place(True) if args.use_cuda else paddle.CPUPlace()

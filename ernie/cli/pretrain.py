@@ -583,7 +583,8 @@ def run(args, on_stage=None):
 
 def _test(args, tc, rank):
     """--do_test: the ERNIE 1.0 metrics of the given parameters on --test_filelist."""
-    rt = static_runtime(args, rank)
+    params_dir = args.init_checkpoint or args.init_pretraining_params
+    rt = static_runtime(args, rank, params_dir)
     amp, config, place, exe, scope = rt.amp, rt.config, rt.place, rt.exe, rt.scope
     (entry,) = tc.tasks
     taskset = tc.stream_taskset(entry)
@@ -591,8 +592,7 @@ def _test(args, tc, rank):
     with paddle.static.scope_guard(scope):
         paddle.seed(args.random_seed)
         exe.run(stream.startup)
-    init_pretraining_params(args.init_checkpoint or args.init_pretraining_params, stream.program, scope=scope,
-                            place=place, config=config)
+    init_pretraining_params(params_dir, stream.program, scope=scope, place=place, config=config)
     reader = make_reader(args, config, taskset, entry, args.test_filelist, is_test=True)
     res = evaluate(exe, stream, reader.batches(), scope, "test_set", progress_every=args.skip_steps)
     heads = ernie1_heads(tc)
@@ -622,7 +622,7 @@ class Pretraining:
         self.args, self.tc, self.schedule, self.rank, self.nranks = args, tc, schedule, rank, nranks
         self.ernie1 = not args.task_config
         self.ernie1_heads = ernie1_heads(tc) if self.ernie1 else None
-        rt = static_runtime(args, rank)
+        rt = static_runtime(args, rank, args.init_checkpoint or args.init_pretraining_params)
         self.amp, self.config, self.place, self.exe, self.scope = rt.amp, rt.config, rt.place, rt.exe, rt.scope
         tc.check_model_config(self.config)
         self.stop_at = min(schedule.total, args.num_train_steps)

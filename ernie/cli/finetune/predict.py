@@ -197,7 +197,7 @@ def predict(args):
 
     resolve_settings(args)
     fit_classifier_to_head(args, args.num_labels)
-    rt = static_runtime(args, rank=0, task_id=args.task_id)
+    rt = static_runtime(args, 0, args.init_checkpoint, task_id=args.task_id)
     task = ClassifierTask()
     program = build_program(rt.config, task, args, is_training=False, amp=rt.amp)
     exe, scope = rt.exe, rt.scope

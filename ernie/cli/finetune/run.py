@@ -769,7 +769,8 @@ def run_diagnostic(task, ctx, args):
 def _run(args, task, rank, nranks):
     resumed_state = read_train_state(args.init_checkpoint, missing_ok=True) if args.init_checkpoint else None
     seed = _resolve_seed(args, nranks, resumed_state)
-    runtime = static_runtime(args, rank, task_id=args.task_id, check_config=lambda c: task.check_config(args, c))
+    runtime = static_runtime(args, rank, args.init_checkpoint or args.init_pretraining_params,
+                             task_id=args.task_id, check_config=lambda c: task.check_config(args, c))
     evaluating = rank == 0 and (args.do_val or args.do_test)
     ctx = evaluation_context(args, task, runtime, needs_program=evaluating or (rank == 0 and bool(args.diagnostic)))
     if rank == 0:
