@@ -12,6 +12,7 @@ from conftest import REPO
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import pretrain_transfer as pt  # noqa: E402
+from ernie import checkpoint  # noqa: E402
 import pretrain_transfer_helpers as helpers  # noqa: E402
 
 SCRIPT = os.path.join(REPO, "bench", "pretrain_transfer.py")
@@ -226,10 +227,27 @@ def test_an_interrupted_fine_tuning_run_resumes_from_its_latest_checkpoint(tmp_p
     cmd = job.command()
     assert int(cmd[cmd.index("--save_steps") + 1]) > 0 and "--init_checkpoint" not in cmd
     ckpt = os.path.join(pt.finetune_dir(args, ds, "random_init", "1e-3", 1), "ckpt")
-    for step in (100, 200):
-        os.makedirs(os.path.join(ckpt, "step_%d" % step))
-    cmd = job.command()
-    assert cmd[cmd.index("--init_checkpoint") + 1] == os.path.join(ckpt, "step_200")
+
+    def fake_checkpoint(name, complete=True):
+        os.makedirs(os.path.join(ckpt, name))
+        if complete:
+            with open(os.path.join(ckpt, name, checkpoint.COMPLETE_FILE), "w", encoding="utf-8") as f:
+                json.dump({"files": {}}, f)
+
+    def resumed_from():
+        cmd = job.command()
+        return cmd[cmd.index("--init_checkpoint") + 1]
+
+    # killed after writing its first checkpoint, before renaming it into place: that checkpoint is resumed
+    # (given none, the run would find it under its final name and refuse to start)
+    fake_checkpoint("step_100.tmp-1-2")
+    assert resumed_from() == os.path.join(ckpt, "step_100")
+    fake_checkpoint("step_200")
+    assert resumed_from() == os.path.join(ckpt, "step_200")
+    fake_checkpoint("step_300.tmp-3-4")                     # the newest, complete but not yet renamed
+    fake_checkpoint("step_400.tmp-5-6", complete=False)     # killed while writing: removed
+    assert resumed_from() == os.path.join(ckpt, "step_300")
+    assert sorted(n for n in os.listdir(ckpt) if n.startswith("step_")) == ["step_100", "step_200", "step_300"]
     recipe = pt.finetune_flags(args)
     assert "--save_steps" not in recipe and "--max_checkpoints" not in recipe and "--batch_size" in recipe
 
