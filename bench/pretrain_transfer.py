@@ -604,8 +604,9 @@ def step_dirs(ckpt_dir):
 def resume_point(ckpt_dir):
     """The checkpoint an interrupted run writing ``ckpt_dir`` continues from (the newest complete one), or
     None.  First, under the directory's lock (no run is writing it), a complete checkpoint that a killed save
-    left under its temporary name is renamed into place, as the run itself would do when it starts: it is
-    the newest, and a run given an older one would find it and refuse to start when there is no older one."""
+    left under its temporary name is renamed into place, as the run itself does when it starts.  Otherwise
+    that newest checkpoint would be missed: the run, given an older one, would redo its updates, and given
+    none (there was no older one) would find it in place and refuse to start."""
     if not os.path.isdir(ckpt_dir):
         return None
     with CheckpointDirLock(ckpt_dir).acquire() as lock:
