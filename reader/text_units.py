@@ -213,10 +213,12 @@ class TokSentence:
 
 @dataclass
 class TokDocument:
-    """``paragraphs``: lists of TokSentence (empty sentences dropped); ``title``/``source`` from the corpus."""
+    """``paragraphs``: lists of TokSentence (empty sentences dropped); ``title``/``source``/``corpus`` from the
+    corpus document."""
     paragraphs: List[List[TokSentence]]
     title: str = ""
     source: str = ""
+    corpus: str = ""
 
     def sentences(self):
         return [s for p in self.paragraphs for s in p]
@@ -255,7 +257,7 @@ def tokenize_documents(docs, analyzed, vocab):
             sents = [s for s in sents if len(s)]
             if sents:
                 paragraphs.append(sents)
-        out.append(TokDocument(paragraphs, doc.title, doc.source))
+        out.append(TokDocument(paragraphs, doc.title, doc.source, doc.corpus))
     return out
 
 
@@ -336,7 +338,7 @@ def used_documents(per_document, min_items, stats, skip_key):
         yield d, items
 
 
-NEGATIVE_POOLS = ("all", "pairable")
+NEGATIVE_POOLS = ("all", "pairable", "same_corpus")
 
 
 def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1, dupe_factor=1,
@@ -347,7 +349,9 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
     every other document with a sentence.  "pairable": only the other documents of two or more sentences,
     the ones positives come from; in a corpus mixing long texts with one-sentence documents (e.g. the
     training text of a classification task) "all" draws most negatives from the one-sentence documents, so
-    where B comes from gives the label away.
+    where B comes from gives the label away.  "same_corpus": as "pairable", and only documents of A's own
+    corpus (``TokDocument.corpus``), so that B's register or topic source does not give a negative away
+    in a mix of corpora either.
 
     Returns (samples, stats) where stats counts ``docs_used``,
     ``docs_too_short`` (fewer than two sentences: no pair possible),
@@ -369,8 +373,12 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
     max_tokens = max_seq_len - 3
     sents = [d.sentences() for d in docs]
     stats = collections.Counter()
-    donors = [i for i, s in enumerate(sents) if len(s) >= (2 if negative_pool == "pairable" else 1)]
-    donor_pos = {doc: k for k, doc in enumerate(donors)}
+    donors = [i for i, s in enumerate(sents) if len(s) >= (1 if negative_pool == "all" else 2)]
+    pools = collections.defaultdict(list)        # corpus key -> its donors; one pool unless "same_corpus"
+    for i in donors:
+        pools[docs[i].corpus if negative_pool == "same_corpus" else None].append(i)
+    pool_of = {i: pool for pool in pools.values() for i in pool}
+    pool_pos = {i: k for pool in pools.values() for k, i in enumerate(pool)}
     samples = []
     for _ in range(dupe_factor):
         for d, doc_sents in used_documents(sents, 2, stats, "docs_too_short"):
@@ -389,15 +397,16 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
                     break
                 a_end = rng.randint(i + 1, j - 1)
                 a_ids, a_segs = _concat(doc_sents[i:a_end])
-                can_negate = len(donors) > 1
+                pool = pool_of[d]
+                can_negate = len(pool) > 1
                 if rng.random() < positive_ratio or not can_negate:
                     if not can_negate and positive_ratio < 1.0:
                         stats["forced_positive"] += 1
                     label, b_doc, b_range, next_i = 1, d, (a_end, j), j
                     b_ids, b_segs = _concat(doc_sents[a_end:j])
                 else:
-                    r = rng.randrange(len(donors) - 1)      # uniform over the donors other than d
-                    b_doc = donors[r + (r >= donor_pos[d])]
+                    r = rng.randrange(len(pool) - 1)        # uniform over the pool's donors other than d
+                    b_doc = pool[r + (r >= pool_pos[d])]
                     donor = sents[b_doc]
                     start = rng.randrange(len(donor))
                     b_target = max(target - len(a_ids), 1)

@@ -346,6 +346,31 @@ def test_negatives_can_be_kept_to_the_documents_positives_come_from():
         text_units.create_samples(docs, negative_pool="some")
 
 
+def test_negatives_can_be_kept_to_the_corpus_of_segment_a():
+    """Two corpora mixed: with --negative_pool same_corpus a negative's B comes from another document of A's
+    own corpus, so the register of B cannot give the label away; a corpus of one document gives positives."""
+    docs = _synthetic_docs(6, random.Random(0))
+    for i, doc in enumerate(docs):
+        doc.corpus = "news" if i < 3 else "novel"
+    docs += _synthetic_docs(1, random.Random(5))
+    docs[6].corpus = "reviews"
+    pairable, _ = text_units.create_samples(docs, max_seq_len=32, rng=random.Random(1), negative_pool="pairable")
+    assert any(docs[s.b_doc].corpus != docs[s.doc].corpus for s in pairable if s.label == 0)
+    same, stats = text_units.create_samples(docs, max_seq_len=32, rng=random.Random(1), negative_pool="same_corpus")
+    negatives = [s for s in same if s.label == 0]
+    assert negatives and all(docs[s.b_doc].corpus == docs[s.doc].corpus and s.b_doc != s.doc for s in negatives)
+    assert stats["forced_positive"] > 0 and all(s.label == 1 for s in same if s.doc == 6)
+
+
+def test_the_corpus_of_each_document_is_the_path_it_was_loaded_from(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for k in range(2):
+            (tmp_path / name / ("%d.txt" % k)).write_text("Sentence one.\n", encoding="utf-8")
+    paths = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert [d.corpus for d in load_corpus(paths, "one_doc_per_file", "en")] == [paths[0]] * 2 + [paths[1]] * 2
+
+
 def test_single_document_gives_only_positives():
     docs = _synthetic_docs(1, random.Random(2))
     samples, stats = text_units.create_samples(docs, max_seq_len=32, positive_ratio=0.5, rng=random.Random(1))

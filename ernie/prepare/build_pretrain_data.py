@@ -40,7 +40,8 @@ Pipeline
    ``positive_ratio`` segment B is that rest (label 1, B directly follows
    A); otherwise B is a run of sentences starting at a random sentence of a
    random *other* document (label 0; with ``--negative_pool pairable`` only
-   a document of two or more sentences, as for positives) and the unused
+   a document of two or more sentences, as for positives; with ``same_corpus``
+   also only one loaded from the same input path as A) and the unused
    rest of the chunk is put back.  A pair longer than ``max_seq_len - 3`` is cut at unit
    boundaries, A from its front and B from its end, so A's end and B's start
    stay adjacent in the text.  Samples are shuffled; everything is drawn
@@ -371,8 +372,9 @@ def parse_args(argv=None):
     p.add_argument("--short_seq_prob", type=number_type(float, 0, 1), default=0.1, help="probability of a shorter random target length")
     p.add_argument("--dupe_factor", type=number_type(int, 1), default=1, help="passes over the corpus (different random cuts)")
     p.add_argument("--negative_pool", choices=NEGATIVE_POOLS, default="all",
-                   help="documents a negative's B comes from: all other documents (BERT's rule) or only those of two "
-                        "or more sentences (pairable), so one-sentence documents cannot give the label away")
+                   help="documents a negative's B comes from: all other documents (BERT's rule), only those of two "
+                        "or more sentences (pairable), so one-sentence documents cannot give the label away, or "
+                        "only those and of A's own --input path (same_corpus), so the source cannot either")
     p.add_argument("--random_seed", type=int, default=1)
     p.add_argument("--check", nargs="+", metavar="FILE",
                    help="only structure-check existing gzip sample files against --vocab_path and print statistics")

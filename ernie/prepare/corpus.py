@@ -71,11 +71,13 @@ class Document:
     ``paragraphs``: list of paragraphs, each a non-empty list of non-empty
     sentence strings.  ``title``: a heading that is not part of the text
     ('' when none).  ``source``: where it came from, for messages
-    (``path`` or ``path#chapter``).
+    (``path`` or ``path#chapter``).  ``corpus``: the corpus path it was loaded from, as given to
+    :func:`load_corpus` (a negative pool can keep to it).
     """
     paragraphs: List[List[str]]
     title: str = ""
     source: str = ""
+    corpus: str = ""
     meta: dict = field(default_factory=dict)
 
     def sentences(self):
@@ -261,20 +263,19 @@ def load_corpus(paths, input_format, lang):
         raise CorpusError("unknown input format %r (expected one of %s)" % (input_format, ", ".join(INPUT_FORMATS)))
     if lang not in LANGS:
         raise CorpusError("unknown language %r (expected one of %s)" % (lang, ", ".join(LANGS)))
+    if input_format == "sanguo_json" and lang != "zh":
+        raise CorpusError("sanguo_json is Chinese text: use --lang zh")
     docs = []
-    if input_format == "sanguo_json":
-        if lang != "zh":
-            raise CorpusError("sanguo_json is Chinese text: use --lang zh")
-        for path in paths:
-            docs.extend(load_sanguo_docs(path))
-    elif input_format == "blank_line":
-        for path in _expand_paths(paths):
-            docs.extend(read_blank_line_docs(path, lang))
-    else:
-        for path in _expand_paths(paths):
-            doc = read_doc_file(path, lang)
-            if doc.paragraphs:
-                docs.append(doc)
+    for corpus in paths:
+        if input_format == "sanguo_json":
+            loaded = load_sanguo_docs(corpus)
+        elif input_format == "blank_line":
+            loaded = [d for path in _expand_paths([corpus]) for d in read_blank_line_docs(path, lang)]
+        else:
+            loaded = [d for d in (read_doc_file(path, lang) for path in _expand_paths([corpus])) if d.paragraphs]
+        for doc in loaded:
+            doc.corpus = corpus
+        docs.extend(loaded)
     return docs
 
 

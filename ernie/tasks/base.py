@@ -256,7 +256,7 @@ def drop_textless_sentences(tok_docs):
             dropped += len(para) - len(kept)
             if kept:
                 paragraphs.append(kept)
-        out.append(TokDocument(paragraphs, doc.title, doc.source))
+        out.append(TokDocument(paragraphs, doc.title, doc.source, doc.corpus))
     return out, dropped
 
 

@@ -33,9 +33,10 @@ class NextSentence(SentenceTask):
     class Options:
         positive_ratio: float = option(0.5, "share of pairs whose B follows A", min=0.0, max=1.0)
         short_seq_prob: float = option(0.1, "probability of a shorter random target length", min=0.0, max=1.0)
-        negative_pool: str = option("all", "documents a negative's B comes from: all (BERT's rule) or pairable (only "
+        negative_pool: str = option("all", "documents a negative's B comes from: all (BERT's rule), pairable (only "
                                            "documents of two or more sentences, as positives; keeps one-sentence "
-                                           "documents from giving the label away)", choices=NEGATIVE_POOLS)
+                                           "documents from giving the label away) or same_corpus (pairable, and "
+                                           "only from A's own --corpus path)", choices=NEGATIVE_POOLS)
 
     @property
     def feed_name(self):
