@@ -469,7 +469,7 @@ def first_line_titles(docs):
             continue
         title = (" " if any(c.isascii() and c.isalpha() for c in "".join(doc.paragraphs[0])) else "").join(
             doc.paragraphs[0])
-        out.append(Document(doc.paragraphs[1:], title=title, source=doc.source, meta=dict(doc.meta)))
+        out.append(Document(doc.paragraphs[1:], title=title, source=doc.source, corpus=doc.corpus, meta=dict(doc.meta)))
     return out
 
 
