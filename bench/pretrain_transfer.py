@@ -72,7 +72,7 @@ from bench._common import best_evaluation, command_flags, machine_info, write_js
 from bench.task_learnability import parse_log as parse_valid_log  # noqa: E402
 from ernie.args import str2bool  # noqa: E402
 from ernie.atomic_write import atomic_open  # noqa: E402
-from ernie.checkpoint import CheckpointDirLock, clean_temporaries, latest_checkpoint  # noqa: E402
+from ernie.checkpoint import recover_latest_checkpoint  # noqa: E402
 from ernie.prepare.corpus import load_corpus, load_sanguo_docs  # noqa: E402
 from reader.tokenization import FullTokenizer  # noqa: E402
 
@@ -601,19 +601,6 @@ def step_dirs(ckpt_dir):
     return [os.path.join(ckpt_dir, "step_%d" % s) for s in sorted(steps)]
 
 
-def resume_point(ckpt_dir):
-    """The checkpoint an interrupted run writing ``ckpt_dir`` continues from (the newest complete one), or
-    None.  First, under the directory's lock (no run is writing it), a complete checkpoint that a killed save
-    left under its temporary name is renamed into place, as the run itself does when it starts.  Otherwise
-    that newest checkpoint would be missed: the run, given an older one, would redo its updates, and given
-    none (there was no older one) would find it in place and refuse to start."""
-    if not os.path.isdir(ckpt_dir):
-        return None
-    with CheckpointDirLock(ckpt_dir).acquire() as lock:
-        clean_temporaries(lock.root)
-    return latest_checkpoint(ckpt_dir)
-
-
 def pretrain_summary(args, arm):
     """stage_summaries.json of a finished arm (its last stage ends at --updates), else None."""
     path = os.path.join(pretrain_dir(args, arm), "stage_summaries.json")
@@ -643,7 +630,7 @@ def pretrain_job(args, lang, arm):
             cmd += ["--generate_neg_sample", "false"]
         else:
             cmd += ["--strategy", "continual_multitask"]
-        resume = resume_point(out)
+        resume = recover_latest_checkpoint(out)
         if resume:      # an interrupted run: continue it exactly
             cmd += ["--init_checkpoint", resume]
         return cmd
@@ -798,7 +785,7 @@ def finetune_job(args, lang, ds, arm, seed, lr=None):
             if summary is None:
                 raise ValueError("pre-training of %s is not finished" % arm)
             cmd += ["--init_pretraining_params", step_dirs(pretrain_dir(args, arm))[-1]]
-        resume = resume_point(os.path.join(out, "ckpt"))
+        resume = recover_latest_checkpoint(os.path.join(out, "ckpt"))
         if resume:
             cmd += ["--init_checkpoint", resume]
         os.makedirs(out, exist_ok=True)

@@ -538,6 +538,20 @@ class CheckpointDirLock:
         self.release()
 
 
+def recover_latest_checkpoint(root, prefix="step_"):
+    """The newest complete checkpoint a new run of ``root`` should resume from, or None, for a caller that
+    chooses ``--init_checkpoint`` before the run claims the directory.  Under the directory's lock (no run
+    is writing it) the temporaries of killed runs are handled first, as :func:`claim_checkpoint_dir` will:
+    a complete checkpoint a killed save left under its temporary name is renamed into place, and it is the
+    newest.  Without this, the run would redo its updates from an older one, or, given none, find it in
+    place when it claims the directory and refuse to start."""
+    if not os.path.isdir(root):
+        return None
+    with CheckpointDirLock(root).acquire() as lock:
+        clean_temporaries(lock.root)
+    return latest_checkpoint(root, prefix)
+
+
 def holds_checkpoint_dir(root):
     """Whether this process holds ``root`` (claimed by ``claim_checkpoint_dir``)."""
     return os.path.realpath(root) in _HELD

@@ -56,6 +56,7 @@ text file per chapter, with a small reader of R's serialization format
 import argparse
 import collections
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -75,7 +76,7 @@ from typing import Dict, Optional, Tuple
 
 from ernie.args import number_type, reports_errors, str2bool
 from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod, overlap
-from ernie.prepare.corpus import CorpusError, Document, load_corpus
+from ernie.prepare.corpus import CorpusError, load_corpus
 from ernie.tasks import BuildContext, TaskError, TaskSet, get_task_class, import_user_dir, list_tasks
 from reader import text_units
 from reader.pretraining import BadLine
@@ -469,7 +470,7 @@ def first_line_titles(docs):
             continue
         title = (" " if any(c.isascii() and c.isalpha() for c in "".join(doc.paragraphs[0])) else "").join(
             doc.paragraphs[0])
-        out.append(Document(doc.paragraphs[1:], title=title, source=doc.source, corpus=doc.corpus, meta=dict(doc.meta)))
+        out.append(dataclasses.replace(doc, paragraphs=doc.paragraphs[1:], title=title, meta=dict(doc.meta)))
     return out
 
 

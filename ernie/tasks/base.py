@@ -58,7 +58,7 @@ from ernie.modeling import ErnieModel, create_inputs, encoder_input_names
 from ernie.typed_fields import FieldError, convert, fields_of
 from reader.pretraining_tasks import (FormatError, TaskLineParser, TaskPretrainingReader, TaskSpec, check_task_name,
                                       format_task_line, format_v1_line)
-from reader.text_units import UNK, TokDocument, tokenize_units, used_documents
+from reader.text_units import UNK, tokenize_units, used_documents
 from reader.tokenization import WordpieceTokenizer, is_cjk_char, is_punctuation
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def drop_textless_sentences(tok_docs):
             dropped += len(para) - len(kept)
             if kept:
                 paragraphs.append(kept)
-        out.append(TokDocument(paragraphs, doc.title, doc.source, doc.corpus))
+        out.append(dataclasses.replace(doc, paragraphs=paragraphs))
     return out, dropped
 
 
