@@ -213,7 +213,7 @@ def test_prepare_all_tasks_with_fake_fetch(tmp_path, monkeypatch):
     monkeypatch.setattr(P.fetch_mod, "fetch_and_extract", fake_fetch_and_extract)
     out = tmp_path / "out"
     assert P.main(["--task", "all", "--output_dir", str(out)]) == 0
-    assert [c[0] for c in calls] == [t.spec for t in P.TASKS.values()]
+    assert [c[0] for c in calls] == [t.package.spec for t in P.TASKS.values()]
     assert all(len(c[2]) == 64 for c in calls)                           # full sha256 pinned
     for task in P.TASKS:
         for split in P.SPLITS:

