@@ -162,7 +162,7 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=12, help="batches per variant, the first 2 untimed")
     p.add_argument("--tol", type=float, default=1e-4, help="largest output difference from the executor accepted")
     p.add_argument("--timeout", type=float, default=1800.0)
-    p.add_argument("--json", default=None)
+    p.add_argument("--json")
     p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--check_file", help=argparse.SUPPRESS)

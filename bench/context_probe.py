@@ -181,7 +181,7 @@ def main(argv=None):
     p.add_argument("--eval_steps", type=int, default=100)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--impls", default="static,paddlenlp")
-    p.add_argument("--json", default=None, help="write the curves here")
+    p.add_argument("--json", help="write the curves here")
     args = p.parse_args(argv)
     paths = make_data(args.work)
     runners = {"static": run_static, "paddlenlp": run_paddlenlp}

@@ -57,7 +57,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--batch_size", type=int, default=1024, help="global batch in tokens")
-    p.add_argument("--json", default=None)
+    p.add_argument("--json")
     args = p.parse_args(argv)
     if args.steps < 7:
         p.error("--steps must be >= 7 (the first 5 are not counted)")

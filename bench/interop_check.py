@@ -124,8 +124,8 @@ def check_model(name, spec, work):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work_dir", default=None, help="where the models are written (default: a temp dir, removed)")
-    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--work_dir", help="where the models are written (default: a temp dir, removed)")
+    parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of %s" % ", ".join(MODELS))
     args = parser.parse_args(argv)
     work = args.work_dir or tempfile.mkdtemp(prefix="interop_check_")

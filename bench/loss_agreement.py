@@ -98,7 +98,7 @@ def main(argv=None):
     p.add_argument("--run", action="append", type=parse_run, required=True,
                    help="NAME=TREE[:ENV=VALUE,...][:--flag=value,...]; the first is the reference")
     p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--json", default=None)
+    p.add_argument("--json")
     args = p.parse_args(argv)
     if len(args.run) < 2:
         p.error("give at least two --run")

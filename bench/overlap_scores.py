@@ -131,8 +131,7 @@ def main(argv=None):
     p.add_argument("--test", required=True, help="the test TSV the runs were scored on")
     p.add_argument("--label_map", help="sequence labelling: the label map (chunk F1); without it, accuracy")
     p.add_argument("--runs", nargs="+", required=True, help="fine-tuning run directories; arm = parent's name")
-    p.add_argument("--ngram", type=number_type(int, 2), default=None,
-                   help="shared run length (default 8 words / 12 characters)")
+    p.add_argument("--ngram", type=number_type(int, 2), help="shared run length (default 8 words / 12 characters)")
     p.add_argument("--json", help="write the scores here")
     args = p.parse_args(argv)
     try:

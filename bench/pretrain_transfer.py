@@ -183,9 +183,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--lang", choices=sorted(LANGUAGES), required=True)
     p.add_argument("--work", required=True, help="output directory (task data, checkpoints, logs); outside the repo")
-    p.add_argument("--cache", default=None,
-                   help="where prepared corpora and fine-tuning data go (default: <work>/..)")
-    p.add_argument("--finetune_data", default=None,
+    p.add_argument("--cache", help="where prepared corpora and fine-tuning data go (default: <work>/..)")
+    p.add_argument("--finetune_data",
                    help="directory holding prepared <task>/{train,dev,test}.tsv (default <cache>/finetune_data; "
                         "prepared there when absent)")
     p.add_argument("--updates", type=int, default=1200, help="pre-training updates of every pre-trained arm")
@@ -207,12 +206,12 @@ def parse_args(argv=None):
                         "task scripts give each task its own" % FINETUNE_EPOCHS)
     p.add_argument("--finetune_max_steps", type=int, default=0,
                    help="cap on fine-tuning updates (0: --finetune_epoch epochs); for smoke runs")
-    p.add_argument("--downstream", default=None,
+    p.add_argument("--downstream",
                    help="comma-separated downstream tasks to fine-tune (default: all of the language's); the "
                         "pre-training corpus still holds every task's training text")
     p.add_argument("--max_finetune_train", type=int, default=0,
                    help="fine-tune on a seeded sample of N training examples, the same for every arm (0: all)")
-    p.add_argument("--model", default=None, help="JSON overriding MODEL keys, e.g. '{\"hidden_size\": 64}'")
+    p.add_argument("--model", help="JSON overriding MODEL keys, e.g. '{\"hidden_size\": 64}'")
     p.add_argument("--valid_docs", type=int, default=40, help="documents of the pre-training validation split")
     p.add_argument("--build_flags", default="", help="extra ernie.prepare.build_task_data flags (e.g. smaller tests)")
     p.add_argument("--exclude_eval_text", type=str2bool, default=True,
@@ -224,7 +223,7 @@ def parse_args(argv=None):
                         "(%s), e.g. movie_reviews (en: 1,500 full movie reviews, in-domain for Rotten Tomatoes; "
                         "lower-cased, one sentence per paragraph: see build_task_data.prepare_corpus)"
                         % "; ".join("%s: %s" % (k, ", ".join(v.corpora)) for k, v in sorted(LANGUAGES.items())))
-    p.add_argument("--corpus_dirs", default=None,
+    p.add_argument("--corpus_dirs",
                    help="comma-separated one_doc_per_file directories used instead of the fetched corpora "
                         "(tests)")
     p.add_argument("--parallel", type=int, default=2, help="jobs run side by side (one thread each)")

@@ -68,7 +68,7 @@ def main(argv=None):
     p.add_argument("--mask_ratio", type=float, default=0.15)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", default=None)
+    p.add_argument("--json")
     args = p.parse_args(argv)
     import paddle
     import paddle.profiler as profiler

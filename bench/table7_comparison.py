@@ -79,7 +79,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds")
     p.add_argument("--finetune_lr", default="5e-4", help="fine-tuning learning rate (every model the same)")
     p.add_argument("--finetune_epoch", type=int, default=2)
-    p.add_argument("--data_dir", default=None,
+    p.add_argument("--data_dir",
                    help="prepared rotten_tomatoes directory (default <work>/data/rotten_tomatoes, prepared if absent)")
     p.add_argument("--strategies", default=",".join(STRATEGIES + ("random",)),
                    help="which rows to run ('random' = fine-tuning from a random initialisation)")

@@ -76,11 +76,11 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--lang", choices=("zh", "en"))
     p.add_argument("--task", help="a task with a data/tasks/single_task/<lang>_<task>.json")
-    p.add_argument("--init_pretraining_params", default=None,
+    p.add_argument("--init_pretraining_params",
                    help="start the encoder from these parameters (e.g. the checkpoint of a knowledge_masking run)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out",
                    help="run directory (log, checkpoints); default output/task_learnability/<lang>_<task>[_km]")
-    p.add_argument("--data_dir", default=None,
+    p.add_argument("--data_dir",
                    help="task data built by ernie.prepare.build_task_data (e.g. the full demo corpus with --dupe_factor) "
                         "instead of data/tasks/<lang>; the run configuration is rewritten into the run directory")
     p.add_argument("--iterations_scale", type=float, default=1.0, help="passed to train.py (600 iterations x F)")
@@ -88,7 +88,7 @@ def parse_args(argv=None):
     p.add_argument("--train_flags", default="",
                    help="train.py flags overriding or extending the recipe, e.g. '--learning_rate 3e-3 --epoch 5'")
     p.add_argument("--dry_run", action="store_true", help="print the baselines and the command, train nothing")
-    p.add_argument("--json", default=None, help="write the summary as JSON here")
+    p.add_argument("--json", help="write the summary as JSON here")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print the markdown table of these --json summaries")
     args = p.parse_args(argv)
     if not args.table and not (args.lang and args.task):

@@ -217,7 +217,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=120, help="num_train_steps of the run (enough for 20 kills)")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill delays")
     p.add_argument("--window", type=float, default=1.5, help="kill within this many seconds after the first save")
-    p.add_argument("--workdir", default=None, help="default: a new temporary directory (kept, for the logs)")
+    p.add_argument("--workdir", help="default: a new temporary directory (kept, for the logs)")
     args = p.parse_args(argv)
     summary = run(args.kills, args.steps, args.seed, args.workdir, args.window,
                   log=lambda s: print(s, file=sys.stderr))

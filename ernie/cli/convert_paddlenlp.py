@@ -446,9 +446,9 @@ def main(argv=None):
     inp = sub.add_parser("from_paddlenlp", help="PaddleNLP directory -> params/ + ernie_config.json + vocab.txt")
     inp.add_argument("--paddlenlp_dir", required=True)
     inp.add_argument("--output_dir", required=True)
-    inp.add_argument("--vocab_path", default=None, help="default: PADDLENLP_DIR/vocab.txt")
+    inp.add_argument("--vocab_path", help="default: PADDLENLP_DIR/vocab.txt")
     inp.add_argument("--overwrite", action="store_true")
-    inp.add_argument("--layer_norm_eps", type=number_type(float, 0), default=None,
+    inp.add_argument("--layer_norm_eps", type=number_type(float, 0),
                      help="layer-norm epsilon of the imported model (default: the config's, else PaddleNLP's "
                           "1e-12; 1e-5 computes as the original ERNIE did)")
     args = parser.parse_args(argv)

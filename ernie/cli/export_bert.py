@@ -190,7 +190,7 @@ def main(argv=None):
     parser.add_argument("--task_id", type=number_type(int, 0), default=0,
                         help="with use_task_id: the task whose embedding row is folded into token_type_embeddings")
     parser.add_argument("--do_lower_case", type=str2bool, default=True)
-    parser.add_argument("--max_seq_len", type=number_type(int, 1), default=None,
+    parser.add_argument("--max_seq_len", type=number_type(int, 1),
                         help="tokenizer model_max_length (default: max_position_embeddings)")
     parser.add_argument("--encoder_only", action="store_true", help="leave the pre-training heads out")
     parser.add_argument("--overwrite", action="store_true")

@@ -160,7 +160,7 @@ def main(argv=None):
                                                  "with the paddle.inference predictor over a TSV file.")
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--predict_set", required=True, help="TSV with a header and text_a (text_b, qid optional)")
-    parser.add_argument("--output", default=None,
+    parser.add_argument("--output",
                         help="predictions file (default stdout); for an encoder, the directory of the .npy files")
     parser.add_argument("--batch_size", type=number_type(int, 1), default=32)
     parser.add_argument("--cpu_threads", type=number_type(int, 1), default=1, help="math library threads on CPU")

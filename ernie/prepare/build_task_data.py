@@ -820,7 +820,7 @@ def parse_args(argv=None):
                         "on: every document that shares a run of --exclude_ngram units with one of them (its title "
                         "and sentences read as one run) is dropped before the vocabulary is built "
                         "(ernie/prepare/overlap.py); the counts go to stats.json")
-    p.add_argument("--exclude_ngram", type=number_type(int, 2), default=None,
+    p.add_argument("--exclude_ngram", type=number_type(int, 2),
                    help="--exclude_text: the shared run that counts (default: 8 words for en, 12 characters for zh)")
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",

@@ -254,9 +254,9 @@ def main(argv=None):
     parser.add_argument("requirement", help="NAME==VERSION")
     parser.add_argument("--sdist", action="store_true", help="fetch the source distribution instead of the wheel")
     parser.add_argument("--sha256", required=True, help="expected sha256 of the artifact (all 64 hex digits)")
-    parser.add_argument("--cache_dir", default=None, help="default: $ERNIE_CACHE or ~/.cache/ernie2")
+    parser.add_argument("--cache_dir", help="default: $ERNIE_CACHE or ~/.cache/ernie2")
     parser.add_argument("--extract", nargs="*", default=[], help="members to extract (a trailing / takes a folder)")
-    parser.add_argument("--dest", default=None, help="where to extract (default: CACHE/<artifact>.d)")
+    parser.add_argument("--dest", help="where to extract (default: CACHE/<artifact>.d)")
     args = parser.parse_args(argv)
     kind = SDIST if args.sdist else WHEEL
     archive = fetch(args.requirement, kind=kind, sha256=args.sha256, directory=args.cache_dir,
