@@ -41,6 +41,11 @@ def make_ctx(docs, lang, vocab_path, analyzer, max_seq_len=64, **kw):
     return T.BuildContext(tok, lang, vocab, max_seq_len, analyzer=analyzer, **kw)
 
 
+def titled_chapters(chapters):
+    """One-paragraph documents from {title: [sentence, ...]}, in the dict's order."""
+    return [Document([sentences], title=title) for title, sentences in chapters.items()]
+
+
 # --------------------------------------------------------------------------- discourse relation, English
 
 @pytest.mark.parametrize("sentence, expected", [
@@ -192,9 +197,9 @@ def test_textless_sentences_are_dropped_from_every_task(en_analyzer):
 # --------------------------------------------------------------------------- ir relevance
 
 def test_ir_none_pairs_share_no_keyword_and_labels_hold_after_truncation(zh_analyzer):
-    docs = [Document([["刘备关羽张飞在桃园结义。", "三人饮酒。"]], title="桃园结义"),
-            Document([["董卓进京。", "桃园三人去见董卓。"]], title="董卓专权"),
-            Document([["吕布杀了丁原。", "王允设计。"]], title="吕布刺董")]
+    docs = titled_chapters({"桃园结义": ["刘备关羽张飞在桃园结义。", "三人饮酒。"],
+                            "董卓专权": ["董卓进京。", "桃园三人去见董卓。"],
+                            "吕布刺董": ["吕布杀了丁原。", "王允设计。"]})
     task = T.get_task("ir_relevance")
     ctx = make_ctx(docs, "zh", ZH_VOCAB, zh_analyzer)
     for seed in range(8):
@@ -220,9 +225,10 @@ def test_ir_none_pairs_share_no_keyword_and_labels_hold_after_truncation(zh_anal
 def test_ir_one_label_per_input(zh_analyzer):
     # the same sentence in two chapters: with chapter 0's title it is class 0 (own title) for one occurrence
     # and class 1 (another chapter's title) for the other: the input is dropped from both classes
-    docs = [Document([["董卓进京。", "王允设计。"]], title="董卓专权"),
-            Document([["董卓进京。", "吕布杀了丁原。"]], title="吕布刺董"),
-            Document([["孙坚起兵。", "袁绍会盟。"]], title="诸侯会盟")]
+    repeated = "董卓进京。"
+    docs = titled_chapters({"董卓专权": [repeated, "王允设计。"],
+                            "吕布刺董": [repeated, "吕布杀了丁原。"],
+                            "诸侯会盟": ["孙坚起兵。", "袁绍会盟。"]})
     task = T.get_task("ir_relevance")
     ctx = make_ctx(docs, "zh", ZH_VOCAB, zh_analyzer)
     seen = collections.defaultdict(set)
