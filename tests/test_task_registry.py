@@ -207,7 +207,7 @@ def _forget(name, package):
         del sys.modules[mod]
 
 
-def test_a_user_task_registers_builds_and_pretrains_without_touching_the_repository(tmp_path):
+def test_a_user_task_registers_builds_and_pretrains_without_touching_the_repository(tmp_path, capsys):
     before = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
     pkg = tmp_path / "my_ernie_tasks"
     pkg.mkdir()
@@ -216,6 +216,13 @@ def test_a_user_task_registers_builds_and_pretrains_without_touching_the_reposit
     data = tmp_path / "data"
     assert "toy_long_word" not in T.list_tasks()
     try:
+        # --list_tasks shows it beside the built-ins, with its description and no default id
+        assert btd.main(["--user_dir", str(pkg), "--list_tasks"]) == 0
+        listed = capsys.readouterr().out.splitlines()[1:]
+        assert [ln.split()[1] for ln in listed] == T.list_tasks() and T.list_tasks()[-1] == "toy_long_word"
+        assert listed[-1].split()[0] == "-" and listed[-1].endswith("per word: longer than `threshold` characters")
+        for ln, name in zip(listed, T.list_tasks()):
+            assert T.get_task_class(name).description in ln
         # the data builder builds its lines (--user_dir), with its option
         assert btd.main(["--user_dir", str(pkg), "--corpus", AUSTEN, "--input_format", "one_doc_per_file",
                          "--lang", "en", "--build_vocab", str(data / "vocab.txt"), "--max_seq_len", "48",

@@ -786,6 +786,19 @@ def _write_json(path, obj):
 
 # --------------------------------------------------------------------------- command line
 
+def task_table():
+    """One line per registered task: default id, name, level, languages, description; the tasks that
+    ``--tasks all`` leaves out are marked."""
+    rows = []
+    for name in list_tasks():
+        cls = get_task_class(name)
+        default_id = "-" if cls.default_id is None else str(cls.default_id)
+        note = "" if cls.in_all else "  (not in --tasks all)"
+        rows.append("%-3s %-24s %-9s %-6s %s%s" % (default_id, name, cls.level, ",".join(cls.langs),
+                                                  cls.description, note))
+    return "\n".join(["id  %-24s %-9s %-6s %s" % ("task", "level", "langs", "description")] + rows)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m ernie.prepare.build_task_data",
                                 description="Build the ERNIE 2.0 pre-training task files from a corpus.")
@@ -796,7 +809,9 @@ def parse_args(argv=None):
     p.add_argument("--first_line_title", type=str2bool, default=False,
                    help="the first paragraph of every document is its title (the relevance task derives query-title "
                         "pairs from titles)")
-    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names (ernie.tasks.list_tasks())")
+    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names (see --list_tasks)")
+    p.add_argument("--list_tasks", action="store_true",
+                   help="print the registered tasks (with --user_dir, its tasks too) and exit")
     p.add_argument("--user_dir", metavar="DIR",
                    help="import the tasks of DIR first (a package directory, a directory of modules or a .py file, "
                         "as train.py --user_dir): tasks registered there can be built")
@@ -854,6 +869,8 @@ def parse_args(argv=None):
     for name in list_tasks():
         get_task_class(name).add_build_args(p)
     args = p.parse_args(argv)
+    if args.list_tasks:
+        return args
     if args.extract_austen or args.prepare:
         if not args.dest:
             p.error("--extract_austen / --prepare need --dest")
@@ -869,6 +886,9 @@ def parse_args(argv=None):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.list_tasks:
+        print(task_table())
+        return 0
     if args.prepare:
         paths = prepare_corpus(args.prepare, args.dest, deb=args.deb, log=lambda m: logger.info("%s", m))
         print("%d document files written to %s; build the task files with:\n  python -m ernie.prepare.build_task_data "

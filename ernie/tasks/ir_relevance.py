@@ -76,7 +76,7 @@ PAIRS = "relevance_pairs"       # BuildContext.inputs key: [(query, title, label
 class IRRelevance(SentenceTask):
     name = "ir_relevance"
     default_id = 6
-    class_names = ("strong", "weak", "none")
+    class_names = ("strong", "weak", "none")    # labels 0, 1, 2 of an --ir_tsv line
     description = "query-title relevance: strong / weak / none"
 
     @classmethod

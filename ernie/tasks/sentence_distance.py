@@ -32,7 +32,7 @@ class SentenceDistance(SentenceTask):
     name = "sentence_distance"
     default_id = 4
     class_names = ("adjacent", "same_document", "other_document")
-    description = "3 classes: adjacent in the same document / same document, not adjacent / other document"
+    description = "how far apart two sentences are: adjacent / same document, not adjacent / other document"
 
     @dataclass
     class Options:
