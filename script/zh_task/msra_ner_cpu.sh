@@ -3,19 +3,7 @@
 #
 #   sh script/zh_task/msra_ner_cpu.sh
 #
-# Environment (defaults in brackets):
-#   MSRA_DIR     converted data [finetune_data/msra_ner]; made with
-#                `python -m ernie.prepare.finetune_data --task msra_ner --output_dir finetune_data`
-#   PRETRAINED   pre-trained parameters [output/task_learnability/zh_knowledge_masking/checkpoints/step_600]
-#                (600 knowledge-masking steps on the demo 三国演义 corpus)
-#   CONFIG       model config [data/tasks/single_task/tiny_zh_config.json]  (H 64, 2 layers, 4 heads)
-#   VOCAB        vocabulary [config/vocab.txt]  (3,909 tokens, the demo corpus's)
-#   WORK         output directory [output/msra_ner_cpu]
-#   TRAIN_N      training sentences: the first N of train.tsv [4000]; 0 = all
-#   DEV_N        dev sentences: the first N of dev.tsv [1000]; 0 = all
-#   EPOCH [3], LR [1e-3], BATCH [32], MAX_SEQ_LEN [128], WARMUP [0.1], SEED [1]
-#   INITS        which runs ["pretrained random"]
-#   PYTHON       [python]
+# Environment: the variables set below with their defaults, each with what it is.
 #
 # Both runs use the same seed, data, schedule and head initialisation; the
 # only difference is --init_pretraining_params.  Each run evaluates the dev
@@ -27,20 +15,22 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PYTHON=${PYTHON:-python}
+# converted data, made by `python -m ernie.prepare.finetune_data --task msra_ner --output_dir finetune_data`
 MSRA_DIR=${MSRA_DIR:-finetune_data/msra_ner}
+# pre-trained parameters: 600 knowledge-masking steps on the demo 三国演义 corpus
 PRETRAINED=${PRETRAINED:-output/task_learnability/zh_knowledge_masking/checkpoints/step_600}
-CONFIG=${CONFIG:-data/tasks/single_task/tiny_zh_config.json}
-VOCAB=${VOCAB:-config/vocab.txt}
-WORK=${WORK:-output/msra_ner_cpu}
-TRAIN_N=${TRAIN_N:-4000}
-DEV_N=${DEV_N:-1000}
+CONFIG=${CONFIG:-data/tasks/single_task/tiny_zh_config.json}   # model: H 64, 2 layers, 4 heads
+VOCAB=${VOCAB:-config/vocab.txt}                               # 3,909 tokens, the demo corpus's
+WORK=${WORK:-output/msra_ner_cpu}      # output directory; a rerun replaces WORK/<init>
+TRAIN_N=${TRAIN_N:-4000}               # training sentences: the first N of train.tsv; 0 = all
+DEV_N=${DEV_N:-1000}                   # dev sentences: the first N of dev.tsv; 0 = all
 EPOCH=${EPOCH:-3}
-LR=${LR:-1e-3}
+LR=${LR:-1e-3}                         # peak learning rate, reached after the first WARMUP (a fraction) of the steps
 BATCH=${BATCH:-32}
 MAX_SEQ_LEN=${MAX_SEQ_LEN:-128}
 WARMUP=${WARMUP:-0.1}
 SEED=${SEED:-1}
-INITS=${INITS:-pretrained random}
+INITS=${INITS:-pretrained random}      # which runs, in order
 
 for f in train.tsv dev.tsv test.tsv label_map.json; do
     [ -f "$MSRA_DIR/$f" ] || { echo "missing $MSRA_DIR/$f: run python -m ernie.prepare.finetune_data --task msra_ner --output_dir DIR" >&2; exit 1; }
