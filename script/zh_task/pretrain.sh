@@ -141,7 +141,7 @@ if [ -n "$GPUS" ]; then
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie2_base_config.json}
         LEARNING_RATE=${LEARNING_RATE:-$GPU_LEARNING_RATE}
         ITERATIONS_SCALE=${ITERATIONS_SCALE:-1}
-        VALIDATION_STEPS=${VALIDATION_STEPS:-0}
+        VALIDATION_STEPS=${VALIDATION_STEPS:-0}          # 0: at the end of every stage only
     else
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie_config.json}
         LEARNING_RATE=${LEARNING_RATE:-1.28e-4}
@@ -154,14 +154,14 @@ else
     LEARNING_RATE=${LEARNING_RATE:-1e-3}
     USE_FP16=${USE_FP16:-false}
     SKIP_STEPS=${SKIP_STEPS:-10}
+    VALIDATE_AT_START=${VALIDATE_AT_START:-true}
     if [ -n "$TASK_CONFIG" ]; then
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie2_demo_config.json}
         BATCH_SIZE=${BATCH_SIZE:-512}
-        ITERATIONS_SCALE=${ITERATIONS_SCALE:-0.0005}
+        ITERATIONS_SCALE=${ITERATIONS_SCALE:-0.0005}     # the file's budgets x 0.0005: 30 updates per task
         WARMUP_STEPS=${WARMUP_STEPS:-10}
-        SAVE_STEPS=${SAVE_STEPS:-0}
-        VALIDATION_STEPS=${VALIDATION_STEPS:-0}
-        VALIDATE_AT_START=${VALIDATE_AT_START:-true}
+        SAVE_STEPS=${SAVE_STEPS:-0}                      # 0: at the end of every stage only
+        VALIDATION_STEPS=${VALIDATION_STEPS:-0}          # 0: at the end of every stage only
     else
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie_demo_config.json}
         BATCH_SIZE=${BATCH_SIZE:-1024}
@@ -169,7 +169,6 @@ else
         NUM_TRAIN_STEPS=${NUM_TRAIN_STEPS:-200}
         SAVE_STEPS=${SAVE_STEPS:-100}
         VALIDATION_STEPS=${VALIDATION_STEPS:-100}
-        VALIDATE_AT_START=${VALIDATE_AT_START:-true}
     fi
 fi
 
