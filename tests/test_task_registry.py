@@ -223,6 +223,7 @@ def test_a_user_task_registers_builds_and_pretrains_without_touching_the_reposit
         assert listed[-1].split()[0] == "-" and listed[-1].endswith("per word: longer than `threshold` characters")
         for ln, name in zip(listed, T.list_tasks()):
             assert T.get_task_class(name).description in ln
+        _forget("toy_long_word", "my_ernie_tasks")              # the build below must register it by itself
         # the data builder builds its lines (--user_dir), with its option
         assert btd.main(["--user_dir", str(pkg), "--corpus", AUSTEN, "--input_format", "one_doc_per_file",
                          "--lang", "en", "--build_vocab", str(data / "vocab.txt"), "--max_seq_len", "48",

@@ -3,7 +3,8 @@
 #
 #   sh script/zh_task/msra_ner_cpu.sh
 #
-# Environment: the variables set below with their defaults, each with what it is.
+# Environment: the variables set below, with their defaults (and what they are where the name does not
+# say it).
 #
 # Both runs use the same seed, data, schedule and head initialisation; the
 # only difference is --init_pretraining_params.  Each run evaluates the dev

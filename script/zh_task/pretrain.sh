@@ -158,10 +158,10 @@ else
     if [ -n "$TASK_CONFIG" ]; then
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie2_demo_config.json}
         BATCH_SIZE=${BATCH_SIZE:-512}
-        ITERATIONS_SCALE=${ITERATIONS_SCALE:-0.0005}     # the file's budgets x 0.0005: 30 updates per task
+        ITERATIONS_SCALE=${ITERATIONS_SCALE:-0.0005}     # x the file's budgets: 30 updates per task by default
         WARMUP_STEPS=${WARMUP_STEPS:-10}
         SAVE_STEPS=${SAVE_STEPS:-0}                      # 0: at the end of every stage only
-        VALIDATION_STEPS=${VALIDATION_STEPS:-0}          # 0: at the end of every stage only
+        VALIDATION_STEPS=${VALIDATION_STEPS:-0}          # 0: at the end of every stage (and at the start)
     else
         ERNIE_CONFIG=${ERNIE_CONFIG:-./config/ernie_demo_config.json}
         BATCH_SIZE=${BATCH_SIZE:-1024}
