@@ -194,6 +194,31 @@ def test_textless_sentences_are_dropped_from_every_task(en_analyzer):
         assert samples and all(star not in s.token_ids for s in samples), name
 
 
+# --------------------------------------------------------------------------- sentence distance
+
+def test_sentence_distance_other_documents_can_be_kept_to_the_corpus_of_a(zh_analyzer):
+    """negative_pool=same_corpus: class 2's B comes from another document of A's own corpus (its register
+    cannot give the class away); a corpus of one document has no such document, and its class-2 draws are
+    skipped, counted."""
+    sentences = ["刘备关羽张飞在桃园结义。", "三人饮酒。", "董卓进京。", "吕布杀了丁原。", "王允设计。"]
+    docs = [Document([sentences[k:] + sentences[:k]], corpus=corpus)
+            for k, corpus in enumerate(["novel", "novel", "news", "news", "news", "letters"])]
+    ctx = make_ctx(docs, "zh", ZH_VOCAB, zh_analyzer)
+    corpus_of = [d.corpus for d in docs]
+    crossed = []
+    for pool in ("all", "same_corpus"):
+        task, other, skipped = T.get_task("sentence_distance", negative_pool=pool), [], 0
+        for seed in range(4):
+            samples, stats = task.build_samples(ctx, random.Random(seed))
+            other += [s.meta["docs"] for s in samples if s.label == 2]
+            skipped += stats["no_other_document"]
+        assert other and all(a != b for a, b in other)
+        crossed.append(sum(corpus_of[a] != corpus_of[b] for a, b in other))
+        if pool == "same_corpus":
+            assert skipped > 0 and all(a != 5 for a, _ in other)
+    assert crossed[0] > 0 and crossed[1] == 0
+
+
 # --------------------------------------------------------------------------- ir relevance
 
 def test_ir_none_pairs_share_no_keyword_and_labels_hold_after_truncation(zh_analyzer):

@@ -13,9 +13,10 @@ uniformly: class 0 takes the sentence(s) right after A, class 1 a run that
 starts at a sentence drawn uniformly among those at least two after A's end
 or ends at one at least two before A's start (none: skipped,
 ``no_distant_sentence``), class 2 a run at a random sentence of a random
-other document of the split (a split of one document: skipped,
-``no_other_document``).  ``[CLS] A [SEP] B [SEP]``, sentence types 0 / 1; an
-over-long pair loses whole units from A's front and B's end (so A's end and
+other document of the split (option ``negative_pool=same_corpus``: of A's own
+``--corpus`` path, so that B's source does not give the class away; no such
+document: skipped, ``no_other_document``).  ``[CLS] A [SEP] B [SEP]``,
+sentence types 0 / 1; an over-long pair loses whole units from A's front and B's end (so A's end and
 B's start, what adjacency is about, stay).
 Head: ``sentence_distance_fc`` on the pooled output, 3 classes.
 """
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from ernie.tasks.base import Segment, SentenceTask, register_task, truncate_pair
 from ernie.typed_fields import option
 from reader.text_units import used_documents
+
+OTHER_DOCUMENT_POOLS = ("all", "same_corpus")
 
 
 @register_task
@@ -38,6 +41,9 @@ class SentenceDistance(SentenceTask):
     class Options:
         segment_tokens: int = option(0, "0: A and B are single sentences; N > 0: runs of whole sentences of at "
                                         "most N tokens (at least one sentence)", min=0)
+        negative_pool: str = option("all", "documents class 2's B comes from: all (any other document of the "
+                                           "split) or same_corpus (only one of A's own --corpus path, so that the "
+                                           "source of B does not give the class away)", choices=OTHER_DOCUMENT_POOLS)
 
     def _run(self, sents, start, step=1):
         """(first, end) of the run of sentences from ``start`` (forwards, or backwards with step -1)."""
@@ -49,10 +55,16 @@ class SentenceDistance(SentenceTask):
             i += step
         return (start, i) if step == 1 else (i + 1, start + 1)
 
+    def _pool_key(self, ctx, d):
+        return ctx.tok_docs[d].corpus if self.negative_pool == "same_corpus" else None
+
     def build_samples(self, ctx, rng):
         stats = collections.Counter()
         samples = []
-        docs = [d for d in range(len(ctx.tok_docs)) if ctx.sentences(d)]
+        pools = collections.defaultdict(list)        # corpus key -> the documents with sentences, in order
+        for x in range(len(ctx.tok_docs)):
+            if ctx.sentences(x):
+                pools[self._pool_key(ctx, x)].append(x)
         for d, sents in used_documents((ctx.sentences(d) for d in range(len(ctx.tok_docs))), 3, stats,
                                        "docs_too_short"):
             n = len(sents)
@@ -73,12 +85,13 @@ class SentenceDistance(SentenceTask):
                     j = far[rng.randrange(len(far))]
                     bd, (b0, b1) = d, (self._run(sents, j) if j > a1 else self._run(sents, j, -1))
                 else:
-                    others = [x for x in docs if x != d]
-                    if not others:
+                    pool = pools[self._pool_key(ctx, d)]       # holds d
+                    if len(pool) < 2:
                         stats["no_other_document"] += 1
                         i = a1
                         continue
-                    bd = others[rng.randrange(len(others))]
+                    k = rng.randrange(len(pool) - 1)            # the k-th document of the pool without d
+                    bd = pool[k] if pool[k] < d else pool[k + 1]
                     b0, b1 = self._run(ctx.sentences(bd), rng.randrange(len(ctx.sentences(bd))))
                 a = Segment.from_sentences(sents[a0:a1], d, (a0, a1))
                 b = Segment.from_sentences(ctx.sentences(bd)[b0:b1], bd, (b0, b1))
