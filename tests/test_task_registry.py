@@ -216,13 +216,18 @@ def test_a_user_task_registers_builds_and_pretrains_without_touching_the_reposit
     data = tmp_path / "data"
     assert "toy_long_word" not in T.list_tasks()
     try:
-        # --list_tasks shows it beside the built-ins, with its description and no default id
+        # --list_tasks shows it beside the built-ins, with its description, no default id and its option
         assert btd.main(["--user_dir", str(pkg), "--list_tasks"]) == 0
-        listed = capsys.readouterr().out.splitlines()[1:]
+        out = capsys.readouterr().out.splitlines()[1:]
+        listed = [ln for ln in out if not ln.startswith(" ")]
         assert [ln.split()[1] for ln in listed] == T.list_tasks() and T.list_tasks()[-1] == "toy_long_word"
         assert listed[-1].split()[0] == "-" and listed[-1].endswith("per word: longer than `threshold` characters")
         for ln, name in zip(listed, T.list_tasks()):
             assert T.get_task_class(name).description in ln
+        assert out[-1].strip() == ("toy_long_word.threshold (a positive integer; default 4): a word longer than "
+                                   "this many characters is long")
+        assert any(ln.startswith("      next_sent.negative_pool (one of all, pairable, same_corpus; default all): ")
+                   for ln in out)
         _forget("toy_long_word", "my_ernie_tasks")              # the build below must register it by itself
         # the data builder builds its lines (--user_dir), with its option
         assert btd.main(["--user_dir", str(pkg), "--corpus", AUSTEN, "--input_format", "one_doc_per_file",

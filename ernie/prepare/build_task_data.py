@@ -78,6 +78,7 @@ from ernie.args import number_type, reports_errors, str2bool
 from ernie.prepare import build_pretrain_data as bpd, corpus as corpus_mod, fetch as fetch_mod, overlap
 from ernie.prepare.corpus import CorpusError, load_corpus
 from ernie.tasks import BuildContext, TaskError, TaskSet, get_task_class, import_user_dir, list_tasks
+from ernie.typed_fields import describe, fields_of
 from reader import text_units
 from reader.pretraining import BadLine
 from reader.pretraining_tasks import FormatError, TaskLineParser
@@ -786,9 +787,24 @@ def _write_json(path, obj):
 
 # --------------------------------------------------------------------------- command line
 
+def _default_of(field):
+    """An option's default as a user writes it on the command line."""
+    if field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    elif field.default is dataclasses.MISSING:
+        return "required"
+    else:
+        value = field.default
+    if value is None:
+        return "unset by default"
+    return "default %s" % (str(value).lower() if isinstance(value, bool) else json.dumps(value)
+                           if isinstance(value, (list, dict)) else value)
+
+
 def task_table():
-    """One line per registered task: default id, name, level, languages, description; the tasks that
-    ``--tasks all`` leaves out are marked."""
+    """A line per registered task: default id, name, level, languages, description (the tasks that
+    ``--tasks all`` leaves out are marked); under it, indented, a line per option (``--task_option
+    TASK.OPTION=VALUE``): its default, what it must be, its help."""
     rows = []
     for name in list_tasks():
         cls = get_task_class(name)
@@ -796,6 +812,9 @@ def task_table():
         note = "" if cls.in_all else "  (not in --tasks all)"
         rows.append("%-3s %-24s %-9s %-6s %s%s" % (default_id, name, cls.level, ",".join(cls.langs),
                                                   cls.description, note))
+        for option_name, typ, field in fields_of(cls.Options):
+            rows.append("      %s.%s (%s; %s): %s" % (name, option_name, describe(typ, field.metadata),
+                                                      _default_of(field), field.metadata.get("help", "")))
     return "\n".join(["id  %-24s %-9s %-6s %s" % ("task", "level", "langs", "description")] + rows)
 
 
@@ -811,7 +830,7 @@ def parse_args(argv=None):
                         "pairs from titles)")
     p.add_argument("--tasks", default="all", help="'all' or comma-separated task names (see --list_tasks)")
     p.add_argument("--list_tasks", action="store_true",
-                   help="print the registered tasks (with --user_dir, its tasks too) and exit")
+                   help="print the registered tasks and their options (with --user_dir, its tasks too) and exit")
     p.add_argument("--user_dir", metavar="DIR",
                    help="import the tasks of DIR first (a package directory, a directory of modules or a .py file, "
                         "as train.py --user_dir): tasks registered there can be built")
@@ -839,8 +858,7 @@ def parse_args(argv=None):
                    help="--exclude_text: the shared run that counts (default: 8 words for en, 12 characters for zh)")
     p.add_argument("--task_ids", default="", help="NAME=ID,... overriding the default task ids")
     p.add_argument("--task_option", action="append", default=[], metavar="TASK.OPTION=VALUE",
-                   help="an option of a task being built (repeatable; a task's options are the fields of its Options "
-                        "dataclass, listed in docs/continual_pretraining.md)")
+                   help="an option of a task being built (repeatable; --list_tasks lists every task's options)")
     p.add_argument("--attach_token_labels", type=str2bool, default=True,
                    help="every line also carries the labels of the token-level tasks being built")
     p.add_argument("--num_sent_types", type=number_type(int, 1), default=2,
