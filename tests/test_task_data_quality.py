@@ -6,6 +6,8 @@ Each rule is tested on the function that applies it, with inputs whose answer is
 """
 import collections
 import gzip
+import hashlib
+import json
 import os
 import random
 
@@ -14,7 +16,7 @@ from conftest import REPO
 
 from ernie import tasks as T
 from ernie.prepare import build_task_data as btd, check_task_data as chk
-from ernie.prepare.corpus import Document, load_sanguo_entities
+from ernie.prepare.corpus import Document, load_corpus, load_sanguo_entities
 from ernie.tasks.base import drop_textless_sentences, has_text
 from ernie.tasks.discourse_relation import SENSES, MarkerMatcher, clause_break_before_end
 from reader import text_units
@@ -217,6 +219,21 @@ def test_sentence_distance_other_documents_can_be_kept_to_the_corpus_of_a(zh_ana
         if pool == "same_corpus":
             assert skipped > 0 and all(a != 5 for a, _ in other)
     assert crossed[0] > 0 and crossed[1] == 0
+
+
+def test_sentence_distance_draws_are_those_of_earlier_releases(zh_analyzer):
+    """The default pool draws exactly what the code before the negative_pool option drew (the digest of
+    labels, documents, spans and ids below was computed with that code): rebuilt task files stay
+    byte-identical, and a faster draw must not change the stream."""
+    chapters = load_corpus([os.path.join(FIX, "sanguo_sample.json")], "sanguo_json", "zh")
+    sentences = [x for d in chapters for p in d.paragraphs for x in p]
+    docs = [Document([sentences[i:i + 3 + i % 4]]) for i in range(0, len(sentences), 5)]
+    samples, stats = T.get_task("sentence_distance").build_samples(make_ctx(docs, "zh", ZH_VOCAB, zh_analyzer),
+                                                                    random.Random(7))
+    draws = [[s.label, s.meta["docs"], [list(x) for x in s.meta["spans"]], s.token_ids] for s in samples]
+    assert (len(docs), len(samples), sum(s.label == 2 for s in samples)) == (17, 56, 23)
+    assert hashlib.sha256(json.dumps(draws).encode()).hexdigest() == \
+        "fa9ea7be733e4ee4cca40dc6a3d74ca3ffae09d038d888f9b768add9b928d96c"
 
 
 # --------------------------------------------------------------------------- ir relevance

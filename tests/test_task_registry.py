@@ -226,8 +226,10 @@ def test_a_user_task_registers_builds_and_pretrains_without_touching_the_reposit
             assert T.get_task_class(name).description in ln
         assert out[-1].strip() == ("toy_long_word.threshold (a positive integer; default 4): a word longer than "
                                    "this many characters is long")
-        assert any(ln.startswith("      next_sent.negative_pool (one of all, pairable, same_corpus; default all): ")
-                   for ln in out)
+        for start in ("      next_sent.negative_pool (one of all, pairable, same_corpus; default all): ",
+                      "      capitalization.skip_uncased (true or false; default false): ",
+                      "      discourse_relation.lang (one of zh, en; unset by default): "):
+            assert any(ln.startswith(start) for ln in out), start
         _forget("toy_long_word", "my_ernie_tasks")              # the build below must register it by itself
         # the data builder builds its lines (--user_dir), with its option
         assert btd.main(["--user_dir", str(pkg), "--corpus", AUSTEN, "--input_format", "one_doc_per_file",

@@ -797,8 +797,11 @@ def _default_of(field):
         value = field.default
     if value is None:
         return "unset by default"
-    return "default %s" % (str(value).lower() if isinstance(value, bool) else json.dumps(value)
-                           if isinstance(value, (list, dict)) else value)
+    if isinstance(value, bool):
+        return "default %s" % str(value).lower()
+    if isinstance(value, (list, dict)) or value == "":
+        return "default %s" % json.dumps(value)          # as written in a configuration file
+    return "default %s" % value
 
 
 def task_table():
