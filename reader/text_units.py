@@ -341,6 +341,28 @@ def used_documents(per_document, min_items, stats, skip_key):
 NEGATIVE_POOLS = ("all", "pairable", "same_corpus")
 
 
+class DocumentPools:
+    """Where "another document" is drawn from: the ``members`` (indices into ``docs``, in order) form one
+    pool, or with ``by_corpus`` one pool per ``TokDocument.corpus``.  A member's others are the rest of its
+    pool; :meth:`draw` picks one of them uniformly with a single ``rng.randrange`` call."""
+
+    def __init__(self, docs, members, by_corpus=False):
+        pools = collections.defaultdict(list)
+        for i in members:
+            pools[docs[i].corpus if by_corpus else None].append(i)
+        self._pool = {i: pool for pool in pools.values() for i in pool}
+        self._pos = {i: k for pool in pools.values() for k, i in enumerate(pool)}
+
+    def others(self, d):
+        """How many documents :meth:`draw` can give for member ``d``."""
+        return len(self._pool[d]) - 1
+
+    def draw(self, d, rng):
+        pool = self._pool[d]
+        r = rng.randrange(len(pool) - 1)
+        return pool[r + (r >= self._pos[d])]
+
+
 def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1, dupe_factor=1,
                    rng=None, shuffle=True, negative_pool="all"):
     """Sentence-pair samples from TokDocuments (algorithm in ernie/prepare/build_pretrain_data.py's docstring).
@@ -373,12 +395,8 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
     max_tokens = max_seq_len - 3
     sents = [d.sentences() for d in docs]
     stats = collections.Counter()
-    donors = [i for i, s in enumerate(sents) if len(s) >= (1 if negative_pool == "all" else 2)]
-    pools = collections.defaultdict(list)        # corpus key -> its donors; one pool unless "same_corpus"
-    for i in donors:
-        pools[docs[i].corpus if negative_pool == "same_corpus" else None].append(i)
-    pool_of = {i: pool for pool in pools.values() for i in pool}
-    pool_pos = {i: k for pool in pools.values() for k, i in enumerate(pool)}
+    donors = DocumentPools(docs, [i for i, s in enumerate(sents) if len(s) >= (1 if negative_pool == "all" else 2)],
+                           by_corpus=negative_pool == "same_corpus")
     samples = []
     for _ in range(dupe_factor):
         for d, doc_sents in used_documents(sents, 2, stats, "docs_too_short"):
@@ -397,16 +415,14 @@ def create_samples(docs, max_seq_len=512, positive_ratio=0.5, short_seq_prob=0.1
                     break
                 a_end = rng.randint(i + 1, j - 1)
                 a_ids, a_segs = _concat(doc_sents[i:a_end])
-                pool = pool_of[d]
-                can_negate = len(pool) > 1
+                can_negate = donors.others(d) > 0
                 if rng.random() < positive_ratio or not can_negate:
                     if not can_negate and positive_ratio < 1.0:
                         stats["forced_positive"] += 1
                     label, b_doc, b_range, next_i = 1, d, (a_end, j), j
                     b_ids, b_segs = _concat(doc_sents[a_end:j])
                 else:
-                    r = rng.randrange(len(pool) - 1)        # uniform over the pool's donors other than d
-                    b_doc = pool[r + (r >= pool_pos[d])]
+                    b_doc = donors.draw(d, rng)
                     donor = sents[b_doc]
                     start = rng.randrange(len(donor))
                     b_target = max(target - len(a_ids), 1)

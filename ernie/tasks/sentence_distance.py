@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from ernie.tasks.base import Segment, SentenceTask, register_task, truncate_pair
 from ernie.typed_fields import option
-from reader.text_units import used_documents
+from reader.text_units import DocumentPools, used_documents
 
 OTHER_DOCUMENT_POOLS = ("all", "same_corpus")
 
@@ -55,16 +55,11 @@ class SentenceDistance(SentenceTask):
             i += step
         return (start, i) if step == 1 else (i + 1, start + 1)
 
-    def _pool_key(self, ctx, d):
-        return ctx.tok_docs[d].corpus if self.negative_pool == "same_corpus" else None
-
     def build_samples(self, ctx, rng):
         stats = collections.Counter()
         samples = []
-        pools = collections.defaultdict(list)        # corpus key -> the documents with sentences, in order
-        for x in range(len(ctx.tok_docs)):
-            if ctx.sentences(x):
-                pools[self._pool_key(ctx, x)].append(x)
+        pools = DocumentPools(ctx.tok_docs, [x for x in range(len(ctx.tok_docs)) if ctx.sentences(x)],
+                              by_corpus=self.negative_pool == "same_corpus")
         for d, sents in used_documents((ctx.sentences(d) for d in range(len(ctx.tok_docs))), 3, stats,
                                        "docs_too_short"):
             n = len(sents)
@@ -85,13 +80,11 @@ class SentenceDistance(SentenceTask):
                     j = far[rng.randrange(len(far))]
                     bd, (b0, b1) = d, (self._run(sents, j) if j > a1 else self._run(sents, j, -1))
                 else:
-                    pool = pools[self._pool_key(ctx, d)]       # holds d
-                    if len(pool) < 2:
+                    if not pools.others(d):
                         stats["no_other_document"] += 1
                         i = a1
                         continue
-                    k = rng.randrange(len(pool) - 1)            # the k-th document of the pool without d
-                    bd = pool[k] if pool[k] < d else pool[k + 1]
+                    bd = pools.draw(d, rng)
                     b0, b1 = self._run(ctx.sentences(bd), rng.randrange(len(ctx.sentences(bd))))
                 a = Segment.from_sentences(sents[a0:a1], d, (a0, a1))
                 b = Segment.from_sentences(ctx.sentences(bd)[b0:b1], bd, (b0, b1))
